@@ -1,0 +1,89 @@
+# blokir build. Plain make + pkg-config; see README.md "Building".
+#   make              ./blokir
+#   make SANITIZE=1   ASan + UBSan build (also for the tests)
+#   make test         unit tests (prove) + system tests
+#   make CC=clang     the same with clang; warnings are errors with both
+PKGS     := ldns libevent libevent_pthreads yaml-0.1 libxxhash libidn2
+CC       ?= cc
+CSTD     := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla -Wimplicit-fallthrough -Wno-format-nonliteral
+HARDEN   := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+OPT      ?= -O2 -g
+CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS))
+LIBS     := $(shell pkg-config --libs $(PKGS)) -lpthread
+LDHARDEN := -pie -Wl,-z,relro,-z,now
+
+ifeq ($(SANITIZE),1)
+  OPT     := -O1 -g -fno-omit-frame-pointer
+  SANFL   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  HARDEN  := -fPIE
+  BUILD   := build/san
+else
+  SANFL   :=
+  BUILD   := build/rel
+endif
+
+ALL_CFLAGS  = $(CSTD) $(OPT) $(WARN) $(HARDEN) $(SANFL) -Iinclude $(CFLAGS_PKG) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(SANFL) $(LDHARDEN) $(LDFLAGS)
+
+SRC      := $(wildcard src/*.c)
+LIBSRC   := $(filter-out src/main.c,$(SRC))
+LIBOBJ   := $(LIBSRC:src/%.c=$(BUILD)/%.o)
+UNITSRC  := $(wildcard tests/unit/*.c)
+UNITBIN  := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%.t)
+FUZZSRC  := $(wildcard tests/fuzz/fuzz_*.c)
+
+.PHONY: all test unit system clean fuzz bench
+all: blokir
+
+blokir: $(BUILD)/main.o $(BUILD)/libblokir.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIBS)
+
+$(BUILD)/libblokir.a: $(LIBOBJ)
+	ar rcs $@ $^
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.t: tests/unit/%.c tests/unit/tap.h $(BUILD)/libblokir.a | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libblokir.a $(ALL_LDFLAGS) $(LIBS)
+
+# Fuzz corpus replay: each fuzz target is also linked with a plain main() that runs every file of
+# its corpus once, so `make test` exercises the corpus without libFuzzer.
+$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libblokir.a | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libblokir.a $(ALL_LDFLAGS) $(LIBS)
+
+$(BUILD) $(BUILD)/tests:
+	mkdir -p $@
+
+REPLAYBIN := $(FUZZSRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
+
+# Every test is a TAP producer run directly (--exec ''): compiled unit tests, the fuzz-corpus
+# replay and the bash system tests. BLOKIR tells the system tests which binary to start.
+export BUILD
+unit: $(UNITBIN) $(REPLAYBIN)
+	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t)
+
+system: blokir
+	prove --exec '' $(wildcard tests/system/*.t)
+
+test: blokir $(UNITBIN) $(REPLAYBIN)
+	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t) $(wildcard tests/system/*.t)
+
+# libFuzzer targets: make fuzz CC=clang [FUZZTIME=60]
+FUZZTIME ?= 60
+fuzz:
+	$(MAKE) CC=clang SANITIZE=1 OPT="-O1 -g -fsanitize=fuzzer-no-link" $(BUILD)/libblokir.a
+	@set -e; for f in $(FUZZSRC); do n=$$(basename $$f .c); \
+	  clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(CFLAGS_PKG) -o build/$$n $$f build/san/libblokir.a $(LIBS); \
+	  mkdir -p tests/fuzz/corpus/$${n#fuzz_}; \
+	  ./build/$$n -max_total_time=$(FUZZTIME) -timeout=5 tests/fuzz/corpus/$${n#fuzz_}; done
+
+bench: blokir
+	bench/run.sh
+
+clean:
+	rm -rf build blokir
+
+-include $(wildcard build/*/*.d)

@@ -1,0 +1,47 @@
+/*
+ * domtree: the name matcher. Maps lower-case wire-format domain names to 32-bit values (rule
+ * indexes) and answers "which is the most specific entry that covers this query name?".
+ *
+ * Each stored name has two slots: SELF (applies to the name itself) and BELOW (applies to every
+ * name strictly below it). MATCH_SUBTREE fills both, MATCH_EXACT only SELF, MATCH_BELOW only BELOW.
+ * A lookup tries the query name's SELF slot, then the BELOW slot of each ancestor from the nearest
+ * up to the root; the first one set wins. Cost is one hash probe per label of the query name,
+ * independent of how many names are stored.
+ *
+ * Built once, then read-only: lookups from many threads at once need no locking.
+ */
+#ifndef BLOKIR_DOMTREE_H
+#define BLOKIR_DOMTREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h" /* enum match_form */
+
+#define DOMTREE_NONE UINT32_MAX
+
+struct domtree;
+
+/* An empty tree sized for about EXPECTED names (it grows as needed); caller owns. NULL on ENOMEM. */
+struct domtree *domtree_new(size_t expected);
+void domtree_free(struct domtree *t);
+
+/*
+ * Adds NAME (lower-case wire format, LEN bytes including the root label) with VALUE in the slots
+ * FORM selects. Returns 0 on success, -1 when out of memory, and 1 when a slot FORM needs is
+ * already taken: then nothing is changed and *EXISTING (if not NULL) is that slot's value.
+ */
+int domtree_insert(struct domtree *t, const uint8_t *name, size_t len, enum match_form form,
+	uint32_t value, uint32_t *existing);
+
+/*
+ * Most specific value covering NAME (lower-case wire format), or DOMTREE_NONE. On a match,
+ * *MATCH_OFFSET (if not NULL) is the byte offset in NAME where the matched stored name starts.
+ */
+uint32_t domtree_lookup(const struct domtree *t, const uint8_t *name, size_t len,
+	size_t *match_offset);
+
+size_t domtree_count(const struct domtree *t);  /* names stored */
+size_t domtree_memory(const struct domtree *t); /* bytes allocated */
+
+#endif
