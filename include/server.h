@@ -1,0 +1,30 @@
+/*
+ * server: the daemon around the workers. Owns the main thread's event base, the signals
+ * (SIGHUP reload, SIGTERM/SIGINT stop, SIGUSR1 counters), the loader thread that builds a new
+ * policy off the query path, the atomic swap of the current policy and the freeing of the old one
+ * once every worker has acknowledged the swap.
+ */
+#ifndef BLOKIR_SERVER_H
+#define BLOKIR_SERVER_H
+
+#include "config.h"
+#include "policy.h"
+
+struct server;
+
+/*
+ * Takes ownership of CFG (the start-up configuration, with command-line overrides applied and
+ * cfg->workers resolved) and POL (the policy compiled from it). CFG->path is re-read on SIGHUP.
+ * Returns NULL on failure.
+ */
+struct server *server_new(struct config *cfg, struct policy *pol);
+
+/* Binds every listen address once per worker (SO_REUSEPORT). 0, or -1 with the error logged. */
+int server_bind(struct server *s);
+
+/* Runs until SIGTERM/SIGINT and a graceful drain. Returns the process exit code. */
+int server_run(struct server *s);
+
+void server_free(struct server *s);
+
+#endif

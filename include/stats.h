@@ -1,0 +1,54 @@
+/*
+ * stats: per-worker counters. Each worker thread is the only writer of its own block, so an
+ * increment is a plain relaxed load and store (no locked instruction, no shared cache line);
+ * a reader (SIGUSR1, exit) sums the blocks with relaxed loads and may see a count a few queries
+ * old, which is all a counter needs.
+ */
+#ifndef BLOKIR_STATS_H
+#define BLOKIR_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum stat_id {
+	STAT_QUERIES,          /* client messages received (UDP datagrams and TCP frames) */
+	STAT_BLOCKED,          /* answered from the policy (any action but allow) */
+	STAT_FORWARDED,        /* sent upstream */
+	STAT_ANSWERED_UPSTREAM,/* upstream answers relayed to clients */
+	STAT_SERVFAIL,         /* all upstreams failed or timed out */
+	STAT_DROPPED,          /* not answered: too short, QR=1, action drop */
+	STAT_FORMERR,
+	STAT_NOTIMP,
+	STAT_BADVERS,
+	STAT_TRUNCATED,        /* upstream answers cut to the client's UDP size with TC */
+	STAT_TCP_FALLBACK,     /* upstream answered TC over UDP: retried over TCP */
+	STAT_UPSTREAM_TIMEOUT, /* one try timed out */
+	STAT_WRONG_ID,         /* answer with no query pending under that ID (late or spoofed) */
+	STAT_WRONG_SOURCE,     /* answer from another address or port than the query went to */
+	STAT_WRONG_QUESTION,   /* answer whose question differs from the one sent */
+	STAT_MALFORMED,        /* answer that does not parse */
+	STAT_INFLIGHT_FULL,    /* SERVFAIL because max-inflight was reached */
+	STAT_TCP_ACCEPTED,
+	STAT_TCP_REFUSED,      /* accept paused: max-tcp-connections */
+	STAT_TCP_TIMEOUT,      /* connections closed for idleness */
+	STAT_COUNT
+};
+
+struct stats {
+	_Atomic uint64_t c[STAT_COUNT];
+} __attribute__((aligned(64)));
+
+static inline void stats_inc(struct stats *s, enum stat_id id)
+{
+	atomic_store_explicit(&s->c[id], atomic_load_explicit(&s->c[id], memory_order_relaxed) + 1,
+		memory_order_relaxed);
+}
+
+/* Adds every counter of SRC into the plain array SUM (STAT_COUNT entries). */
+void stats_add_to(const struct stats *src, uint64_t *sum);
+
+/* Formats SUM as "queries=N blocked=N ..." into BUF; returns BUF. */
+char *stats_format(const uint64_t *sum, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,476 @@
+/*
+ * listen: the client-facing side of a worker (see include/listen.h).
+ *
+ * UDP is read in batches with recvmmsg and the answers that can be given at once (blocked names,
+ * errors) are sent back in one sendmmsg, so a busy worker makes two system calls per batch of up
+ * to UDP_BATCH queries. A wakeup handles at most UDP_ROUNDS batches per socket before returning to
+ * the loop, so one flooded socket cannot starve the others or the upstream answers.
+ *
+ * TCP follows RFC 7766: length-prefixed messages, any number per connection, each answered when
+ * it is ready (forwarded ones may overtake each other), an idle timeout that only runs while no
+ * query is pending, and a per-worker connection cap enforced by pausing accept(2) so excess
+ * connections wait in the kernel backlog instead of being accepted and dropped.
+ */
+#include "listen.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "proxy.h"
+
+#define UDP_BATCH 32
+#define UDP_ROUNDS 4
+#define UDP_IN_MAX 4096   /* a larger query datagram is truncated by the kernel and dropped */
+#define UDP_OUT_MAX 4096  /* synthesized answers are far smaller */
+#define TCP_OUT_HIGH (256 * 1024) /* stop reading a client that does not read its answers */
+#define TCP_IN_MAX (2 + 65535) * 2
+
+struct udp_sock {
+	struct listen *l;
+	int fd;              /* owned */
+	struct event *ev;    /* owned */
+};
+
+struct tcp_conn {
+	struct listen *l;
+	struct bufferevent *bev; /* owned; NULL once closed */
+	unsigned pending;        /* forwarded queries not yet answered (each holds the struct) */
+	bool eof;                /* peer finished sending, or we are stopping: close when done */
+	struct tcp_conn *prev, *next;
+	socklen_t peerlen;
+	struct sockaddr_storage peer;
+};
+
+struct listen {
+	struct worker *w;
+	struct udp_sock *udp;            /* owned array */
+	struct evconnlistener **tcp;     /* owned array of owned listeners */
+	size_t n;                        /* listen addresses: n UDP sockets and n TCP listeners */
+	unsigned conns, max_conns;
+	bool accept_paused;
+	struct event *accept_retry;      /* owned: re-enables accept after EMFILE */
+	struct tcp_conn *conn_list;      /* open and closing connections */
+
+	/* UDP batch state, reused by every wakeup (no per-query allocation). */
+	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH], out_iov[UDP_BATCH];
+	struct sockaddr_storage peers[UDP_BATCH];
+	uint8_t inbuf[UDP_BATCH][UDP_IN_MAX];
+	uint8_t outbuf[UDP_BATCH][UDP_OUT_MAX];
+	uint8_t tcp_out[2 + 65535];
+};
+
+/* ---- UDP ---- */
+
+static void udp_send_batch(struct udp_sock *s, unsigned count)
+{
+	unsigned sent = 0;
+
+	while (sent < count) {
+		int r = sendmmsg(s->fd, s->l->out + sent, count - sent, MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/* A full socket buffer or an unreachable peer loses this datagram, as UDP may;
+			 * skip it and keep the rest of the batch. */
+			log_debug("sendmmsg: %s", strerror(errno));
+			sent++;
+			continue;
+		}
+		sent += (unsigned)r;
+	}
+}
+
+static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct udp_sock *s = arg;
+	struct listen *l = s->l;
+	struct worker *w = l->w;
+	const struct policy *pol = worker_policy(w);
+	(void)what;
+
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		for (unsigned i = 0; i < UDP_BATCH; i++) {
+			l->in[i].msg_hdr.msg_namelen = sizeof(l->peers[i]);
+			l->in[i].msg_hdr.msg_flags = 0;
+		}
+		int got = recvmmsg(fd, l->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (got <= 0)
+			return; /* EAGAIN, or an error that the next readiness will report again */
+		unsigned nout = 0;
+		for (int i = 0; i < got; i++) {
+			struct msghdr *mh = &l->in[i].msg_hdr;
+			struct client_ref c = { NULL, fd, mh->msg_namelen, (struct sockaddr *)&l->peers[i] };
+			stats_inc(&w->stats, STAT_QUERIES);
+			if (mh->msg_flags & MSG_TRUNC) {
+				stats_inc(&w->stats, STAT_DROPPED);
+				continue;
+			}
+			size_t n = proxy_query(w, pol, l->inbuf[i], l->in[i].msg_len, &c, l->outbuf[nout],
+				UDP_OUT_MAX);
+			if (n == 0)
+				continue;
+			l->out_iov[nout].iov_len = n;
+			l->out[nout].msg_hdr.msg_name = &l->peers[i];
+			l->out[nout].msg_hdr.msg_namelen = mh->msg_namelen;
+			nout++;
+		}
+		if (nout > 0)
+			udp_send_batch(s, nout);
+		if (got < UDP_BATCH)
+			return;
+	}
+}
+
+static void udp_batch_init(struct listen *l)
+{
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		l->in_iov[i] = (struct iovec){ l->inbuf[i], UDP_IN_MAX };
+		l->in[i].msg_hdr = (struct msghdr){ .msg_name = &l->peers[i],
+			.msg_namelen = sizeof(l->peers[i]), .msg_iov = &l->in_iov[i], .msg_iovlen = 1 };
+		l->out_iov[i] = (struct iovec){ l->outbuf[i], 0 };
+		l->out[i].msg_hdr = (struct msghdr){ .msg_iov = &l->out_iov[i], .msg_iovlen = 1 };
+	}
+}
+
+/* ---- TCP connections ---- */
+
+static void conn_free(struct tcp_conn *conn)
+{
+	struct listen *l = conn->l;
+
+	if (conn->prev)
+		conn->prev->next = conn->next;
+	else
+		l->conn_list = conn->next;
+	if (conn->next)
+		conn->next->prev = conn->prev;
+	free(conn);
+}
+
+static void accept_set(struct listen *l, bool enable)
+{
+	if (l->accept_paused == !enable)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->tcp[i] == NULL)
+			continue;
+		if (enable)
+			evconnlistener_enable(l->tcp[i]);
+		else
+			evconnlistener_disable(l->tcp[i]);
+	}
+	l->accept_paused = !enable;
+}
+
+/* Closes the socket; the struct lives on while forwarded queries still refer to it. */
+static void conn_close(struct tcp_conn *conn)
+{
+	struct listen *l = conn->l;
+
+	if (conn->bev == NULL)
+		return;
+	bufferevent_free(conn->bev);
+	conn->bev = NULL;
+	l->conns--;
+	if (!l->w->stopping && l->conns < l->max_conns)
+		accept_set(l, true);
+	if (conn->pending == 0)
+		conn_free(conn);
+}
+
+/* After the peer's EOF (or on stop), close once every answer is written. */
+static void conn_maybe_finish(struct tcp_conn *conn)
+{
+	if (conn->bev && conn->eof && conn->pending == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
+		conn_close(conn);
+}
+
+void listen_conn_hold(struct tcp_conn *conn)
+{
+	conn->pending++;
+}
+
+void listen_conn_release(struct tcp_conn *conn)
+{
+	conn->pending--;
+	if (conn->bev == NULL) {
+		if (conn->pending == 0)
+			conn_free(conn);
+		return;
+	}
+	conn_maybe_finish(conn);
+}
+
+static void conn_write_frame(struct tcp_conn *conn, const uint8_t *ans, size_t len)
+{
+	uint8_t prefix[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+	struct evbuffer *out = bufferevent_get_output(conn->bev);
+
+	evbuffer_add(out, prefix, 2);
+	evbuffer_add(out, ans, len);
+	if (evbuffer_get_length(out) > TCP_OUT_HIGH)
+		bufferevent_disable(conn->bev, EV_READ);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *conn = arg;
+	struct listen *l = conn->l;
+	struct worker *w = l->w;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	const struct policy *pol = worker_policy(w);
+	uint8_t prefix[2];
+
+	while (conn->bev != NULL && evbuffer_copyout(in, prefix, 2) == 2) {
+		size_t len = (size_t)prefix[0] << 8 | prefix[1];
+		if (evbuffer_get_length(in) < 2 + len)
+			break;
+		evbuffer_drain(in, 2);
+		evbuffer_remove(in, w->tcp_frame, len);
+		stats_inc(&w->stats, STAT_QUERIES);
+		struct client_ref c = { conn, -1, conn->peerlen, (struct sockaddr *)&conn->peer };
+		size_t n = proxy_query(w, pol, w->tcp_frame, len, &c, l->tcp_out + 2, 65535);
+		if (n > 0)
+			conn_write_frame(conn, l->tcp_out + 2, n);
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > TCP_OUT_HIGH)
+			break;
+	}
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *conn = arg;
+
+	/* The output drained: a client paused for not reading may send again. */
+	if (!conn->eof)
+		bufferevent_enable(bev, EV_READ);
+	conn_maybe_finish(conn);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct tcp_conn *conn = arg;
+	struct worker *w = conn->l->w;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		/* The idle timeout runs only while nothing is owed to the client (RFC 7766 6.2.3). */
+		if ((what & BEV_EVENT_READING) && (conn->pending > 0 ||
+		    evbuffer_get_length(bufferevent_get_output(bev)) > 0)) {
+			bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		stats_inc(&w->stats, STAT_TCP_TIMEOUT);
+		conn_close(conn);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* The peer may have only shut down its sending side: answer what it asked. */
+		conn->eof = true;
+		bufferevent_disable(bev, EV_READ);
+		conn_maybe_finish(conn);
+		return;
+	}
+	conn_close(conn); /* BEV_EVENT_ERROR */
+}
+
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+	int salen, void *arg)
+{
+	struct listen *l = arg;
+	struct worker *w = l->w;
+	struct tcp_conn *conn = NULL;
+	struct timeval idle = { w->cfg->tcp_idle_timeout_ms / 1000,
+		(w->cfg->tcp_idle_timeout_ms % 1000) * 1000 };
+	struct timeval wr = { idle.tv_sec * 3 + 1, 0 };
+	(void)lev;
+
+	conn = calloc(1, sizeof(*conn)); /* owned by the connection list until conn_free */
+	if (conn == NULL)
+		goto fail;
+	conn->l = l;
+	conn->peerlen = (socklen_t)salen;
+	memcpy(&conn->peer, sa, (size_t)salen < sizeof(conn->peer) ? (size_t)salen : sizeof(conn->peer));
+	conn->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (conn->bev == NULL)
+		goto fail;
+	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
+	bufferevent_setwatermark(conn->bev, EV_READ, 0, TCP_IN_MAX);
+	bufferevent_set_timeouts(conn->bev, &idle, &wr);
+	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+	conn->next = l->conn_list;
+	if (l->conn_list)
+		l->conn_list->prev = conn;
+	l->conn_list = conn;
+	stats_inc(&w->stats, STAT_TCP_ACCEPTED);
+	if (++l->conns >= l->max_conns) {
+		stats_inc(&w->stats, STAT_TCP_REFUSED);
+		accept_set(l, false);
+	}
+	return;
+fail:
+	log_warn("tcp: cannot set up a connection: out of memory");
+	if (conn == NULL || conn->bev == NULL)
+		evutil_closesocket(fd);
+	free(conn);
+}
+
+static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listen *l = arg;
+	(void)fd;
+	(void)what;
+	if (!l->w->stopping && l->conns < l->max_conns)
+		accept_set(l, true);
+}
+
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct listen *l = arg;
+	struct timeval back_off = { 0, 100 * 1000 };
+	int err = EVUTIL_SOCKET_ERROR();
+	(void)lev;
+
+	/* Out of descriptors: accepting again at once would spin; wait for connections to close. */
+	log_warn("tcp accept: %s; pausing accept for 100 ms", evutil_socket_error_to_string(err));
+	accept_set(l, false);
+	event_add(l->accept_retry, &back_off);
+}
+
+/* ---- the module ---- */
+
+void listen_reply(struct worker *w, const struct client_ref *c, const uint8_t *ans, size_t len)
+{
+	if (c->conn == NULL) {
+		if (sendto(c->udp_fd, ans, len, MSG_DONTWAIT, c->addr, c->addrlen) < 0)
+			log_debug("sendto: %s", strerror(errno));
+		return;
+	}
+	if (c->conn->bev != NULL)
+		conn_write_frame(c->conn, ans, len);
+	(void)w;
+}
+
+static int listen_open_udp(struct listen *l, size_t i, int fd)
+{
+	l->udp[i].l = l;
+	l->udp[i].fd = fd;
+	l->udp[i].ev = event_new(l->w->base, fd, EV_READ | EV_PERSIST, udp_read_cb, &l->udp[i]);
+	if (l->udp[i].ev == NULL || event_add(l->udp[i].ev, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+struct listen *listen_new(struct worker *w, const int *udp_fds, const int *tcp_fds, size_t n)
+{
+	unsigned workers = w->cfg->workers ? w->cfg->workers : 1;
+	struct listen *l = calloc(1, sizeof(*l)); /* owned by the worker */
+
+	if (l == NULL)
+		goto fail_fds;
+	l->w = w;
+	l->n = n;
+	l->max_conns = w->cfg->max_tcp_connections / workers;
+	if (l->max_conns == 0)
+		l->max_conns = 1;
+	udp_batch_init(l);
+	l->udp = calloc(n, sizeof(*l->udp));
+	l->tcp = calloc(n, sizeof(*l->tcp));
+	l->accept_retry = evtimer_new(w->base, accept_retry_cb, l);
+	if (l->udp == NULL || l->tcp == NULL || l->accept_retry == NULL)
+		goto fail_fds;
+	for (size_t i = 0; i < n; i++)
+		l->udp[i].fd = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (listen_open_udp(l, i, udp_fds[i]) < 0)
+			goto fail;
+		/* The socket is already listening (server.c), so backlog 0: do not call listen(). */
+		l->tcp[i] = evconnlistener_new(w->base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE, 0,
+			tcp_fds[i]);
+		if (l->tcp[i] == NULL) {
+			close(tcp_fds[i]);
+			goto fail;
+		}
+		evconnlistener_set_error_cb(l->tcp[i], accept_error_cb);
+	}
+	return l;
+fail_fds:
+	for (size_t i = 0; i < n; i++) {
+		close(udp_fds[i]);
+		close(tcp_fds[i]);
+	}
+	if (l != NULL) {
+		free(l->udp);
+		free(l->tcp);
+		if (l->accept_retry)
+			event_free(l->accept_retry);
+		free(l);
+	}
+	log_err("worker %u: out of memory setting up listeners", w->index);
+	return NULL;
+fail:
+	log_err("worker %u: cannot set up listeners", w->index);
+	listen_free(l);
+	return NULL;
+}
+
+void listen_stop(struct listen *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->udp[i].ev) {
+			event_free(l->udp[i].ev);
+			l->udp[i].ev = NULL;
+		}
+		if (l->udp[i].fd >= 0) {
+			close(l->udp[i].fd);
+			l->udp[i].fd = -1;
+		}
+		if (l->tcp[i]) {
+			evconnlistener_free(l->tcp[i]);
+			l->tcp[i] = NULL;
+		}
+	}
+	for (struct tcp_conn *c = l->conn_list, *next; c != NULL; c = next) {
+		next = c->next;
+		if (c->bev == NULL)
+			continue;
+		c->eof = true;
+		bufferevent_disable(c->bev, EV_READ);
+		conn_maybe_finish(c);
+	}
+}
+
+bool listen_drained(const struct listen *l)
+{
+	return l->conns == 0;
+}
+
+void listen_free(struct listen *l)
+{
+	if (l == NULL)
+		return;
+	listen_stop(l);
+	/* Whatever is left is closed hard; pending queries were finished or dropped by now. */
+	while (l->conn_list) {
+		struct tcp_conn *c = l->conn_list;
+		if (c->bev) {
+			bufferevent_free(c->bev);
+			c->bev = NULL;
+		}
+		conn_free(c);
+	}
+	if (l->accept_retry)
+		event_free(l->accept_retry);
+	free(l->udp);
+	free(l->tcp);
+	free(l);
+}

@@ -1,0 +1,403 @@
+/*
+ * server: daemon life cycle, signals and policy reload (see include/server.h).
+ *
+ * Reload protocol. SIGHUP starts a loader thread that reads the file and compiles a policy while
+ * the workers keep answering with the current one. When it finishes it wakes the main loop, which
+ * (if the file was good) publishes the new policy with one atomic exchange, bumps the generation
+ * and posts WORKER_MAIL_POLICY to every worker. The old policy is kept on a retired list until
+ * every worker's seen_gen has reached that generation; only then is it freed. A bad file changes
+ * nothing: its errors are logged with file:line:column and the old policy stays. SIGHUPs that
+ * arrive while a load runs are folded into one more load after it.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "diag.h"
+#include "log.h"
+#include "stats.h"
+#include "worker.h"
+
+#define RETIRED_MAX 16
+
+struct retired {
+	struct policy *policy; /* owned until every worker has seen generation `gen` */
+	uint64_t gen;
+};
+
+struct server {
+	struct config *cfg;                /* owned */
+	_Atomic(struct policy *) policy;   /* owned: the one workers read */
+	_Atomic uint64_t policy_gen;
+	struct retired retired[RETIRED_MAX];
+	size_t nretired;
+
+	struct worker *workers;            /* owned array of cfg->workers */
+	unsigned nworkers;
+	int *udp_fds, *tcp_fds;            /* bound sockets, per worker x listen address, until
+	                                      handed to the workers */
+	struct event_base *base;           /* owned */
+	struct event *sig[4];              /* owned: HUP, TERM, INT, USR1 */
+	int notify_fd;                     /* eventfd: workers' acks and the loader's completion */
+	struct event *notify_ev;
+
+	pthread_t loader;
+	bool loading, reload_again, stopping;
+	_Atomic bool load_done;
+	struct policy *loaded;             /* set by the loader thread, taken by the main loop */
+	struct diag *load_diag;
+	double load_seconds;
+};
+
+static void server_notify(void *arg)
+{
+	struct server *s = arg;
+	uint64_t one = 1;
+
+	if (write(s->notify_fd, &one, sizeof(one)) < 0)
+		log_warn("server: notify: %s", strerror(errno));
+}
+
+/* ---- sockets ---- */
+
+static int open_socket(const struct config_endpoint *e, int type)
+{
+	int fd = socket(e->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+	    (e->addr.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0))
+		goto fail;
+	if (type == SOCK_DGRAM) {
+		/* A deeper receive queue absorbs bursts; best effort (capped by rmem_max). */
+		int size = 4 << 20;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	}
+	if (bind(fd, (const struct sockaddr *)&e->addr, e->addrlen) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 1024) < 0))
+		goto fail;
+	return fd;
+fail:
+	log_err("cannot listen on %s/%s: %s", e->text, type == SOCK_STREAM ? "tcp" : "udp",
+		strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int server_bind(struct server *s)
+{
+	size_t n = s->cfg->listen_count;
+
+	for (unsigned w = 0; w < s->nworkers; w++)
+		for (size_t i = 0; i < n; i++) {
+			s->udp_fds[w * n + i] = open_socket(&s->cfg->listen[i], SOCK_DGRAM);
+			if (s->udp_fds[w * n + i] < 0)
+				return -1;
+			s->tcp_fds[w * n + i] = open_socket(&s->cfg->listen[i], SOCK_STREAM);
+			if (s->tcp_fds[w * n + i] < 0)
+				return -1;
+		}
+	return 0;
+}
+
+/* ---- reload ---- */
+
+static void *loader_main(void *arg)
+{
+	struct server *s = arg;
+	struct timespec t0, t1;
+	struct config *cfg;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	s->load_diag = diag_new();
+	if (s->load_diag != NULL) {
+		cfg = config_load(s->cfg->path, s->load_diag);
+		if (cfg != NULL)
+			s->loaded = policy_new(cfg, s->load_diag);
+		config_free(cfg);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	atomic_store(&s->load_done, true);
+	server_notify(s);
+	return NULL;
+}
+
+static void reload_start(struct server *s)
+{
+	int err;
+
+	if (s->loading) {
+		s->reload_again = true;
+		return;
+	}
+	s->loaded = NULL;
+	s->load_diag = NULL;
+	atomic_store(&s->load_done, false);
+	err = pthread_create(&s->loader, NULL, loader_main, s);
+	if (err != 0) {
+		log_err("reload: cannot start the loader thread: %s; the current policy stays",
+			strerror(err));
+		return;
+	}
+	s->loading = true;
+	log_info("reload: reading %s", s->cfg->path);
+}
+
+static void publish_policy(struct server *s, struct policy *fresh)
+{
+	struct policy *old = atomic_exchange_explicit(&s->policy, fresh, memory_order_acq_rel);
+	uint64_t gen = atomic_fetch_add(&s->policy_gen, 1) + 1;
+
+	if (s->nretired == RETIRED_MAX) {
+		/* Cannot happen unless workers stopped answering their mailbox; better to keep
+		 * the memory than to free a policy a worker might still read. */
+		log_warn("reload: %d old policies not yet released by workers", RETIRED_MAX);
+	} else {
+		s->retired[s->nretired++] = (struct retired){ old, gen };
+	}
+	for (unsigned i = 0; i < s->nworkers; i++)
+		worker_post(&s->workers[i], WORKER_MAIL_POLICY);
+}
+
+static void reload_finish(struct server *s)
+{
+	pthread_join(s->loader, NULL);
+	s->loading = false;
+	if (s->loaded != NULL) {
+		log_info("reload: %s: policy with %zu enabled entries in force (loaded in %.3f s)",
+			s->cfg->path, policy_rule_count(s->loaded), s->load_seconds);
+		publish_policy(s, s->loaded);
+	} else {
+		size_t n = s->load_diag ? diag_count(s->load_diag) : 0;
+		for (size_t i = 0; i < n; i++)
+			log_err("reload: %s", diag_get(s->load_diag, i));
+		log_err("reload: %s has %zu error%s; the current policy stays in force",
+			s->cfg->path, n, n == 1 ? "" : "s");
+	}
+	s->loaded = NULL;
+	diag_free(s->load_diag);
+	s->load_diag = NULL;
+	if (s->reload_again && !s->stopping) {
+		s->reload_again = false;
+		reload_start(s);
+	}
+}
+
+/* Frees each retired policy that every worker has let go of. */
+static void retire_policies(struct server *s)
+{
+	uint64_t min_seen = UINT64_MAX;
+
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		uint64_t seen = atomic_load(&s->workers[i].seen_gen);
+		/* An exited worker reads nothing any more. */
+		if (!atomic_load(&s->workers[i].exited) && seen < min_seen)
+			min_seen = seen;
+	}
+	size_t keep = 0;
+	for (size_t i = 0; i < s->nretired; i++) {
+		if (s->retired[i].gen <= min_seen)
+			policy_free(s->retired[i].policy);
+		else
+			s->retired[keep++] = s->retired[i];
+	}
+	s->nretired = keep;
+}
+
+static void notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	uint64_t count;
+	(void)what;
+
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_warn("server: notify read: %s", strerror(errno));
+	if (s->loading && atomic_load(&s->load_done))
+		reload_finish(s);
+	retire_policies(s);
+	if (s->stopping && !s->loading) {
+		bool all_exited = true;
+		for (unsigned i = 0; i < s->nworkers; i++)
+			all_exited &= atomic_load(&s->workers[i].exited);
+		if (all_exited)
+			event_base_loopexit(s->base, NULL);
+	}
+}
+
+/* ---- signals ---- */
+
+static void log_stats(struct server *s)
+{
+	uint64_t sum[STAT_COUNT] = { 0 };
+	char line[1536];
+
+	for (unsigned i = 0; i < s->nworkers; i++)
+		stats_add_to(&s->workers[i].stats, sum);
+	log_info("stats: %s", stats_format(sum, line, sizeof(line)));
+}
+
+static void signal_cb(evutil_socket_t signo, short what, void *arg)
+{
+	struct server *s = arg;
+	(void)what;
+
+	switch (signo) {
+	case SIGHUP:
+		if (!s->stopping)
+			reload_start(s);
+		break;
+	case SIGUSR1:
+		log_stats(s);
+		break;
+	default: /* SIGTERM, SIGINT */
+		if (s->stopping)
+			break;
+		log_info("stopping: answering queries in flight");
+		s->stopping = true;
+		for (unsigned i = 0; i < s->nworkers; i++)
+			worker_post(&s->workers[i], WORKER_MAIL_STOP);
+		break;
+	}
+}
+
+/* ---- life cycle ---- */
+
+struct server *server_new(struct config *cfg, struct policy *pol)
+{
+	struct server *s = calloc(1, sizeof(*s)); /* owned by main */
+	size_t nfds;
+
+	if (s == NULL)
+		goto fail;
+	s->cfg = cfg;
+	atomic_store(&s->policy, pol);
+	s->nworkers = cfg->workers;
+	s->notify_fd = -1;
+	nfds = (size_t)s->nworkers * cfg->listen_count;
+	s->workers = calloc(s->nworkers, sizeof(*s->workers));
+	s->udp_fds = malloc(nfds * sizeof(int));
+	s->tcp_fds = malloc(nfds * sizeof(int));
+	if (s->workers == NULL || s->udp_fds == NULL || s->tcp_fds == NULL)
+		goto fail;
+	for (size_t i = 0; i < nfds; i++)
+		s->udp_fds[i] = s->tcp_fds[i] = -1;
+	for (unsigned i = 0; i < s->nworkers; i++)
+		s->workers[i].mail_fd = -1;
+	return s;
+fail:
+	log_err("out of memory");
+	if (s == NULL) {
+		config_free(cfg);
+		policy_free(pol);
+	}
+	server_free(s);
+	return NULL;
+}
+
+static int server_setup_main(struct server *s)
+{
+	static const int signals[4] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
+
+	signal(SIGPIPE, SIG_IGN); /* a TCP peer that went away is an error return, not a death */
+	s->base = event_base_new();
+	s->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->base == NULL || s->notify_fd < 0)
+		return -1;
+	s->notify_ev = event_new(s->base, s->notify_fd, EV_READ | EV_PERSIST, notify_cb, s);
+	if (s->notify_ev == NULL || event_add(s->notify_ev, NULL) < 0)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		s->sig[i] = evsignal_new(s->base, signals[i], signal_cb, s);
+		if (s->sig[i] == NULL || event_add(s->sig[i], NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int server_run(struct server *s)
+{
+	size_t n = s->cfg->listen_count;
+	unsigned started = 0;
+
+	if (server_setup_main(s) < 0) {
+		log_err("cannot set up the main event loop");
+		return 3;
+	}
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		int r = worker_init(&s->workers[i], i, s->cfg, &s->policy, &s->policy_gen,
+			server_notify, s, s->udp_fds + i * n, s->tcp_fds + i * n, n);
+		for (size_t j = 0; j < n; j++) /* the worker owns them now, even on failure */
+			s->udp_fds[i * n + j] = s->tcp_fds[i * n + j] = -1;
+		if (r < 0 || worker_start(&s->workers[i]) < 0)
+			goto fail;
+		started++;
+	}
+	log_info("ready: %u worker%s, %zu listen address%s, %zu upstream%s, %zu policy entries",
+		s->nworkers, s->nworkers == 1 ? "" : "s", n, n == 1 ? "" : "es",
+		s->cfg->upstream_count, s->cfg->upstream_count == 1 ? "" : "s",
+		policy_rule_count(atomic_load(&s->policy)));
+	event_base_dispatch(s->base);
+	for (unsigned i = 0; i < started; i++)
+		worker_join(&s->workers[i]);
+	log_stats(s);
+	log_info("stopped");
+	return 0;
+fail:
+	s->stopping = true;
+	for (unsigned i = 0; i < started; i++)
+		worker_post(&s->workers[i], WORKER_MAIL_STOP);
+	for (unsigned i = 0; i < started; i++)
+		worker_join(&s->workers[i]);
+	return 3;
+}
+
+void server_free(struct server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->loading)
+		pthread_join(s->loader, NULL);
+	policy_free(s->loaded);
+	diag_free(s->load_diag);
+	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
+		worker_release(&s->workers[i]);
+	size_t nfds = (size_t)s->nworkers * s->cfg->listen_count;
+	for (size_t i = 0; s->udp_fds && s->tcp_fds && i < nfds; i++) {
+		if (s->udp_fds[i] >= 0)
+			close(s->udp_fds[i]);
+		if (s->tcp_fds[i] >= 0)
+			close(s->tcp_fds[i]);
+	}
+	for (size_t i = 0; i < s->nretired; i++)
+		policy_free(s->retired[i].policy);
+	policy_free(atomic_load(&s->policy));
+	for (int i = 0; i < 4; i++)
+		if (s->sig[i])
+			event_free(s->sig[i]);
+	if (s->notify_ev)
+		event_free(s->notify_ev);
+	if (s->notify_fd >= 0)
+		close(s->notify_fd);
+	if (s->base)
+		event_base_free(s->base);
+	free(s->workers);
+	free(s->udp_fds);
+	free(s->tcp_fds);
+	config_free(s->cfg);
+	free(s);
+}

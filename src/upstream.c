@@ -1,0 +1,608 @@
+/*
+ * upstream: forwarding queries to the upstream resolvers (see include/upstream.h).
+ *
+ * Anti-spoofing. A forged answer must guess the query ID (16 bits from the kernel CSPRNG, see
+ * rand.c) and the source port of the socket that sent it. Each worker keeps UP_SOCKETS UDP sockets
+ * bound to port 0, so the kernel picks each port at random from its ephemeral range, and replaces a
+ * socket after UP_ROTATE_AFTER queries (the old one drains its pending answers first). We chose a
+ * pool over a socket per query: a fresh socket per query costs three extra system calls and an
+ * event registration per query, which is most of a forwarded query's budget, while a rotating pool
+ * keeps the port unpredictable to an off-path attacker who cannot see our traffic. The sockets are
+ * not connect()ed so that an answer from the wrong address or port reaches us and is counted
+ * instead of vanishing in the kernel; it is then dropped, and the query keeps waiting.
+ *
+ * Pending queries live in a fixed array of slots (max-inflight / workers, allocated once); a slot
+ * is found from an answer by the socket's 65,536-entry ID table, so matching costs two array
+ * reads. Every try has the same timeout, so deadlines are appended in order to one FIFO list
+ * and a single timer per worker serves them all.
+ */
+#include "upstream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "listen.h"
+#include "log.h"
+#include "proxy.h"
+
+#define UP_SOCKETS 4            /* active sockets per worker */
+#define UP_SOCK_SLOTS (UP_SOCKETS * 4) /* both families, and room for draining ones */
+#define UP_ROTATE_AFTER 16384   /* queries sent on a socket before it is replaced */
+#define UP_BATCH 16
+#define UP_ROUNDS 4
+#define UP_RX_MAX 65535
+#define QUERY_INLINE 512        /* queries up to this size need no allocation */
+
+struct up_sock {
+	struct upstream *u;
+	int fd;                /* owned; -1 when the position is free */
+	struct event *ev;      /* owned */
+	uint32_t *ids;         /* owned: 65,536 entries, slot index + 1, 0 = no query */
+	unsigned inflight;
+	unsigned sent;
+	bool draining;
+};
+
+struct slot {
+	struct upstream *u;
+	struct slot *prev, *next;  /* deadline FIFO, or the free list (next only) */
+	uint64_t deadline_ms;
+	bool used, queued, via_tcp;
+	uint16_t client_id, up_id;
+	uint8_t sock;              /* position in socks[] while waiting on UDP */
+	uint8_t upstream;          /* index into cfg->upstreams */
+	uint8_t tries;
+	struct tcp_conn *conn;     /* held; NULL for UDP clients */
+	int udp_fd;
+	socklen_t addrlen;
+	struct sockaddr_storage addr;
+	size_t limit;              /* client's maximum answer size */
+	size_t qname_len;
+	uint16_t qtype, qclass;
+	size_t qlen;
+	uint8_t *query;            /* inline_q or owned heap copy; ID field holds up_id */
+	struct bufferevent *tcp;   /* owned: TCP retry to the upstream */
+	uint8_t inline_q[QUERY_INLINE];
+};
+
+struct upstream {
+	struct worker *w;
+	const struct config *cfg;
+	struct slot *slots;        /* owned array */
+	uint32_t nslots;
+	struct slot *free_list;
+	struct slot *fifo_head, *fifo_tail;
+	struct event *timer;       /* owned */
+	size_t inflight;
+	/* Positions in socks[] of the sockets new queries use, per family (0: IPv4, 1: IPv6). */
+	unsigned active[2][UP_SOCKETS];
+	unsigned next_sock;
+	struct up_sock socks[UP_SOCK_SLOTS];
+	struct mmsghdr rx[UP_BATCH];
+	struct iovec rx_iov[UP_BATCH];
+	struct sockaddr_storage rx_from[UP_BATCH];
+	uint8_t rxbuf[UP_BATCH][UP_RX_MAX];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool same_endpoint(const struct sockaddr_storage *a, socklen_t alen,
+	const struct config_endpoint *e)
+{
+	if (a->ss_family != e->addr.ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)&e->addr;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6 && alen >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)&e->addr;
+		return x->sin6_port == y->sin6_port &&
+			memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+/* ---- sockets ---- */
+
+static void sock_read_cb(evutil_socket_t fd, short what, void *arg);
+
+static void sock_close(struct up_sock *s)
+{
+	if (s->ev)
+		event_free(s->ev);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->ids);
+	*s = (struct up_sock){ .u = s->u, .fd = -1 };
+}
+
+/* Opens a socket at position POS, bound to a kernel-chosen (random) port. */
+static int sock_open(struct upstream *u, unsigned pos, int family)
+{
+	struct up_sock *s = &u->socks[pos];
+	struct sockaddr_storage any = { .ss_family = (sa_family_t)family };
+	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+	s->u = u;
+	s->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&any, len) < 0)
+		goto fail;
+	s->ids = calloc(65536, sizeof(*s->ids)); /* owned by the socket */
+	s->ev = event_new(u->w->base, s->fd, EV_READ | EV_PERSIST, sock_read_cb, s);
+	if (s->ids == NULL || s->ev == NULL || event_add(s->ev, NULL) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_err("upstream socket: %s", strerror(errno));
+	sock_close(s);
+	return -1;
+}
+
+static unsigned family_index(int family)
+{
+	return family == AF_INET6 ? 1 : 0;
+}
+
+/* Opens a socket of FAMILY in a free position; returns the position or -1. */
+static int sock_open_free(struct upstream *u, int family)
+{
+	for (unsigned pos = 0; pos < UP_SOCK_SLOTS; pos++)
+		if (u->socks[pos].fd < 0)
+			return sock_open(u, pos, family) == 0 ? (int)pos : -1;
+	return -1;
+}
+
+/* Picks the socket for the next query, rotating a worn-out one out of the active set. */
+static struct up_sock *sock_pick(struct upstream *u, int family)
+{
+	unsigned *active = u->active[family_index(family)];
+	unsigned a = u->next_sock++ % UP_SOCKETS;
+	struct up_sock *s = &u->socks[active[a]];
+	int pos;
+
+	if (s->sent < UP_ROTATE_AFTER)
+		return s;
+	if ((pos = sock_open_free(u, family)) >= 0) {
+		s->draining = true;
+		if (s->inflight == 0)
+			sock_close(s);
+		active[a] = (unsigned)pos;
+		return &u->socks[pos];
+	}
+	s->sent = 0; /* no free position: keep this one for another round */
+	return s;
+}
+
+/* ---- slots ---- */
+
+static void fifo_remove(struct upstream *u, struct slot *sl)
+{
+	if (!sl->queued)
+		return;
+	if (sl->prev)
+		sl->prev->next = sl->next;
+	else
+		u->fifo_head = sl->next;
+	if (sl->next)
+		sl->next->prev = sl->prev;
+	else
+		u->fifo_tail = sl->prev;
+	sl->prev = sl->next = NULL;
+	sl->queued = false;
+}
+
+static void timer_arm(struct upstream *u)
+{
+	if (u->fifo_head == NULL) {
+		event_del(u->timer);
+		return;
+	}
+	uint64_t now = now_ms(), at = u->fifo_head->deadline_ms;
+	uint64_t ms = at > now ? at - now : 0;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 + 1000 };
+	event_add(u->timer, &tv);
+}
+
+static void fifo_append(struct upstream *u, struct slot *sl)
+{
+	bool was_empty = u->fifo_head == NULL;
+
+	sl->deadline_ms = now_ms() + u->cfg->upstream_timeout_ms;
+	sl->next = NULL;
+	sl->prev = u->fifo_tail;
+	if (u->fifo_tail)
+		u->fifo_tail->next = sl;
+	else
+		u->fifo_head = sl;
+	u->fifo_tail = sl;
+	sl->queued = true;
+	if (was_empty)
+		timer_arm(u);
+}
+
+/* Forgets the slot's UDP ID registration (if any). */
+static void slot_unregister(struct upstream *u, struct slot *sl)
+{
+	struct up_sock *s = &u->socks[sl->sock];
+
+	if (sl->via_tcp || s->ids == NULL || s->ids[sl->up_id] != (uint32_t)(sl - u->slots) + 1)
+		return;
+	s->ids[sl->up_id] = 0;
+	s->inflight--;
+	if (s->draining && s->inflight == 0)
+		sock_close(s);
+}
+
+static void slot_free(struct upstream *u, struct slot *sl)
+{
+	fifo_remove(u, sl);
+	slot_unregister(u, sl);
+	if (sl->tcp) {
+		bufferevent_free(sl->tcp);
+		sl->tcp = NULL;
+	}
+	if (sl->query != sl->inline_q)
+		free(sl->query);
+	if (sl->conn)
+		listen_conn_release(sl->conn);
+	sl->conn = NULL;
+	sl->used = false;
+	sl->next = u->free_list;
+	u->free_list = sl;
+	u->inflight--;
+}
+
+static struct client_ref slot_client(const struct slot *sl)
+{
+	return (struct client_ref){ sl->conn, sl->udp_fd, sl->addrlen,
+		(const struct sockaddr *)&sl->addr };
+}
+
+/* All upstreams failed: SERVFAIL built from the stored query (with the client's ID back). */
+static void slot_fail(struct upstream *u, struct slot *sl)
+{
+	struct client_ref c = slot_client(sl);
+	struct wire_query q;
+
+	wire_set_id(sl->query, sl->client_id);
+	if (wire_parse_query(sl->query, sl->qlen, &q) != WIRE_DROP)
+		proxy_fail(u->w, &c, &q, WIRE_RCODE_SERVFAIL);
+	stats_inc(&u->w->stats, STAT_SERVFAIL);
+	slot_free(u, sl);
+}
+
+/* Sends (or re-sends) the slot's query over UDP to its current upstream. */
+static void slot_send_udp(struct upstream *u, struct slot *sl)
+{
+	const struct config_endpoint *e = &u->cfg->upstreams[sl->upstream];
+	struct up_sock *s = sock_pick(u, e->addr.ss_family);
+	uint32_t idx = (uint32_t)(sl - u->slots) + 1;
+
+	sl->via_tcp = false;
+	sl->sock = (uint8_t)(s - u->socks);
+	do
+		sl->up_id = rand_u16(&u->w->rand);
+	while (s->ids[sl->up_id] != 0);
+	s->ids[sl->up_id] = idx;
+	s->inflight++;
+	s->sent++;
+	wire_set_id(sl->query, sl->up_id);
+	if (sendto(s->fd, sl->query, sl->qlen, 0, (const struct sockaddr *)&e->addr, e->addrlen) < 0)
+		log_debug("upstream %s: sendto: %s", e->text, strerror(errno));
+	/* A failed send is treated like a lost packet: the timeout moves on to the next upstream. */
+	fifo_append(u, sl);
+}
+
+/* A try failed (timeout, TCP error): the next upstream, or SERVFAIL when all were tried. */
+static void slot_next_try(struct upstream *u, struct slot *sl)
+{
+	fifo_remove(u, sl);
+	slot_unregister(u, sl);
+	if (sl->tcp) {
+		bufferevent_free(sl->tcp);
+		sl->tcp = NULL;
+	}
+	if (++sl->tries >= u->cfg->upstream_count) {
+		slot_fail(u, sl);
+		return;
+	}
+	sl->upstream = (uint8_t)((sl->upstream + 1) % u->cfg->upstream_count);
+	slot_send_udp(u, sl);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *u = arg;
+	uint64_t now = now_ms();
+	unsigned budget = 4096; /* bounded work per wakeup; the rest on the next tick */
+	(void)fd;
+	(void)what;
+
+	while (u->fifo_head && u->fifo_head->deadline_ms <= now && budget-- > 0) {
+		struct slot *sl = u->fifo_head;
+		stats_inc(&u->w->stats, STAT_UPSTREAM_TIMEOUT);
+		log_debug("upstream %s: timeout", u->cfg->upstreams[sl->upstream].text);
+		slot_next_try(u, sl);
+	}
+	timer_arm(u);
+}
+
+/* ---- answers ---- */
+
+/* Relays a good answer in BUF (which may be modified) to the slot's client and frees the slot. */
+static void slot_deliver(struct upstream *u, struct slot *sl, uint8_t *buf, size_t len,
+	const struct wire_answer *a)
+{
+	struct client_ref c = slot_client(sl);
+
+	wire_set_id(buf, sl->client_id);
+	stats_inc(&u->w->stats, STAT_ANSWERED_UPSTREAM);
+	proxy_answer(u->w, &c, buf, len, a, sl->limit);
+	slot_free(u, sl);
+}
+
+static void slot_start_tcp(struct upstream *u, struct slot *sl);
+
+/* Classifies an answer that is not acceptable, for the counters. */
+static enum stat_id answer_problem(const struct slot *sl, const uint8_t *buf, size_t len)
+{
+	size_t qend = WIRE_HEADER_LEN + sl->qname_len;
+
+	if (len < qend + 4 || buf[4] != 0 || buf[5] != 1 ||
+	    memcmp(buf + WIRE_HEADER_LEN, sl->query + WIRE_HEADER_LEN, sl->qname_len + 4) != 0)
+		return STAT_WRONG_QUESTION;
+	return STAT_MALFORMED;
+}
+
+static void handle_udp_answer(struct up_sock *s, uint8_t *buf, size_t len,
+	const struct sockaddr_storage *from, socklen_t fromlen)
+{
+	struct upstream *u = s->u;
+	struct worker *w = u->w;
+	struct wire_answer a;
+	struct slot *sl;
+	uint32_t idx;
+
+	if (len < WIRE_HEADER_LEN || (idx = s->ids[wire_get_id(buf)]) == 0) {
+		stats_inc(&w->stats, len < WIRE_HEADER_LEN ? STAT_MALFORMED : STAT_WRONG_ID);
+		return;
+	}
+	sl = &u->slots[idx - 1];
+	if (!same_endpoint(from, fromlen, &u->cfg->upstreams[sl->upstream])) {
+		stats_inc(&w->stats, STAT_WRONG_SOURCE);
+		return;
+	}
+	if (wire_check_answer(buf, len, sl->query + WIRE_HEADER_LEN, sl->qname_len, sl->qtype,
+	    sl->qclass, &a) < 0) {
+		stats_inc(&w->stats, answer_problem(sl, buf, len));
+		return;
+	}
+	if (a.tc) {
+		stats_inc(&w->stats, STAT_TCP_FALLBACK);
+		slot_start_tcp(u, sl);
+		return;
+	}
+	slot_deliver(u, sl, buf, len, &a);
+}
+
+static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct up_sock *s = arg;
+	struct upstream *u = s->u;
+	(void)what;
+
+	for (int round = 0; round < UP_ROUNDS && s->fd == fd; round++) {
+		for (unsigned i = 0; i < UP_BATCH; i++) {
+			u->rx[i].msg_hdr.msg_namelen = sizeof(u->rx_from[i]);
+			u->rx[i].msg_hdr.msg_flags = 0;
+		}
+		int got = recvmmsg(fd, u->rx, UP_BATCH, MSG_DONTWAIT, NULL);
+		if (got <= 0)
+			return;
+		/* Handling an answer can close this socket (a drained, rotated one): stop then. */
+		for (int i = 0; i < got && s->fd == fd; i++)
+			handle_udp_answer(s, u->rxbuf[i], u->rx[i].msg_len, &u->rx_from[i],
+				u->rx[i].msg_hdr.msg_namelen);
+		if (got < UP_BATCH)
+			return;
+	}
+}
+
+/* ---- TCP retry of a truncated answer ---- */
+
+static void tcp_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct slot *sl = arg;
+	struct upstream *u = sl->u;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t prefix[2], *buf = u->rxbuf[0]; /* free: not inside a UDP batch */
+	struct wire_answer a;
+	size_t len;
+
+	if (evbuffer_copyout(in, prefix, 2) < 2)
+		return;
+	len = (size_t)prefix[0] << 8 | prefix[1];
+	if (evbuffer_get_length(in) < 2 + len)
+		return;
+	evbuffer_drain(in, 2);
+	evbuffer_remove(in, buf, len);
+	if (len < WIRE_HEADER_LEN || wire_get_id(buf) != sl->up_id) {
+		stats_inc(&u->w->stats, len < WIRE_HEADER_LEN ? STAT_MALFORMED : STAT_WRONG_ID);
+		slot_next_try(u, sl);
+		return;
+	}
+	if (wire_check_answer(buf, len, sl->query + WIRE_HEADER_LEN, sl->qname_len, sl->qtype,
+	    sl->qclass, &a) < 0) {
+		stats_inc(&u->w->stats, answer_problem(sl, buf, len));
+		slot_next_try(u, sl);
+		return;
+	}
+	slot_deliver(u, sl, buf, len, &a);
+}
+
+static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct slot *sl = arg;
+	(void)bev;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (what & BEV_EVENT_TIMEOUT)
+		stats_inc(&sl->u->w->stats, STAT_UPSTREAM_TIMEOUT);
+	log_debug("upstream %s: TCP retry failed (events 0x%x)",
+		sl->u->cfg->upstreams[sl->upstream].text, (unsigned)what);
+	slot_next_try(sl->u, sl);
+}
+
+/* The upstream truncated its UDP answer: ask the same upstream again over TCP (RFC 7766). */
+static void slot_start_tcp(struct upstream *u, struct slot *sl)
+{
+	const struct config_endpoint *e = &u->cfg->upstreams[sl->upstream];
+	unsigned ms = u->cfg->upstream_timeout_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	uint8_t prefix[2] = { (uint8_t)(sl->qlen >> 8), (uint8_t)sl->qlen };
+
+	fifo_remove(u, sl);
+	slot_unregister(u, sl);
+	sl->via_tcp = true;
+	sl->up_id = rand_u16(&u->w->rand);
+	wire_set_id(sl->query, sl->up_id);
+	sl->tcp = bufferevent_socket_new(u->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (sl->tcp == NULL)
+		goto fail;
+	bufferevent_setcb(sl->tcp, tcp_read_cb, NULL, tcp_event_cb, sl);
+	bufferevent_set_timeouts(sl->tcp, &tv, &tv);
+	if (bufferevent_socket_connect(sl->tcp, (const struct sockaddr *)&e->addr, (int)e->addrlen) < 0)
+		goto fail;
+	bufferevent_write(sl->tcp, prefix, 2);
+	bufferevent_write(sl->tcp, sl->query, sl->qlen);
+	bufferevent_enable(sl->tcp, EV_READ | EV_WRITE);
+	return;
+fail:
+	log_warn("upstream %s: cannot open a TCP connection", e->text);
+	slot_next_try(u, sl);
+}
+
+/* ---- the module ---- */
+
+void upstream_forward(struct upstream *u, const struct wire_query *q, const struct client_ref *c)
+{
+	struct worker *w = u->w;
+	struct slot *sl = u->free_list;
+
+	if (sl == NULL) {
+		stats_inc(&w->stats, STAT_INFLIGHT_FULL);
+		goto fail;
+	}
+	sl->query = sl->inline_q;
+	if (q->length > QUERY_INLINE && (sl->query = malloc(q->length)) == NULL) /* owned by slot */
+		goto fail;
+	u->free_list = sl->next;
+	u->inflight++;
+	memcpy(sl->query, q->packet, q->length);
+	sl->qlen = q->length;
+	sl->used = true;
+	sl->client_id = q->id;
+	sl->qname_len = q->qname_len;
+	sl->qtype = q->qtype;
+	sl->qclass = q->qclass;
+	sl->conn = c->conn;
+	sl->udp_fd = c->udp_fd;
+	sl->addrlen = c->addrlen;
+	memcpy(&sl->addr, c->addr, c->addrlen);
+	sl->limit = c->conn ? 65535 : wire_udp_limit(q);
+	sl->upstream = 0;
+	sl->tries = 0;
+	if (c->conn)
+		listen_conn_hold(c->conn);
+	stats_inc(&w->stats, STAT_FORWARDED);
+	slot_send_udp(u, sl);
+	return;
+fail:
+	stats_inc(&w->stats, STAT_SERVFAIL);
+	proxy_fail(w, c, q, WIRE_RCODE_SERVFAIL);
+}
+
+size_t upstream_inflight(const struct upstream *u)
+{
+	return u->inflight;
+}
+
+struct upstream *upstream_new(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+	unsigned workers = cfg->workers ? cfg->workers : 1;
+	struct upstream *u = calloc(1, sizeof(*u)); /* owned by the worker */
+
+	if (u == NULL)
+		return NULL;
+	u->w = w;
+	u->cfg = cfg;
+	for (unsigned i = 0; i < UP_SOCK_SLOTS; i++)
+		u->socks[i] = (struct up_sock){ .u = u, .fd = -1 };
+	u->nslots = cfg->max_inflight / workers;
+	if (u->nslots < 16)
+		u->nslots = 16;
+	u->slots = calloc(u->nslots, sizeof(*u->slots));
+	u->timer = evtimer_new(w->base, timer_cb, u);
+	if (u->slots == NULL || u->timer == NULL)
+		goto fail;
+	for (uint32_t i = u->nslots; i-- > 0;) {
+		u->slots[i].u = u;
+		u->slots[i].next = u->free_list;
+		u->free_list = &u->slots[i];
+	}
+	for (unsigned i = 0; i < UP_BATCH; i++) {
+		u->rx_iov[i] = (struct iovec){ u->rxbuf[i], UP_RX_MAX };
+		u->rx[i].msg_hdr = (struct msghdr){ .msg_name = &u->rx_from[i],
+			.msg_iov = &u->rx_iov[i], .msg_iovlen = 1 };
+	}
+	/* Open sockets only for the address families the upstreams use. */
+	for (int fam = 0; fam < 2; fam++) {
+		int family = fam ? AF_INET6 : AF_INET;
+		bool used = false;
+		for (size_t i = 0; i < cfg->upstream_count; i++)
+			used |= cfg->upstreams[i].addr.ss_family == family;
+		for (unsigned a = 0; used && a < UP_SOCKETS; a++) {
+			int pos = sock_open_free(u, family);
+			if (pos < 0)
+				goto fail;
+			u->active[fam][a] = (unsigned)pos;
+		}
+	}
+	return u;
+fail:
+	log_err("worker %u: cannot set up upstream sockets", w->index);
+	upstream_free(u);
+	return NULL;
+}
+
+void upstream_free(struct upstream *u)
+{
+	if (u == NULL)
+		return;
+	for (uint32_t i = 0; u->slots && i < u->nslots; i++)
+		if (u->slots[i].used)
+			slot_free(u, &u->slots[i]);
+	for (unsigned i = 0; i < UP_SOCK_SLOTS; i++)
+		sock_close(&u->socks[i]);
+	if (u->timer)
+		event_free(u->timer);
+	free(u->slots);
+	free(u);
+}
