@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs what blokir needs to build and to run its test suite on Debian 12 (bookworm).
+# Run as root or with sudo available. Package services (nsd) are not started: the tests start
+# their own instances on free loopback ports, and a DNS server appearing on port 53 of an
+# operator's machine as a side effect of installing test tools would be a surprise.
+set -eu
+
+BUILD="build-essential clang pkg-config libldns-dev libevent-dev libyaml-dev libxxhash-dev libidn2-dev"
+TEST="nsd bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython valgrind iproute2 libclang-rt-14-dev procps"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+
+# policy-rc.d exit 101 = "do not start services" for the duration of the install only.
+made_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod 755 /usr/sbin/policy-rc.d
+	made_policy=1
+fi
+cleanup() { [ -z "$made_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d; }
+trap cleanup EXIT
+
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $BUILD $TEST >/dev/null
+echo "install-deps: build and test dependencies installed"
