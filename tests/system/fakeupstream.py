@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""fakeupstream: a misbehaving DNS upstream for blokir's fault-injection system tests.
+
+It listens on 127.0.0.1 only (UDP and TCP on the same port) and answers every query with a
+synthesized answer -- A 192.0.2.53 for A queries, 30 TXT strings of 100 characters for TXT
+queries (too big for 512 or 1232 bytes), an empty NOERROR otherwise -- after misbehaving in the
+way --mode asks:
+
+  good            answer at once (also logs what each query looked like: flags, EDNS, DO)
+  silent          never answer (UDP ignored; TCP connections accepted, read and left open)
+  slow            answer after --delay-ms milliseconds
+  wrong-id        first an answer with a different ID, then the right one
+  wrong-port      first an answer from another socket (another source port), then the right one
+  wrong-question  first an answer (same ID) for another name with A 203.0.113.66, then the right one
+  garbage         first random bytes, then a header with the right ID cut short, then the right one
+  truncated       over UDP an empty answer with TC=1; over TCP the full answer
+  tcp-close       over UDP TC=1; over TCP half a message, then the connection is closed
+
+In the "first X, then the right one" modes the right answer follows after --then-ms (default 100)
+milliseconds, so a resolver that correctly drops the bad answer still gets the good one in time.
+The address 203.0.113.66 and the random bytes must never reach a client.
+
+Every received query is logged (--log) as one line: transport, ID, name, type, flags, EDNS.
+SIGTERM and SIGINT end the program with status 0. "ready" is printed on stdout once listening.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+BAD_ADDR = "203.0.113.66"
+GOOD_ADDR = "192.0.2.53"
+
+args = None
+log_lock = threading.Lock()
+
+
+def log(line):
+    if not args.log:
+        return
+    with log_lock:
+        with open(args.log, "a") as f:
+            f.write(line + "\n")
+
+
+def describe(transport, q):
+    qn = q.question[0] if len(q.question) else None
+    fl = dns.flags.to_text(q.flags) or "-"
+    edns = "edns=%d do=%d bufsize=%d opts=%s" % (
+        q.edns,
+        1 if (q.ednsflags & dns.flags.DO) else 0,
+        q.payload if q.edns >= 0 else 0,
+        ",".join(str(int(o.otype)) for o in q.options) or "-",
+    ) if q.edns >= 0 else "edns=-1"
+    return "%s id=%d name=%s type=%s flags=%s %s" % (
+        transport, q.id, qn.name.to_text() if qn is not None else "-",
+        dns.rdatatype.to_text(qn.rdtype) if qn is not None else "-", fl.replace(" ", ","), edns)
+
+
+def answer_for(q, tc=False):
+    """The synthesized, correct answer to query Q (a dns.message.Message)."""
+    r = dns.message.make_response(q)
+    r.flags |= dns.flags.AA
+    if q.question:
+        qn = q.question[0]
+        if qn.rdtype == dns.rdatatype.A and not tc:
+            r.answer.append(dns.rrset.from_text(qn.name, 300, "IN", "A", GOOD_ADDR))
+        elif qn.rdtype == dns.rdatatype.TXT and not tc:
+            strings = ['"%02d%s"' % (i, "y" * 98) for i in range(30)]
+            r.answer.append(dns.rrset.from_text_list(qn.name, 300, "IN", "TXT", strings))
+    if tc:
+        r.flags |= dns.flags.TC
+    return r
+
+
+def wire(r):
+    return r.to_wire(max_size=65535)
+
+
+def parse(data):
+    try:
+        return dns.message.from_wire(data)
+    except Exception as e:  # noqa: BLE001 - anything unparsable is just logged
+        log("unparsable query (%s): %s" % (type(e).__name__, data[:32].hex()))
+        return None
+
+
+def later(ms, fn, *a):
+    t = threading.Timer(ms / 1000.0, fn, a)
+    t.daemon = True
+    t.start()
+
+
+def serve_udp(sock, other):
+    while True:
+        data, peer = sock.recvfrom(65535)
+        q = parse(data)
+        if q is None:
+            continue
+        log(describe("udp", q))
+        mode = args.mode
+        good = answer_for(q)
+
+        def send(payload, s=sock):
+            try:
+                s.sendto(payload, peer)
+            except OSError as e:
+                log("sendto failed: %s" % e)
+
+        def send_good():
+            send(wire(good))
+
+        if mode == "silent":
+            continue
+        if mode == "good":
+            send_good()
+        elif mode == "slow":
+            later(args.delay_ms, send_good)
+        elif mode == "wrong-id":
+            bad = answer_for(q)
+            bad.id = (q.id + 0x1234) & 0xFFFF
+            send(wire(bad))
+            later(args.then_ms, send_good)
+        elif mode == "wrong-port":
+            send(wire(good), other)
+            later(args.then_ms, send_good)
+        elif mode == "wrong-question":
+            bad = dns.message.make_query("poison.invalid.", "A")
+            bad = dns.message.make_response(bad)
+            bad.id = q.id
+            bad.flags |= dns.flags.AA
+            bad.answer.append(dns.rrset.from_text("poison.invalid.", 300, "IN", "A", BAD_ADDR))
+            send(wire(bad))
+            later(args.then_ms, send_good)
+        elif mode == "garbage":
+            send(os.urandom(40 + (q.id % 60)))
+            # The right ID, QR=1, QDCOUNT=1, ANCOUNT=1, then too few bytes for the question.
+            send(struct.pack("!HHHHHH", q.id, 0x8180, 1, 1, 0, 0) + b"\x07exa")
+            later(args.then_ms, send_good)
+        elif mode in ("truncated", "tcp-close"):
+            send(wire(answer_for(q, tc=True)))
+        else:
+            raise SystemExit("unknown mode " + mode)
+
+
+def recv_exact(conn, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def serve_tcp_conn(conn):
+    held = []
+    try:
+        while True:
+            hdr = recv_exact(conn, 2)
+            if hdr is None:
+                return
+            data = recv_exact(conn, struct.unpack("!H", hdr)[0])
+            if data is None:
+                return
+            q = parse(data)
+            if q is None:
+                return
+            log(describe("tcp", q))
+            payload = wire(answer_for(q))
+            framed = struct.pack("!H", len(payload)) + payload
+            if args.mode == "silent":
+                held.append(q)
+                continue
+            if args.mode == "slow":
+                time.sleep(args.delay_ms / 1000.0)
+            if args.mode == "tcp-close":
+                conn.sendall(framed[: len(framed) // 2])
+                time.sleep(0.05)
+                return
+            conn.sendall(framed)
+    except OSError:
+        return
+    finally:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        conn.close()
+
+
+def serve_tcp(lsock):
+    while True:
+        conn, _ = lsock.accept()
+        threading.Thread(target=serve_tcp_conn, args=(conn,), daemon=True).start()
+
+
+def main():
+    global args
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--mode", required=True,
+                   choices=["good", "silent", "slow", "wrong-id", "wrong-port", "wrong-question",
+                            "garbage", "truncated", "tcp-close"])
+    p.add_argument("--delay-ms", type=int, default=3000)
+    p.add_argument("--then-ms", type=int, default=100)
+    p.add_argument("--log", default=None)
+    p.add_argument("--backend", default=None, help="ignored; answers are synthesized")
+    args = p.parse_args()
+
+    def bye(*_):
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, bye)
+    signal.signal(signal.SIGINT, bye)
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", args.port))
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind(("127.0.0.1", 0))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind(("127.0.0.1", args.port))
+    tcp.listen(64)
+
+    threading.Thread(target=serve_udp, args=(udp, other), daemon=True).start()
+    threading.Thread(target=serve_tcp, args=(tcp,), daemon=True).start()
+    print("ready %d %s" % (args.port, args.mode), flush=True)
+    while True:
+        signal.pause()
+
+
+if __name__ == "__main__":
+    main()
