@@ -1,0 +1,236 @@
+/*
+ * domtree_test: the name matcher on its own: label-boundary matching, the three match forms,
+ * most-specific-wins with an allow exception, match offsets, the root entry, duplicate slots and
+ * growth well past the initial size.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "domtree.h"
+#include "tap.h"
+
+/* "a.b.c" (or "." for the root) to lower-case wire format; the tests only pass valid names. */
+static size_t wire(const char *text, uint8_t *out)
+{
+	size_t n = 0;
+
+	if (strcmp(text, ".") == 0) {
+		out[0] = 0;
+		return 1;
+	}
+	while (*text != '\0') {
+		size_t l = strcspn(text, ".");
+
+		out[n++] = (uint8_t)l;
+		memcpy(out + n, text, l);
+		n += l;
+		text += l;
+		if (*text == '.')
+			text++;
+	}
+	out[n++] = 0;
+	return n;
+}
+
+static int add(struct domtree *t, const char *text, enum match_form form, uint32_t value)
+{
+	uint8_t name[CONFIG_NAME_MAX];
+
+	return domtree_insert(t, name, wire(text, name), form, value, NULL);
+}
+
+static uint32_t look(const struct domtree *t, const char *text, size_t *off)
+{
+	uint8_t name[CONFIG_NAME_MAX];
+
+	return domtree_lookup(t, name, wire(text, name), off);
+}
+
+static void test_label_boundary(void)
+{
+	struct domtree *t = domtree_new(0);
+
+	is_int(add(t, "t.me", MATCH_SUBTREE, 7), 0, "insert t.me");
+	is_int(look(t, "t.me", NULL), 7, "t.me matches itself");
+	is_int(look(t, "web.t.me", NULL), 7, "t.me matches web.t.me");
+	is_int(look(t, "a.b.web.t.me", NULL), 7, "t.me matches a deep name below it");
+	is_int(look(t, "at.me", NULL), DOMTREE_NONE, "t.me does not match at.me");
+	is_int(look(t, "me", NULL), DOMTREE_NONE, "t.me does not match me");
+	is_int(look(t, "t.me.org", NULL), DOMTREE_NONE, "t.me does not match t.me.org");
+	is_int(look(t, ".", NULL), DOMTREE_NONE, "t.me does not match the root");
+	is_int(domtree_count(t), 1, "one name stored");
+	domtree_free(t);
+}
+
+static void test_forms(void)
+{
+	struct domtree *t = domtree_new(4);
+	size_t off = 99;
+
+	is_int(add(t, "sub.example", MATCH_SUBTREE, 1), 0, "insert subtree");
+	is_int(add(t, "below.example", MATCH_BELOW, 2), 0, "insert below");
+	is_int(add(t, "exact.example", MATCH_EXACT, 3), 0, "insert exact");
+	is_int(look(t, "sub.example", NULL), 1, "subtree: the name itself");
+	is_int(look(t, "x.sub.example", NULL), 1, "subtree: a name below");
+	is_int(look(t, "below.example", NULL), DOMTREE_NONE, "below: not the name itself");
+	is_int(look(t, "x.below.example", &off), 2, "below: a name below");
+	is_int(off, 2, "below: match offset is where below.example starts");
+	is_int(look(t, "exact.example", &off), 3, "exact: the name itself");
+	is_int(off, 0, "exact: match offset 0");
+	is_int(look(t, "x.exact.example", NULL), DOMTREE_NONE, "exact: not a name below");
+	is_int(look(t, "example", NULL), DOMTREE_NONE, "no entry covers the parent");
+
+	/* "name exact" and "*.name" fill different slots, so together they act as a subtree. */
+	is_int(add(t, "below.example", MATCH_EXACT, 4), 0, "exact beside below: no conflict");
+	is_int(look(t, "below.example", NULL), 4, "the exact slot answers for the name");
+	is_int(look(t, "y.below.example", NULL), 2, "the below slot answers below it");
+	domtree_free(t);
+}
+
+static void test_duplicates(void)
+{
+	struct domtree *t = domtree_new(0);
+	uint8_t name[CONFIG_NAME_MAX];
+	size_t len = wire("example.com", name);
+	uint32_t existing = 0;
+
+	is_int(domtree_insert(t, name, len, MATCH_SUBTREE, 10, NULL), 0, "subtree inserted");
+	is_int(domtree_insert(t, name, len, MATCH_BELOW, 11, &existing), 1, "subtree then below: dup");
+	is_int(existing, 10, "the existing value is reported");
+	is_int(domtree_insert(t, name, len, MATCH_EXACT, 12, &existing), 1, "subtree then exact: dup");
+	is_int(look(t, "example.com", NULL), 10, "a refused insert changes nothing");
+
+	len = wire("a.org", name);
+	is_int(domtree_insert(t, name, len, MATCH_EXACT, 20, NULL), 0, "exact inserted");
+	is_int(domtree_insert(t, name, len, MATCH_SUBTREE, 21, &existing), 1, "exact then subtree: dup");
+	is_int(existing, 20, "the exact entry is reported");
+	is_int(look(t, "b.a.org", NULL), DOMTREE_NONE, "the refused subtree left BELOW unset");
+	is_int(domtree_insert(t, name, len, MATCH_BELOW, 22, NULL), 0, "exact then below: fine");
+	is_int(domtree_insert(t, name, len, MATCH_BELOW, 23, &existing), 1, "below twice: dup");
+	is_int(existing, 22, "the first below entry is reported");
+	is_int(domtree_count(t), 2, "two names stored");
+
+	errno = 0;
+	is_int(domtree_insert(t, name, len, MATCH_EXACT, DOMTREE_NONE, NULL), -1,
+		"DOMTREE_NONE cannot be stored");
+	is_int(errno, EINVAL, "  with EINVAL");
+	name[0] = 60; /* label runs past the end */
+	is_int(domtree_insert(t, name, len, MATCH_EXACT, 1, NULL), -1, "malformed name refused");
+	domtree_free(t);
+}
+
+/* The 2017 example: block a subtree, allow a part of it, block again inside the allowed part. */
+static void test_precedence(void)
+{
+	struct domtree *t = domtree_new(0);
+	size_t off = 99;
+
+	add(t, "telegram.org", MATCH_SUBTREE, 1);     /* nxdomain */
+	add(t, "web.telegram.org", MATCH_SUBTREE, 2); /* allow */
+	add(t, "venus.web.telegram.org", MATCH_SUBTREE, 3);
+	is_int(look(t, "venus.web.telegram.org", &off), 3, "venus.web.telegram.org: its own entry");
+	is_int(off, 0, "  matched at offset 0");
+	is_int(look(t, "a.venus.web.telegram.org", &off), 3, "below venus: venus's entry");
+	is_int(off, 2, "  matched at offset 2");
+	is_int(look(t, "pluto.web.telegram.org", &off), 2, "pluto.web.telegram.org: the allow");
+	is_int(off, 6, "  matched web.telegram.org at offset 6");
+	is_int(look(t, "web.telegram.org", NULL), 2, "web.telegram.org: the allow");
+	is_int(look(t, "core.telegram.org", &off), 1, "core.telegram.org: blocked");
+	is_int(off, 5, "  matched telegram.org at offset 5");
+	is_int(look(t, "telegram.org", NULL), 1, "telegram.org itself: blocked");
+	is_int(look(t, "telegram.com", NULL), DOMTREE_NONE, "telegram.com: no entry");
+
+	/* An exact entry on a name below a subtree only overrides that one name. */
+	add(t, "x.telegram.org", MATCH_EXACT, 4);
+	is_int(look(t, "x.telegram.org", NULL), 4, "exact entry wins for its name");
+	is_int(look(t, "y.x.telegram.org", NULL), 1, "names below it fall to the subtree");
+	domtree_free(t);
+}
+
+static void test_root(void)
+{
+	struct domtree *t = domtree_new(0);
+	size_t off = 99;
+
+	is_int(look(t, "anything.example", NULL), DOMTREE_NONE, "empty tree: no match");
+	is_int(add(t, ".", MATCH_SUBTREE, 5), 0, "insert the root");
+	is_int(add(t, "ok.example", MATCH_SUBTREE, 6), 0, "insert ok.example");
+	is_int(look(t, "anything.example", &off), 5, "the root covers everything");
+	is_int(off, 17, "  matched at the final zero octet");
+	is_int(look(t, ".", &off), 5, "the root covers itself");
+	is_int(off, 0, "  at offset 0");
+	is_int(look(t, "a.ok.example", NULL), 6, "a more specific entry beats the root");
+	domtree_free(t);
+
+	t = domtree_new(0);
+	add(t, ".", MATCH_BELOW, 8);
+	is_int(look(t, ".", NULL), DOMTREE_NONE, "root below-only: not the root itself");
+	is_int(look(t, "com", NULL), 8, "root below-only: com");
+	domtree_free(t);
+}
+
+/* Lookups never read past LEN, even for malformed names (the caller should have refused them). */
+static void test_malformed(void)
+{
+	struct domtree *t = domtree_new(0);
+	uint8_t bad1[] = { 3, 'c', 'o', 'm' };            /* no root label */
+	uint8_t bad2[] = { 9, 'c', 'o', 'm', 0 };         /* label past the end */
+	uint8_t bad3[] = { 0xc0, 0x0c };                  /* a compression pointer */
+	uint8_t bad4[] = { 3, 'c', 'o', 'm', 0, 0 };      /* bytes after the root */
+
+	add(t, ".", MATCH_SUBTREE, 1);
+	is_int(domtree_lookup(t, bad1, sizeof(bad1), NULL), DOMTREE_NONE, "no root label");
+	is_int(domtree_lookup(t, bad2, sizeof(bad2), NULL), DOMTREE_NONE, "label past the end");
+	is_int(domtree_lookup(t, bad3, sizeof(bad3), NULL), DOMTREE_NONE, "compression pointer");
+	is_int(domtree_lookup(t, bad4, sizeof(bad4), NULL), DOMTREE_NONE, "trailing bytes");
+	is_int(domtree_lookup(t, bad4, 0, NULL), DOMTREE_NONE, "zero length");
+	domtree_free(t);
+}
+
+static void test_growth(void)
+{
+	enum { N = 100000 };
+	struct domtree *t = domtree_new(0);
+	char text[64];
+	size_t before = domtree_memory(t), bad = 0, found_missing = 0;
+
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(text, sizeof(text), "host%u.zone%u.example", i, i % 97);
+		if (add(t, text, i % 3 == 0 ? MATCH_EXACT : MATCH_SUBTREE, i) != 0)
+			bad++;
+	}
+	is_int(bad, 0, "100000 names inserted into a tree made for none");
+	is_int(domtree_count(t), N, "all counted");
+	ok(domtree_memory(t) > before, "memory grew (%zu bytes)", domtree_memory(t));
+	ok(domtree_memory(t) / N < 64, "%zu bytes per name", domtree_memory(t) / N);
+	bad = 0;
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(text, sizeof(text), "host%u.zone%u.example", i, i % 97);
+		if (look(t, text, NULL) != i)
+			bad++;
+		snprintf(text, sizeof(text), "sub.host%u.zone%u.example", i, i % 97);
+		if (look(t, text, NULL) != (i % 3 == 0 ? DOMTREE_NONE : i))
+			bad++;
+		snprintf(text, sizeof(text), "host%u.zone%u.example", i, (i + 1) % 97);
+		if (look(t, text, NULL) != DOMTREE_NONE)
+			found_missing++;
+	}
+	is_int(bad, 0, "every name and the names below the subtrees found");
+	is_int(found_missing, 0, "no name that was not inserted found");
+	domtree_free(t);
+}
+
+int main(void)
+{
+	domtree_free(NULL);
+	ok(1, "domtree_free(NULL) is a no-op");
+	test_label_boundary();
+	test_forms();
+	test_duplicates();
+	test_precedence();
+	test_root();
+	test_malformed();
+	test_growth();
+	return tap_exit();
+}

@@ -1,0 +1,225 @@
+/*
+ * policy_test: compiling a struct config (built by hand here, so the test does not depend on the
+ * YAML loader) into a policy: actions and the default, reasons and refs, disabled entries,
+ * duplicate reports and the SOA fields.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy.h"
+#include "tap.h"
+
+/* "a.b.c" (or "." for the root) to lower-case wire format; the tests only pass valid names. */
+static size_t wire(const char *text, uint8_t *out)
+{
+	size_t n = 0;
+
+	if (strcmp(text, ".") == 0) {
+		out[0] = 0;
+		return 1;
+	}
+	while (*text != '\0') {
+		size_t l = strcspn(text, ".");
+
+		out[n++] = (uint8_t)l;
+		memcpy(out + n, text, l);
+		n += l;
+		text += l;
+		if (*text == '.')
+			text++;
+	}
+	out[n++] = 0;
+	return n;
+}
+
+/*
+ * Appends an entry as the loader would: TEXT is "name", "*.name" or "." and EXACT selects
+ * MATCH_EXACT. Each entry is on its own line, numbered from 10 so lines and indexes differ.
+ */
+static struct config_domain *entry(struct config *cfg, const char *text, bool exact,
+	enum policy_action action)
+{
+	struct config_domain *d = &cfg->domains[cfg->domain_count++];
+	const char *name = strncmp(text, "*.", 2) == 0 ? text + 2 : text;
+
+	memset(d, 0, sizeof(*d));
+	d->name_len = wire(name, d->name);
+	d->text = strdup(text);
+	d->form = exact ? MATCH_EXACT : name != text ? MATCH_BELOW : MATCH_SUBTREE;
+	d->enabled = true;
+	d->action = action;
+	d->line = (unsigned)cfg->domain_count + 9;
+	d->column = 9;
+	return d;
+}
+
+static struct config *config_make(void)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+
+	cfg->path = strdup("test.yaml");
+	cfg->negative_ttl = 60;
+	cfg->default_action = ACTION_NXDOMAIN;
+	cfg->soa_mname_len = wire("blokir.invalid", cfg->soa_mname);
+	cfg->soa_rname_len = wire("hostmaster.blokir.invalid", cfg->soa_rname);
+	cfg->domains = calloc(64, sizeof(*cfg->domains));
+	return cfg;
+}
+
+/* What config_free will do; the test does not link config.c. */
+static void config_drop(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->domain_count; i++) {
+		free(cfg->domains[i].text);
+		free(cfg->domains[i].reason);
+		free(cfg->domains[i].ref);
+	}
+	free(cfg->domains);
+	free(cfg->path);
+	free(cfg);
+}
+
+static const struct policy_rule *match(const struct policy *p, const char *text, size_t *off)
+{
+	uint8_t name[CONFIG_NAME_MAX];
+
+	return policy_match(p, name, wire(text, name), off);
+}
+
+static enum policy_action action_of(const struct policy *p, const char *text)
+{
+	const struct policy_rule *r = match(p, text, NULL);
+
+	return r != NULL ? r->action : ACTION_DEFAULT; /* ACTION_DEFAULT here means "no match" */
+}
+
+static void test_compile(void)
+{
+	struct config *cfg = config_make();
+	struct diag *diag = diag_new();
+	struct policy *p;
+	const struct policy_rule *r;
+	const uint8_t *soa;
+	size_t off = 99, len;
+	time_t now = time(NULL);
+
+	cfg->default_action = ACTION_REFUSED;
+	entry(cfg, "telegram.org", false, ACTION_DEFAULT)->reason = strdup("court order 17");
+	entry(cfg, "web.telegram.org", false, ACTION_ALLOW)->ref = strdup("TICKET-1");
+	entry(cfg, "venus.web.telegram.org", false, ACTION_NXDOMAIN);
+	entry(cfg, "*.t.me", false, ACTION_NODATA);
+	entry(cfg, "t.me", true, ACTION_DROP);
+	entry(cfg, "gone.example", false, ACTION_NXDOMAIN)->enabled = false;
+	entry(cfg, "other.example", false, ACTION_NODATA)->reason = strdup("court order 17");
+
+	p = policy_new(cfg, diag);
+	ok(p != NULL, "policy compiled");
+	is_int(diag_count(diag), 0, "no diagnostics");
+	config_drop(cfg); /* the policy must not need the config any more */
+
+	is_int(policy_rule_count(p), 6, "six enabled entries");
+	is_int(action_of(p, "venus.web.telegram.org"), ACTION_NXDOMAIN, "venus: blocked");
+	is_int(action_of(p, "pluto.web.telegram.org"), ACTION_ALLOW, "pluto: allowed");
+	is_int(action_of(p, "core.telegram.org"), ACTION_REFUSED, "core: the default action");
+	is_int(action_of(p, "t.me"), ACTION_DROP, "t.me exact");
+	is_int(action_of(p, "web.t.me"), ACTION_NODATA, "*.t.me");
+	is_int(action_of(p, "at.me"), ACTION_DEFAULT, "at.me: no match");
+	is_int(action_of(p, "gone.example"), ACTION_DEFAULT, "a disabled entry does not match");
+	is_int(action_of(p, "x.gone.example"), ACTION_DEFAULT, "nor below it");
+
+	r = match(p, "a.core.telegram.org", &off);
+	ok(r != NULL, "a.core.telegram.org matches");
+	is_str(r->name, "telegram.org", "  rule name");
+	is_str(r->reason, "court order 17", "  reason");
+	is_int(r->reason_len, 14, "  reason length");
+	ok(r->ref == NULL, "  no ref");
+	is_int(r->line, 10, "  line");
+	is_int(off, 7, "  match offset");
+	r = match(p, "x.web.telegram.org", NULL);
+	is_str(r->name, "web.telegram.org", "allow rule name");
+	ok(r->reason == NULL && r->reason_len == 0, "  no reason");
+	is_str(r->ref, "TICKET-1", "  ref");
+	is_str(match(p, "web.t.me", NULL)->name, "*.t.me", "below rule keeps its *.");
+	is_str(match(p, "other.example", NULL)->reason, "court order 17", "reason of a later entry");
+
+	is_int(policy_negative_ttl(p), 60, "negative TTL");
+	ok(policy_serial(p) >= (uint32_t)now && policy_serial(p) <= (uint32_t)time(NULL) + 1,
+		"serial is the build time");
+	soa = policy_soa_mname(p, &len);
+	ok(len == 16 && memcmp(soa, "\6blokir\7invalid", 16) == 0, "SOA mname");
+	soa = policy_soa_rname(p, &len);
+	ok(len == 27 && memcmp(soa, "\12hostmaster\6blokir\7invalid", 27) == 0, "SOA rname");
+	ok(policy_memory(p) > 0, "memory %zu bytes", policy_memory(p));
+	policy_free(p);
+	diag_free(diag);
+}
+
+static void test_duplicates(void)
+{
+	struct config *cfg = config_make();
+	struct diag *diag = diag_new();
+
+	entry(cfg, "example.com", false, ACTION_DEFAULT);            /* line 10 */
+	entry(cfg, "*.example.com", false, ACTION_DEFAULT);          /* 11: BELOW taken by 10 */
+	entry(cfg, "example.com", true, ACTION_DEFAULT);             /* 12: SELF taken by 10 */
+	entry(cfg, "a.example", true, ACTION_DEFAULT);               /* 13 */
+	entry(cfg, "*.a.example", false, ACTION_DEFAULT);            /* 14: no conflict */
+	entry(cfg, "b.example", false, ACTION_DEFAULT);              /* 15 */
+	entry(cfg, "b.example", false, ACTION_ALLOW)->enabled = false; /* 16: disabled, still a dup */
+	entry(cfg, "c.example", false, ACTION_DEFAULT)->enabled = false; /* 17 */
+	entry(cfg, "c.example", false, ACTION_DEFAULT)->enabled = false; /* 18: both disabled */
+
+	ok(policy_new(cfg, diag) == NULL, "duplicates: no policy");
+	is_int(diag_count(diag), 4, "four duplicates reported");
+	is_str(diag_get(diag, 0), "test.yaml:11:9: duplicate entry \"*.example.com\" (first at line 10)",
+		"subtree then *.");
+	is_str(diag_get(diag, 1), "test.yaml:12:9: duplicate entry \"example.com\" (first at line 10)",
+		"subtree then exact");
+	is_str(diag_get(diag, 2), "test.yaml:16:9: duplicate entry \"b.example\" (first at line 15)",
+		"a disabled duplicate is still an error");
+	is_str(diag_get(diag, 3), "test.yaml:18:9: duplicate entry \"c.example\" (first at line 17)",
+		"two disabled entries too");
+	diag_free(diag);
+	config_drop(cfg);
+}
+
+static void test_edges(void)
+{
+	struct config *cfg = config_make();
+	struct diag *diag = diag_new();
+	struct policy *p;
+	size_t off = 99;
+
+	p = policy_new(cfg, diag);
+	ok(p != NULL, "an empty policy compiles");
+	is_int(policy_rule_count(p), 0, "  with no rules");
+	ok(match(p, "example.com", NULL) == NULL, "  and matches nothing");
+	policy_free(p);
+
+	cfg->default_action = ACTION_NODATA;
+	entry(cfg, ".", false, ACTION_DEFAULT);
+	entry(cfg, "ok.example", false, ACTION_ALLOW);
+	entry(cfg, "x.ok.example", false, ACTION_DEFAULT)->enabled = false;
+	p = policy_new(cfg, diag);
+	ok(p != NULL, "a root entry compiles");
+	is_int(policy_rule_count(p), 2, "  two enabled rules");
+	is_int(action_of(p, "anything.example"), ACTION_NODATA, "the root covers everything");
+	is_str(match(p, "x", &off)->name, ".", "  rule name \".\"");
+	is_int(off, 2, "  match offset is the root label");
+	is_int(action_of(p, "x.ok.example"), ACTION_ALLOW, "a disabled entry falls to its parent");
+	is_int(diag_count(diag), 0, "no diagnostics");
+	policy_free(p);
+	diag_free(diag);
+	config_drop(cfg);
+}
+
+int main(void)
+{
+	policy_free(NULL);
+	ok(1, "policy_free(NULL) is a no-op");
+	test_compile();
+	test_duplicates();
+	test_edges();
+	return tap_exit();
+}
