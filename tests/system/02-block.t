@@ -33,7 +33,8 @@ check_block() {
 	[ "$fl" = "$want" ] || why+=("flags '$fl', expected '$want' (AA clear, RA set, RD copied)")
 	[ -z "$(section "$out" ANSWER)" ] || why+=("answer section not empty")
 	auth=$(section "$out" AUTHORITY)
-	grep -Eq "^${listed//./\\.}\.$SOA_RE" <<<"$auth" && [ "$(wc -l <<<"$auth")" = 1 ] ||
+	# Owner names compare case-insensitively (RFC 4343): WwW.T.mE may get the owner T.mE.
+	grep -Eiq "^${listed//./\\.}\.$SOA_RE" <<<"$auth" && [ "$(wc -l <<<"$auth")" = 1 ] ||
 		why+=("authority '$auth', expected one SOA owned by $listed. with TTL and MINIMUM 60")
 	section "$out" QUESTION | grep -Fq ";${qname%.}. IN " ||
 		why+=("question not echoed as sent ($qname)")

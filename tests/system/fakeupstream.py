@@ -12,7 +12,8 @@ way --mode asks:
   wrong-id        first an answer with a different ID, then the right one
   wrong-port      first an answer from another socket (another source port), then the right one
   wrong-question  first an answer (same ID) for another name with A 203.0.113.66, then the right one
-  garbage         first random bytes, then a header with the right ID cut short, then the right one
+  garbage         first random bytes, then the right ID with the question cut short, then the
+                  right ID and question with a broken answer record, then the right answer
   truncated       over UDP an empty answer with TC=1; over TCP the full answer
   tcp-close       over UDP TC=1; over TCP half a message, then the connection is closed
 
@@ -113,14 +114,16 @@ def serve_udp(sock, other):
         mode = args.mode
         good = answer_for(q)
 
-        def send(payload, s=sock):
+        # Default arguments bind this query's values now: the timers fire after the loop has
+        # moved on to later queries.
+        def send(payload, s=sock, peer=peer):
             try:
                 s.sendto(payload, peer)
             except OSError as e:
                 log("sendto failed: %s" % e)
 
-        def send_good():
-            send(wire(good))
+        def send_good(payload=wire(good), send=send):
+            send(payload)
 
         if mode == "silent":
             continue
@@ -134,7 +137,7 @@ def serve_udp(sock, other):
             send(wire(bad))
             later(args.then_ms, send_good)
         elif mode == "wrong-port":
-            send(wire(good), other)
+            send(wire(good), s=other)
             later(args.then_ms, send_good)
         elif mode == "wrong-question":
             bad = dns.message.make_query("poison.invalid.", "A")
@@ -145,9 +148,14 @@ def serve_udp(sock, other):
             send(wire(bad))
             later(args.then_ms, send_good)
         elif mode == "garbage":
+            # Random bytes (their ID will not match either).
             send(os.urandom(40 + (q.id % 60)))
             # The right ID, QR=1, QDCOUNT=1, ANCOUNT=1, then too few bytes for the question.
             send(struct.pack("!HHHHHH", q.id, 0x8180, 1, 1, 0, 0) + b"\x07exa")
+            # The right ID and question, then an answer record cut off in its middle.
+            w = bytearray(wire(good))
+            w[6:8] = struct.pack("!H", struct.unpack("!H", w[6:8])[0] + 1)
+            send(bytes(w) + b"\xc0\x0c\x00\x01\x00")
             later(args.then_ms, send_good)
         elif mode in ("truncated", "tcp-close"):
             send(wire(answer_for(q, tc=True)))

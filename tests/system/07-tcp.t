@@ -1,0 +1,77 @@
+#!/bin/bash
+# 07-tcp: RFC 7766 behaviour. Several queries written at once on one connection all get answers
+# with matching IDs (blocked and forwarded mixed); an idle connection is closed after
+# tcp-idle-timeout-ms; both transports work on an IPv6 listen address ([::1]) too.
+. "$(dirname "$0")/lib.sh"
+
+start_nsd || bail "nsd did not start"
+BPORT=$(free_port)
+CFG="$T_TMP/policy.yaml"
+if have_ipv6; then V6=1; LISTEN6=", \"[::1]:$BPORT\""; else V6=0; LISTEN6=""; fi
+write_policy "$CFG" "$BPORT" "127.0.0.1:$NSD_PORT" 'tcp-idle-timeout-ms: 1000'
+sed -i "s/^listen: .*/listen: [\"127.0.0.1:$BPORT\"$LISTEN6]/" "$CFG"
+start_blokir "$CFG" "$BPORT" || bail "blokir did not start"
+
+# --- pipelining ------------------------------------------------------------------------------------
+Q="www.t.me/A,www.example.test/A,telegram.org/AAAA,big.example.test/TXT,missing.example.test/A"
+Q="$Q,alias.example.test/A,x.flora-1.web.telegram.org/A,many.example.test/A,www.at.me/A,core.telegram.org/TXT"
+out=$(timeout $((10 * SLOW)) "$PY" "$DNSPY" pipeline --port "$BPORT" --queries "$Q" --timeout $((5 * SLOW)) 2>&1)
+is "$(tail -n 1 <<<"$out")" "got=10 of=10" "10 pipelined queries on one connection: 10 answers" || diag "$out"
+is "$(grep -c 'match=yes' <<<"$out")" 10 "  ... each answer's ID and question match a query" || diag "$out"
+expect() { # NAME RCODE
+	like "$out" "^answer id=[0-9]+ name=$1\. rcode=$2 " "  ... $1: $2"
+}
+expect 'www\.t\.me' NXDOMAIN
+expect 'www\.example\.test' NOERROR
+expect 'telegram\.org' NXDOMAIN
+expect 'big\.example\.test' NOERROR
+expect 'missing\.example\.test' NXDOMAIN
+expect 'x\.flora-1\.web\.telegram\.org' NXDOMAIN
+expect 'www\.at\.me' NOERROR
+like "$out" 'name=big\.example\.test\. rcode=NOERROR an=1 ' "  ... the big TXT answer arrives whole over TCP"
+
+# Fifty on one connection, all forwarded, then all blocked.
+Q=$(for i in $(seq 1 50); do printf 'n%d.example.test/A,' "$i"; done); Q=${Q%,}
+out=$(timeout $((15 * SLOW)) "$PY" "$DNSPY" pipeline --port "$BPORT" --queries "$Q" --timeout $((5 * SLOW)) 2>&1)
+is "$(tail -n 1 <<<"$out")" "got=50 of=50" "50 pipelined forwarded queries: 50 answers" || diag "$out"
+Q=$(for i in $(seq 1 50); do printf 'n%d.t.me/A,' "$i"; done); Q=${Q%,}
+out=$(timeout $((15 * SLOW)) "$PY" "$DNSPY" pipeline --port "$BPORT" --queries "$Q" --timeout $((5 * SLOW)) 2>&1)
+is "$(tail -n 1 <<<"$out")" "got=50 of=50" "50 pipelined blocked queries: 50 answers" || diag "$out"
+is "$(grep -c 'rcode=NXDOMAIN' <<<"$out")" 50 "  ... all NXDOMAIN"
+
+# dig's own pipelining (+keepopen with several names) as an independent client.
+out=$(timeout 15 dig @127.0.0.1 -p "$BPORT" +tcp +keepopen +time=2 +tries=1 +nocookie \
+	www.t.me A www.example.test A web.telegram.org A 2>&1)
+is "$(grep -c 'status: ' <<<"$out")" 3 "dig +keepopen: three answers on one connection"
+
+# --- idle timeout ------------------------------------------------------------------------------------
+out=$("$PY" "$DNSPY" tcp-idle --port "$BPORT" --max $((6 * SLOW)) 2>&1)
+secs=$(sed -n 's/^closed-after=//p' <<<"$out")
+if [ -n "$secs" ] && awk -v s="$secs" -v m="$SLOW" 'BEGIN { exit !(s >= 0.8 && s <= 3 * m) }'; then
+	pass "an idle TCP connection is closed after tcp-idle-timeout-ms 1000 (after ${secs}s)"
+else
+	fail "an idle TCP connection is closed after tcp-idle-timeout-ms 1000"; diag "got: $out"
+fi
+out=$(q "$BPORT" www.t.me A +tcp)
+is "$(rcode "$out")" NXDOMAIN "TCP still served after the idle close"
+
+# --- IPv6 -------------------------------------------------------------------------------------------
+if [ "$V6" = 1 ]; then
+	q6() { timeout 6 dig @::1 -p "$BPORT" +time=2 +tries=1 +nocookie "$@" 2>&1; }
+	out=$(q6 www.t.me A)
+	is "$(rcode "$out")" NXDOMAIN "IPv6 [::1] UDP: blocked name NXDOMAIN"
+	like "$(section "$out" AUTHORITY)" '^t\.me\. 60 IN SOA ' "  ... with the SOA of t.me"
+	out=$(q6 www.t.me A +tcp)
+	is "$(rcode "$out")" NXDOMAIN "IPv6 [::1] TCP: blocked name NXDOMAIN"
+	out=$(q6 www.example.test AAAA)
+	like "$(section "$out" ANSWER)" '2001:db8::1$' "IPv6 [::1] UDP: forwarded answer"
+	out=$(q6 www.example.test AAAA +tcp)
+	like "$(section "$out" ANSWER)" '2001:db8::1$' "IPv6 [::1] TCP: forwarded answer"
+else
+	for d in "IPv6 UDP blocked" "IPv6 UDP SOA" "IPv6 TCP blocked" "IPv6 UDP forwarded" "IPv6 TCP forwarded"; do
+		skip "no ::1 on this machine" "$d"
+	done
+fi
+
+stop_blokir
+done_testing
