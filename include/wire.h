@@ -12,6 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * ldns/common.h, when included before <stdbool.h>, defines _Bool as signed char, so the structs
+ * below would hold a different bool in that file than in wire.c (the fuzzer caught a 128 read as
+ * a _Bool). Include wire.h, or <stdbool.h>, before <ldns/ldns.h>.
+ */
+#ifdef _Bool
+#error "<ldns/ldns.h> was included before <stdbool.h>: bool is not _Bool here; include wire.h first"
+#endif
+
 #define WIRE_HEADER_LEN 12
 #define WIRE_NAME_MAX 255
 #define WIRE_UDP_MIN 512         /* RFC 1035 limit without EDNS */
@@ -44,25 +53,36 @@ struct wire_query {
 	bool rd, cd;
 	bool question_ok;    /* qname, qtype, qclass below are valid */
 	size_t qname_len;    /* the question name starts at WIRE_HEADER_LEN in packet */
-	uint8_t qname_lower[WIRE_NAME_MAX];
+	uint8_t qname_lower[WIRE_NAME_MAX]; /* A-Z lowered; only the first qname_len bytes set */
 	uint16_t qtype, qclass;
 	size_t question_end; /* offset just past the question */
-	bool edns;           /* an OPT record was present (and valid) */
+	bool edns;           /* an OPT record was present and the whole packet valid; the */
+	                     /* three fields below mean something only when this is set */
 	bool edns_do;
 	uint8_t edns_version;
 	uint16_t edns_udp_size; /* as advertised, before clamping */
 };
 
-/* Parses PKT. Fills Q as far as it got, so an error answer can echo the ID and question. */
+/*
+ * Parses PKT. Fills Q as far as it got, so an error answer can echo the ID and question:
+ * WIRE_DROP leaves only packet and length set; otherwise id, opcode, rd and cd are set, and the
+ * question when question_ok. An unknown opcode gives WIRE_NOTIMP even when the rest is bad (the
+ * body is still parsed for the echo). FORMERR covers QDCOUNT != 1, a compressed or oversized
+ * question name, a record or compression pointer out of bounds or pointing forwards, trailing
+ * bytes, OPT outside the additional section, with a non-root owner, twice, or with malformed
+ * options. BADVERS is returned with the edns fields set.
+ */
 enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, struct wire_query *q);
 
 /* Largest UDP answer this client accepts: 512 without EDNS, else max(512, its advertised size). */
 size_t wire_udp_limit(const struct wire_query *q);
 
 /*
- * Builds an answer carrying only RCODE (FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS): ID, opcode
- * and RD copied, QR and RA set, the question echoed when Q->question_ok, an OPT record when the
- * query had EDNS (always for BADVERS). Returns its length, or 0 if CAP is too small.
+ * Builds an answer carrying only RCODE (FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS): ID, opcode,
+ * RD and CD copied, QR and RA set, the question echoed when Q->question_ok, an OPT record when
+ * the query had EDNS (always for BADVERS: the header gets RCODE's low 4 bits, the OPT the rest).
+ * Q is from a wire_parse_query that did not return WIRE_DROP. Returns the length, or 0 if CAP is
+ * too small (it never is with 12 + 259 + 11 = 282 bytes).
  */
 size_t wire_build_error(const struct wire_query *q, unsigned rcode, uint8_t *out, size_t cap);
 
@@ -80,9 +100,13 @@ struct wire_block {
 };
 
 /*
- * Builds a synthesized answer: ID and RD copied, QR and RA set, AA clear, question echoed as sent,
- * the SOA if asked, and when the query had EDNS an OPT (version 0, DO copied, 1232 bytes) with
- * Extended DNS Error 16 "Censored". Returns its length, or 0 if CAP is too small.
+ * Builds a synthesized answer: ID, RD and CD copied, QR and RA set, AA clear, question echoed as
+ * sent, the SOA if asked (owner: a compression pointer to the question name at
+ * SOA_OWNER_OFFSET, which must be a label boundary), and when the query had EDNS an OPT (version
+ * 0, DO copied, 1232 bytes) with Extended DNS Error 16 "Censored". The EDE text is cut (on a
+ * UTF-8 character boundary) so the answer fits min(CAP, wire_udp_limit(Q)), and the option is
+ * left out if not even its fixed part fits. Returns the length, or 0 if CAP is too small, Q has
+ * no question, or SOA_OWNER_OFFSET is past the name.
  */
 size_t wire_build_blocked(const struct wire_query *q, const struct wire_block *b, uint8_t *out,
 	size_t cap);
@@ -97,10 +121,12 @@ struct wire_answer {
 };
 
 /*
- * Checks that ANS is a well-formed answer (QR=1, every record inside the packet, compression
- * pointers pointing backwards) to the question QNAME/QTYPE/QCLASS as it was sent (QNAME compared
- * byte for byte, so 0x20 case randomization is checked too). Does not check the ID: the caller
- * looks it up. Returns 0 and fills A, or -1.
+ * Checks that ANS is a well-formed answer (QR=1, opcode QUERY, every record inside the packet,
+ * compression pointers pointing backwards, at most one OPT and only in additional, no trailing
+ * bytes) to the question QNAME/QTYPE/QCLASS as it was sent (QNAME compared byte for byte, so 0x20
+ * case randomization is checked too). RDATA is only bounds-checked, not parsed. A TC answer must
+ * be just as well-formed. Does not check the ID: the caller looks it up. A->rcode is the header's
+ * 4 bits. Returns 0 and fills A, or -1.
  */
 int wire_check_answer(const uint8_t *ans, size_t len, const uint8_t *qname, size_t qname_len,
 	uint16_t qtype, uint16_t qclass, struct wire_answer *a);

@@ -1,0 +1,459 @@
+/*
+ * wire: the DNS message layer (see include/wire.h). Everything here works on raw packets with
+ * explicit bounds checks and no allocation, because it runs for every packet the proxy sees.
+ *
+ * Two walkers do the parsing: name_skip() steps over a possibly compressed name and rejects any
+ * pointer that does not go strictly backwards, and rr_walk() steps over a run of resource records
+ * and remembers the one OPT record. Queries and upstream answers are both checked with them, so
+ * what the proxy relays or echoes has always been walked byte for byte.
+ *
+ * Builders compute the whole answer size first, return 0 when it does not fit, and then write
+ * straight through without further checks.
+ */
+#include "wire.h"
+
+#include <string.h>
+
+#define FLAG_QR 0x80 /* in byte 2 */
+#define FLAG_AA 0x04
+#define FLAG_TC 0x02
+#define FLAG_RD 0x01
+#define FLAG_RA 0x80 /* in byte 3 */
+#define FLAG_CD 0x10
+
+#define TYPE_SOA 6
+#define TYPE_OPT 41
+#define CLASS_IN 1
+#define EDNS_DO 0x8000   /* in the low 16 bits of the OPT TTL */
+#define EDNS_OPT_EDE 15  /* RFC 8914 option code */
+
+#define RR_FIXED 10      /* TYPE, CLASS, TTL, RDLENGTH after the owner name */
+#define OPT_RR_LEN 11    /* root owner + fixed part, empty RDATA */
+#define EDE_HEAD 6       /* OPTION-CODE, OPTION-LENGTH, INFO-CODE */
+
+/* Offsets of the header fields. */
+#define HDR_QDCOUNT 4
+#define HDR_ANCOUNT 6
+#define HDR_NSCOUNT 8
+#define HDR_ARCOUNT 10
+
+/* SOA timers that only matter to secondaries, which never transfer a synthesized zone. */
+#define SOA_REFRESH 3600
+#define SOA_RETRY 600
+#define SOA_EXPIRE 86400
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint8_t *wr16(uint8_t *p, unsigned v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+	return p + 2;
+}
+
+static inline uint8_t *wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+	return p + 4;
+}
+
+/*
+ * Steps over the name at OFF and returns the offset just past it in the record (after the first
+ * compression pointer, if any), or 0 when it is malformed. Each pointer must go below the start
+ * of the stretch of labels it ends, so the chain of stretches strictly descends and cannot loop;
+ * no real compressor ever points anywhere else. The expanded name must fit 255 bytes, and
+ * pointers into the header or to labels of the reserved 0x40/0x80 types are refused.
+ */
+static size_t name_skip(const uint8_t *p, size_t len, size_t off)
+{
+	size_t start = off, end = 0, total = 1; /* total counts the root label already */
+
+	for (;;) {
+		if (off >= len)
+			return 0;
+		unsigned c = p[off];
+		if (c == 0)
+			return end ? end : off + 1;
+		if (c <= 63) {
+			total += c + 1;
+			if (total > WIRE_NAME_MAX)
+				return 0;
+			off += c + 1;
+			continue;
+		}
+		if ((c & 0xc0) != 0xc0 || off + 1 >= len)
+			return 0;
+		size_t target = (c & 0x3f) << 8 | p[off + 1];
+		if (target >= start || target < WIRE_HEADER_LEN)
+			return 0;
+		if (!end)
+			end = off + 2;
+		start = off = target;
+	}
+}
+
+/* OPT RDATA must be a sequence of whole {code, length, data} options (RFC 6891 6.1.2). */
+static bool opt_rdata_ok(const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		if (len < 4)
+			return false;
+		size_t olen = rd16(p + 2);
+		if (olen > len - 4)
+			return false;
+		p += 4 + olen;
+		len -= 4 + olen;
+	}
+	return true;
+}
+
+/* Where rr_walk found the OPT record; len 0 when there was none. */
+struct opt_pos {
+	size_t offset, len;
+};
+
+/*
+ * Steps over COUNT records starting at OFF, the last AR_COUNT of them in the additional section.
+ * The OPT record may appear once, only there, and only with the root as owner. Returns the offset
+ * just past the last record, or 0 when any of it is malformed or runs past LEN.
+ */
+static size_t rr_walk(const uint8_t *p, size_t len, size_t off, unsigned count, unsigned ar_count,
+	struct opt_pos *opt)
+{
+	opt->offset = opt->len = 0;
+	for (unsigned i = 0; i < count; i++) {
+		size_t owner = off;
+		off = name_skip(p, len, off);
+		if (off == 0 || len - off < RR_FIXED)
+			return 0;
+		unsigned type = rd16(p + off);
+		size_t rdlen = rd16(p + off + 8);
+		off += RR_FIXED;
+		if (rdlen > len - off)
+			return 0;
+		if (type == TYPE_OPT) {
+			if (i < count - ar_count || p[owner] != 0 || opt->len != 0 ||
+			    !opt_rdata_ok(p + off, rdlen))
+				return 0;
+			opt->offset = owner;
+			opt->len = off + rdlen - owner;
+		}
+		off += rdlen;
+	}
+	return off;
+}
+
+/* Lower-cases the eight bytes at SRC into DST: only A-Z change. */
+static inline void lower8(uint8_t *dst, const uint8_t *src)
+{
+	const uint64_t ones = 0x0101010101010101u, high = ones * 0x80;
+	uint64_t w;
+
+	memcpy(&w, src, 8);
+	/* Per byte, the high bit of ge_a is "b >= 'A'" and of gt_z is "b > 'Z'", computed on the
+	 * low seven bits so no carry crosses a byte; bytes >= 0x80 are masked out at the end. */
+	uint64_t low7 = w & ~high;
+	uint64_t ge_a = low7 + ones * (0x80 - 'A');
+	uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1);
+	w |= ((ge_a ^ gt_z) & ~w & high) >> 2; /* 0x80 >> 2 is the 0x20 case bit */
+	memcpy(dst, &w, 8);
+}
+
+/*
+ * Lower-cases N bytes. Label length bytes (<= 63) are below 'A', so a whole wire-format name is
+ * converted in one pass. Names of eight bytes or more go eight at a time, the last eight
+ * overlapping the ones before (converting a byte twice gives the same result): a 20-byte name
+ * costs three word operations instead of a byte loop over its tail.
+ */
+static void lower_copy(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++) {
+			uint8_t c = src[i];
+			dst[i] = (uint8_t)((unsigned)(c - 'A') < 26u ? c | 0x20 : c);
+		}
+		return;
+	}
+	for (size_t i = 0; i + 8 < n; i += 8)
+		lower8(dst + i, src + i);
+	lower8(dst + n - 8, src + n - 8);
+}
+
+/*
+ * Parses the question of a query: one uncompressed name (a pointer is refused: there is nothing
+ * before it to point to) plus QTYPE and QCLASS. Returns the offset past it, or 0.
+ */
+static size_t parse_question(const uint8_t *p, size_t len, struct wire_query *q)
+{
+	size_t off = WIRE_HEADER_LEN;
+
+	for (;;) {
+		if (off >= len)
+			return 0;
+		unsigned c = p[off];
+		if (c == 0)
+			break;
+		/* Above 63 are pointers and reserved label types. The label plus the root must still
+		 * fit in 255 bytes. */
+		if (c > 63 || off - WIRE_HEADER_LEN + c + 2 > WIRE_NAME_MAX)
+			return 0;
+		off += c + 1;
+	}
+	off++; /* the root label */
+	if (len - off < 4)
+		return 0;
+	q->qname_len = off - WIRE_HEADER_LEN;
+	lower_copy(q->qname_lower, p + WIRE_HEADER_LEN, q->qname_len);
+	q->qtype = rd16(p + off);
+	q->qclass = rd16(p + off + 2);
+	q->question_end = off + 4;
+	q->question_ok = true;
+	return off + 4;
+}
+
+/* Everything after the header: the question, then every other record, then EDNS. */
+static enum wire_status parse_body(const uint8_t *p, size_t len, struct wire_query *q)
+{
+	if (rd16(p + HDR_QDCOUNT) != 1)
+		return WIRE_FORMERR;
+	size_t off = parse_question(p, len, q);
+	if (off == 0)
+		return WIRE_FORMERR;
+
+	unsigned an = rd16(p + HDR_ANCOUNT), ns = rd16(p + HDR_NSCOUNT), ar = rd16(p + HDR_ARCOUNT);
+	struct opt_pos opt;
+	off = rr_walk(p, len, off, an + ns + ar, ar, &opt);
+	if (off != len) /* 0 (malformed) can never equal len, which is at least the header */
+		return WIRE_FORMERR;
+	if (opt.len == 0)
+		return WIRE_OK;
+
+	const uint8_t *rr = p + opt.offset + 1; /* past the root owner */
+	uint32_t ttl = rd32(rr + 4);
+	q->edns = true;
+	q->edns_udp_size = rd16(rr + 2);
+	q->edns_version = (uint8_t)(ttl >> 16);
+	q->edns_do = (ttl & EDNS_DO) != 0;
+	return q->edns_version > 0 ? WIRE_BADVERS : WIRE_OK;
+}
+
+enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, struct wire_query *q)
+{
+	/* Only the scalars: qname_lower is written as far as qname_len says, and clearing all of
+	 * it would cost more than the rest of the parse. */
+	q->packet = pkt;
+	q->length = len;
+	q->question_ok = false;
+	q->qname_len = 0;
+	q->question_end = WIRE_HEADER_LEN;
+	q->qtype = q->qclass = 0;
+	q->edns = q->edns_do = false;
+	q->edns_version = 0;
+	q->edns_udp_size = 0;
+
+	if (len < WIRE_HEADER_LEN || (pkt[2] & FLAG_QR))
+		return WIRE_DROP;
+	q->id = wire_get_id(pkt);
+	q->opcode = (pkt[2] >> 3) & 0x0f;
+	q->rd = (pkt[2] & FLAG_RD) != 0;
+	q->cd = (pkt[3] & FLAG_CD) != 0;
+
+	/* The body is parsed even for an unknown opcode so NOTIMP can echo the question and, if
+	 * the query had a valid OPT, carry one back. */
+	enum wire_status st = parse_body(pkt, len, q);
+	return q->opcode != 0 ? WIRE_NOTIMP : st;
+}
+
+size_t wire_udp_limit(const struct wire_query *q)
+{
+	if (!q->edns || q->edns_udp_size < WIRE_UDP_MIN)
+		return WIRE_UDP_MIN;
+	return q->edns_udp_size;
+}
+
+/* The answer header: ID, opcode, RD and CD from the query; QR and RA set; AA, TC, AD clear. */
+static uint8_t *put_header(uint8_t *out, const struct wire_query *q, unsigned rcode,
+	unsigned qd, unsigned ns, unsigned ar)
+{
+	wire_set_id(out, q->id);
+	out[2] = (uint8_t)(FLAG_QR | (q->opcode & 0x0f) << 3 | (q->rd ? FLAG_RD : 0));
+	out[3] = (uint8_t)(FLAG_RA | (q->cd ? FLAG_CD : 0) | (rcode & 0x0f));
+	wr16(out + HDR_QDCOUNT, qd);
+	wr16(out + HDR_ANCOUNT, 0);
+	wr16(out + HDR_NSCOUNT, ns);
+	wr16(out + HDR_ARCOUNT, ar);
+	return out + WIRE_HEADER_LEN;
+}
+
+/* The question exactly as the client sent it, case included (resolvers doing 0x20 check it). */
+static uint8_t *put_question(uint8_t *out, const struct wire_query *q)
+{
+	size_t n = q->question_end - WIRE_HEADER_LEN;
+	memcpy(out, q->packet + WIRE_HEADER_LEN, n);
+	return out + n;
+}
+
+/* Our OPT record: version 0, 1232 bytes, the upper eight bits of RCODE, DO echoed. */
+static uint8_t *put_opt(uint8_t *out, const struct wire_query *q, unsigned rcode, size_t rdlen)
+{
+	*out++ = 0; /* root owner */
+	out = wr16(out, TYPE_OPT);
+	out = wr16(out, WIRE_EDNS_ADVERTISED);
+	out = wr32(out, (uint32_t)((rcode >> 4) & 0xff) << 24 | (q->edns_do ? EDNS_DO : 0));
+	return wr16(out, (unsigned)rdlen);
+}
+
+size_t wire_build_error(const struct wire_query *q, unsigned rcode, uint8_t *out, size_t cap)
+{
+	/* An RCODE above 15 (BADVERS) only exists with its upper bits in an OPT record. */
+	bool opt = q->edns || rcode > 0x0f;
+	size_t qlen = q->question_ok ? q->question_end - WIRE_HEADER_LEN : 0;
+	size_t need = WIRE_HEADER_LEN + qlen + (opt ? OPT_RR_LEN : 0);
+
+	if (need > cap)
+		return 0;
+	uint8_t *p = put_header(out, q, rcode, q->question_ok, 0, opt);
+	if (q->question_ok)
+		p = put_question(p, q);
+	if (opt)
+		put_opt(p, q, rcode, 0);
+	return need;
+}
+
+/*
+ * The RFC 2308 SOA. Its owner is a pointer into the echoed question, so it costs two bytes and
+ * is always the name the policy matched. The class follows the query unless that was a
+ * meta-class (ANY, NONE), which no record can have.
+ */
+static uint8_t *put_soa(uint8_t *out, const struct wire_query *q, const struct wire_block *b)
+{
+	out = wr16(out, 0xc000 | (unsigned)(WIRE_HEADER_LEN + b->soa_owner_offset));
+	out = wr16(out, TYPE_SOA);
+	out = wr16(out, q->qclass >= 254 ? CLASS_IN : q->qclass);
+	out = wr32(out, b->negative_ttl);
+	out = wr16(out, (unsigned)(b->mname_len + b->rname_len + 20));
+	memcpy(out, b->mname, b->mname_len);
+	out += b->mname_len;
+	memcpy(out, b->rname, b->rname_len);
+	out += b->rname_len;
+	out = wr32(out, b->serial);
+	out = wr32(out, SOA_REFRESH);
+	out = wr32(out, SOA_RETRY);
+	out = wr32(out, SOA_EXPIRE);
+	return wr32(out, b->negative_ttl);
+}
+
+/*
+ * How much of TEXT fits in ROOM bytes, cut back to a UTF-8 character boundary so a truncated
+ * EXTRA-TEXT stays valid UTF-8 (RFC 8914 requires it).
+ */
+static size_t ede_text_fit(const char *text, size_t len, size_t room)
+{
+	if (len <= room)
+		return len;
+	while (room > 0 && ((uint8_t)text[room] & 0xc0) == 0x80)
+		room--;
+	return room;
+}
+
+size_t wire_build_blocked(const struct wire_query *q, const struct wire_block *b, uint8_t *out,
+	size_t cap)
+{
+	if (!q->question_ok || (b->with_soa && b->soa_owner_offset >= q->qname_len))
+		return 0;
+	size_t qlen = q->question_end - WIRE_HEADER_LEN;
+	size_t soa_len = b->with_soa ? 2 + RR_FIXED + b->mname_len + b->rname_len + 20 : 0;
+	size_t need = WIRE_HEADER_LEN + qlen + soa_len;
+	size_t ede = 0, text = 0; /* EDE option length and how much of the text goes in it */
+
+	if (q->edns) {
+		need += OPT_RR_LEN;
+		/* The EDE text is the only part worth shrinking: it is cut to what the client takes
+		 * over UDP, and the option is left out when not even its fixed part fits. */
+		size_t limit = wire_udp_limit(q);
+		if (limit > cap)
+			limit = cap;
+		if (need + EDE_HEAD <= limit) {
+			if (b->ede_text)
+				text = ede_text_fit(b->ede_text, b->ede_len, limit - need - EDE_HEAD);
+			ede = EDE_HEAD + text;
+			need += ede;
+		}
+	}
+	if (need > cap)
+		return 0;
+
+	uint8_t *p = put_header(out, q, b->rcode, 1, b->with_soa, q->edns);
+	p = put_question(p, q);
+	if (b->with_soa)
+		p = put_soa(p, q, b);
+	if (q->edns) {
+		p = put_opt(p, q, b->rcode, ede);
+		if (ede) {
+			p = wr16(p, EDNS_OPT_EDE);
+			p = wr16(p, (unsigned)(2 + text));
+			p = wr16(p, WIRE_EDE_CENSORED);
+			memcpy(p, b->ede_text, text);
+		}
+	}
+	return need;
+}
+
+int wire_check_answer(const uint8_t *ans, size_t len, const uint8_t *qname, size_t qname_len,
+	uint16_t qtype, uint16_t qclass, struct wire_answer *a)
+{
+	/* Only standard queries are forwarded, so anything but a QUERY response is not ours. */
+	if (len < WIRE_HEADER_LEN || !(ans[2] & FLAG_QR) || (ans[2] & 0x78) != 0 ||
+	    rd16(ans + HDR_QDCOUNT) != 1)
+		return -1;
+	size_t off = WIRE_HEADER_LEN + qname_len;
+	if (len < off + 4 || memcmp(ans + WIRE_HEADER_LEN, qname, qname_len) != 0 ||
+	    rd16(ans + off) != qtype || rd16(ans + off + 2) != qclass)
+		return -1;
+	off += 4;
+
+	unsigned an = rd16(ans + HDR_ANCOUNT), ns = rd16(ans + HDR_NSCOUNT);
+	unsigned ar = rd16(ans + HDR_ARCOUNT);
+	struct opt_pos opt;
+	size_t end = rr_walk(ans, len, off, an + ns + ar, ar, &opt);
+	if (end != len)
+		return -1;
+
+	a->id = wire_get_id(ans);
+	a->tc = (ans[2] & FLAG_TC) != 0;
+	a->rcode = ans[3] & 0x0f;
+	a->question_end = off;
+	a->opt_offset = opt.offset;
+	a->opt_len = opt.len;
+	return 0;
+}
+
+size_t wire_truncate_answer(uint8_t *ans, size_t len, const struct wire_answer *a, size_t limit)
+{
+	if (len <= limit)
+		return len;
+	size_t out = a->question_end;
+	if (out > limit || out > len)
+		return 0;
+	unsigned ar = 0;
+	/* The OPT record has no names in it, so it can move without breaking compression. */
+	if (a->opt_len != 0 && a->opt_offset >= out && a->opt_offset + a->opt_len <= len &&
+	    out + a->opt_len <= limit) {
+		memmove(ans + out, ans + a->opt_offset, a->opt_len);
+		out += a->opt_len;
+		ar = 1;
+	}
+	ans[2] |= FLAG_TC;
+	wr16(ans + HDR_ANCOUNT, 0);
+	wr16(ans + HDR_NSCOUNT, 0);
+	wr16(ans + HDR_ARCOUNT, ar);
+	return out;
+}

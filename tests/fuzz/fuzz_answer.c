@@ -1,0 +1,69 @@
+/*
+ * fuzz_answer: wire_check_answer on arbitrary bytes as the answer to a fixed question
+ * (WwW.Example.COM A IN, the corpus answers it), then wire_truncate_answer to several limits.
+ * Whatever is accepted must be internally consistent, and every truncation must be accepted by
+ * wire_check_answer again and parse with ldns. Any violation aborts.
+ */
+#include "wire.h" /* first: see the note on ldns and bool there */
+
+#include <ldns/ldns.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const uint8_t qname[] = "\3WwW\7Example\3COM";
+#define QNAME_LEN sizeof qname
+#define QTYPE 1
+#define QCLASS 1
+
+#define REQUIRE(c) do { if (!(c)) abort(); } while (0)
+
+static uint8_t buf[65536];
+
+static void truncate_to(const uint8_t *data, size_t size, const struct wire_answer *a,
+	size_t limit)
+{
+	memcpy(buf, data, size);
+	size_t n = wire_truncate_answer(buf, size, a, limit);
+	if (size <= limit) {
+		REQUIRE(n == size && memcmp(buf, data, size) == 0);
+		return;
+	}
+	if (n == 0) {
+		REQUIRE(a->question_end > limit);
+		return;
+	}
+	REQUIRE(n <= limit && n >= a->question_end);
+	REQUIRE(n == a->question_end + (n > a->question_end ? a->opt_len : 0));
+
+	struct wire_answer t;
+	REQUIRE(wire_check_answer(buf, n, qname, QNAME_LEN, QTYPE, QCLASS, &t) == 0);
+	REQUIRE(t.tc && t.id == a->id && t.rcode == a->rcode && t.opt_len == (n - a->question_end));
+
+	ldns_pkt *p = NULL;
+	REQUIRE(ldns_wire2pkt(&p, buf, n) == LDNS_STATUS_OK);
+	REQUIRE(ldns_pkt_tc(p) && ldns_pkt_ancount(p) == 0 && ldns_pkt_nscount(p) == 0);
+	ldns_pkt_free(p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct wire_answer a;
+
+	if (size > sizeof buf || wire_check_answer(data, size, qname, QNAME_LEN, QTYPE, QCLASS, &a))
+		return 0;
+	REQUIRE(a.question_end == WIRE_HEADER_LEN + QNAME_LEN + 4 && a.question_end <= size);
+	REQUIRE(a.id == wire_get_id(data) && a.rcode == (data[3] & 0x0f));
+	if (a.opt_len) {
+		REQUIRE(a.opt_offset >= a.question_end && a.opt_len >= 11);
+		REQUIRE(a.opt_offset + a.opt_len <= size && data[a.opt_offset] == 0);
+	}
+
+	static const size_t limits[] = {0, 12, 33, 44, 100, 512, 1232};
+	for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+		truncate_to(data, size, &a, limits[i]);
+	if (size > 0)
+		truncate_to(data, size, &a, size - 1);
+	return 0;
+}
