@@ -19,6 +19,14 @@
  * A domain's name is "example.com" (itself and every name below it), "*.example.com" (only names
  * below it) or, with `exact: true`, the name alone. Names are validated and converted to lower-case
  * wire format with ldns; a trailing dot is optional.
+ *
+ * Diagnostics read "FILE:LINE:COLUMN: WHERE: what was expected", WHERE being the key's path with
+ * 0-based indexes ("domains[3].name: label longer than 63 octets", "listen[0]: expected a port
+ * 1..65535"); unknown and repeated keys read `unknown key "nmae"`, `duplicate key "name"`. A YAML
+ * syntax error is reported at libyaml's position and ends the walk. Unknown keys are errors at every
+ * level. A null value ("listen:", "upstreams:", "domains:" with nothing after) counts as absent, but
+ * an empty list ([]) is an error for listen and upstreams. An empty file is an error, not "all
+ * defaults". Aliases work for scalars only. $BLOKIR_RESOLV_CONF replaces /etc/resolv.conf (tests).
  */
 #ifndef BLOKIR_CONFIG_H
 #define BLOKIR_CONFIG_H
@@ -90,9 +98,11 @@ struct config *config_load(const char *path, struct diag *diag);
 void config_free(struct config *cfg);
 
 /*
- * Parses "ADDR:PORT", "ADDR", "[V6ADDR]:PORT" or "[V6ADDR]" (DEFAULT_PORT when no port is given;
- * a bare IPv6 address without brackets is accepted without a port). Returns 0, or -1 with *ERR set
- * to a static description of what was expected.
+ * Parses "ADDR:PORT", "ADDR", "[V6ADDR]:PORT" or "[V6ADDR]" (DEFAULT_PORT when no port is given,
+ * and a port is required when DEFAULT_PORT is 0; a bare IPv6 address without brackets is accepted
+ * without a port). Numeric addresses only, no "%scope". Returns 0 with OUT filled (text in the
+ * canonical "1.2.3.4:53" / "[2001:db8::1]:53" form), or -1 with *ERR set to a static description
+ * of what was expected.
  */
 int config_parse_endpoint(const char *text, uint16_t default_port, struct config_endpoint *out,
 	const char **err);
@@ -101,6 +111,8 @@ int config_parse_endpoint(const char *text, uint16_t default_port, struct config
  * Validates a domain name in presentation form (trailing dot optional, case-insensitive) and
  * writes its lower-case wire form to OUT (CONFIG_NAME_MAX bytes). Returns 0, or -1 with *ERR set
  * to a static description ("label longer than 63 octets", ...). Used by the list loaders too.
+ * Letters, digits, "-" and "_" only; "." alone is the root. A "*" is refused: a caller that accepts
+ * the "*.name" form strips the "*." first (as config_load does).
  */
 int config_parse_name(const char *text, uint8_t *out, size_t *out_len, const char **err);
 

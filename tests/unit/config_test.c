@@ -1,0 +1,511 @@
+/*
+ * config_test: the policy file loader. Good fixtures are loaded and every value checked; each bad
+ * fixture must be refused with exactly the diagnostics listed here, so a changed message or
+ * position is a deliberate change to this file.
+ *
+ * Fixtures are found relative to the repository root (prove runs from there), or in $FIXTURES.
+ * Every test runs with BLOKIR_RESOLV_CONF pointing at a file of ours, never the host's.
+ */
+#include "config.h"
+#include "diag.h"
+#include "tap.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FIXTURE_DIR "tests/unit/fixtures/config"
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *fixture_dir;
+
+/* The fixture's path as the loader will print it. Static buffer: valid until the next call. */
+static const char *fixture(const char *name)
+{
+	static char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", fixture_dir, name);
+	return path;
+}
+
+/* Lower-case wire format of a presentation name, built without ldns to check the loader's. */
+static size_t wire_of(const char *name, uint8_t *out)
+{
+	size_t n = 0;
+
+	while (*name != '\0' && strcmp(name, ".") != 0) {
+		const char *dot = strchr(name, '.');
+		size_t len = dot ? (size_t)(dot - name) : strlen(name);
+
+		out[n++] = (uint8_t)len;
+		for (size_t i = 0; i < len; i++)
+			out[n++] = (uint8_t)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+		name += len + (dot ? 1 : 0);
+	}
+	out[n++] = 0;
+	return n;
+}
+
+static int is_wire(const uint8_t *got, size_t got_len, const char *name, const char *what)
+{
+	uint8_t want[512];
+	size_t len = wire_of(name, want);
+
+	return ok(got_len == len && memcmp(got, want, len) == 0, "%s is %s in wire format", what, name);
+}
+
+/* Writes TEXT to a new temporary file; returns its path (caller frees and unlinks). */
+static char *temp_file(const char *text)
+{
+	char *path = strdup("/tmp/blokir-config-test-XXXXXX");
+	int fd = mkstemp(path);
+
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		perror("temp file");
+		exit(2);
+	}
+	close(fd);
+	return path;
+}
+
+static struct config *load(const char *path, struct diag **diag)
+{
+	*diag = diag_new();
+	return config_load(path, *diag);
+}
+
+/* Loads NAME and checks that it fails with exactly WANT (each after the path) in that order. */
+static void expect_errors(const char *name, const char *const *want, size_t n)
+{
+	char path[1024], line[2048];
+	struct diag *diag;
+	struct config *cfg;
+
+	snprintf(path, sizeof(path), "%s", fixture(name));
+	cfg = load(path, &diag);
+	ok(cfg == NULL, "%s: refused", name);
+	if (!is_int(diag_count(diag), n, "%s: %zu diagnostics", name, n))
+		for (size_t i = 0; i < diag_count(diag); i++)
+			printf("#   %s\n", diag_get(diag, i));
+	for (size_t i = 0; i < n && i < diag_count(diag); i++) {
+		snprintf(line, sizeof(line), "%s%s", path, want[i]);
+		is_str(diag_get(diag, i), line, "%s: diagnostic %zu", name, i);
+	}
+	config_free(cfg);
+	diag_free(diag);
+}
+
+#define EXPECT(name, ...) do { \
+	static const char *const want_[] = { __VA_ARGS__ }; \
+	expect_errors(name, want_, N(want_)); \
+} while (0)
+
+/* ---- good files ---- */
+
+static void test_full(void)
+{
+	struct diag *diag;
+	struct config *cfg = load(fixture("good-full.yaml"), &diag);
+	const struct config_domain *d;
+
+	if (!ok(cfg != NULL, "good-full.yaml loads")) {
+		for (size_t i = 0; i < diag_count(diag); i++)
+			printf("#   %s\n", diag_get(diag, i));
+		diag_free(diag);
+		return;
+	}
+	is_int(diag_count(diag), 0, "no diagnostics");
+	is_str(cfg->path, fixture("good-full.yaml"), "path kept as given");
+	is_int(cfg->listen_count, 3, "3 listen addresses");
+	is_str(cfg->listen[0].text, "127.0.0.1:5353", "listen[0]");
+	is_str(cfg->listen[1].text, "[::1]:5353", "listen[1]");
+	is_str(cfg->listen[2].text, "0.0.0.0:53", "listen[2] gets port 53");
+	is_int(cfg->listen[1].addr.ss_family, AF_INET6, "listen[1] is IPv6");
+	is_int(cfg->listen[1].addrlen, sizeof(struct sockaddr_in6), "listen[1] addrlen");
+	is_int(cfg->upstream_count, 3, "3 upstreams");
+	is_str(cfg->upstreams[0].text, "127.0.0.1:5301", "upstreams[0]");
+	is_str(cfg->upstreams[1].text, "[2001:db8::53]:53", "upstreams[1]: bare IPv6, port 53");
+	is_str(cfg->upstreams[2].text, "[2001:db8::1]:5300", "upstreams[2]: canonical lower case");
+	is_int(cfg->negative_ttl, 300, "negative-ttl");
+	is_int(cfg->default_action, ACTION_REFUSED, "default-action");
+	is_int(cfg->upstream_timeout_ms, 2500, "upstream-timeout-ms");
+	is_int(cfg->workers, 4, "workers");
+	is_int(cfg->tcp_idle_timeout_ms, 20000, "tcp-idle-timeout-ms");
+	is_int(cfg->max_tcp_connections, 2048, "max-tcp-connections");
+	is_int(cfg->max_inflight, 4096, "max-inflight");
+	is_wire(cfg->soa_mname, cfg->soa_mname_len, "ns.example.org", "soa-mname");
+	is_wire(cfg->soa_rname, cfg->soa_rname_len, "hostmaster.example.org", "soa-rname");
+
+	if (!is_int(cfg->domain_count, 5, "5 domains"))
+		goto out;
+	d = &cfg->domains[0];
+	is_str(d->text, "t.me", "domains[0] text");
+	is_wire(d->name, d->name_len, "t.me", "domains[0]");
+	ok(d->enabled && d->form == MATCH_SUBTREE && d->action == ACTION_DEFAULT,
+		"domains[0]: enabled, subtree, default action");
+	is_str(d->reason, "Kominfo order, 2017-07-14", "domains[0] reason");
+	is_str(d->ref, "letter 123/2017", "domains[0] ref");
+	is_int(d->line, 14, "domains[0] line");
+	is_int(d->column, 11, "domains[0] column");
+	d = &cfg->domains[1];
+	ok(!d->enabled && d->reason == NULL && d->ref == NULL, "domains[1]: disabled, no reason or ref");
+	d = &cfg->domains[2];
+	is_str(d->text, "*.example.net", "domains[2] text keeps the \"*.\"");
+	is_wire(d->name, d->name_len, "example.net", "domains[2] without \"*.\"");
+	ok(d->form == MATCH_BELOW && d->action == ACTION_NODATA, "domains[2]: below, nodata");
+	is_int(d->column, 11, "domains[2] column: the opening quote");
+	d = &cfg->domains[3];
+	ok(d->form == MATCH_EXACT && d->action == ACTION_ALLOW, "domains[3]: exact, allow");
+	d = &cfg->domains[4];
+	ok(d->form == MATCH_SUBTREE && d->action == ACTION_DROP && !d->enabled,
+		"domains[4]: \"DROP\", \"no\", exact: no");
+out:
+	config_free(cfg);
+	diag_free(diag);
+}
+
+static void test_defaults(void)
+{
+	struct diag *diag;
+	struct config *cfg = load(fixture("good-minimal.yaml"), &diag);
+
+	if (!ok(cfg != NULL, "good-minimal.yaml loads")) {
+		diag_free(diag);
+		return;
+	}
+	is_int(cfg->listen_count, 1, "one default listen address");
+	is_str(cfg->listen[0].text, "127.0.0.1:53", "default listen");
+	is_int(cfg->upstream_count, 1, "one upstream");
+	is_str(cfg->upstreams[0].text, "192.0.2.1:53", "upstream port defaults to 53");
+	is_int(cfg->negative_ttl, 60, "default negative-ttl");
+	is_int(cfg->default_action, ACTION_NXDOMAIN, "default default-action");
+	is_int(cfg->upstream_timeout_ms, 1500, "default upstream-timeout-ms");
+	is_int(cfg->workers, 0, "default workers");
+	is_int(cfg->tcp_idle_timeout_ms, 10000, "default tcp-idle-timeout-ms");
+	is_int(cfg->max_tcp_connections, 1024, "default max-tcp-connections");
+	is_int(cfg->max_inflight, 65536, "default max-inflight");
+	is_wire(cfg->soa_mname, cfg->soa_mname_len, "blokir.invalid", "default soa-mname");
+	is_wire(cfg->soa_rname, cfg->soa_rname_len, "hostmaster.blokir.invalid", "default soa-rname");
+	is_int(cfg->domain_count, 0, "no domains");
+	ok(cfg->domains == NULL, "no domains array");
+	config_free(cfg);
+	diag_free(diag);
+}
+
+static void test_forms(void)
+{
+	struct diag *diag;
+	struct config *cfg = load(fixture("good-forms.yaml"), &diag);
+	const struct config_domain *d;
+
+	if (!ok(cfg != NULL, "good-forms.yaml loads") ||
+		!is_int(cfg->domain_count, 10, "10 domains")) {
+		for (size_t i = 0; i < diag_count(diag); i++)
+			printf("#   %s\n", diag_get(diag, i));
+		goto out;
+	}
+	d = cfg->domains;
+	is_str(d[0].text, "example.com", "case and trailing dot normalized");
+	is_wire(d[0].name, d[0].name_len, "example.com", "Example.COM.");
+	ok(d[0].name_len == d[1].name_len && memcmp(d[0].name, d[1].name, d[0].name_len) == 0,
+		"Example.COM. and example.com have the same wire form");
+	is_int(d[0].line, 3, "domains[0] line");
+	is_int(d[1].line, 4, "domains[1] line");
+	ok(d[0].form == MATCH_SUBTREE, "plain name: subtree");
+	is_str(d[2].text, "*.wild.example", "\"*.Wild.Example.\" normalized");
+	is_wire(d[2].name, d[2].name_len, "wild.example", "\"*.Wild.Example.\"");
+	ok(d[2].form == MATCH_BELOW, "\"*.\": below");
+	is_str(d[3].text, "only.example", "exact: text");
+	ok(d[3].form == MATCH_EXACT, "exact: yes: exact");
+	is_str(d[4].text, ".", "root text");
+	ok(d[4].name_len == 1 && d[4].name[0] == 0, "root wire form");
+	is_str(d[5].text, "_dmarc.x-y.example", "underscore and hyphen allowed");
+	is_int(d[6].action, ACTION_REFUSED, "flow mapping entry");
+	is_int(d[6].column, 12, "flow mapping name column");
+	is_str(d[7].text, "anchored.example", "anchored scalar read");
+	is_str(d[7].reason, "shared reason", "anchored reason");
+	is_str(d[8].reason, "shared reason", "aliased reason");
+	ok(d[9].reason == NULL && d[9].ref == NULL, "null reason and ref: absent");
+out:
+	config_free(cfg);
+	diag_free(diag);
+}
+
+/* ---- bad files: the exact diagnostics ---- */
+
+static void test_bad(void)
+{
+	EXPECT("bad-unknown-top-key.yaml", ":2:1: unknown key \"negative_ttl\"");
+	/* a misspelt "name" is unknown, and the entry has no name */
+	EXPECT("bad-unknown-key.yaml", ":4:5: unknown key \"nmae\"",
+		":4:5: domains[1]: missing key \"name\"");
+	EXPECT("bad-bool.yaml", ":4:14: domains[0].enabled: expected true or false");
+	EXPECT("bad-integer.yaml", ":2:15: negative-ttl: expected an integer 0..604800",
+		":3:10: workers: expected an integer 0..64",
+		":4:15: max-inflight: expected an integer 16..1048576");
+	EXPECT("bad-range.yaml", ":2:15: negative-ttl: expected an integer 0..604800",
+		":3:22: upstream-timeout-ms: expected an integer 10..60000",
+		":4:10: workers: expected an integer 0..64",
+		":5:22: tcp-idle-timeout-ms: expected an integer 100..600000",
+		":6:22: max-tcp-connections: expected an integer 1..1000000",
+		":7:15: max-inflight: expected an integer 16..1048576");
+	EXPECT("bad-action.yaml",
+		":4:13: domains[0].action: expected one of nxdomain, nodata, refused, drop, allow");
+	EXPECT("bad-name-long-label.yaml", ":6:11: domains[3].name: label longer than 63 octets");
+	EXPECT("bad-name-empty-label.yaml", ":3:11: domains[0].name: empty label",
+		":4:11: domains[1].name: empty label", ":5:11: domains[2].name: empty label",
+		":6:11: domains[3].name: empty name");
+	EXPECT("bad-name-char.yaml",
+		":3:11: domains[0].name: invalid character: expected letters, digits, \"-\", \"_\" and \".\"",
+		":4:11: domains[1].name: \"*\" is only allowed as a leading \"*.\"",
+		":5:11: domains[2].name: \"*\" is only allowed as a leading \"*.\"",
+		":6:11: domains[3].name: expected a name after \"*.\"",
+		":7:11: domains[4].name: non-ASCII character: write internationalized names in their xn-- form",
+		":8:11: domains[5].name: expected a domain name");
+	EXPECT("bad-name-too-long.yaml", ":3:11: domains[0].name: name longer than 255 octets");
+	EXPECT("bad-nul.yaml", ":3:11: domains[0].name: expected a domain name",
+		":4:13: domains[0].reason: expected a string");
+	EXPECT("bad-soa.yaml", ":2:12: soa-mname: empty label",
+		":3:12: soa-rname: expected a domain name");
+	EXPECT("bad-listen.yaml", ":2:26: listen[1]: expected an IPv4 or IPv6 address",
+		":2:42: listen[2]: expected a port 1..65535",
+		":2:57: listen[3]: expected ADDR:PORT, [IPV6]:PORT or an address alone",
+		":2:65: listen[4]: expected ADDR:PORT, [IPV6]:PORT or an address alone",
+		":2:75: listen[5]: expected a port 1..65535");
+	EXPECT("bad-upstream.yaml", ":2:5: upstreams[0]: expected a port 1..65535",
+		":3:5: upstreams[1]: expected an IPv4 or IPv6 address",
+		":4:5: upstreams[2]: expected ADDR:PORT, [IPV6]:PORT or an address alone");
+	/* an empty list is an error, not "use the default" */
+	EXPECT("bad-listen-type.yaml", ":1:9: listen: expected a sequence of addresses",
+		":2:12: upstreams: expected at least one address");
+	EXPECT("bad-wildcard-exact.yaml",
+		":4:12: domains[0].exact: \"*.\" names only what is below, it cannot be exact");
+	EXPECT("bad-missing-name.yaml", ":4:5: domains[1]: missing key \"name\"");
+	EXPECT("bad-syntax.yaml",
+		":4:4: did not find expected '-' indicator (while parsing a block collection at 3:3)");
+	EXPECT("bad-not-mapping.yaml", ":1:1: expected a mapping");
+	EXPECT("bad-empty.yaml", ": expected a mapping, found no YAML document");
+	EXPECT("bad-two-documents.yaml", ":2:1: expected a single YAML document");
+	EXPECT("bad-alias.yaml", ":2:9: aliases of sequences and mappings are not supported");
+	EXPECT("bad-multiple.yaml", ":1:10: listen[0]: expected a port 1..65535",
+		":3:15: negative-ttl: expected an integer 0..604800",
+		":4:17: default-action: expected one of nxdomain, nodata, refused, drop",
+		":5:1: unknown key \"colour\"",
+		":8:13: domains[0].action: expected one of nxdomain, nodata, refused, drop, allow",
+		":9:14: domains[0].enabled: expected true or false",
+		":10:11: domains[1].name: invalid character: expected letters, digits, \"-\", \"_\" and \".\"",
+		":11:5: domains[2]: expected a mapping",
+		":13:5: duplicate key \"name\"");
+	EXPECT("does-not-exist.yaml", ": No such file or directory");
+}
+
+/* ---- upstreams from resolv.conf ---- */
+
+static void test_resolv_conf(void)
+{
+	char *rc = temp_file("# written by the test\n"
+		"search example.org\n"
+		"nameserver 192.0.2.53\n"
+		"nameserver   2001:DB8::35   # trailing comment\n"
+		"nameserver fe80::1%eth0\n"
+		"nameserver not-an-address\n"
+		"nameserver 192.0.2.54:5353\n"
+		"nameserver\n"
+		"options edns0\n");
+	char *empty = temp_file("search example.org\nnameserver fe80::1%eth0\n");
+	char want[2200];
+	struct diag *diag;
+	struct config *cfg;
+
+	setenv("BLOKIR_RESOLV_CONF", rc, 1);
+	cfg = load(fixture("good-no-upstreams.yaml"), &diag);
+	if (ok(cfg != NULL, "upstreams from resolv.conf") &&
+		is_int(cfg->upstream_count, 2, "two usable nameserver lines")) {
+		is_str(cfg->upstreams[0].text, "192.0.2.53:53", "IPv4 nameserver");
+		is_str(cfg->upstreams[1].text, "[2001:db8::35]:53", "IPv6 nameserver");
+		is_int(cfg->upstreams[1].addr.ss_family, AF_INET6, "IPv6 family");
+		is_int(cfg->domain_count, 0, "\"domains:\" with no entries: none");
+	}
+	config_free(cfg);
+	diag_free(diag);
+
+	cfg = load(fixture("good-null-upstreams.yaml"), &diag);
+	ok(cfg != NULL && cfg->upstream_count == 2, "\"upstreams:\" null: resolv.conf too");
+	config_free(cfg);
+	diag_free(diag);
+
+	setenv("BLOKIR_RESOLV_CONF", empty, 1);
+	cfg = load(fixture("good-no-upstreams.yaml"), &diag);
+	ok(cfg == NULL, "no usable nameserver: refused");
+	snprintf(want, sizeof(want), "%s: no upstreams configured and none in %s",
+		fixture("good-no-upstreams.yaml"), empty);
+	is_int(diag_count(diag), 1, "one diagnostic");
+	is_str(diag_get(diag, 0), want, "no upstreams diagnostic");
+	config_free(cfg);
+	diag_free(diag);
+
+	/* upstreams given in the file: resolv.conf is not read, so its absence is no error */
+	setenv("BLOKIR_RESOLV_CONF", "/nonexistent/resolv.conf", 1);
+	cfg = load(fixture("good-minimal.yaml"), &diag);
+	ok(cfg != NULL, "upstreams in the file: resolv.conf not needed");
+	config_free(cfg);
+	diag_free(diag);
+
+	unlink(rc);
+	unlink(empty);
+	free(rc);
+	free(empty);
+}
+
+/* ---- the helpers other modules use ---- */
+
+static void endpoint_ok(const char *text, const char *want, int family, unsigned port)
+{
+	struct config_endpoint ep;
+	const char *err = NULL;
+	unsigned got_port;
+
+	if (!ok(config_parse_endpoint(text, 53, &ep, &err) == 0, "endpoint \"%s\" parses", text)) {
+		printf("#   %s\n", err);
+		return;
+	}
+	is_str(ep.text, want, "endpoint \"%s\" text", text);
+	got_port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ep.addr)->sin_port
+		: ((struct sockaddr_in6 *)&ep.addr)->sin6_port);
+	ok(ep.addr.ss_family == family && got_port == port &&
+		ep.addrlen == (family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)),
+		"endpoint \"%s\" family, port, length", text);
+}
+
+static void endpoint_bad(const char *text, uint16_t default_port, const char *want)
+{
+	struct config_endpoint ep;
+	const char *err = NULL;
+
+	ok(config_parse_endpoint(text, default_port, &ep, &err) == -1, "endpoint \"%s\" refused", text);
+	is_str(err, want, "endpoint \"%s\" error", text);
+}
+
+static void test_endpoints(void)
+{
+	static const char form[] = "expected ADDR:PORT, [IPV6]:PORT or an address alone";
+	static const char addr[] = "expected an IPv4 or IPv6 address";
+	static const char port[] = "expected a port 1..65535";
+
+	endpoint_ok("1.2.3.4:53", "1.2.3.4:53", AF_INET, 53);
+	endpoint_ok("1.2.3.4", "1.2.3.4:53", AF_INET, 53);
+	endpoint_ok("10.0.0.1:65535", "10.0.0.1:65535", AF_INET, 65535);
+	endpoint_ok("[::1]:5353", "[::1]:5353", AF_INET6, 5353);
+	endpoint_ok("[::1]", "[::1]:53", AF_INET6, 53);
+	endpoint_ok("::1", "[::1]:53", AF_INET6, 53);
+	endpoint_ok("2001:DB8:0:0::1", "[2001:db8::1]:53", AF_INET6, 53);
+	endpoint_ok("[::ffff:192.0.2.1]:1", "[::ffff:192.0.2.1]:1", AF_INET6, 1);
+
+	endpoint_bad("", 53, addr);
+	endpoint_bad(":53", 53, addr);
+	endpoint_bad("[]:53", 53, addr);
+	endpoint_bad("localhost:53", 53, addr);
+	endpoint_bad("1.2.3:53", 53, addr);
+	endpoint_bad("[1.2.3.4]:53", 53, addr);
+	endpoint_bad("fe80::1%eth0", 53, addr);
+	endpoint_bad("1.2.3.4:0", 53, port);
+	endpoint_bad("1.2.3.4:65536", 53, port);
+	endpoint_bad("1.2.3.4:", 53, port);
+	endpoint_bad("1.2.3.4:053", 53, port);
+	endpoint_bad("1.2.3.4:5x", 53, port);
+	endpoint_bad("1.2.3.4: 53", 53, port);
+	endpoint_bad("[::1]:", 53, port);
+	endpoint_bad("1.2.3.4", 0, port); /* a default port of 0: the port is required */
+	endpoint_bad("[::1", 53, form);
+	endpoint_bad("[::1]53", 53, form);
+	endpoint_bad("[::1]:53:", 53, port);
+	endpoint_bad("1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb", 53, addr);
+}
+
+static void name_ok(const char *text, const char *want)
+{
+	uint8_t wire[CONFIG_NAME_MAX];
+	size_t len = 0;
+	const char *err = NULL;
+
+	if (!ok(config_parse_name(text, wire, &len, &err) == 0, "name \"%.40s\" parses", text))
+		printf("#   %s\n", err);
+	else
+		is_wire(wire, len, want, "name");
+}
+
+static void name_bad(const char *text, const char *want)
+{
+	uint8_t wire[CONFIG_NAME_MAX];
+	size_t len = 0;
+	const char *err = NULL;
+
+	ok(config_parse_name(text, wire, &len, &err) == -1, "name \"%.40s\" refused", text);
+	is_str(err, want, "name \"%.40s\" error", text);
+}
+
+static void test_names(void)
+{
+	char buf[600], l63[64], l64[65];
+
+	memset(l63, 'a', 63);
+	l63[63] = '\0';
+	memset(l64, 'b', 64);
+	l64[64] = '\0';
+
+	name_ok("Example.COM", "example.com");
+	name_ok("example.com.", "example.com");
+	name_ok("EXAMPLE.COM.", "example.com");
+	name_ok(".", ".");
+	name_ok("_srv._tcp.x-1.example", "_srv._tcp.x-1.example");
+	name_ok(l63, l63);
+	/* 3 x 64 + 62 + 1 = 255 octets: the largest name there is */
+	snprintf(buf, sizeof(buf), "%s.%s.%s.%.61s", l63, l63, l63, l63);
+	name_ok(buf, buf);
+	snprintf(buf, sizeof(buf), "%s.%s.%s.%.62s", l63, l63, l63, l63);
+	name_bad(buf, "name longer than 255 octets");
+	name_bad(l64, "label longer than 63 octets");
+	name_bad("", "empty name");
+	name_bad("..", "empty label");
+	name_bad("a..b", "empty label");
+	name_bad(".a", "empty label");
+	name_bad("a.b..", "empty label");
+	name_bad("*.a", "\"*\" is only allowed as a leading \"*.\"");
+	name_bad("a*.b", "\"*\" is only allowed as a leading \"*.\"");
+	name_bad("a b", "invalid character: expected letters, digits, \"-\", \"_\" and \".\"");
+	name_bad("a\\046b", "invalid character: expected letters, digits, \"-\", \"_\" and \".\"");
+	name_bad("caf\xc3\xa9.example",
+		"non-ASCII character: write internationalized names in their xn-- form");
+
+	is_str(config_action_name(ACTION_NXDOMAIN), "nxdomain", "action name nxdomain");
+	is_str(config_action_name(ACTION_ALLOW), "allow", "action name allow");
+	is_str(config_action_name(ACTION_DEFAULT), "default", "action name default");
+	config_free(NULL);
+	ok(1, "config_free(NULL) is a no-op");
+}
+
+int main(void)
+{
+	char *rc = temp_file("nameserver 192.0.2.99\n");
+
+	fixture_dir = getenv("FIXTURES");
+	if (fixture_dir == NULL || *fixture_dir == '\0')
+		fixture_dir = FIXTURE_DIR;
+	setenv("BLOKIR_RESOLV_CONF", rc, 1);
+
+	test_full();
+	test_defaults();
+	test_forms();
+	test_bad();
+	test_resolv_conf();
+	test_endpoints();
+	test_names();
+
+	unlink(rc);
+	free(rc);
+	return tap_exit();
+}
