@@ -389,7 +389,15 @@ static void handle_udp_answer(struct up_sock *s, uint8_t *buf, size_t len,
 	}
 	if (wire_check_answer(buf, len, sl->query + WIRE_HEADER_LEN, sl->qname_len, sl->qtype,
 	    sl->qclass, &a) < 0) {
-		stats_inc(&w->stats, answer_problem(sl, buf, len));
+		enum stat_id problem = answer_problem(sl, buf, len);
+		/* Some old servers cut a truncated answer mid-record: the TC bit on an answer to our
+		 * question is still worth believing, and TCP will give the whole answer. */
+		if (problem == STAT_MALFORMED && (buf[2] & 0x02)) {
+			stats_inc(&w->stats, STAT_TCP_FALLBACK);
+			slot_start_tcp(u, sl);
+			return;
+		}
+		stats_inc(&w->stats, problem);
 		return;
 	}
 	if (a.tc) {
