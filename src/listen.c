@@ -426,14 +426,9 @@ fail:
 void listen_stop(struct listen *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		if (l->udp[i].ev) {
-			event_free(l->udp[i].ev);
-			l->udp[i].ev = NULL;
-		}
-		if (l->udp[i].fd >= 0) {
-			close(l->udp[i].fd);
-			l->udp[i].fd = -1;
-		}
+		/* Stop reading, but keep the socket: answers to queries in flight leave through it. */
+		if (l->udp[i].ev)
+			event_del(l->udp[i].ev);
 		if (l->tcp[i]) {
 			evconnlistener_free(l->tcp[i]);
 			l->tcp[i] = NULL;
@@ -467,6 +462,12 @@ void listen_free(struct listen *l)
 			c->bev = NULL;
 		}
 		conn_free(c);
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->udp[i].ev)
+			event_free(l->udp[i].ev);
+		if (l->udp[i].fd >= 0)
+			close(l->udp[i].fd);
 	}
 	if (l->accept_retry)
 		event_free(l->accept_retry);
