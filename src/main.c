@@ -132,6 +132,33 @@ static void print_diag(const struct diag *d)
 		fprintf(stderr, "%s\n", diag_get(d, i));
 }
 
+/*
+ * A daemon changes its directory to "/", but SIGHUP re-reads the file and the pidfile is removed
+ * at exit, so relative paths given on the command line are resolved first.
+ */
+static int make_paths_absolute(struct config *cfg, struct options *o, char *pid_buf,
+	size_t pid_cap)
+{
+	char *abs = realpath(cfg->path, NULL); /* owned by cfg from here */
+	char cwd[2048];
+
+	if (abs == NULL) {
+		log_err("%s: %s", cfg->path, strerror(errno));
+		return -1;
+	}
+	free(cfg->path);
+	cfg->path = abs;
+	if (o->pidfile && o->pidfile[0] != '/') {
+		if (getcwd(cwd, sizeof(cwd)) == NULL ||
+		    (size_t)snprintf(pid_buf, pid_cap, "%s/%s", cwd, o->pidfile) >= pid_cap) {
+			log_err("pidfile %s: cannot make the path absolute", o->pidfile);
+			return -1;
+		}
+		o->pidfile = pid_buf;
+	}
+	return 0;
+}
+
 static int write_pidfile(const char *path)
 {
 	FILE *f = fopen(path, "w");
@@ -150,6 +177,7 @@ int main(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct policy *pol = NULL;
 	struct server *srv = NULL;
+	char pidfile_abs[4096];
 	int rc = EXIT_CONFIG;
 
 	if (parse_args(argc, argv, &o) < 0) {
@@ -181,6 +209,8 @@ int main(int argc, char **argv)
 		&cfg->upstream_count) < 0)
 		goto out;
 	rc = EXIT_RUNTIME;
+	if (!o.foreground && make_paths_absolute(cfg, &o, pidfile_abs, sizeof(pidfile_abs)) < 0)
+		goto out;
 	if (cfg->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->workers = n > 0 && n < 64 ? (unsigned)n : 1;
