@@ -46,6 +46,7 @@ enum policy_action {
 	ACTION_REFUSED,  /* REFUSED, no SOA */
 	ACTION_DROP,     /* no answer at all */
 	ACTION_ALLOW,    /* exempt from a broader entry: forward */
+	ACTION_REDIRECT, /* A/AAAA: landing-page addresses (or a CNAME); other types NODATA */
 	ACTION_DEFAULT   /* config only: use the policy-wide default-action */
 };
 
@@ -61,6 +62,36 @@ struct config_endpoint {
 	char text[64]; /* as an operator writes it: "127.0.0.1:53", "[::1]:53" */
 };
 
+/* Where `action: redirect` sends clients: a landing page. */
+struct config_redirect {
+	uint8_t (*a)[4]; size_t a_count;        /* owned: IPv4 addresses, network order */
+	uint8_t (*aaaa)[16]; size_t aaaa_count; /* owned: IPv6 addresses */
+	uint8_t cname[CONFIG_NAME_MAX];         /* wire format; cname_len 0 when unset. With a */
+	size_t cname_len;                       /* CNAME, A/AAAA queries get the CNAME instead */
+	uint32_t ttl;                           /* default 30 */
+	bool set;                               /* the key was present */
+};
+
+/* An IPv4 or IPv6 network; addresses are matched on their first `prefix` bits. */
+struct config_cidr {
+	int family;           /* AF_INET or AF_INET6 */
+	unsigned prefix;      /* 0..32 or 0..128 */
+	uint8_t addr[16];     /* network order; IPv4 in the first 4 bytes; host bits zero */
+};
+
+enum list_format { LIST_DOMAINS, LIST_HOSTS, LIST_RPZ };
+
+/* An external list (`lists:` entry). Its names are read by the policy builder, not config_load. */
+struct config_list {
+	char *path;                 /* owned: relative paths are resolved against the config's dir */
+	enum list_format format;
+	bool enabled;
+	enum policy_action action;  /* default for its names (RPZ records carry their own) */
+	char *reason, *ref;         /* owned, NULL when absent */
+	bool skip_bad_lines;        /* on-error: skip (count and go on) instead of reject */
+	unsigned line, column;      /* position of the entry in the config file */
+};
+
 struct config_domain {
 	uint8_t name[CONFIG_NAME_MAX]; /* lower-case wire format, without the "*." of MATCH_BELOW */
 	size_t name_len;
@@ -71,6 +102,9 @@ struct config_domain {
 	enum policy_action action; /* ACTION_DEFAULT unless the entry says */
 	char *reason; /* owned, NULL when absent */
 	char *ref;    /* owned, NULL when absent */
+	int64_t from, until;   /* schedule, unix seconds; 0 = unbounded. Active when
+	                          from <= now < until */
+	struct config_redirect *redirect; /* owned, NULL: use the policy-wide `redirect:` */
 	unsigned line, column; /* position of the entry's "name" value, for duplicate reports */
 };
 
@@ -88,6 +122,29 @@ struct config {
 	uint8_t soa_mname[CONFIG_NAME_MAX]; size_t soa_mname_len;
 	uint8_t soa_rname[CONFIG_NAME_MAX]; size_t soa_rname_len;
 	struct config_domain *domains; size_t domain_count; /* owned array, file order */
+
+	/* Policy at scale (issue 3). */
+	struct config_redirect redirect;  /* policy-wide landing page */
+	bool inspect_answers;             /* CNAME-chain inspection of forwarded answers; default on */
+	struct config_list *lists; size_t list_count; /* owned array */
+
+	/* Hardening (issue 5). */
+	struct config_cidr *allow_from; size_t allow_from_count; /* owned; default: loopback,
+	                                     RFC 1918, ULA (set by config_load when absent) */
+	bool deny_drop;                   /* deny-action: drop (default: refused) */
+	unsigned rate_limit_qps;          /* per client network; 0 = off (default) */
+	unsigned rate_limit_burst;        /* default 2 x qps */
+	unsigned rate_limit_ipv4_prefix;  /* default 24 */
+	unsigned rate_limit_ipv6_prefix;  /* default 56 */
+	bool rate_limit_tc;               /* answer TC=1 instead of dropping; default false */
+	char *user, *group, *chroot;      /* owned, NULL when absent */
+	bool allow_root;                  /* keep running as root after start-up; default false */
+	bool use_0x20;                    /* randomize qname case towards upstreams; default false */
+	unsigned upstream_sockets;        /* UDP sockets per worker and family; default 4, 1..64 */
+	unsigned tcp_read_timeout_ms;     /* whole-message deadline on TCP (slowloris); default 5000 */
+
+	/* Speed (issue 4). */
+	unsigned cache_size;              /* forwarded-answer cache entries per worker; 0 = off */
 };
 
 /*
