@@ -45,6 +45,12 @@ is "$(rcode "$QT_OUT")" SERVFAIL "  ... over TCP as well"
 [ "$QT_MS" -le "$bound" ]; ok $? "  ... within $bound ms (took $QT_MS ms)"
 s=$(stats)
 like "$s" '^.*stats: .*\bqueries=[0-9]+' "SIGUSR1 logs a stats line" || diag "$s"
+missing=""
+for k in queries blocked forwarded servfail answers-wrong-id answers-wrong-source \
+	answers-wrong-question answers-malformed; do
+	[ -n "$(stat_val "$s" "$k")" ] || missing="$missing $k"
+done
+is "$missing" "" "  ... with every documented key=value"
 [ "$(stat_val "$s" servfail)" -ge 2 ] 2>/dev/null; ok $? "  ... servfail counted ($(stat_val "$s" servfail))"
 still_serving "blocked names still answered with dead upstreams"
 

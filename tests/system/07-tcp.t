@@ -74,4 +74,62 @@ else
 fi
 
 stop_blokir
+
+# --- answered as they complete, and the connection cap ---------------------------------------------
+# A second blokir in front of a slow upstream (1 s), with max-tcp-connections: 3.
+start_fake slow --delay-ms 1000 || bail "fakeupstream did not start"
+BPORT=$(free_port)
+write_policy "$CFG" "$BPORT" "127.0.0.1:$FAKE_PORT" 'tcp-idle-timeout-ms: 3000' 'max-tcp-connections: 3'
+start_blokir "$CFG" "$BPORT" || bail "blokir did not start"
+out=$(timeout $((10 * SLOW)) "$PY" "$DNSPY" pipeline --port "$BPORT" \
+	--queries "slow.example.test/A,www.t.me/A" --timeout $((5 * SLOW)) 2>&1)
+is "$(tail -n 1 <<<"$out")" "got=2 of=2" "slow forwarded + blocked query pipelined: both answered" || diag "$out"
+like "$(head -n 1 <<<"$out")" 'name=www\.t\.me\. rcode=NXDOMAIN' \
+	"  ... the blocked answer first: answers go out as they complete, not in query order" || diag "$out"
+
+out=$("$PY" - "$BPORT" <<'PYEOF' 2>&1
+import socket, struct, sys, time
+import dns.message
+port = int(sys.argv[1])
+def ask(s, name):
+    w = dns.message.make_query(name, "A").to_wire()
+    s.sendall(struct.pack("!H", len(w)) + w)
+def answered(s, t):
+    s.settimeout(t)
+    try:
+        h = s.recv(2)
+        return "answered" if len(h) == 2 else "closed"
+    except socket.timeout:
+        return "pending"
+    except ConnectionError:
+        return "closed"
+held = []
+for i in range(3):  # three connections, each proven served: they hold all the slots
+    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    ask(s, "www.t.me")
+    print("held%d=%s" % (i, answered(s, 2)))
+    held.append(s)
+try:
+    x = socket.create_connection(("127.0.0.1", port), timeout=2)
+    ask(x, "www.t.me")
+    print("fourth=%s" % answered(x, 0.7))
+    x.close()
+except OSError as e:
+    print("fourth=refused(%s)" % type(e).__name__)
+for s in held:
+    s.close()
+time.sleep(0.3)
+y = socket.create_connection(("127.0.0.1", port), timeout=2)
+ask(y, "www.t.me")
+print("after=%s" % answered(y, 2))
+PYEOF
+)
+diag "$out"
+is "$(grep -c '^held[0-2]=answered' <<<"$out")" 3 "max-tcp-connections 3: three connections served"
+like "$out" '^fourth=(closed|pending|refused)' "  ... a fourth one is not served while they are open"
+like "$out" '^after=answered' "  ... once they close, new connections are served again"
+s=$(stats)
+[ "$(stat_val "$s" tcp-limit)" -ge 1 ] 2>/dev/null; ok $? "  ... stats: tcp-limit counted ($(stat_val "$s" tcp-limit))"
+
+stop_blokir
 done_testing
