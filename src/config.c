@@ -41,6 +41,7 @@ static const char *const action_names[] = {
 	[ACTION_REFUSED] = "refused",
 	[ACTION_DROP] = "drop",
 	[ACTION_ALLOW] = "allow",
+	[ACTION_REDIRECT] = "redirect",
 	[ACTION_DEFAULT] = "default",
 };
 

@@ -39,6 +39,7 @@ static size_t answer_blocked(struct worker *w, const struct policy *pol,
 		stats_inc(&w->stats, STAT_DROPPED);
 		return 0;
 	case ACTION_ALLOW:
+	case ACTION_REDIRECT: /* not produced by config_load yet */
 	case ACTION_DEFAULT:
 		return 0; /* not reached: allow is forwarded, default resolved by policy_new */
 	}
