@@ -24,6 +24,9 @@ struct policy_rule {
 	size_t reason_len;
 	const char *ref;           /* NULL when none */
 	unsigned line;             /* where the entry is in the file */
+	const struct config_redirect *redirect; /* ACTION_REDIRECT: the landing page (the policy
+	                                           keeps its own copy); NULL otherwise */
+	int64_t from, until;       /* schedule, unix seconds, 0 = unbounded */
 };
 
 /*
