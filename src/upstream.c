@@ -2,7 +2,7 @@
  * upstream: forwarding queries to the upstream resolvers (see include/upstream.h).
  *
  * Anti-spoofing. A forged answer must guess the query ID (16 bits from the kernel CSPRNG, see
- * rand.c) and the source port of the socket that sent it. Each worker keeps UP_SOCKETS UDP sockets
+ * rand.c) and the source port of the socket that sent it. Each worker keeps `upstream-sockets` UDP sockets
  * bound to port 0, so the kernel picks each port at random from its ephemeral range, and replaces a
  * socket after UP_ROTATE_AFTER queries (the old one drains its pending answers first). We chose a
  * pool over a socket per query: a fresh socket per query costs three extra system calls and an
@@ -33,8 +33,9 @@
 #include "log.h"
 #include "proxy.h"
 
-#define UP_SOCKETS 4            /* active sockets per worker */
-#define UP_SOCK_SLOTS (UP_SOCKETS * 4) /* both families, and room for draining ones */
+#define UP_SOCKETS_DEFAULT 4    /* active sockets per worker and family */
+#define UP_SOCKETS_MAX 64
+#define UP_SOCK_SLOTS (UP_SOCKETS_MAX * 4) /* both families, and room for draining ones */
 #define UP_ROTATE_AFTER 16384   /* queries sent on a socket before it is replaced */
 #define UP_BATCH 16
 #define UP_ROUNDS 4
@@ -67,6 +68,9 @@ struct slot {
 	size_t limit;              /* client's maximum answer size */
 	size_t qname_len;
 	uint16_t qtype, qclass;
+	const uint8_t *qname_sent; /* the name as the upstream must echo it: the query's own, or
+	                              qname_0x20 */
+	uint8_t qname_0x20[WIRE_NAME_MAX]; /* use-0x20: the query name with randomized case */
 	size_t qlen;
 	uint8_t *query;            /* inline_q or owned heap copy; ID field holds up_id */
 	struct bufferevent *tcp;   /* owned: TCP retry to the upstream */
@@ -78,12 +82,15 @@ struct upstream {
 	const struct config *cfg;
 	struct slot *slots;        /* owned array */
 	uint32_t nslots;
+	uint32_t fresh;            /* slots[fresh..] were never used: taken in order, so only the
+	                              peak concurrency's pages are ever touched */
 	struct slot *free_list;
 	struct slot *fifo_head, *fifo_tail;
 	struct event *timer;       /* owned */
 	size_t inflight;
 	/* Positions in socks[] of the sockets new queries use, per family (0: IPv4, 1: IPv6). */
-	unsigned active[2][UP_SOCKETS];
+	unsigned active[2][UP_SOCKETS_MAX];
+	unsigned nactive;          /* sockets per family in use: upstream-sockets */
 	unsigned next_sock;
 	struct up_sock socks[UP_SOCK_SLOTS];
 	struct mmsghdr rx[UP_BATCH];
@@ -171,7 +178,7 @@ static int sock_open_free(struct upstream *u, int family)
 static struct up_sock *sock_pick(struct upstream *u, int family)
 {
 	unsigned *active = u->active[family_index(family)];
-	unsigned a = u->next_sock++ % UP_SOCKETS;
+	unsigned a = u->next_sock++ % u->nactive;
 	struct up_sock *s = &u->socks[active[a]];
 	int pos;
 
@@ -235,6 +242,27 @@ static void fifo_append(struct upstream *u, struct slot *sl)
 		timer_arm(u);
 }
 
+static struct slot *slot_take(struct upstream *u)
+{
+	struct slot *sl = u->free_list;
+
+	if (sl != NULL) {
+		u->free_list = sl->next;
+		return sl;
+	}
+	if (u->fresh == u->nslots)
+		return NULL;
+	sl = &u->slots[u->fresh++];
+	sl->u = u;
+	return sl;
+}
+
+static void slot_put(struct upstream *u, struct slot *sl)
+{
+	sl->next = u->free_list;
+	u->free_list = sl;
+}
+
 /* Forgets the slot's UDP ID registration (if any). */
 static void slot_unregister(struct upstream *u, struct slot *sl)
 {
@@ -262,8 +290,7 @@ static void slot_free(struct upstream *u, struct slot *sl)
 		listen_conn_release(sl->conn);
 	sl->conn = NULL;
 	sl->used = false;
-	sl->next = u->free_list;
-	u->free_list = sl;
+	slot_put(u, sl);
 	u->inflight--;
 }
 
@@ -286,6 +313,50 @@ static void slot_fail(struct upstream *u, struct slot *sl)
 	slot_free(u, sl);
 }
 
+/*
+ * use-0x20 (draft-vixie-dnsext-dns0x20): every letter of the query name gets a random case, which
+ * the upstream must echo byte for byte, adding about one bit per letter to what a spoofer must
+ * guess. The stored query keeps the client's spelling; the randomized name goes out through an
+ * iovec in its place, and the answer gets the client's spelling back in slot_deliver.
+ */
+static void randomize_case(struct upstream *u, struct slot *sl)
+{
+	const uint8_t *name = sl->query + WIRE_HEADER_LEN;
+	uint32_t bits = 0;
+
+	for (size_t i = 0; i < sl->qname_len; i++) {
+		uint8_t c = name[i];
+		if (i % 32 == 0)
+			bits = rand_u32(&u->w->rand);
+		if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+			c = (uint8_t)((c & ~0x20) | ((bits & 1) << 5));
+		bits >>= 1;
+		sl->qname_0x20[i] = c;
+	}
+	sl->qname_sent = sl->qname_0x20;
+}
+
+static int send_query(struct upstream *u, struct up_sock *s, struct slot *sl,
+	const struct config_endpoint *e)
+{
+	size_t qend = WIRE_HEADER_LEN + sl->qname_len;
+	struct iovec iov[3] = {
+		{ sl->query, WIRE_HEADER_LEN },
+		{ sl->qname_0x20, sl->qname_len },
+		{ sl->query + qend, sl->qlen - qend },
+	};
+	struct msghdr mh = { .msg_name = (void *)&e->addr, .msg_namelen = e->addrlen,
+		.msg_iov = iov, .msg_iovlen = 3 };
+
+	if (!u->cfg->use_0x20) {
+		sl->qname_sent = sl->query + WIRE_HEADER_LEN;
+		return sendto(s->fd, sl->query, sl->qlen, 0, (const struct sockaddr *)&e->addr,
+			e->addrlen) < 0 ? -1 : 0;
+	}
+	randomize_case(u, sl);
+	return sendmsg(s->fd, &mh, 0) < 0 ? -1 : 0;
+}
+
 /* Sends (or re-sends) the slot's query over UDP to its current upstream. */
 static void slot_send_udp(struct upstream *u, struct slot *sl)
 {
@@ -302,8 +373,8 @@ static void slot_send_udp(struct upstream *u, struct slot *sl)
 	s->inflight++;
 	s->sent++;
 	wire_set_id(sl->query, sl->up_id);
-	if (sendto(s->fd, sl->query, sl->qlen, 0, (const struct sockaddr *)&e->addr, e->addrlen) < 0)
-		log_debug("upstream %s: sendto: %s", e->text, strerror(errno));
+	if (send_query(u, s, sl, e) < 0)
+		log_debug("upstream %s: send: %s", e->text, strerror(errno));
 	/* A failed send is treated like a lost packet: the timeout moves on to the next upstream. */
 	fifo_append(u, sl);
 }
@@ -351,6 +422,8 @@ static void slot_deliver(struct upstream *u, struct slot *sl, uint8_t *buf, size
 	struct client_ref c = slot_client(sl);
 
 	wire_set_id(buf, sl->client_id);
+	/* The client gets its own spelling of the question back (0x20 changed ours). */
+	memcpy(buf + WIRE_HEADER_LEN, sl->query + WIRE_HEADER_LEN, sl->qname_len);
 	stats_inc(&u->w->stats, STAT_ANSWERED_UPSTREAM);
 	proxy_answer(u->w, &c, buf, len, a, sl->limit);
 	slot_free(u, sl);
@@ -364,7 +437,8 @@ static enum stat_id answer_problem(const struct slot *sl, const uint8_t *buf, si
 	size_t qend = WIRE_HEADER_LEN + sl->qname_len;
 
 	if (len < qend + 4 || buf[4] != 0 || buf[5] != 1 ||
-	    memcmp(buf + WIRE_HEADER_LEN, sl->query + WIRE_HEADER_LEN, sl->qname_len + 4) != 0)
+	    memcmp(buf + WIRE_HEADER_LEN, sl->qname_sent, sl->qname_len) != 0 ||
+	    memcmp(buf + qend, sl->query + qend, 4) != 0)
 		return STAT_WRONG_QUESTION;
 	return STAT_MALFORMED;
 }
@@ -387,7 +461,7 @@ static void handle_udp_answer(struct up_sock *s, uint8_t *buf, size_t len,
 		stats_inc(&w->stats, STAT_WRONG_SOURCE);
 		return;
 	}
-	if (wire_check_answer(buf, len, sl->query + WIRE_HEADER_LEN, sl->qname_len, sl->qtype,
+	if (wire_check_answer(buf, len, sl->qname_sent, sl->qname_len, sl->qtype,
 	    sl->qclass, &a) < 0) {
 		enum stat_id problem = answer_problem(sl, buf, len);
 		/* Some old servers cut a truncated answer mid-record: the TC bit on an answer to our
@@ -454,7 +528,7 @@ static void tcp_read_cb(struct bufferevent *bev, void *arg)
 		slot_next_try(u, sl);
 		return;
 	}
-	if (wire_check_answer(buf, len, sl->query + WIRE_HEADER_LEN, sl->qname_len, sl->qtype,
+	if (wire_check_answer(buf, len, sl->qname_sent, sl->qname_len, sl->qtype,
 	    sl->qclass, &a) < 0) {
 		stats_inc(&u->w->stats, answer_problem(sl, buf, len));
 		slot_next_try(u, sl);
@@ -488,6 +562,7 @@ static void slot_start_tcp(struct upstream *u, struct slot *sl)
 	fifo_remove(u, sl);
 	slot_unregister(u, sl);
 	sl->via_tcp = true;
+	sl->qname_sent = sl->query + WIRE_HEADER_LEN; /* over TCP the name goes as the client sent it */
 	sl->up_id = rand_u16(&u->w->rand);
 	wire_set_id(sl->query, sl->up_id);
 	sl->tcp = bufferevent_socket_new(u->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -511,16 +586,17 @@ fail:
 void upstream_forward(struct upstream *u, const struct wire_query *q, const struct client_ref *c)
 {
 	struct worker *w = u->w;
-	struct slot *sl = u->free_list;
+	struct slot *sl = slot_take(u);
 
 	if (sl == NULL) {
 		stats_inc(&w->stats, STAT_INFLIGHT_FULL);
 		goto fail;
 	}
 	sl->query = sl->inline_q;
-	if (q->length > QUERY_INLINE && (sl->query = malloc(q->length)) == NULL) /* owned by slot */
+	if (q->length > QUERY_INLINE && (sl->query = malloc(q->length)) == NULL) { /* owned by slot */
+		slot_put(u, sl);
 		goto fail;
-	u->free_list = sl->next;
+	}
 	u->inflight++;
 	memcpy(sl->query, q->packet, q->length);
 	sl->qlen = q->length;
@@ -563,6 +639,9 @@ struct upstream *upstream_new(struct worker *w)
 	u->cfg = cfg;
 	for (unsigned i = 0; i < UP_SOCK_SLOTS; i++)
 		u->socks[i] = (struct up_sock){ .u = u, .fd = -1 };
+	u->nactive = cfg->upstream_sockets ? cfg->upstream_sockets : UP_SOCKETS_DEFAULT;
+	if (u->nactive > UP_SOCKETS_MAX)
+		u->nactive = UP_SOCKETS_MAX;
 	u->nslots = cfg->max_inflight / workers;
 	if (u->nslots < 16)
 		u->nslots = 16;
@@ -571,10 +650,7 @@ struct upstream *upstream_new(struct worker *w)
 	if (u->slots == NULL || u->timer == NULL)
 		goto fail;
 	for (uint32_t i = u->nslots; i-- > 0;) {
-		u->slots[i].u = u;
-		u->slots[i].next = u->free_list;
-		u->free_list = &u->slots[i];
-	}
+		}
 	for (unsigned i = 0; i < UP_BATCH; i++) {
 		u->rx_iov[i] = (struct iovec){ u->rxbuf[i], UP_RX_MAX };
 		u->rx[i].msg_hdr = (struct msghdr){ .msg_name = &u->rx_from[i],
@@ -586,7 +662,7 @@ struct upstream *upstream_new(struct worker *w)
 		bool used = false;
 		for (size_t i = 0; i < cfg->upstream_count; i++)
 			used |= cfg->upstreams[i].addr.ss_family == family;
-		for (unsigned a = 0; used && a < UP_SOCKETS; a++) {
+		for (unsigned a = 0; used && a < u->nactive; a++) {
 			int pos = sock_open_free(u, family);
 			if (pos < 0)
 				goto fail;
@@ -604,7 +680,7 @@ void upstream_free(struct upstream *u)
 {
 	if (u == NULL)
 		return;
-	for (uint32_t i = 0; u->slots && i < u->nslots; i++)
+	for (uint32_t i = 0; u->slots && i < u->fresh; i++)
 		if (u->slots[i].used)
 			slot_free(u, &u->slots[i]);
 	for (unsigned i = 0; i < UP_SOCK_SLOTS; i++)
