@@ -32,6 +32,9 @@ enum stat_id {
 	STAT_TCP_ACCEPTED,
 	STAT_TCP_REFUSED,      /* accept paused: max-tcp-connections */
 	STAT_TCP_TIMEOUT,      /* connections closed for idleness */
+	STAT_ACL_DENIED,       /* queries from outside allow-from (refused or dropped) */
+	STAT_RATE_LIMITED,     /* queries over a client network's rate limit (dropped or TC) */
+	STAT_TCP_SLOW,         /* connections closed for sending a message too slowly */
 	STAT_COUNT
 };
 

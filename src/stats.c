@@ -27,6 +27,9 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_TCP_ACCEPTED] = "tcp-accepted",
 	[STAT_TCP_REFUSED] = "tcp-limit",
 	[STAT_TCP_TIMEOUT] = "tcp-idle-closed",
+	[STAT_ACL_DENIED] = "acl-denied",
+	[STAT_RATE_LIMITED] = "rate-limited",
+	[STAT_TCP_SLOW] = "tcp-slow-closed",
 };
 
 void stats_add_to(const struct stats *src, uint64_t *sum)
