@@ -1,6 +1,6 @@
 #!/bin/bash
 # 02-block: synthesized answers for blocked names. Each of the eleven domains and a name below
-# each gets NXDOMAIN with the SOA of the listed name (TTL = MINIMUM = negative-ttl) over UDP and
+# each gets NXDOMAIN with the SOA of the listed name (TTL = MINIMUM = negative-ttl, 77 here) over UDP and
 # TCP, AA clear, RA set, RD copied; EDNS queries get OPT (version 0, 1232, DO copied) with EDE 16;
 # names next to a listed one are forwarded; per-entry actions, exact and allow behave as documented.
 . "$(dirname "$0")/lib.sh"
@@ -19,9 +19,10 @@ EXTRA_DOMAINS='  - name: exact.test
   - name: www.example.test
     enabled: false
     reason: "listed but disabled"'
+NEG_TTL=77 # not the default (60), so a hard-coded TTL shows
 setup_std
 REASON="Kominfo order, 2017-07-14"
-SOA_RE=' 60 IN SOA blokir\.invalid\. hostmaster\.blokir\.invalid\. [0-9]+ [0-9]+ [0-9]+ [0-9]+ 60$'
+SOA_RE=' 77 IN SOA blokir\.invalid\. hostmaster\.blokir\.invalid\. [0-9]+ [0-9]+ [0-9]+ [0-9]+ 77$'
 
 # check_block DIG-OUTPUT QNAME LISTED-NAME DESCRIPTION [rd|nord]: one test point for a complete
 # synthesized NXDOMAIN.
@@ -35,7 +36,7 @@ check_block() {
 	auth=$(section "$out" AUTHORITY)
 	# Owner names compare case-insensitively (RFC 4343): WwW.T.mE may get the owner T.mE.
 	grep -Eiq "^${listed//./\\.}\.$SOA_RE" <<<"$auth" && [ "$(wc -l <<<"$auth")" = 1 ] ||
-		why+=("authority '$auth', expected one SOA owned by $listed. with TTL and MINIMUM 60")
+		why+=("authority '$auth', expected one SOA owned by $listed. with TTL and MINIMUM 77")
 	section "$out" QUESTION | grep -Fq ";${qname%.}. IN " ||
 		why+=("question not echoed as sent ($qname)")
 	if [ ${#why[@]} -eq 0 ]; then pass "$desc"; else

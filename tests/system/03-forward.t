@@ -97,6 +97,19 @@ like "$(cat "$FAKE_LOG")" 'name=Case\.Example\.TEST\.' "the question's case reac
 is "$(wc -l <"$FAKE_LOG")" 4 "exactly one upstream query per client query (4)"
 ids=$(sed -n 's/.* id=\([0-9]*\) .*/\1/p' "$FAKE_LOG" | sort -u | wc -l)
 is "$ids" 4 "each upstream query has its own ID"
+out=$("$PY" - "$P2" <<'PYEOF' 2>&1
+import socket, sys
+import dns.message
+q = dns.message.make_query("fixed-id.example.test.", "A", id=4660)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(q.to_wire(), ("127.0.0.1", int(sys.argv[1])))
+r = dns.message.from_wire(s.recv(65535))
+print("client-id=%d" % r.id)
+PYEOF
+)
+is "$out" "client-id=4660" "the client's query ID is restored in the answer"
+up=$(sed -n 's/^udp id=\([0-9]*\) name=fixed-id\.example\.test\. .*/\1/p' "$FAKE_LOG")
+[ -n "$up" ] && [ "$up" != 4660 ]; ok $? "  ... while upstream saw a fresh ID (${up:-none}, not 4660)"
 stop_blokir "second blokir stops with exit status 0"
 T_BLOKIR_PID=$T_MAIN
 stop_blokir

@@ -115,5 +115,14 @@ unlike "$res" 'SERVFAIL' "no SERVFAIL during reloads"
 alive "$PID0"; ok $? "same process after 20 reloads"
 is "$(state venus.web.telegram.org)" blocked "still serving the policy after the reloads"
 
+# --- the synthesized SOA follows the file: negative-ttl, soa-mname, soa-rname --------------------------
+sed -i 's/^negative-ttl: .*/negative-ttl: 300\nsoa-mname: ns1.blokir.test.\nsoa-rname: abuse.blokir.test./' "$CFG"
+kill -HUP "$T_BLOKIR_PID"
+ok_soa() { section "$(q "$BPORT" x.venus.web.telegram.org A)" AUTHORITY |
+	grep -Eq '^venus\.web\.telegram\.org\. 300 IN SOA ns1\.blokir\.test\. abuse\.blokir\.test\. [0-9]+ [0-9]+ [0-9]+ [0-9]+ 300$'; }
+wait_for $((5 * SLOW)) ok_soa
+ok $? "negative-ttl 300, soa-mname and soa-rname changed + SIGHUP: the SOA says so (TTL, MINIMUM, names)" ||
+	diag "$(q "$BPORT" x.venus.web.telegram.org A)"
+
 stop_blokir
 done_testing

@@ -226,7 +226,7 @@ DOMAINS11="t.me telegram.me telegram.org core.telegram.org desktop.telegram.org 
 
 # write_policy FILE LISTEN_PORT "UPSTREAM ..." [extra top-level YAML lines...]
 # Writes a policy with the eleven domains (all enabled, reason "Kominfo order, 2017-07-14") and
-# negative-ttl 60. Extra arguments are inserted verbatim as top-level lines before "domains:".
+# negative-ttl $NEG_TTL (default 60). Extra arguments are inserted verbatim as top-level lines before "domains:".
 write_policy() {
 	local f=$1 lport=$2 ups=$3 u d first=1; shift 3
 	{
@@ -238,7 +238,7 @@ write_policy() {
 			printf '"%s"' "$u"; first=0
 		done
 		echo ']'
-		echo "negative-ttl: 60"
+		echo "negative-ttl: ${NEG_TTL:-60}"
 		echo "upstream-timeout-ms: 1500"
 		echo "workers: 2"
 		local l; for l in "$@"; do echo "$l"; done
