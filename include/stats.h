@@ -35,6 +35,7 @@ enum stat_id {
 	STAT_ACL_DENIED,       /* queries from outside allow-from (refused or dropped) */
 	STAT_RATE_LIMITED,     /* queries over a client network's rate limit (dropped or TC) */
 	STAT_TCP_SLOW,         /* connections closed for sending a message too slowly */
+	STAT_CNAME_BLOCKED,    /* forwarded answers replaced: their CNAME chain reached a blocked name */
 	STAT_COUNT
 };
 

@@ -30,6 +30,7 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_ACL_DENIED] = "acl-denied",
 	[STAT_RATE_LIMITED] = "rate-limited",
 	[STAT_TCP_SLOW] = "tcp-slow-closed",
+	[STAT_CNAME_BLOCKED] = "cname-blocked",
 };
 
 void stats_add_to(const struct stats *src, uint64_t *sum)
