@@ -173,6 +173,22 @@ int config_parse_endpoint(const char *text, uint16_t default_port, struct config
  */
 int config_parse_name(const char *text, uint8_t *out, size_t *out_len, const char **err);
 
+/*
+ * An RFC 3339 date-time with a UTC offset ("2017-08-10T00:00:00+07:00", "...Z"; fractional
+ * seconds are dropped), 1970 or later, to unix seconds in *OUT. Returns 0, or -1 when malformed.
+ */
+int config_parse_time(const char *text, int64_t *out);
+
+/*
+ * "ADDR/PREFIX" or a bare address (/32, /128) into OUT. Returns NULL, or a static description of
+ * what was expected; host bits set after the prefix are an error.
+ */
+const char *config_parse_cidr(const char *text, struct config_cidr *out);
+
+/* A deep copy of SRC into DST; release DST with config_redirect_release. -1 when out of memory. */
+int config_redirect_copy(struct config_redirect *dst, const struct config_redirect *src);
+void config_redirect_release(struct config_redirect *r); /* frees the arrays, zeroes R */
+
 /* "nxdomain" etc.; the name used in the file and in logs. */
 const char *config_action_name(enum policy_action action);
 

@@ -271,7 +271,10 @@ struct anchor {
 enum root_key {
 	ROOT_LISTEN, ROOT_UPSTREAMS, ROOT_NEGATIVE_TTL, ROOT_DEFAULT_ACTION, ROOT_UPSTREAM_TIMEOUT,
 	ROOT_WORKERS, ROOT_TCP_IDLE, ROOT_MAX_TCP, ROOT_MAX_INFLIGHT, ROOT_SOA_MNAME, ROOT_SOA_RNAME,
-	ROOT_DOMAINS, ROOT_KEY_COUNT
+	ROOT_DOMAINS, ROOT_REDIRECT, ROOT_INSPECT, ROOT_LISTS, ROOT_ALLOW_FROM, ROOT_DENY_ACTION,
+	ROOT_RL_QPS, ROOT_RL_BURST, ROOT_RL_V4, ROOT_RL_V6, ROOT_RL_TC, ROOT_USER, ROOT_GROUP,
+	ROOT_CHROOT, ROOT_ALLOW_ROOT, ROOT_0X20, ROOT_UPSTREAM_SOCKETS, ROOT_TCP_READ, ROOT_CACHE,
+	ROOT_KEY_COUNT
 };
 
 struct loader {
@@ -286,6 +289,7 @@ struct loader {
 	size_t errors;         /* reported by this load */
 	bool given[ROOT_KEY_COUNT]; /* the key was present with a non-null value */
 	size_t domain_cap;
+	yaml_mark_t redirect_mark; /* where the top-level "redirect" is, when given */
 	struct anchor *anchors; size_t anchor_count, anchor_cap; /* owned */
 };
 
@@ -525,13 +529,324 @@ static size_t key_find(struct loader *ld, const char *const *names, size_t n, co
 	return n;
 }
 
+#define TIME_EXPECTED "expected an RFC 3339 time such as 2017-08-10T00:00:00+07:00"
+
+/* ---- timestamps ------------------------------------------------------------------------------ */
+
+/* Days from 1970-01-01 to Y-M-D in the proleptic Gregorian calendar (Howard Hinnant's method). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* N decimal digits at *P, advancing it. Returns -1 when they are not all digits. */
+static int take_digits(const char **p, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return -1;
+		v = v * 10 + (**p - '0');
+	}
+	return v;
+}
+
+static bool take_char(const char **p, const char *set)
+{
+	if (**p == '\0' || strchr(set, **p) == NULL)
+		return false;
+	(*p)++;
+	return true;
+}
+
+/*
+ * An RFC 3339 date-time ("2017-08-10T00:00:00+07:00", "2017-08-09T17:00:00Z", with optional
+ * fractional seconds, which are dropped) to unix seconds. The offset is required: a timestamp
+ * without one would mean a different instant on every server it is deployed to.
+ */
+int config_parse_time(const char *text, int64_t *out)
+{
+	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	const char *p = text;
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	bool leap;
+
+	if ((y = take_digits(&p, 4)) < 0 || !take_char(&p, "-") || (mo = take_digits(&p, 2)) < 0 ||
+		!take_char(&p, "-") || (d = take_digits(&p, 2)) < 0 || !take_char(&p, "Tt") ||
+		(h = take_digits(&p, 2)) < 0 || !take_char(&p, ":") || (mi = take_digits(&p, 2)) < 0 ||
+		!take_char(&p, ":") || (sec = take_digits(&p, 2)) < 0)
+		return -1;
+	if (take_char(&p, ".")) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (!take_char(&p, "Zz")) {
+		sign = *p == '+' ? 1 : *p == '-' ? -1 : 0;
+		if (sign == 0 || !take_char(&p, "+-") || (oh = take_digits(&p, 2)) < 0 ||
+			!take_char(&p, ":") || (om = take_digits(&p, 2)) < 0 || oh > 23 || om > 59)
+			return -1;
+	}
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (*p != '\0' || y < 1970 || mo < 1 || mo > 12 || d < 1 ||
+		(unsigned)d > mdays[mo - 1] - (mo == 2 && !leap) || h > 23 || mi > 59 || sec > 60)
+		return -1;
+	*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
+		sign * (oh * 3600 + om * 60);
+	return 0;
+}
+
+/* ---- sequences of scalars -------------------------------------------------------------------- */
+
+/*
+ * One item of a scalar sequence; reports its own problems at the current event. Returns false
+ * only when out of memory.
+ */
+typedef bool scalar_item_cb(struct loader *ld, const char *where, size_t index,
+	const struct scalar *s, void *ctx);
+
+/*
+ * A sequence of scalars (or one scalar, read as a sequence of one), each handed to ITEM; consumes
+ * the node. *COUNT is how many items there were. Returns false when the walk must stop.
+ */
+static bool load_scalar_seq(struct loader *ld, const char *where, scalar_item_cb *item, void *ctx,
+	size_t *count)
+{
+	struct scalar s;
+
+	*count = 0;
+	if (scalar_get(ld, &s) == 0) {
+		*count = 1;
+		if (!item(ld, where, 0, &s, ctx))
+			return oom(ld);
+		return skip_node(ld);
+	}
+	if (ld->ev.type != YAML_SEQUENCE_START_EVENT) {
+		report(ld, &ld->ev.start_mark, "%s: expected a sequence", where);
+		return skip_node(ld);
+	}
+	if (!advance(ld))
+		return false;
+	for (; ld->ev.type != YAML_SEQUENCE_END_EVENT; (*count)++) {
+		if (scalar_get(ld, &s) < 0)
+			report(ld, &ld->ev.start_mark, "%s[%zu]: expected a scalar", where, *count);
+		else if (!item(ld, where, *count, &s, ctx))
+			return oom(ld);
+		if (!skip_node(ld))
+			return false;
+	}
+	return advance(ld);
+}
+
+/* ---- redirect: the landing page -------------------------------------------------------------- */
+
+enum redirect_key { RKEY_A, RKEY_AAAA, RKEY_CNAME, RKEY_TTL, RKEY_COUNT };
+
+static const char *const redirect_keys[RKEY_COUNT] = {
+	[RKEY_A] = "a", [RKEY_AAAA] = "aaaa", [RKEY_CNAME] = "cname", [RKEY_TTL] = "ttl",
+};
+
+#define REDIRECT_TTL_DEFAULT 30
+#define REDIRECT_TTL_MAX 86400
+
+/* An "a" or "aaaa" item: appended to the redirect's array of that family. */
+static bool redirect_addr(struct loader *ld, const char *where, size_t index,
+	const struct scalar *s, void *ctx)
+{
+	struct config_redirect *r = ctx;
+	bool v6 = strcmp(where + strlen(where) - 4, "aaaa") == 0;
+	uint8_t buf[16];
+	void *na;
+
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, s->text, buf) != 1) {
+		report(ld, &ld->ev.start_mark, "%s[%zu]: expected an %s address", where, index,
+			v6 ? "IPv6" : "IPv4");
+		return true;
+	}
+	if (v6) {
+		if ((na = realloc(r->aaaa, (r->aaaa_count + 1) * 16)) == NULL)
+			return false;
+		r->aaaa = na;
+		memcpy(r->aaaa[r->aaaa_count++], buf, 16);
+	} else {
+		if ((na = realloc(r->a, (r->a_count + 1) * 4)) == NULL)
+			return false;
+		r->a = na;
+		memcpy(r->a[r->a_count++], buf, 4);
+	}
+	return true;
+}
+
+static void redirect_release(struct config_redirect *r)
+{
+	free(r->a);
+	free(r->aaaa);
+	memset(r, 0, sizeof(*r));
+}
+
+/* One key of a redirect mapping, its value the current event; consumes the value. */
+static bool redirect_value(struct loader *ld, const char *where, struct config_redirect *r,
+	enum redirect_key k)
+{
+	char sub[96];
+	unsigned long v;
+	struct scalar s;
+	size_t n;
+	const char *err = "expected a domain name";
+
+	snprintf(sub, sizeof(sub), "%s.%s", where, redirect_keys[k]);
+	if (k == RKEY_A || k == RKEY_AAAA)
+		return load_scalar_seq(ld, sub, redirect_addr, r, &n);
+	if (scalar_get(ld, &s) < 0 || (k == RKEY_TTL && parse_uint(s.text, 0, REDIRECT_TTL_MAX,
+		&v) < 0) || (k == RKEY_CNAME && config_parse_name(s.text, r->cname, &r->cname_len,
+		&err) < 0)) {
+		if (k == RKEY_TTL)
+			report(ld, &ld->ev.start_mark, "%s: expected an integer 0..%d", sub,
+				REDIRECT_TTL_MAX);
+		else
+			report(ld, &ld->ev.start_mark, "%s: %s", sub, err);
+	} else if (k == RKEY_TTL) {
+		r->ttl = (uint32_t)v;
+	}
+	return skip_node(ld);
+}
+
+/*
+ * "redirect": a mapping {a, aaaa, cname, ttl}, read into R (whose arrays it owns from then on,
+ * even after an error). WHERE prefixes the diagnostics. Consumes the node; returns false when
+ * the walk must stop.
+ */
+static bool load_redirect(struct loader *ld, const char *where, struct config_redirect *r)
+{
+	bool seen[RKEY_COUNT] = { false };
+	yaml_mark_t start = ld->ev.start_mark;
+
+	r->ttl = REDIRECT_TTL_DEFAULT;
+	r->set = true;
+	if (ld->ev.type != YAML_MAPPING_START_EVENT) {
+		report(ld, &start, "%s: expected a mapping with a, aaaa, cname or ttl", where);
+		return skip_node(ld);
+	}
+	if (!advance(ld))
+		return false;
+	while (ld->ev.type != YAML_MAPPING_END_EVENT) {
+		size_t k = key_find(ld, redirect_keys, RKEY_COUNT, seen);
+
+		if (!skip_node(ld))
+			return false;
+		if (k < RKEY_COUNT)
+			seen[k] = true;
+		if (!(k < RKEY_COUNT ? redirect_value(ld, where, r, (enum redirect_key)k) :
+			skip_node(ld)))
+			return false;
+	}
+	if (!seen[RKEY_A] && !seen[RKEY_AAAA] && !seen[RKEY_CNAME])
+		report(ld, &start, "%s: expected at least one of a, aaaa, cname", where);
+	else if (seen[RKEY_CNAME] && (seen[RKEY_A] || seen[RKEY_AAAA]))
+		report(ld, &start, "%s: a cname cannot be combined with a or aaaa addresses", where);
+	return advance(ld);
+}
+
+/* A deep copy of SRC into DST (which the caller releases). Returns -1 when out of memory. */
+int config_redirect_copy(struct config_redirect *dst, const struct config_redirect *src)
+{
+	*dst = *src;
+	dst->a = NULL;
+	dst->aaaa = NULL;
+	if (src->a_count > 0 && (dst->a = malloc(src->a_count * 4)) == NULL)
+		goto fail;
+	if (src->aaaa_count > 0 && (dst->aaaa = malloc(src->aaaa_count * 16)) == NULL)
+		goto fail;
+	if (src->a_count > 0)
+		memcpy(dst->a, src->a, src->a_count * 4);
+	if (src->aaaa_count > 0)
+		memcpy(dst->aaaa, src->aaaa, src->aaaa_count * 16);
+	return 0;
+fail:
+	redirect_release(dst);
+	return -1;
+}
+
+void config_redirect_release(struct config_redirect *r)
+{
+	redirect_release(r);
+}
+
+/* ---- networks (allow-from) ------------------------------------------------------------------- */
+
+/*
+ * "ADDR/PREFIX" or "ADDR" (a single host) into OUT. Returns NULL or a static description. Host
+ * bits must be zero: "10.1.2.3/8" is more often a typo for /32 than a deliberate /8.
+ */
+const char *config_parse_cidr(const char *text, struct config_cidr *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t hlen = slash ? (size_t)(slash - text) : strlen(text);
+	unsigned long prefix;
+	unsigned max;
+
+	memset(out, 0, sizeof(*out));
+	if (hlen == 0 || hlen >= sizeof(host))
+		return "expected ADDR/PREFIX with an IPv4 or IPv6 address";
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return "expected ADDR/PREFIX with an IPv4 or IPv6 address";
+	max = out->family == AF_INET ? 32 : 128;
+	if (slash != NULL && parse_uint(slash + 1, 0, max, &prefix) < 0)
+		return out->family == AF_INET ? "expected a prefix length 0..32" :
+			"expected a prefix length 0..128";
+	out->prefix = slash != NULL ? (unsigned)prefix : max;
+	for (unsigned bit = out->prefix; bit < max; bit++)
+		if (out->addr[bit / 8] & (0x80 >> (bit % 8)))
+			return "host bits set after the prefix length";
+	return NULL;
+}
+
+static bool cidr_item(struct loader *ld, const char *where, size_t index, const struct scalar *s,
+	void *ctx)
+{
+	struct config *cfg = ctx;
+	struct config_cidr c, *na;
+	const char *err = config_parse_cidr(s->text, &c);
+
+	if (err != NULL) {
+		report(ld, &ld->ev.start_mark, "%s[%zu]: %s", where, index, err);
+		return true;
+	}
+	if ((na = realloc(cfg->allow_from, (cfg->allow_from_count + 1) * sizeof(*na))) == NULL)
+		return false;
+	na[cfg->allow_from_count++] = c;
+	cfg->allow_from = na;
+	return true;
+}
+
 /* ---- domains entries ------------------------------------------------------------------------- */
 
-enum domain_key { DKEY_NAME, DKEY_ENABLED, DKEY_ACTION, DKEY_EXACT, DKEY_REASON, DKEY_REF, DKEY_COUNT };
+enum domain_key {
+	DKEY_NAME, DKEY_ENABLED, DKEY_ACTION, DKEY_EXACT, DKEY_REASON, DKEY_REF, DKEY_REDIRECT,
+	DKEY_FROM, DKEY_UNTIL, DKEY_COUNT
+};
 
 static const char *const domain_keys[DKEY_COUNT] = {
 	[DKEY_NAME] = "name", [DKEY_ENABLED] = "enabled", [DKEY_ACTION] = "action",
 	[DKEY_EXACT] = "exact", [DKEY_REASON] = "reason", [DKEY_REF] = "ref",
+	[DKEY_REDIRECT] = "redirect", [DKEY_FROM] = "from", [DKEY_UNTIL] = "until",
 };
 
 /* An entry being read: what config_domain holds plus what is needed to check it as a whole. */
@@ -541,6 +856,8 @@ struct domain_state {
 	bool seen[DKEY_COUNT];
 	bool exact;
 	yaml_mark_t exact_mark;
+	yaml_mark_t until_mark, redirect_mark;
+	bool until_epoch; /* "until" parsed, but at or before 1970: never active */
 };
 
 /* The presentation form config_domain.text keeps: lower case, no trailing dot. Caller owns. */
@@ -608,10 +925,13 @@ static int domain_value(struct loader *ld, struct domain_state *st, enum domain_
 	static const char *const expected[DKEY_COUNT] = {
 		[DKEY_NAME] = "expected a domain name",
 		[DKEY_ENABLED] = "expected true or false",
-		[DKEY_ACTION] = "expected one of nxdomain, nodata, refused, drop, allow",
+		[DKEY_ACTION] = "expected one of nxdomain, nodata, refused, drop, allow, redirect",
 		[DKEY_EXACT] = "expected true or false",
 		[DKEY_REASON] = "expected a string",
 		[DKEY_REF] = "expected a string",
+		[DKEY_REDIRECT] = "expected a mapping",
+		[DKEY_FROM] = TIME_EXPECTED,
+		[DKEY_UNTIL] = TIME_EXPECTED,
 	};
 	struct scalar s;
 	int rc = -1;
@@ -624,7 +944,15 @@ static int domain_value(struct loader *ld, struct domain_state *st, enum domain_
 			rc = parse_bool(s.text, &st->d.enabled);
 			break;
 		case DKEY_ACTION:
-			rc = parse_action(s.text, ACTION_ALLOW, &st->d.action);
+			rc = parse_action(s.text, ACTION_REDIRECT, &st->d.action);
+			break;
+		case DKEY_FROM:
+			rc = config_parse_time(s.text, &st->d.from);
+			break;
+		case DKEY_UNTIL:
+			rc = config_parse_time(s.text, &st->d.until);
+			st->until_mark = ld->ev.start_mark;
+			st->until_epoch = rc == 0 && st->d.until <= 0;
 			break;
 		case DKEY_EXACT:
 			rc = parse_bool(s.text, &st->exact);
@@ -634,6 +962,7 @@ static int domain_value(struct loader *ld, struct domain_state *st, enum domain_
 			return domain_text(ld, &st->d.reason, &s);
 		case DKEY_REF:
 			return domain_text(ld, &st->d.ref, &s);
+		case DKEY_REDIRECT: /* read by domain_redirect */
 		case DKEY_COUNT:
 			break;
 		}
@@ -649,6 +978,22 @@ static void domain_release(struct config_domain *d)
 	free(d->text);
 	free(d->reason);
 	free(d->ref);
+	if (d->redirect != NULL)
+		redirect_release(d->redirect);
+	free(d->redirect);
+}
+
+/* "redirect" inside an entry: the entry's own landing page. Consumes the value. */
+static bool domain_redirect(struct loader *ld, struct domain_state *st)
+{
+	char where[64];
+
+	st->redirect_mark = ld->ev.start_mark;
+	st->d.redirect = calloc(1, sizeof(*st->d.redirect));
+	if (st->d.redirect == NULL)
+		return oom(ld);
+	snprintf(where, sizeof(where), "domains[%zu].redirect", st->index);
+	return load_redirect(ld, where, st->d.redirect);
 }
 
 /* Appends D to the config, which takes over its strings. Returns false when out of memory. */
@@ -680,6 +1025,15 @@ static void domain_finish(struct loader *ld, struct domain_state *st, const yaml
 			st->index);
 	else if (st->exact)
 		st->d.form = MATCH_EXACT;
+	if (st->d.from != 0 && st->d.until != 0 && st->d.from >= st->d.until)
+		report(ld, &st->until_mark, "domains[%zu].until: must be later than \"from\"",
+			st->index);
+	if (st->until_epoch)
+		report(ld, &st->until_mark, "domains[%zu].until: must be later than 1970-01-01T00:00:00Z",
+			st->index);
+	if (st->d.redirect != NULL && st->d.action != ACTION_REDIRECT && st->d.action != ACTION_DEFAULT)
+		report(ld, &st->redirect_mark,
+			"domains[%zu].redirect: only used with action: redirect", st->index);
 }
 
 /* One entry of "domains", a mapping; consumed whole. Returns false when the walk must stop. */
@@ -701,6 +1055,12 @@ static bool load_domain(struct loader *ld, size_t index)
 
 		if (!skip_node(ld)) /* the key */
 			goto out;
+		if (k == DKEY_REDIRECT) {
+			st.seen[k] = true;
+			if (!domain_redirect(ld, &st))
+				goto out;
+			continue; /* it consumed the value */
+		}
 		if (k < DKEY_COUNT) {
 			st.seen[k] = true;
 			domain_value(ld, &st, (enum domain_key)k);
@@ -726,7 +1086,10 @@ out:
 
 /* ---- top-level keys -------------------------------------------------------------------------- */
 
-enum key_type { KEY_ENDPOINTS, KEY_U32, KEY_UINT, KEY_ACTION, KEY_NAME, KEY_DOMAINS };
+enum key_type {
+	KEY_ENDPOINTS, KEY_U32, KEY_UINT, KEY_ACTION, KEY_NAME, KEY_DOMAINS, KEY_BOOL, KEY_STRING,
+	KEY_PATH, KEY_DENY, KEY_REDIRECT, KEY_LISTS, KEY_CIDRS
+};
 
 static const char *const root_key_names[ROOT_KEY_COUNT] = {
 	[ROOT_LISTEN] = "listen", [ROOT_UPSTREAMS] = "upstreams",
@@ -735,6 +1098,14 @@ static const char *const root_key_names[ROOT_KEY_COUNT] = {
 	[ROOT_TCP_IDLE] = "tcp-idle-timeout-ms", [ROOT_MAX_TCP] = "max-tcp-connections",
 	[ROOT_MAX_INFLIGHT] = "max-inflight", [ROOT_SOA_MNAME] = "soa-mname",
 	[ROOT_SOA_RNAME] = "soa-rname", [ROOT_DOMAINS] = "domains",
+	[ROOT_REDIRECT] = "redirect", [ROOT_INSPECT] = "inspect-answers", [ROOT_LISTS] = "lists",
+	[ROOT_ALLOW_FROM] = "allow-from", [ROOT_DENY_ACTION] = "deny-action",
+	[ROOT_RL_QPS] = "rate-limit-qps", [ROOT_RL_BURST] = "rate-limit-burst",
+	[ROOT_RL_V4] = "rate-limit-ipv4-prefix", [ROOT_RL_V6] = "rate-limit-ipv6-prefix",
+	[ROOT_RL_TC] = "rate-limit-tc", [ROOT_USER] = "user", [ROOT_GROUP] = "group",
+	[ROOT_CHROOT] = "chroot", [ROOT_ALLOW_ROOT] = "allow-root", [ROOT_0X20] = "use-0x20",
+	[ROOT_UPSTREAM_SOCKETS] = "upstream-sockets", [ROOT_TCP_READ] = "tcp-read-timeout-ms",
+	[ROOT_CACHE] = "cache-size",
 };
 
 /* The schema of the top level: per key (root_key_names), where its value goes and its range. */
@@ -759,6 +1130,24 @@ static const struct key_spec {
 	[ROOT_SOA_MNAME] = { KEY_NAME, F(soa_mname), F(soa_mname_len), 0, 0 },
 	[ROOT_SOA_RNAME] = { KEY_NAME, F(soa_rname), F(soa_rname_len), 0, 0 },
 	[ROOT_DOMAINS] = { KEY_DOMAINS, 0, 0, 0, 0 },
+	[ROOT_REDIRECT] = { KEY_REDIRECT, F(redirect), 0, 0, 0 },
+	[ROOT_INSPECT] = { KEY_BOOL, F(inspect_answers), 0, 0, 0 },
+	[ROOT_LISTS] = { KEY_LISTS, 0, 0, 0, 0 },
+	[ROOT_ALLOW_FROM] = { KEY_CIDRS, 0, 0, 0, 0 },
+	[ROOT_DENY_ACTION] = { KEY_DENY, F(deny_drop), 0, 0, 0 },
+	[ROOT_RL_QPS] = { KEY_UINT, F(rate_limit_qps), 0, 0, 10000000 },
+	[ROOT_RL_BURST] = { KEY_UINT, F(rate_limit_burst), 0, 1, 20000000 },
+	[ROOT_RL_V4] = { KEY_UINT, F(rate_limit_ipv4_prefix), 0, 8, 32 },
+	[ROOT_RL_V6] = { KEY_UINT, F(rate_limit_ipv6_prefix), 0, 16, 128 },
+	[ROOT_RL_TC] = { KEY_BOOL, F(rate_limit_tc), 0, 0, 0 },
+	[ROOT_USER] = { KEY_STRING, F(user), 0, 0, 0 },
+	[ROOT_GROUP] = { KEY_STRING, F(group), 0, 0, 0 },
+	[ROOT_CHROOT] = { KEY_PATH, F(chroot), 0, 0, 0 },
+	[ROOT_ALLOW_ROOT] = { KEY_BOOL, F(allow_root), 0, 0, 0 },
+	[ROOT_0X20] = { KEY_BOOL, F(use_0x20), 0, 0, 0 },
+	[ROOT_UPSTREAM_SOCKETS] = { KEY_UINT, F(upstream_sockets), 0, 1, 64 },
+	[ROOT_TCP_READ] = { KEY_UINT, F(tcp_read_timeout_ms), 0, 100, 600000 },
+	[ROOT_CACHE] = { KEY_UINT, F(cache_size), 0, 0, 10000000 },
 #undef F
 };
 
@@ -774,6 +1163,12 @@ static void config_set_defaults(struct config *cfg)
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->max_tcp_connections = 1024;
 	cfg->max_inflight = 65536;
+	cfg->inspect_answers = true;
+	cfg->rate_limit_ipv4_prefix = 24;
+	cfg->rate_limit_ipv6_prefix = 56;
+	cfg->upstream_sockets = 4;
+	cfg->tcp_read_timeout_ms = 5000;
+	/* rate_limit_burst (2 x qps) and allow_from depend on the file: see load_finish */
 	/* constants that pass name_check: these cannot fail */
 	config_parse_name(DEFAULT_SOA_MNAME, cfg->soa_mname, &cfg->soa_mname_len, &err);
 	config_parse_name(DEFAULT_SOA_RNAME, cfg->soa_rname, &cfg->soa_rname_len, &err);
@@ -850,6 +1245,221 @@ static bool load_domains(struct loader *ld)
 	return advance(ld);
 }
 
+/* "user", "group" (non-empty) and "chroot" (an absolute path): *OUT takes a copy. */
+static int string_value(struct loader *ld, enum key_type type, char **out, const struct scalar *s,
+	const char **err)
+{
+	if (s->len == 0) {
+		*err = type == KEY_PATH ? "expected an absolute path" : "expected a non-empty string";
+		return -1;
+	}
+	if (type == KEY_PATH && s->text[0] != '/') {
+		*err = "expected an absolute path";
+		return -1;
+	}
+	if ((*out = strdup(s->text)) == NULL) {
+		oom(ld);
+		return 0; /* reported once, by oom */
+	}
+	return 0;
+}
+
+static bool load_root_redirect(struct loader *ld)
+{
+	if (current_is_null(ld))
+		return skip_node(ld);
+	ld->given[ROOT_REDIRECT] = true;
+	ld->redirect_mark = ld->ev.start_mark;
+	return load_redirect(ld, "redirect", &ld->cfg->redirect);
+}
+
+/* "allow-from": networks allowed to query. An empty list is refused: it would answer nobody. */
+static bool load_allow_from(struct loader *ld)
+{
+	yaml_mark_t start = ld->ev.start_mark;
+	size_t n;
+
+	if (current_is_null(ld))
+		return skip_node(ld);
+	ld->given[ROOT_ALLOW_FROM] = true;
+	if (!load_scalar_seq(ld, "allow-from", cidr_item, ld->cfg, &n))
+		return false;
+	if (n == 0)
+		report(ld, &start, "allow-from: expected at least one network "
+			"(0.0.0.0/0 and ::/0 allow everyone)");
+	return true;
+}
+
+/* ---- lists: external files ------------------------------------------------------------------- */
+
+enum list_key {
+	LKEY_FILE, LKEY_FORMAT, LKEY_ENABLED, LKEY_ACTION, LKEY_REASON, LKEY_REF, LKEY_ON_ERROR,
+	LKEY_COUNT
+};
+
+static const char *const list_keys[LKEY_COUNT] = {
+	[LKEY_FILE] = "file", [LKEY_FORMAT] = "format", [LKEY_ENABLED] = "enabled",
+	[LKEY_ACTION] = "action", [LKEY_REASON] = "reason", [LKEY_REF] = "ref",
+	[LKEY_ON_ERROR] = "on-error",
+};
+
+static const char *const list_formats[] = {
+	[LIST_DOMAINS] = "domains", [LIST_HOSTS] = "hosts", [LIST_RPZ] = "rpz",
+};
+
+static void list_release(struct config_list *l)
+{
+	free(l->path);
+	free(l->reason);
+	free(l->ref);
+}
+
+/*
+ * TEXT as a path the daemon can open whatever its working directory: relative paths are taken
+ * from the config file's directory, as an operator keeping both side by side expects. Caller owns.
+ */
+static char *list_path(const char *config_path, const char *text)
+{
+	const char *slash = strrchr(config_path, '/');
+	size_t dir = slash != NULL ? (size_t)(slash - config_path) + 1 : 0;
+	char *out;
+
+	if (text[0] == '/' || dir == 0)
+		return strdup(text);
+	if ((out = malloc(dir + strlen(text) + 1)) == NULL)
+		return NULL;
+	memcpy(out, config_path, dir);
+	strcpy(out + dir, text);
+	return out;
+}
+
+/* One key of a list entry, its value the current event. Reports problems itself. */
+static void list_value(struct loader *ld, struct config_list *l, size_t index, enum list_key k)
+{
+	static const char *const expected[LKEY_COUNT] = {
+		[LKEY_FILE] = "expected a file name",
+		[LKEY_FORMAT] = "expected one of domains, hosts, rpz",
+		[LKEY_ENABLED] = "expected true or false",
+		[LKEY_ACTION] = "expected one of nxdomain, nodata, refused, drop, allow, redirect",
+		[LKEY_REASON] = "expected a string", [LKEY_REF] = "expected a string",
+		[LKEY_ON_ERROR] = "expected reject or skip",
+	};
+	struct scalar s;
+	int rc = -1;
+
+	if (scalar_get(ld, &s) == 0) {
+		switch (k) {
+		case LKEY_FILE:
+			if (s.len > 0 && !scalar_is_null(&s)) {
+				rc = 0;
+				if ((l->path = list_path(ld->path, s.text)) == NULL)
+					oom(ld);
+			}
+			break;
+		case LKEY_FORMAT:
+			for (size_t f = 0; f < sizeof(list_formats) / sizeof(list_formats[0]); f++)
+				if (strcmp(s.text, list_formats[f]) == 0) {
+					l->format = (enum list_format)f;
+					rc = 0;
+				}
+			break;
+		case LKEY_ENABLED:
+			rc = parse_bool(s.text, &l->enabled);
+			break;
+		case LKEY_ACTION:
+			rc = parse_action(s.text, ACTION_REDIRECT, &l->action);
+			break;
+		case LKEY_REASON:
+			rc = domain_text(ld, &l->reason, &s);
+			break;
+		case LKEY_REF:
+			rc = domain_text(ld, &l->ref, &s);
+			break;
+		case LKEY_ON_ERROR:
+			rc = strcmp(s.text, "reject") == 0 || strcmp(s.text, "skip") == 0 ? 0 : -1;
+			l->skip_bad_lines = strcmp(s.text, "skip") == 0;
+			break;
+		case LKEY_COUNT:
+			break;
+		}
+	}
+	if (rc < 0 && !ld->broken)
+		report(ld, &ld->ev.start_mark, "lists[%zu].%s: %s", index, list_keys[k], expected[k]);
+}
+
+static bool list_append(struct config *cfg, const struct config_list *l)
+{
+	struct config_list *nl = realloc(cfg->lists, (cfg->list_count + 1) * sizeof(*nl));
+
+	if (nl == NULL)
+		return false;
+	nl[cfg->list_count++] = *l;
+	cfg->lists = nl;
+	return true;
+}
+
+/* One entry of "lists", a mapping; consumed whole. Returns false when the walk must stop. */
+static bool load_list(struct loader *ld, size_t index)
+{
+	struct config_list l = { .enabled = true, .action = ACTION_DEFAULT };
+	bool seen[LKEY_COUNT] = { false };
+	yaml_mark_t start = ld->ev.start_mark;
+	size_t errors = ld->errors;
+	bool ok = false;
+
+	l.line = (unsigned)start.line + 1;
+	l.column = (unsigned)start.column + 1;
+	if (ld->ev.type != YAML_MAPPING_START_EVENT) {
+		report(ld, &start, "lists[%zu]: expected a mapping", index);
+		return skip_node(ld);
+	}
+	if (!advance(ld))
+		goto out;
+	while (ld->ev.type != YAML_MAPPING_END_EVENT) {
+		size_t k = key_find(ld, list_keys, LKEY_COUNT, seen);
+
+		if (!skip_node(ld))
+			goto out;
+		if (k < LKEY_COUNT) {
+			seen[k] = true;
+			list_value(ld, &l, index, (enum list_key)k);
+		}
+		if (ld->broken || !skip_node(ld))
+			goto out;
+	}
+	if (!seen[LKEY_FILE])
+		report(ld, &start, "lists[%zu]: missing key \"file\"", index);
+	if (ld->errors == errors) {
+		if (!list_append(ld->cfg, &l)) {
+			oom(ld);
+			goto out;
+		}
+		return advance(ld); /* the config owns the strings now */
+	}
+	ok = advance(ld);
+out:
+	list_release(&l);
+	return ok;
+}
+
+/* "lists": a sequence of mappings; null counts as none. */
+static bool load_lists(struct loader *ld)
+{
+	if (current_is_null(ld))
+		return skip_node(ld);
+	ld->given[ROOT_LISTS] = true;
+	if (ld->ev.type != YAML_SEQUENCE_START_EVENT) {
+		report(ld, &ld->ev.start_mark, "lists: expected a sequence of mappings");
+		return skip_node(ld);
+	}
+	if (!advance(ld))
+		return false;
+	for (size_t i = 0; ld->ev.type != YAML_SEQUENCE_END_EVENT; i++)
+		if (!load_list(ld, i))
+			return false;
+	return advance(ld);
+}
+
 /* A scalar-valued top-level key. Consumes the value; returns false when the walk must stop. */
 static bool load_scalar_key(struct loader *ld, enum root_key rk)
 {
@@ -861,6 +1471,8 @@ static bool load_scalar_key(struct loader *ld, enum root_key rk)
 	int rc = -1;
 
 	ld->given[rk] = true;
+	if ((spec->type == KEY_STRING || spec->type == KEY_PATH) && current_is_null(ld))
+		return skip_node(ld); /* absent, as the header promises for null values */
 	if (scalar_get(ld, &s) == 0) {
 		switch (spec->type) {
 		case KEY_U32:
@@ -872,7 +1484,20 @@ static bool load_scalar_key(struct loader *ld, enum root_key rk)
 				*(unsigned *)field = (unsigned)v;
 			break;
 		case KEY_ACTION:
-			rc = parse_action(s.text, ACTION_DROP, (enum policy_action *)field);
+			rc = parse_action(s.text, ACTION_REDIRECT, (enum policy_action *)field);
+			if (rc == 0 && *(enum policy_action *)field == ACTION_ALLOW)
+				rc = -1; /* a default of "allow" would make every entry a no-op */
+			break;
+		case KEY_BOOL:
+			rc = parse_bool(s.text, (bool *)field);
+			break;
+		case KEY_DENY:
+			rc = strcmp(s.text, "refused") == 0 || strcmp(s.text, "drop") == 0 ? 0 : -1;
+			*(bool *)field = strcmp(s.text, "drop") == 0;
+			break;
+		case KEY_STRING:
+		case KEY_PATH:
+			rc = string_value(ld, spec->type, (char **)field, &s, &err);
 			break;
 		case KEY_NAME:
 			rc = config_parse_name(s.text, field, (size_t *)((char *)ld->cfg + spec->off2),
@@ -880,6 +1505,9 @@ static bool load_scalar_key(struct loader *ld, enum root_key rk)
 			break;
 		case KEY_ENDPOINTS:
 		case KEY_DOMAINS:
+		case KEY_REDIRECT:
+		case KEY_LISTS:
+		case KEY_CIDRS:
 			break;
 		}
 	}
@@ -887,8 +1515,12 @@ static bool load_scalar_key(struct loader *ld, enum root_key rk)
 		report(ld, &ld->ev.start_mark, "%s: expected an integer %lu..%lu", root_key_names[rk],
 			spec->min, spec->max);
 	else if (rc < 0 && spec->type == KEY_ACTION)
-		report(ld, &ld->ev.start_mark, "%s: expected one of nxdomain, nodata, refused, drop",
-			root_key_names[rk]);
+		report(ld, &ld->ev.start_mark,
+			"%s: expected one of nxdomain, nodata, refused, drop, redirect", root_key_names[rk]);
+	else if (rc < 0 && spec->type == KEY_BOOL)
+		report(ld, &ld->ev.start_mark, "%s: expected true or false", root_key_names[rk]);
+	else if (rc < 0 && spec->type == KEY_DENY)
+		report(ld, &ld->ev.start_mark, "%s: expected refused or drop", root_key_names[rk]);
 	else if (rc < 0)
 		report(ld, &ld->ev.start_mark, "%s: %s", root_key_names[rk], err);
 	return skip_node(ld);
@@ -919,6 +1551,12 @@ static bool load_root(struct loader *ld)
 				go_on = load_endpoints(ld, k);
 			else if (root_keys[k].type == KEY_DOMAINS)
 				go_on = load_domains(ld);
+			else if (root_keys[k].type == KEY_REDIRECT)
+				go_on = load_root_redirect(ld);
+			else if (root_keys[k].type == KEY_LISTS)
+				go_on = load_lists(ld);
+			else if (root_keys[k].type == KEY_CIDRS)
+				go_on = load_allow_from(ld);
 			else
 				go_on = load_scalar_key(ld, k);
 		}
@@ -990,6 +1628,58 @@ static void upstreams_from_resolv_conf(struct loader *ld)
 		report(ld, NULL, "no upstreams configured and none in %s", path);
 }
 
+/* The networks allowed when "allow-from" is absent: loopback and private ranges only. */
+static const char *const default_allow_from[] = {
+	"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+};
+
+static bool allow_from_defaults(struct config *cfg)
+{
+	size_t n = sizeof(default_allow_from) / sizeof(default_allow_from[0]);
+
+	cfg->allow_from = calloc(n, sizeof(*cfg->allow_from));
+	if (cfg->allow_from == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		config_parse_cidr(default_allow_from[i], &cfg->allow_from[i]); /* constants: cannot fail */
+	cfg->allow_from_count = n;
+	return true;
+}
+
+static const char REDIRECT_NEEDED[] = "action redirect needs a \"redirect:\" with a, aaaa or "
+	"cname, in the entry or at the top level";
+
+/*
+ * Every entry and list whose action is redirect must have a landing page: its own or the
+ * top-level one. Checked after the walk because the top-level "redirect:" may come later.
+ */
+static void check_redirects(struct loader *ld)
+{
+	const struct config *cfg = ld->cfg;
+
+	for (size_t i = 0; i < cfg->domain_count; i++) {
+		const struct config_domain *d = &cfg->domains[i];
+		enum policy_action a = d->action == ACTION_DEFAULT ? cfg->default_action : d->action;
+
+		if (a == ACTION_REDIRECT && d->redirect == NULL && !cfg->redirect.set) {
+			diag_add(ld->diag, ld->path, d->line, d->column, "domains[%zu]: %s", i,
+				REDIRECT_NEEDED);
+			ld->errors++;
+		}
+	}
+	for (size_t i = 0; i < cfg->list_count; i++) {
+		const struct config_list *l = &cfg->lists[i];
+		enum policy_action a = l->action == ACTION_DEFAULT ? cfg->default_action : l->action;
+
+		/* RPZ records carry their own actions, a redirect's CNAME included */
+		if (a == ACTION_REDIRECT && l->format != LIST_RPZ && !cfg->redirect.set) {
+			diag_add(ld->diag, ld->path, l->line, l->column, "lists[%zu]: %s", i,
+				REDIRECT_NEEDED);
+			ld->errors++;
+		}
+	}
+}
+
 /* Defaults that depend on what the file left out. */
 static void load_finish(struct loader *ld)
 {
@@ -1004,6 +1694,13 @@ static void load_finish(struct loader *ld)
 			return;
 		}
 	}
+	if (!ld->given[ROOT_ALLOW_FROM] && cfg->allow_from_count == 0 && !allow_from_defaults(cfg)) {
+		oom(ld);
+		return;
+	}
+	if (!ld->given[ROOT_RL_BURST])
+		cfg->rate_limit_burst = cfg->rate_limit_qps * 2;
+	check_redirects(ld);
 	if (!ld->given[ROOT_UPSTREAMS] && cfg->upstream_count == 0)
 		upstreams_from_resolv_conf(ld);
 }
@@ -1073,6 +1770,14 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->domain_count; i++)
 		domain_release(&cfg->domains[i]);
 	free(cfg->domains);
+	for (size_t i = 0; i < cfg->list_count; i++)
+		list_release(&cfg->lists[i]);
+	free(cfg->lists);
+	redirect_release(&cfg->redirect);
+	free(cfg->allow_from);
+	free(cfg->user);
+	free(cfg->group);
+	free(cfg->chroot);
 	free(cfg->listen);
 	free(cfg->upstreams);
 	free(cfg->path);

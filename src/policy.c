@@ -19,6 +19,8 @@ struct policy {
 	size_t rule_count;
 	char *strings;              /* owned block holding every rule's name, reason and ref */
 	size_t strings_size;
+	struct config_redirect *redirects; /* owned array of deep copies; rules point into it */
+	size_t redirect_count;
 	uint32_t negative_ttl;
 	uint32_t serial;
 	uint8_t soa_mname[CONFIG_NAME_MAX];
@@ -92,6 +94,35 @@ static const char *copy_string(char *block, size_t *pos, const char *s, const ch
 }
 
 /*
+ * The policy's own copy of the landing page an entry redirects to: its own, or the policy-wide
+ * one (copied once, as redirects[0]). P->redirects has room for every copy (see
+ * alloc_redirects). NULL when out of memory.
+ */
+static const struct config_redirect *redirect_for(struct policy *p, const struct config *cfg,
+	const struct config_domain *d)
+{
+	const struct config_redirect *src = d->redirect != NULL ? d->redirect : &cfg->redirect;
+
+	if (d->redirect == NULL && p->redirects[0].set)
+		return &p->redirects[0];
+	if (config_redirect_copy(&p->redirects[d->redirect ? p->redirect_count : 0], src) < 0)
+		return NULL;
+	return d->redirect ? &p->redirects[p->redirect_count++] : &p->redirects[0];
+}
+
+/* Room for the policy-wide redirect (slot 0) and one per entry that has its own. */
+static int alloc_redirects(struct policy *p, const struct config *cfg)
+{
+	size_t n = 1;
+
+	for (size_t i = 0; i < cfg->domain_count; i++)
+		n += cfg->domains[i].redirect != NULL;
+	p->redirects = calloc(n, sizeof(*p->redirects));
+	p->redirect_count = 1;
+	return p->redirects == NULL ? -1 : 0;
+}
+
+/*
  * Fills P->rules from CFG's enabled entries, in file order (the order build_tree numbers them).
  * Returns 0 or -1 when out of memory. Big lists tend to give a run of entries the same reason and
  * ref, so a string equal to the previous entry's is stored once.
@@ -113,7 +144,7 @@ static int fill_rules(struct policy *p, const struct config *cfg)
 	}
 	p->rules = calloc(n ? n : 1, sizeof(*p->rules));
 	p->strings = malloc(size ? size : 1);
-	if (p->rules == NULL || p->strings == NULL)
+	if (p->rules == NULL || p->strings == NULL || alloc_redirects(p, cfg) < 0)
 		return -1;
 	for (size_t i = 0; i < cfg->domain_count; i++) {
 		const struct config_domain *d = &cfg->domains[i];
@@ -127,6 +158,10 @@ static int fill_rules(struct policy *p, const struct config *cfg)
 		r->reason_len = r->reason != NULL ? strlen(r->reason) : 0;
 		r->ref = ref = copy_string(p->strings, &pos, d->ref, ref);
 		r->line = d->line;
+		r->from = d->from;
+		r->until = d->until;
+		if (r->action == ACTION_REDIRECT && (r->redirect = redirect_for(p, cfg, d)) == NULL)
+			return -1;
 		p->rule_count++;
 	}
 	p->strings_size = size;
@@ -174,6 +209,9 @@ void policy_free(struct policy *p)
 	domtree_free(p->tree);
 	free(p->rules);
 	free(p->strings);
+	for (size_t i = 0; i < p->redirect_count; i++)
+		config_redirect_release(&p->redirects[i]);
+	free(p->redirects);
 	free(p);
 }
 

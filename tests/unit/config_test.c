@@ -106,6 +106,95 @@ static void expect_errors(const char *name, const char *const *want, size_t n)
 
 /* ---- good files ---- */
 
+/* The keys of issues 3-5 in good-full.yaml. */
+static void test_full_new_keys(const struct config *cfg)
+{
+	const struct config_domain *d = cfg->domains;
+	static const uint8_t a0[4] = { 192, 0, 2, 80 }, a1[4] = { 192, 0, 2, 81 };
+	uint8_t v6[16];
+	char want[1200];
+
+	inet_pton(AF_INET6, "2001:db8::80", v6);
+	ok(!cfg->inspect_answers, "inspect-answers: false");
+	ok(cfg->redirect.set && cfg->redirect.ttl == 60, "top-level redirect, ttl 60");
+	ok(cfg->redirect.a_count == 2 && memcmp(cfg->redirect.a[0], a0, 4) == 0 &&
+		memcmp(cfg->redirect.a[1], a1, 4) == 0, "redirect.a: two addresses");
+	ok(cfg->redirect.aaaa_count == 1 && memcmp(cfg->redirect.aaaa[0], v6, 16) == 0,
+		"redirect.aaaa: one scalar read as a list of one");
+	ok(cfg->redirect.cname_len == 0, "no top-level cname");
+	if (cfg->domain_count < 8)
+		return;
+	ok(d[5].action == ACTION_REDIRECT && d[5].redirect != NULL && d[5].redirect->ttl == 5,
+		"entry redirect with its own ttl");
+	if (d[5].redirect != NULL)
+		is_wire(d[5].redirect->cname, d[5].redirect->cname_len, "block.example.org",
+			"entry redirect cname");
+	is_int(d[6].from, 1499965200, "from: 2017-07-14T00:00:00+07:00");
+	is_int(d[6].until, 1502323200, "until: 2017-08-10T00:00:00Z");
+	ok(d[0].from == 0 && d[0].until == 0 && d[0].redirect == NULL, "no schedule, no redirect");
+	ok(d[7].action == ACTION_REDIRECT && d[7].redirect == NULL, "redirect via the top level");
+
+	if (is_int(cfg->list_count, 3, "3 lists")) {
+		snprintf(want, sizeof(want), "%s/lists/order.txt", fixture_dir);
+		is_str(cfg->lists[0].path, want, "relative list path from the config's directory");
+		ok(cfg->lists[0].format == LIST_DOMAINS && !cfg->lists[0].enabled &&
+			cfg->lists[0].action == ACTION_NODATA && cfg->lists[0].skip_bad_lines,
+			"lists[0]: domains, disabled, nodata, skip");
+		is_str(cfg->lists[0].reason, "order 2023", "lists[0] reason");
+		is_str(cfg->lists[0].ref, "letter 9", "lists[0] ref");
+		is_int(cfg->lists[0].line, 43, "lists[0] line");
+		is_str(cfg->lists[1].path, "/var/lib/blokir/ads.hosts", "absolute path kept");
+		ok(cfg->lists[1].format == LIST_HOSTS && cfg->lists[1].enabled &&
+			cfg->lists[1].action == ACTION_DEFAULT && !cfg->lists[1].skip_bad_lines &&
+			cfg->lists[1].reason == NULL, "lists[1]: hosts with defaults");
+		ok(cfg->lists[2].format == LIST_RPZ && !cfg->lists[2].skip_bad_lines, "lists[2]: rpz");
+	}
+	if (is_int(cfg->allow_from_count, 3, "3 allow-from networks")) {
+		ok(cfg->allow_from[0].family == AF_INET && cfg->allow_from[0].prefix == 8 &&
+			cfg->allow_from[0].addr[0] == 10, "10.0.0.0/8");
+		ok(cfg->allow_from[1].family == AF_INET6 && cfg->allow_from[1].prefix == 32,
+			"2001:db8::/32");
+		ok(cfg->allow_from[2].prefix == 32 && cfg->allow_from[2].addr[3] == 7,
+			"a bare address is a /32");
+	}
+	ok(cfg->deny_drop, "deny-action: drop");
+	ok(cfg->rate_limit_qps == 100 && cfg->rate_limit_burst == 300, "rate limit and burst");
+	ok(cfg->rate_limit_ipv4_prefix == 32 && cfg->rate_limit_ipv6_prefix == 64 &&
+		cfg->rate_limit_tc, "rate-limit prefixes and tc");
+	is_str(cfg->user, "blokir", "user");
+	is_str(cfg->group, "nogroup", "group");
+	is_str(cfg->chroot, "/var/lib/blokir", "chroot");
+	ok(cfg->allow_root && cfg->use_0x20, "allow-root, use-0x20");
+	ok(cfg->upstream_sockets == 8 && cfg->tcp_read_timeout_ms == 2000 &&
+		cfg->cache_size == 10000, "upstream-sockets, tcp-read-timeout-ms, cache-size");
+}
+
+static void test_new_defaults(const struct config *cfg)
+{
+	static const char *const nets[] = { "127.0.0.0/8", "::1/128", "10.0.0.0/8",
+		"172.16.0.0/12", "192.168.0.0/16", "fc00::/7" };
+
+	ok(cfg->inspect_answers, "default inspect-answers: on");
+	ok(!cfg->redirect.set && cfg->list_count == 0 && cfg->lists == NULL, "no redirect, no lists");
+	if (is_int(cfg->allow_from_count, N(nets), "default allow-from: 6 networks"))
+		for (size_t i = 0; i < N(nets); i++) {
+			struct config_cidr c;
+
+			config_parse_cidr(nets[i], &c);
+			ok(memcmp(&c, &cfg->allow_from[i], sizeof(c)) == 0, "default allow-from %s",
+				nets[i]);
+		}
+	ok(!cfg->deny_drop, "default deny-action: refused");
+	ok(cfg->rate_limit_qps == 0 && cfg->rate_limit_burst == 0 && !cfg->rate_limit_tc,
+		"rate limiting off by default");
+	ok(cfg->rate_limit_ipv4_prefix == 24 && cfg->rate_limit_ipv6_prefix == 56,
+		"default rate-limit prefixes /24, /56");
+	ok(cfg->user == NULL && cfg->group == NULL && cfg->chroot == NULL && !cfg->allow_root,
+		"no privilege settings by default");
+	ok(!cfg->use_0x20 && cfg->upstream_sockets == 4 && cfg->tcp_read_timeout_ms == 5000 &&
+		cfg->cache_size == 0, "0x20 off, 4 sockets, 5000 ms, no cache");
+}
+
 static void test_full(void)
 {
 	struct diag *diag;
@@ -140,7 +229,8 @@ static void test_full(void)
 	is_wire(cfg->soa_mname, cfg->soa_mname_len, "ns.example.org", "soa-mname");
 	is_wire(cfg->soa_rname, cfg->soa_rname_len, "hostmaster.example.org", "soa-rname");
 
-	if (!is_int(cfg->domain_count, 5, "5 domains"))
+	test_full_new_keys(cfg);
+	if (!is_int(cfg->domain_count, 8, "8 domains"))
 		goto out;
 	d = &cfg->domains[0];
 	is_str(d->text, "t.me", "domains[0] text");
@@ -192,6 +282,7 @@ static void test_defaults(void)
 	is_wire(cfg->soa_rname, cfg->soa_rname_len, "hostmaster.blokir.invalid", "default soa-rname");
 	is_int(cfg->domain_count, 0, "no domains");
 	ok(cfg->domains == NULL, "no domains array");
+	test_new_defaults(cfg);
 	config_free(cfg);
 	diag_free(diag);
 }
@@ -237,6 +328,81 @@ out:
 
 /* ---- bad files: the exact diagnostics ---- */
 
+static void test_bad_new_keys(void)
+{
+	EXPECT("bad-redirect.yaml", ":2:28: redirect.a[1]: expected an IPv4 address",
+		":2:51: redirect.aaaa[0]: expected an IPv6 address",
+		":2:68: redirect.ttl: expected an integer 0..86400",
+		":6:15: domains[0].redirect: expected at least one of a, aaaa, cname",
+		":9:24: domains[1].redirect.cname: invalid character: expected letters, digits, \"-\", \"_\" and \".\"",
+		":9:15: domains[1].redirect: a cname cannot be combined with a or aaaa addresses",
+		":11:15: domains[2].redirect: only used with action: redirect",
+		":14:15: domains[3].redirect: expected a mapping with a, aaaa, cname or ttl");
+	EXPECT("bad-redirect-missing.yaml",
+		":4:11: domains[0]: action redirect needs a \"redirect:\" with a, aaaa or cname, in the entry or at the top level",
+		":10:5: lists[0]: action redirect needs a \"redirect:\" with a, aaaa or cname, in the entry or at the top level");
+	EXPECT("bad-schedule.yaml",
+		":4:11: domains[0].from: expected an RFC 3339 time such as 2017-08-10T00:00:00+07:00",
+		":7:12: domains[1].until: must be later than \"from\"",
+		":9:12: domains[2].until: expected an RFC 3339 time such as 2017-08-10T00:00:00+07:00",
+		":11:12: domains[3].until: must be later than 1970-01-01T00:00:00Z",
+		":13:11: domains[4].from: expected an RFC 3339 time such as 2017-08-10T00:00:00+07:00");
+	EXPECT("bad-lists.yaml", ":3:5: lists[0]: missing key \"file\"",
+		":5:13: lists[1].format: expected one of domains, hosts, rpz",
+		":6:15: lists[1].on-error: expected reject or skip",
+		":7:13: lists[1].action: expected one of nxdomain, nodata, refused, drop, allow, redirect",
+		":8:5: unknown key \"colour\"", ":9:5: lists[2]: expected a mapping",
+		":10:11: lists[3].file: expected a file name", ":11:1: unknown key \"lists2\"");
+	EXPECT("bad-allow-from.yaml", ":2:14: allow-from[0]: host bits set after the prefix length",
+		":2:26: allow-from[1]: expected a prefix length 0..128",
+		":2:37: allow-from[2]: expected a prefix length 0..32",
+		":2:50: allow-from[3]: expected ADDR/PREFIX with an IPv4 or IPv6 address",
+		":2:63: allow-from[4]: expected a prefix length 0..32",
+		":2:76: allow-from[5]: host bits set after the prefix length");
+	EXPECT("bad-allow-from-empty.yaml",
+		":2:13: allow-from: expected at least one network (0.0.0.0/0 and ::/0 allow everyone)");
+	EXPECT("bad-hardening.yaml", ":2:14: deny-action: expected refused or drop",
+		":3:17: rate-limit-qps: expected an integer 0..10000000",
+		":4:19: rate-limit-burst: expected an integer 1..20000000",
+		":5:25: rate-limit-ipv4-prefix: expected an integer 8..32",
+		":6:25: rate-limit-ipv6-prefix: expected an integer 16..128",
+		":7:16: rate-limit-tc: expected true or false",
+		":8:7: user: expected a non-empty string", ":9:8: group: expected a non-empty string",
+		":10:9: chroot: expected an absolute path", ":11:13: allow-root: expected true or false",
+		":12:11: use-0x20: expected true or false",
+		":13:19: upstream-sockets: expected an integer 1..64",
+		":14:22: tcp-read-timeout-ms: expected an integer 100..600000",
+		":15:13: cache-size: expected an integer 0..10000000",
+		":16:18: inspect-answers: expected true or false");
+}
+
+/* RFC 3339 times: forms, offsets, calendar checks. */
+static void test_times(void)
+{
+	static const struct { const char *text; int64_t want; } good[] = {
+		{ "1970-01-01T00:00:01Z", 1 },
+		{ "2017-08-10T00:00:00+07:00", 1502298000 },
+		{ "2017-08-09T17:00:00Z", 1502298000 },
+		{ "2017-08-09t17:00:00.999z", 1502298000 },
+		{ "2017-08-09T12:30:00-04:30", 1502298000 },
+		{ "2000-02-29T00:00:00Z", 951782400 },
+		{ "2038-01-19T03:14:08Z", 2147483648LL },
+	};
+	static const char *const bad[] = { "", "2017-08-10", "2017-08-10T00:00:00",
+		"2017-08-10 00:00:00Z", "2017-13-01T00:00:00Z", "2017-02-29T00:00:00Z",
+		"1900-02-29T00:00:00Z", "2017-08-10T24:00:00Z", "2017-08-10T00:00:00+7:00",
+		"2017-08-10T00:00:00Z junk", "2017-08-10T00:00:00.Z", "1969-12-31T23:59:59Z" };
+	int64_t t;
+
+	for (size_t i = 0; i < N(good); i++) {
+		t = -1;
+		ok(config_parse_time(good[i].text, &t) == 0 && t == good[i].want, "time %s is %lld",
+			good[i].text, (long long)good[i].want);
+	}
+	for (size_t i = 0; i < N(bad); i++)
+		ok(config_parse_time(bad[i], &t) == -1, "time \"%s\" refused", bad[i]);
+}
+
 static void test_bad(void)
 {
 	EXPECT("bad-unknown-top-key.yaml", ":2:1: unknown key \"negative_ttl\"");
@@ -254,7 +420,7 @@ static void test_bad(void)
 		":6:22: max-tcp-connections: expected an integer 1..1000000",
 		":7:15: max-inflight: expected an integer 16..1048576");
 	EXPECT("bad-action.yaml",
-		":4:13: domains[0].action: expected one of nxdomain, nodata, refused, drop, allow");
+		":4:13: domains[0].action: expected one of nxdomain, nodata, refused, drop, allow, redirect");
 	EXPECT("bad-name-long-label.yaml", ":6:11: domains[3].name: label longer than 63 octets");
 	EXPECT("bad-name-empty-label.yaml", ":3:11: domains[0].name: empty label",
 		":4:11: domains[1].name: empty label", ":5:11: domains[2].name: empty label",
@@ -293,14 +459,15 @@ static void test_bad(void)
 	EXPECT("bad-alias.yaml", ":2:9: aliases of sequences and mappings are not supported");
 	EXPECT("bad-multiple.yaml", ":1:10: listen[0]: expected a port 1..65535",
 		":3:15: negative-ttl: expected an integer 0..604800",
-		":4:17: default-action: expected one of nxdomain, nodata, refused, drop",
+		":4:17: default-action: expected one of nxdomain, nodata, refused, drop, redirect",
 		":5:1: unknown key \"colour\"",
-		":8:13: domains[0].action: expected one of nxdomain, nodata, refused, drop, allow",
+		":8:13: domains[0].action: expected one of nxdomain, nodata, refused, drop, allow, redirect",
 		":9:14: domains[0].enabled: expected true or false",
 		":10:11: domains[1].name: invalid character: expected letters, digits, \"-\", \"_\" and \".\"",
 		":11:5: domains[2]: expected a mapping",
 		":13:5: duplicate key \"name\"");
 	EXPECT("does-not-exist.yaml", ": No such file or directory");
+	test_bad_new_keys();
 }
 
 /* ---- upstreams from resolv.conf ---- */
@@ -501,6 +668,7 @@ int main(void)
 	test_defaults();
 	test_forms();
 	test_bad();
+	test_times();
 	test_resolv_conf();
 	test_endpoints();
 	test_names();
