@@ -169,9 +169,15 @@ int config_parse_endpoint(const char *text, uint16_t default_port, struct config
  * writes its lower-case wire form to OUT (CONFIG_NAME_MAX bytes). Returns 0, or -1 with *ERR set
  * to a static description ("label longer than 63 octets", ...). Used by the list loaders too.
  * Letters, digits, "-" and "_" only; "." alone is the root. A "*" is refused: a caller that accepts
- * the "*.name" form strips the "*." first (as config_load does).
+ * the "*.name" form strips the "*." first (as config_load does). A name with non-ASCII characters
+ * is first converted to A-labels with libidn2 (IDNA2008 nontransitional, NFC input), so
+ * "bücher.example" is "xn--bcher-kva.example"; an invalid one is an error. *ERR may then point
+ * to a thread-local buffer, valid until the thread's next call.
  */
 int config_parse_name(const char *text, uint8_t *out, size_t *out_len, const char **err);
+
+/* The A-label form of a name with Unicode labels (caller frees), or NULL with *ERR set. */
+char *config_name_to_ascii(const char *text, const char **err);
 
 /*
  * An RFC 3339 date-time with a UTC offset ("2017-08-10T00:00:00+07:00", "...Z"; fractional

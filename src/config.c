@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <idn2.h>
 #include <ldns/ldns.h>
 #include <yaml.h>
 
@@ -139,8 +140,6 @@ static const char *name_check(const char *text)
 			label = 0;
 		} else if (c == '*') {
 			return "\"*\" is only allowed as a leading \"*.\"";
-		} else if (c >= 0x80) {
-			return "non-ASCII character: write internationalized names in their xn-- form";
 		} else if (!is_label_char(c)) {
 			return "invalid character: expected letters, digits, \"-\", \"_\" and \".\"";
 		} else if (++label > LABEL_MAX) {
@@ -155,11 +154,43 @@ static const char *name_check(const char *text)
 	return NULL;
 }
 
+static bool has_non_ascii(const char *text)
+{
+	for (; *text != '\0'; text++)
+		if ((unsigned char)*text >= 0x80)
+			return true;
+	return false;
+}
+
+/*
+ * TEXT with its Unicode labels converted to A-labels (IDNA2008, nontransitional, input
+ * normalized to NFC as UTS #46 does), in a new string the caller frees; NULL with *ERR set when
+ * the name is not a valid internationalized name or memory ran out.
+ */
+char *config_name_to_ascii(const char *text, const char **err)
+{
+	static _Thread_local char msg[160];
+	char *ascii = NULL; /* allocated by libidn2, freed by the caller with free() */
+	int rc = idn2_to_ascii_8z(text, &ascii, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+
+	if (rc == IDN2_OK)
+		return ascii;
+	snprintf(msg, sizeof(msg), "invalid internationalized name: %s", idn2_strerror(rc));
+	*err = msg;
+	return NULL;
+}
+
 int config_parse_name(const char *text, uint8_t *out, size_t *out_len, const char **err)
 {
 	ldns_rdf *rdf = NULL; /* owned, freed below */
+	char *ascii = NULL;   /* owned: the A-label form of a Unicode name */
 	int rc = -1;
 
+	if (has_non_ascii(text)) {
+		if ((ascii = config_name_to_ascii(text, err)) == NULL)
+			goto out;
+		text = ascii;
+	}
 	*err = name_check(text);
 	if (*err != NULL)
 		goto out;
@@ -180,6 +211,7 @@ int config_parse_name(const char *text, uint8_t *out, size_t *out_len, const cha
 out:
 	if (rdf != NULL)
 		ldns_rdf_deep_free(rdf);
+	free(ascii);
 	return rc;
 }
 
@@ -887,6 +919,8 @@ static int domain_name(struct loader *ld, struct domain_state *st, const struct 
 
 	if (below)
 		name += 2; /* the "*." selects the form; the wire name is the part after it */
+	char *ascii = NULL; /* owned: the A-label form of a Unicode name */
+
 	if (below && (name[0] == '\0' || strcmp(name, ".") == 0))
 		err = "expected a name after \"*.\"";
 	else if (config_parse_name(name, d->name, &d->name_len, &err) == 0)
@@ -895,7 +929,11 @@ static int domain_name(struct loader *ld, struct domain_state *st, const struct 
 		report(ld, &ld->ev.start_mark, "domains[%zu].name: %s", st->index, err);
 		return -1;
 	}
+	/* the text logs and exports show is the A-label form the matcher uses */
+	if (has_non_ascii(name) && (ascii = config_name_to_ascii(name, &err)) != NULL)
+		name = ascii;
 	d->text = name_text(name, below);
+	free(ascii);
 	if (d->text == NULL) {
 		oom(ld);
 		return -1;

@@ -326,6 +326,27 @@ out:
 	diag_free(diag);
 }
 
+static void test_idn(void)
+{
+	struct diag *diag;
+	struct config *cfg = load(fixture("good-idn.yaml"), &diag);
+	const struct config_domain *d;
+
+	if (!ok(cfg != NULL, "good-idn.yaml loads") || !is_int(cfg->domain_count, 3, "3 domains"))
+		goto out;
+	d = cfg->domains;
+	is_str(d[0].text, "xn--bcher-kva.example", "entry text is the A-label form");
+	is_wire(d[0].name, d[0].name_len, "xn--bcher-kva.example", "bücher.example");
+	is_str(d[1].text, "*.xn--bcher-kva.de", "\"*.\" form of a Unicode name");
+	ok(d[1].form == MATCH_BELOW, "below form kept");
+	if (ok(d[2].redirect != NULL, "redirect with a Unicode cname"))
+		is_wire(d[2].redirect->cname, d[2].redirect->cname_len, "xn--bcher-kva.example",
+			"redirect cname converted");
+out:
+	config_free(cfg);
+	diag_free(diag);
+}
+
 /* ---- bad files: the exact diagnostics ---- */
 
 static void test_bad_new_keys(void)
@@ -430,7 +451,7 @@ static void test_bad(void)
 		":4:11: domains[1].name: \"*\" is only allowed as a leading \"*.\"",
 		":5:11: domains[2].name: \"*\" is only allowed as a leading \"*.\"",
 		":6:11: domains[3].name: expected a name after \"*.\"",
-		":7:11: domains[4].name: non-ASCII character: write internationalized names in their xn-- form",
+		":7:11: domains[4].name: invalid internationalized name: string contains a disallowed character",
 		":8:11: domains[5].name: expected a domain name");
 	EXPECT("bad-name-too-long.yaml", ":3:11: domains[0].name: name longer than 255 octets");
 	EXPECT("bad-nul.yaml", ":3:11: domains[0].name: expected a domain name",
@@ -645,8 +666,17 @@ static void test_names(void)
 	name_bad("a*.b", "\"*\" is only allowed as a leading \"*.\"");
 	name_bad("a b", "invalid character: expected letters, digits, \"-\", \"_\" and \".\"");
 	name_bad("a\\046b", "invalid character: expected letters, digits, \"-\", \"_\" and \".\"");
-	name_bad("caf\xc3\xa9.example",
-		"non-ASCII character: write internationalized names in their xn-- form");
+	/* IDN: Unicode labels become A-labels (IDNA2008 nontransitional, NFC input) */
+	name_ok("caf\xc3\xa9.example", "xn--caf-dma.example");
+	name_ok("b\xc3\xbc" "cher.example", "xn--bcher-kva.example");
+	name_ok("B\xc3\x9c" "CHER.example.", "xn--bcher-kva.example"); /* upper case folded */
+	name_ok("cafe\xcc\x81.example", "xn--caf-dma.example");      /* NFD input normalized */
+	name_ok("fa\xc3\x9f.de", "xn--fa-hia.de");                   /* nontransitional: sharp s */
+	name_bad("\xf0\x9f\x98\x80.example",
+		"invalid internationalized name: string contains a disallowed character");
+	name_bad("a\xe2\x80\x8d" "b.example",
+		"invalid internationalized name: string contains a forbidden context-j character");
+	name_bad("\xc3\xbc..example", "empty label");
 
 	is_str(config_action_name(ACTION_NXDOMAIN), "nxdomain", "action name nxdomain");
 	is_str(config_action_name(ACTION_ALLOW), "allow", "action name allow");
@@ -667,6 +697,7 @@ int main(void)
 	test_full();
 	test_defaults();
 	test_forms();
+	test_idn();
 	test_bad();
 	test_times();
 	test_resolv_conf();
