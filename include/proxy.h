@@ -21,7 +21,10 @@ size_t proxy_query(struct worker *w, const struct policy *pol, const uint8_t *pk
 
 /*
  * Relays a checked upstream answer ANS (its ID already restored to the client's) to C, truncated
- * to LIMIT (the client's UDP size; 65535 over TCP).
+ * to LIMIT (the client's UDP size; 65535 over TCP). With `inspect-answers` on, an answer whose
+ * CNAME/DNAME chain (at most WIRE_CHAIN_MAX steps) reaches a name covered by an enabled blocking
+ * rule is not relayed: C gets what that rule says for its question (the SOA owned by the
+ * blocked name), unless an allow rule covers the question name itself. ANS may be modified.
  */
 void proxy_answer(struct worker *w, const struct client_ref *c, uint8_t *ans, size_t len,
 	const struct wire_answer *a, size_t limit);

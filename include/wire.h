@@ -97,19 +97,47 @@ struct wire_block {
 	uint32_t negative_ttl;     /* SOA TTL and MINIMUM */
 	const char *ede_text;      /* RFC 8914 EXTRA-TEXT for EDE 16, may be NULL; only with EDNS */
 	size_t ede_len;
+	const uint8_t *soa_owner;  /* when set, the SOA owner written out uncompressed instead */
+	size_t soa_owner_len;      /* (a name not in the question: CNAME-chain inspection) */
 };
 
 /*
  * Builds a synthesized answer: ID, RD and CD copied, QR and RA set, AA clear, question echoed as
  * sent, the SOA if asked (owner: a compression pointer to the question name at
- * SOA_OWNER_OFFSET, which must be a label boundary), and when the query had EDNS an OPT (version
- * 0, DO copied, 1232 bytes) with Extended DNS Error 16 "Censored". The EDE text is cut (on a
- * UTF-8 character boundary) so the answer fits min(CAP, wire_udp_limit(Q)), and the option is
- * left out if not even its fixed part fits. Returns the length, or 0 if CAP is too small, Q has
- * no question, or SOA_OWNER_OFFSET is past the name.
+ * SOA_OWNER_OFFSET, which must be a label boundary, or B->soa_owner when set), and when the
+ * query had EDNS an OPT (version 0, DO copied, 1232 bytes) with Extended DNS Error 16
+ * "Censored". The EDE text is cut (on a UTF-8 character boundary) so the answer fits
+ * min(CAP, wire_udp_limit(Q)), and the option is left out if not even its fixed part fits.
+ * Returns the length, or 0 if CAP is too small, Q has no question, or SOA_OWNER_OFFSET is past
+ * the name.
  */
 size_t wire_build_blocked(const struct wire_query *q, const struct wire_block *b, uint8_t *out,
 	size_t cap);
+
+/* A landing page, in the form the redirect builder writes it. Borrowed by the builder. */
+struct wire_redirect {
+	const uint8_t *a; size_t a_count;       /* A_COUNT IPv4 addresses, 4 bytes each */
+	const uint8_t *aaaa; size_t aaaa_count; /* AAAA_COUNT IPv6 addresses, 16 bytes each */
+	const uint8_t *cname; size_t cname_len; /* wire format, uncompressed; cname_len 0: none */
+	uint32_t ttl;                           /* of every record in the answer section */
+};
+
+/*
+ * Builds the answer for `action: redirect`. For class IN (or ANY) questions:
+ *   - with a CNAME configured, A, AAAA, CNAME and ANY queries get one CNAME record from the
+ *     query name to the landing host (the client's resolver then asks for the host itself);
+ *   - without one, A gets the IPv4 addresses, AAAA the IPv6 ones, ANY both (RFC 8482 lets an
+ *     ANY answer be any subset of what exists);
+ * every record owned by a compression pointer to the question name, with R->ttl. Everything else
+ * (other types, other classes, a family with no address configured) is NODATA: B's SOA (B->rcode
+ * is ignored: NOERROR), exactly as wire_build_blocked builds it. Header, OPT and EDE are as in
+ * wire_build_blocked (AA clear, RA set; the EDE from B). CAP is what the client takes (its UDP
+ * limit, or the TCP buffer): records that do not fit go out as an empty answer with TC set
+ * (RFC 2181 9), so the client asks again over TCP. Returns the length, or 0 if not even that
+ * fits or Q has no question.
+ */
+size_t wire_build_redirect(const struct wire_query *q, const struct wire_block *b,
+	const struct wire_redirect *r, uint8_t *out, size_t cap);
 
 /* Where the parts of a checked upstream answer are. */
 struct wire_answer {
@@ -118,6 +146,8 @@ struct wire_answer {
 	uint8_t rcode;
 	size_t question_end;
 	size_t opt_offset, opt_len; /* the OPT RR, opt_len 0 when absent */
+	bool alias;                 /* a CNAME or DNAME record is in it: worth a chain walk. Lets
+	                               the forwarded path skip inspection with one test */
 };
 
 /*
@@ -137,6 +167,44 @@ int wire_check_answer(const uint8_t *ans, size_t len, const uint8_t *qname, size
  * not fit.
  */
 size_t wire_truncate_answer(uint8_t *ans, size_t len, const struct wire_answer *a, size_t limit);
+
+/*
+ * Fills Q from a checked answer ANS as if it were the query it answers, so the builders above can
+ * answer the client themselves (CNAME-chain inspection): ID, RD, CD and the question (byte for
+ * byte what the client sent, since wire_check_answer compared it) from ANS; EDNS and DO from its
+ * OPT record (an upstream may only send one when the query had one, RFC 6891 7), with LIMIT,
+ * the client's maximum answer size, as the UDP size. Q points into ANS.
+ */
+void wire_query_from_answer(const uint8_t *ans, size_t len, const struct wire_answer *a,
+	size_t limit, struct wire_query *q);
+
+#define WIRE_CHAIN_MAX 16 /* CNAME/DNAME steps followed; resolvers stop at about this many too */
+
+/*
+ * Walks the alias chain in the answer section of a checked answer, starting at the question
+ * name: each step finds the CNAME owned by the current name (or, failing that, a DNAME owning a
+ * proper suffix of it, RFC 6672) and makes its target, expanded and lower-cased, the current
+ * name. Records may come in any order; compression is followed with the same checks as the
+ * parser. Iterator state; plain data, no allocation.
+ */
+struct wire_chain {
+	const uint8_t *pkt;
+	size_t len, an_start;       /* where the answer section starts */
+	unsigned an_count, steps;
+	size_t name_len;            /* the current name: lower-case wire format */
+	uint8_t name[WIRE_NAME_MAX];
+};
+
+/* Starts a walk over ANS (checked by wire_check_answer into A) at its question name. */
+void wire_chain_init(struct wire_chain *c, const uint8_t *ans, size_t len,
+	const struct wire_answer *a);
+
+/*
+ * Takes one step. Returns true with C->name/C->name_len set to the next target, or false when the
+ * chain ends: no alias for the current name, a malformed record, a DNAME result longer than 255
+ * bytes, or WIRE_CHAIN_MAX steps taken (which also ends loops).
+ */
+bool wire_chain_next(struct wire_chain *c);
 
 static inline uint16_t wire_get_id(const uint8_t *pkt) { return (uint16_t)(pkt[0] << 8 | pkt[1]); }
 static inline void wire_set_id(uint8_t *pkt, uint16_t id)

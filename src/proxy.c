@@ -3,6 +3,10 @@
  * work of a query: parse the header and question in place, one hash probe per label, and build
  * the answer into the caller's buffer; nothing is allocated and nothing is copied but the
  * question.
+ *
+ * Forwarded answers come back through proxy_answer, which inspects their CNAME chain (when
+ * `inspect-answers` is on and wire_check_answer saw an alias) so that a blocked name cannot be
+ * reached through an alias of an unblocked one.
  */
 #include "proxy.h"
 
@@ -10,42 +14,64 @@
 #include "log.h"
 #include "upstream.h"
 
-/* Builds the synthesized answer that RULE asks for; 0 for drop. */
+/* The landing page of a redirect rule in the builder's terms; none at all gives NODATA. */
+static void redirect_of(const struct policy_rule *rule, struct wire_redirect *r)
+{
+	const struct config_redirect *cr = rule->redirect;
+
+	*r = (struct wire_redirect){ .ttl = 0 };
+	if (cr == NULL)
+		return;
+	r->a = (const uint8_t *)cr->a;
+	r->a_count = cr->a_count;
+	r->aaaa = (const uint8_t *)cr->aaaa;
+	r->aaaa_count = cr->aaaa_count;
+	r->cname = cr->cname;
+	r->cname_len = cr->cname_len;
+	r->ttl = cr->ttl;
+}
+
+/*
+ * Builds the synthesized answer that RULE asks for into OUT, whose CAP is also the most the
+ * client takes (a redirect with many addresses is cut to TC by it); 0 for drop. B comes with
+ * the SOA owner set (an offset into the question, or a name of its own) and gets the rest here.
+ */
 static size_t answer_blocked(struct worker *w, const struct policy *pol,
-	const struct policy_rule *rule, size_t match_offset, const struct wire_query *q,
+	const struct policy_rule *rule, struct wire_block *b, const struct wire_query *q,
 	uint8_t *out, size_t cap)
 {
-	struct wire_block b = {
-		.rcode = WIRE_RCODE_NXDOMAIN,
-		.with_soa = true,
-		.soa_owner_offset = match_offset,
-		.serial = policy_serial(pol),
-		.negative_ttl = policy_negative_ttl(pol),
-		.ede_text = rule->reason,
-		.ede_len = rule->reason_len,
-	};
+	struct wire_redirect r;
+
+	b->rcode = WIRE_RCODE_NXDOMAIN;
+	b->with_soa = true;
+	b->serial = policy_serial(pol);
+	b->negative_ttl = policy_negative_ttl(pol);
+	b->ede_text = rule->reason;
+	b->ede_len = rule->reason_len;
+	b->mname = policy_soa_mname(pol, &b->mname_len);
+	b->rname = policy_soa_rname(pol, &b->rname_len);
 
 	switch (rule->action) {
 	case ACTION_NXDOMAIN:
 		break;
 	case ACTION_NODATA:
-		b.rcode = WIRE_RCODE_NOERROR;
+		b->rcode = WIRE_RCODE_NOERROR;
 		break;
 	case ACTION_REFUSED:
-		b.rcode = WIRE_RCODE_REFUSED;
-		b.with_soa = false;
+		b->rcode = WIRE_RCODE_REFUSED;
+		b->with_soa = false;
 		break;
 	case ACTION_DROP:
 		stats_inc(&w->stats, STAT_DROPPED);
 		return 0;
+	case ACTION_REDIRECT:
+		redirect_of(rule, &r);
+		return wire_build_redirect(q, b, &r, out, cap);
 	case ACTION_ALLOW:
-	case ACTION_REDIRECT: /* not produced by config_load yet */
 	case ACTION_DEFAULT:
 		return 0; /* not reached: allow is forwarded, default resolved by policy_new */
 	}
-	b.mname = policy_soa_mname(pol, &b.mname_len);
-	b.rname = policy_soa_rname(pol, &b.rname_len);
-	return wire_build_blocked(q, &b, out, cap);
+	return wire_build_blocked(q, b, out, cap);
 }
 
 size_t proxy_query(struct worker *w, const struct policy *pol, const uint8_t *pkt, size_t len,
@@ -79,12 +105,74 @@ size_t proxy_query(struct worker *w, const struct policy *pol, const uint8_t *pk
 	stats_inc(&w->stats, STAT_BLOCKED);
 	log_debug("blocked by \"%s\" (%s, line %u)", rule->name, config_action_name(rule->action),
 		rule->line);
-	return answer_blocked(w, pol, rule, match_offset, &q, out, cap);
+	/* Over UDP the answer must fit what the client advertised; only a redirect with many
+	 * addresses could exceed it, and then it goes out with TC. */
+	size_t limit = wire_udp_limit(&q);
+	if (c->conn == NULL && cap > limit)
+		cap = limit;
+	struct wire_block b = { .soa_owner_offset = match_offset };
+	return answer_blocked(w, pol, rule, &b, &q, out, cap);
+}
+
+/*
+ * CNAME-chain inspection: the rule of the first name along the answer's alias chain that an
+ * enabled blocking rule covers, or NULL. CH->name is then that name, and *OWNER_OFF where the
+ * rule's own name starts in it (the SOA owner). Targets under an allow rule are passed over.
+ */
+static const struct policy_rule *chain_blocked(const struct policy *pol, struct wire_chain *ch,
+	size_t *owner_off)
+{
+	while (wire_chain_next(ch)) {
+		const struct policy_rule *rule = policy_match(pol, ch->name, ch->name_len, owner_off);
+		if (rule != NULL && rule->action != ACTION_ALLOW)
+			return rule;
+	}
+	return NULL;
+}
+
+/*
+ * Answers C ourselves when the forwarded answer ANS hides a blocked name behind an alias
+ * ("CNAME cloaking"), as the blocked name's rule says, unless an allow rule covers the question
+ * name: an operator's exception for a name wins over what it points to. Returns true when ANS
+ * must not be relayed.
+ */
+static bool answer_cloaked(struct worker *w, const struct client_ref *c, const uint8_t *ans,
+	size_t len, const struct wire_answer *a, size_t limit)
+{
+	const struct policy *pol = worker_policy(w);
+	const struct policy_rule *rule, *own;
+	struct wire_chain ch;
+	struct wire_query q;
+	size_t off, qoff;
+	/* Synthesized answers are small; only a redirect with hundreds of addresses would not fit
+	 * here, and it then goes out with TC. */
+	uint8_t buf[4096];
+
+	wire_chain_init(&ch, ans, len, a);
+	rule = chain_blocked(pol, &ch, &off);
+	if (rule == NULL)
+		return false;
+	wire_query_from_answer(ans, len, a, limit, &q);
+	own = policy_match(pol, q.qname_lower, q.qname_len, &qoff);
+	if (own != NULL && own->action == ACTION_ALLOW)
+		return false;
+
+	stats_inc(&w->stats, STAT_CNAME_BLOCKED);
+	log_debug("answer's CNAME chain reaches a name blocked by \"%s\" (%s, line %u)",
+		rule->name, config_action_name(rule->action), rule->line);
+	struct wire_block b = { .soa_owner = ch.name + off, .soa_owner_len = ch.name_len - off };
+	size_t n = answer_blocked(w, pol, rule, &b, &q, buf, limit < sizeof(buf) ? limit : sizeof(buf));
+	if (n > 0)
+		listen_reply(w, c, buf, n);
+	return true;
 }
 
 void proxy_answer(struct worker *w, const struct client_ref *c, uint8_t *ans, size_t len,
 	const struct wire_answer *a, size_t limit)
 {
+	/* Most answers carry no alias, and then inspection costs this one test. */
+	if (a->alias && w->cfg->inspect_answers && answer_cloaked(w, c, ans, len, a, limit))
+		return;
 	if (len > limit) {
 		/* Too big for this client over UDP: TC tells it to ask again over TCP. */
 		len = wire_truncate_answer(ans, len, a, limit);

@@ -21,9 +21,15 @@
 #define FLAG_RA 0x80 /* in byte 3 */
 #define FLAG_CD 0x10
 
+#define TYPE_A 1
+#define TYPE_CNAME 5
 #define TYPE_SOA 6
+#define TYPE_AAAA 28
+#define TYPE_DNAME 39
 #define TYPE_OPT 41
+#define TYPE_ANY 255
 #define CLASS_IN 1
+#define CLASS_ANY 255
 #define EDNS_DO 0x8000   /* in the low 16 bits of the OPT TTL */
 #define EDNS_OPT_EDE 15  /* RFC 8914 option code */
 
@@ -115,9 +121,10 @@ static bool opt_rdata_ok(const uint8_t *p, size_t len)
 	return true;
 }
 
-/* Where rr_walk found the OPT record; len 0 when there was none. */
+/* Where rr_walk found the OPT record (len 0 when there was none), and whether it saw an alias. */
 struct opt_pos {
 	size_t offset, len;
+	bool alias;
 };
 
 /*
@@ -129,6 +136,7 @@ static size_t rr_walk(const uint8_t *p, size_t len, size_t off, unsigned count, 
 	struct opt_pos *opt)
 {
 	opt->offset = opt->len = 0;
+	opt->alias = false;
 	for (unsigned i = 0; i < count; i++) {
 		size_t owner = off;
 		off = name_skip(p, len, off);
@@ -139,6 +147,9 @@ static size_t rr_walk(const uint8_t *p, size_t len, size_t off, unsigned count, 
 		off += RR_FIXED;
 		if (rdlen > len - off)
 			return 0;
+		/* Noted here, where the type is in a register anyway, so that the forwarded path
+		 * can skip CNAME-chain inspection of most answers with one test. */
+		opt->alias |= (type == TYPE_CNAME) | (type == TYPE_DNAME);
 		if (type == TYPE_OPT) {
 			if (i < count - ar_count || p[owner] != 0 || opt->len != 0 ||
 			    !opt_rdata_ok(p + off, rdlen))
@@ -281,13 +292,13 @@ size_t wire_udp_limit(const struct wire_query *q)
 
 /* The answer header: ID, opcode, RD and CD from the query; QR and RA set; AA, TC, AD clear. */
 static uint8_t *put_header(uint8_t *out, const struct wire_query *q, unsigned rcode,
-	unsigned qd, unsigned ns, unsigned ar)
+	unsigned qd, unsigned an, unsigned ns, unsigned ar)
 {
 	wire_set_id(out, q->id);
 	out[2] = (uint8_t)(FLAG_QR | (q->opcode & 0x0f) << 3 | (q->rd ? FLAG_RD : 0));
 	out[3] = (uint8_t)(FLAG_RA | (q->cd ? FLAG_CD : 0) | (rcode & 0x0f));
 	wr16(out + HDR_QDCOUNT, qd);
-	wr16(out + HDR_ANCOUNT, 0);
+	wr16(out + HDR_ANCOUNT, an);
 	wr16(out + HDR_NSCOUNT, ns);
 	wr16(out + HDR_ARCOUNT, ar);
 	return out + WIRE_HEADER_LEN;
@@ -320,7 +331,7 @@ size_t wire_build_error(const struct wire_query *q, unsigned rcode, uint8_t *out
 
 	if (need > cap)
 		return 0;
-	uint8_t *p = put_header(out, q, rcode, q->question_ok, 0, opt);
+	uint8_t *p = put_header(out, q, rcode, q->question_ok, 0, 0, opt);
 	if (q->question_ok)
 		p = put_question(p, q);
 	if (opt)
@@ -328,14 +339,29 @@ size_t wire_build_error(const struct wire_query *q, unsigned rcode, uint8_t *out
 	return need;
 }
 
+/* Size of the SOA wire_build_blocked writes for B (0 when it writes none). */
+static size_t soa_size(const struct wire_block *b)
+{
+	if (!b->with_soa)
+		return 0;
+	size_t owner = b->soa_owner ? b->soa_owner_len : 2;
+	return owner + RR_FIXED + b->mname_len + b->rname_len + 20;
+}
+
 /*
- * The RFC 2308 SOA. Its owner is a pointer into the echoed question, so it costs two bytes and
- * is always the name the policy matched. The class follows the query unless that was a
+ * The RFC 2308 SOA. Its owner is normally a pointer into the echoed question, so it costs two
+ * bytes and is always the name the policy matched; a name from elsewhere (the blocked target of
+ * a CNAME chain) is written out whole. The class follows the query unless that was a
  * meta-class (ANY, NONE), which no record can have.
  */
 static uint8_t *put_soa(uint8_t *out, const struct wire_query *q, const struct wire_block *b)
 {
-	out = wr16(out, 0xc000 | (unsigned)(WIRE_HEADER_LEN + b->soa_owner_offset));
+	if (b->soa_owner) {
+		memcpy(out, b->soa_owner, b->soa_owner_len);
+		out += b->soa_owner_len;
+	} else {
+		out = wr16(out, 0xc000 | (unsigned)(WIRE_HEADER_LEN + b->soa_owner_offset));
+	}
 	out = wr16(out, TYPE_SOA);
 	out = wr16(out, q->qclass >= 254 ? CLASS_IN : q->qclass);
 	out = wr32(out, b->negative_ttl);
@@ -364,46 +390,148 @@ static size_t ede_text_fit(const char *text, size_t len, size_t room)
 	return room;
 }
 
+/* The OPT record of a synthesized answer and the EDE option in it. */
+struct opt_plan {
+	size_t ede;  /* EDE option length, 0: left out */
+	size_t text; /* how much of the EDE text goes in */
+};
+
+/*
+ * Adds the OPT record (when Q had EDNS) to NEED, the size of everything before it, and returns
+ * the new total. The EDE text is the only part worth shrinking: it is cut to what the client
+ * takes over UDP, and the option is left out when not even its fixed part fits.
+ */
+static size_t opt_plan(const struct wire_query *q, const struct wire_block *b, size_t need,
+	size_t cap, struct opt_plan *o)
+{
+	o->ede = o->text = 0;
+	if (!q->edns)
+		return need;
+	need += OPT_RR_LEN;
+	size_t limit = wire_udp_limit(q);
+	if (limit > cap)
+		limit = cap;
+	if (need + EDE_HEAD <= limit) {
+		if (b->ede_text)
+			o->text = ede_text_fit(b->ede_text, b->ede_len, limit - need - EDE_HEAD);
+		o->ede = EDE_HEAD + o->text;
+		need += o->ede;
+	}
+	return need;
+}
+
+static uint8_t *put_opt_ede(uint8_t *p, const struct wire_query *q, const struct wire_block *b,
+	unsigned rcode, const struct opt_plan *o)
+{
+	if (!q->edns)
+		return p;
+	p = put_opt(p, q, rcode, o->ede);
+	if (o->ede) {
+		p = wr16(p, EDNS_OPT_EDE);
+		p = wr16(p, (unsigned)(2 + o->text));
+		p = wr16(p, WIRE_EDE_CENSORED);
+		memcpy(p, b->ede_text, o->text);
+		p += o->text;
+	}
+	return p;
+}
+
 size_t wire_build_blocked(const struct wire_query *q, const struct wire_block *b, uint8_t *out,
 	size_t cap)
 {
-	if (!q->question_ok || (b->with_soa && b->soa_owner_offset >= q->qname_len))
+	if (!q->question_ok || (b->with_soa && !b->soa_owner && b->soa_owner_offset >= q->qname_len))
 		return 0;
 	size_t qlen = q->question_end - WIRE_HEADER_LEN;
-	size_t soa_len = b->with_soa ? 2 + RR_FIXED + b->mname_len + b->rname_len + 20 : 0;
-	size_t need = WIRE_HEADER_LEN + qlen + soa_len;
-	size_t ede = 0, text = 0; /* EDE option length and how much of the text goes in it */
+	struct opt_plan o;
+	size_t need = opt_plan(q, b, WIRE_HEADER_LEN + qlen + soa_size(b), cap, &o);
 
-	if (q->edns) {
-		need += OPT_RR_LEN;
-		/* The EDE text is the only part worth shrinking: it is cut to what the client takes
-		 * over UDP, and the option is left out when not even its fixed part fits. */
-		size_t limit = wire_udp_limit(q);
-		if (limit > cap)
-			limit = cap;
-		if (need + EDE_HEAD <= limit) {
-			if (b->ede_text)
-				text = ede_text_fit(b->ede_text, b->ede_len, limit - need - EDE_HEAD);
-			ede = EDE_HEAD + text;
-			need += ede;
-		}
-	}
 	if (need > cap)
 		return 0;
-
-	uint8_t *p = put_header(out, q, b->rcode, 1, b->with_soa, q->edns);
+	uint8_t *p = put_header(out, q, b->rcode, 1, 0, b->with_soa, q->edns);
 	p = put_question(p, q);
 	if (b->with_soa)
 		p = put_soa(p, q, b);
-	if (q->edns) {
-		p = put_opt(p, q, b->rcode, ede);
-		if (ede) {
-			p = wr16(p, EDNS_OPT_EDE);
-			p = wr16(p, (unsigned)(2 + text));
-			p = wr16(p, WIRE_EDE_CENSORED);
-			memcpy(p, b->ede_text, text);
+	put_opt_ede(p, q, b, b->rcode, &o);
+	return need;
+}
+
+/* Which records a redirect answer carries: counts of each kind, and its total size. */
+struct redirect_plan {
+	size_t a, aaaa, cname;
+	size_t size; /* of the answer section */
+};
+
+/* The decision documented at wire_build_redirect: what this question gets. */
+static void redirect_plan(const struct wire_query *q, const struct wire_redirect *r,
+	struct redirect_plan *rp)
+{
+	unsigned t = q->qtype;
+
+	rp->a = rp->aaaa = rp->cname = 0;
+	/* Addresses only exist in class IN; CHAOS and friends get NODATA. */
+	if (q->qclass == CLASS_IN || q->qclass == CLASS_ANY) {
+		if (r->cname_len > 0) {
+			rp->cname = t == TYPE_A || t == TYPE_AAAA || t == TYPE_CNAME || t == TYPE_ANY;
+		} else {
+			rp->a = t == TYPE_A || t == TYPE_ANY ? r->a_count : 0;
+			rp->aaaa = t == TYPE_AAAA || t == TYPE_ANY ? r->aaaa_count : 0;
 		}
 	}
+	rp->size = rp->a * (2 + RR_FIXED + 4) + rp->aaaa * (2 + RR_FIXED + 16) +
+		rp->cname * (2 + RR_FIXED + r->cname_len);
+}
+
+/* One answer record owned by the question name (a pointer to it), class IN. */
+static uint8_t *put_rr(uint8_t *p, unsigned type, uint32_t ttl, const uint8_t *rdata,
+	size_t rdlen)
+{
+	p = wr16(p, 0xc000 | WIRE_HEADER_LEN);
+	p = wr16(p, type);
+	p = wr16(p, CLASS_IN);
+	p = wr32(p, ttl);
+	p = wr16(p, (unsigned)rdlen);
+	memcpy(p, rdata, rdlen);
+	return p + rdlen;
+}
+
+size_t wire_build_redirect(const struct wire_query *q, const struct wire_block *b,
+	const struct wire_redirect *r, uint8_t *out, size_t cap)
+{
+	struct redirect_plan rp;
+	struct opt_plan o;
+
+	if (!q->question_ok)
+		return 0;
+	redirect_plan(q, r, &rp);
+	size_t count = rp.a + rp.aaaa + rp.cname;
+	if (count == 0) {
+		struct wire_block nodata = *b;
+		nodata.rcode = WIRE_RCODE_NOERROR;
+		return wire_build_blocked(q, &nodata, out, cap);
+	}
+	size_t head = WIRE_HEADER_LEN + (q->question_end - WIRE_HEADER_LEN);
+	size_t need = opt_plan(q, b, head + rp.size, cap, &o);
+	bool tc = need > cap; /* also catches more than 65535 records: they need more than 64 kB */
+	if (tc) {
+		/* The records do not fit this client: TC, and the answer section left empty. */
+		count = 0;
+		need = opt_plan(q, b, head, cap, &o);
+		if (need > cap)
+			return 0;
+	}
+	uint8_t *p = put_header(out, q, WIRE_RCODE_NOERROR, 1, (unsigned)count, 0, q->edns);
+	if (tc)
+		out[2] |= FLAG_TC;
+	p = put_question(p, q);
+	if (count > 0) {
+		for (size_t i = 0; i < rp.a; i++)
+			p = put_rr(p, TYPE_A, r->ttl, r->a + 4 * i, 4);
+		for (size_t i = 0; i < rp.aaaa; i++)
+			p = put_rr(p, TYPE_AAAA, r->ttl, r->aaaa + 16 * i, 16);
+		if (rp.cname)
+			p = put_rr(p, TYPE_CNAME, r->ttl, r->cname, r->cname_len);
+	}
+	put_opt_ede(p, q, b, WIRE_RCODE_NOERROR, &o);
 	return need;
 }
 
@@ -433,6 +561,7 @@ int wire_check_answer(const uint8_t *ans, size_t len, const uint8_t *qname, size
 	a->question_end = off;
 	a->opt_offset = opt.offset;
 	a->opt_len = opt.len;
+	a->alias = opt.alias;
 	return 0;
 }
 
@@ -456,4 +585,170 @@ size_t wire_truncate_answer(uint8_t *ans, size_t len, const struct wire_answer *
 	wr16(ans + HDR_NSCOUNT, 0);
 	wr16(ans + HDR_ARCOUNT, ar);
 	return out;
+}
+
+void wire_query_from_answer(const uint8_t *ans, size_t len, const struct wire_answer *a,
+	size_t limit, struct wire_query *q)
+{
+	size_t qend = a->question_end;
+
+	q->packet = ans;
+	q->length = len;
+	q->id = wire_get_id(ans);
+	q->opcode = 0;
+	q->rd = (ans[2] & FLAG_RD) != 0;
+	q->cd = (ans[3] & FLAG_CD) != 0;
+	q->question_ok = true;
+	q->qname_len = qend - 4 - WIRE_HEADER_LEN;
+	lower_copy(q->qname_lower, ans + WIRE_HEADER_LEN, q->qname_len);
+	q->qtype = rd16(ans + qend - 4);
+	q->qclass = rd16(ans + qend - 2);
+	q->question_end = qend;
+	q->edns = a->opt_len != 0;
+	q->edns_version = 0;
+	q->edns_do = q->edns && (rd32(ans + a->opt_offset + 5) & EDNS_DO) != 0;
+	q->edns_udp_size = (uint16_t)(limit > 0xffff ? 0xffff : limit);
+}
+
+/*
+ * Expands the name at OFF into OUT, lower-cased, with the checks of name_skip (pointers strictly
+ * backwards, at most 255 bytes). Returns the offset just past the name where it sits in the
+ * record, or 0 when it is malformed.
+ */
+static size_t name_expand(const uint8_t *p, size_t len, size_t off, uint8_t *out,
+	size_t *out_len)
+{
+	size_t start = off, end = 0, n = 0;
+
+	for (;;) {
+		if (off >= len)
+			return 0;
+		unsigned c = p[off];
+		if (c == 0) {
+			out[n++] = 0;
+			*out_len = n;
+			return end ? end : off + 1;
+		}
+		if (c <= 63) {
+			/* The label and the root after it must fit. */
+			if (n + c + 2 > WIRE_NAME_MAX || c + 1 > len - off)
+				return 0;
+			out[n] = (uint8_t)c;
+			lower_copy(out + n + 1, p + off + 1, c);
+			n += c + 1;
+			off += c + 1;
+			continue;
+		}
+		if ((c & 0xc0) != 0xc0 || off + 1 >= len)
+			return 0;
+		size_t target = (c & 0x3f) << 8 | p[off + 1];
+		if (target >= start || target < WIRE_HEADER_LEN)
+			return 0;
+		if (!end)
+			end = off + 2;
+		start = off = target;
+	}
+}
+
+void wire_chain_init(struct wire_chain *c, const uint8_t *ans, size_t len,
+	const struct wire_answer *a)
+{
+	c->pkt = ans;
+	c->len = len;
+	c->an_start = a->question_end;
+	c->an_count = len >= WIRE_HEADER_LEN ? rd16(ans + HDR_ANCOUNT) : 0;
+	c->steps = 0;
+	c->name_len = a->question_end - 4 - WIRE_HEADER_LEN;
+	lower_copy(c->name, ans + WIRE_HEADER_LEN, c->name_len);
+}
+
+/*
+ * Where, in NAME (LEN bytes, wire format), the proper suffix SUF starts on a label boundary, or
+ * 0 when SUF is not one (offset 0 would be NAME itself, which is not a proper suffix).
+ */
+static size_t suffix_at(const uint8_t *name, size_t len, const uint8_t *suf, size_t suf_len)
+{
+	for (size_t off = 0; off < len && name[off] != 0; off += name[off] + 1U) {
+		size_t rest = len - off;
+		if (rest < suf_len)
+			return 0;
+		if (off > 0 && rest == suf_len && memcmp(name + off, suf, suf_len) == 0)
+			return off;
+	}
+	return 0;
+}
+
+/*
+ * RFC 6672: a DNAME at OWNER (a suffix of the current name at PREFIX) maps the name to its
+ * labels before PREFIX followed by the DNAME's target at RDATA. False when the result is too
+ * long (the server would have answered YXDOMAIN) or the target malformed.
+ */
+static bool dname_apply(struct wire_chain *c, size_t prefix, size_t rdata)
+{
+	uint8_t target[WIRE_NAME_MAX];
+	size_t tlen;
+
+	if (name_expand(c->pkt, c->len, rdata, target, &tlen) == 0 || prefix + tlen > WIRE_NAME_MAX)
+		return false;
+	memcpy(c->name + prefix, target, tlen);
+	c->name_len = prefix + tlen;
+	return true;
+}
+
+/*
+ * One pass over the answer section for the alias of the current name: a CNAME owned by it is
+ * taken at once; otherwise the first DNAME owning a proper suffix of it. Returns the offset of
+ * the chosen record's RDATA (and *PREFIX, 0 for a CNAME, the DNAME's split point otherwise), or
+ * 0 when there is none.
+ */
+static size_t chain_find(const struct wire_chain *c, size_t *prefix)
+{
+	const uint8_t *p = c->pkt;
+	size_t off = c->an_start, dname = 0;
+	uint8_t owner[WIRE_NAME_MAX];
+	size_t owner_len;
+
+	*prefix = 0;
+	for (unsigned i = 0; i < c->an_count; i++) {
+		size_t rr = off;
+		off = name_skip(p, c->len, off);
+		if (off == 0 || c->len - off < RR_FIXED)
+			return 0;
+		unsigned type = rd16(p + off);
+		size_t rdlen = rd16(p + off + 8);
+		off += RR_FIXED;
+		if (rdlen > c->len - off)
+			return 0;
+		if ((type == TYPE_CNAME || (type == TYPE_DNAME && dname == 0)) &&
+		    name_expand(p, c->len, rr, owner, &owner_len) != 0) {
+			if (type == TYPE_CNAME && owner_len == c->name_len &&
+			    memcmp(owner, c->name, owner_len) == 0) {
+				*prefix = 0; /* a DNAME seen before loses to the exact CNAME */
+				return off;
+			}
+			size_t at;
+			if (type == TYPE_DNAME &&
+			    (at = suffix_at(c->name, c->name_len, owner, owner_len)) != 0) {
+				dname = off;
+				*prefix = at;
+			}
+		}
+		off += rdlen;
+	}
+	return dname;
+}
+
+bool wire_chain_next(struct wire_chain *c)
+{
+	size_t prefix, rdata;
+
+	if (c->steps >= WIRE_CHAIN_MAX)
+		return false;
+	c->steps++;
+	rdata = chain_find(c, &prefix);
+	if (rdata == 0)
+		return false;
+	if (prefix > 0)
+		return dname_apply(c, prefix, rdata);
+	return name_expand(c->pkt, c->len, rdata, c->name, &c->name_len) != 0;
 }

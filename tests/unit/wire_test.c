@@ -813,6 +813,465 @@ static void test_truncate(void)
 	free(w);
 }
 
+/* ---- redirect answers ---- */
+
+/* is_str for a buffer (the macro's NULL test warns on an array). */
+static void is_text(const char *got, const char *want, const char *what)
+{
+	is_str(got, want, "%s", what);
+}
+
+static const uint8_t v4[] = {192, 0, 2, 80, 192, 0, 2, 81};
+static const uint8_t v6[] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80};
+static const uint8_t landing[] = "\7landing\7example\3net"; /* 21 bytes with the root */
+
+static uint8_t *query_class(const char *name, ldns_rr_type type, ldns_rr_class cls,
+	struct edns_opt e, size_t *len)
+{
+	ldns_pkt *p = NULL;
+	uint8_t *wire = NULL;
+
+	if (ldns_pkt_query_new_frm_str(&p, name, type, cls, LDNS_RD) == LDNS_STATUS_OK) {
+		ldns_pkt_set_id(p, 0xbeef);
+		if (e.on) {
+			ldns_pkt_set_edns_udp_size(p, e.udp);
+			ldns_pkt_set_edns_do(p, e.dnssec_ok);
+		}
+		if (ldns_pkt2wire(&wire, p, len) != LDNS_STATUS_OK)
+			wire = NULL;
+	}
+	ldns_pkt_free(p);
+	if (!wire)
+		exit(2);
+	return wire;
+}
+
+/*
+ * Builds the redirect answer to NAME TYPE CLASS and parses it; NULL when building or parsing
+ * failed (a failed test). *N gets the length.
+ */
+static ldns_pkt *redirect_answer(const char *name, ldns_rr_type type, ldns_rr_class cls,
+	struct edns_opt e, const struct wire_redirect *r, size_t cap, size_t *n, const char *what)
+{
+	size_t len;
+	uint8_t *w = query_class(name, type, cls, e, &len);
+	static uint8_t buf[65536];
+	struct wire_query q;
+	struct wire_block b = block(WIRE_RCODE_NXDOMAIN, true, REASON);
+	ldns_pkt *a = NULL;
+
+	if (wire_parse_query(w, len, &q) != WIRE_OK || q.qname_len <= SUFFIX_OFFSET)
+		b.soa_owner_offset = 0;
+	*n = wire_build_redirect(&q, &b, r, buf, cap);
+	if (ok(*n > 0 && *n <= cap, "%s: built (%zu bytes)", what, *n))
+		a = parse(buf, *n, what);
+	free(w);
+	return a;
+}
+
+/* The answer section holds COUNT records of TYPE owned by OWNER with TTL; rdata as text. */
+static void is_records(const ldns_pkt *a, size_t count, ldns_rr_type type, const char *owner,
+	uint32_t ttl, const char *const *rdata, const char *what)
+{
+	const ldns_rr_list *an = ldns_pkt_answer(a);
+	int bad = 0;
+
+	if (!is_int(ldns_rr_list_rr_count(an), count, "%s: %zu answer records", what, count))
+		return;
+	for (size_t i = 0; i < count; i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(an, i);
+		char *o = owner_str(rr), *d = ldns_rdf2str(ldns_rr_rdf(rr, 0));
+		if (ldns_rr_get_type(rr) != type || strcmp(o, owner) != 0 || ldns_rr_ttl(rr) != ttl ||
+		    ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN || strcmp(d, rdata[i]) != 0) {
+			printf("#   record %zu: %s type %d ttl %u %s\n", i, o, ldns_rr_get_type(rr),
+				ldns_rr_ttl(rr), d);
+			bad++;
+		}
+		free(o);
+		free(d);
+	}
+	ok(bad == 0, "%s: type, owner (the question as sent), class IN, TTL and data", what);
+}
+
+/* NODATA: NOERROR, no answer, one SOA owned by the entry's name. */
+static void is_nodata(ldns_pkt *a, const char *soa_owner, const char *what)
+{
+	if (!a)
+		return;
+	check_flags(a, true, false, what);
+	is_int(ldns_pkt_get_rcode(a), LDNS_RCODE_NOERROR, "%s: NOERROR", what);
+	is_int(ldns_pkt_ancount(a), 0, "%s: empty answer", what);
+	if (is_int(ldns_pkt_nscount(a), 1, "%s: one authority record", what)) {
+		const ldns_rr *soa = ldns_rr_list_rr(ldns_pkt_authority(a), 0);
+		ok(ldns_rr_get_type(soa) == LDNS_RR_TYPE_SOA, "%s: it is the SOA", what);
+		is_owner(soa, soa_owner, what);
+	}
+	ldns_pkt_free(a);
+}
+
+static void test_redirect_addresses(void)
+{
+	const struct wire_redirect r = {v4, 2, v6, 1, NULL, 0, 30};
+	const struct edns_opt e = {true, true, 1232, 0};
+	static const char *const a_data[] = {"192.0.2.80", "192.0.2.81"};
+	static const char *const aaaa_data[] = {"2001:db8::80"};
+	static const char *const any_data[] = {"192.0.2.80", "192.0.2.81", "2001:db8::80"};
+	char text[200];
+	size_t n;
+
+	ldns_pkt *a = redirect_answer(QNAME, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, e, &r, 4096, &n,
+		"redirect A");
+	if (a) {
+		check_flags(a, true, false, "redirect A");
+		is_int(ldns_pkt_get_rcode(a), LDNS_RCODE_NOERROR, "redirect A: NOERROR");
+		is_records(a, 2, LDNS_RR_TYPE_A, "WwW.Example.COM.", 30, a_data, "redirect A");
+		is_int(ldns_pkt_nscount(a), 0, "redirect A: no SOA with an answer");
+		ok(ldns_pkt_edns(a) && ldns_pkt_edns_do(a), "redirect A: OPT, DO copied");
+		is_int(ede_of(a, text, sizeof text), WIRE_EDE_CENSORED, "redirect A: EDE 16");
+		is_text(text, REASON, "redirect A: EDE text is the reason");
+		ldns_pkt_free(a);
+	}
+	a = redirect_answer(QNAME, LDNS_RR_TYPE_AAAA, LDNS_RR_CLASS_IN, no_edns, &r, 4096, &n,
+		"redirect AAAA");
+	if (a) {
+		is_records(a, 1, LDNS_RR_TYPE_AAAA, "WwW.Example.COM.", 30, aaaa_data, "redirect AAAA");
+		ok(!ldns_pkt_edns(a), "redirect AAAA: no OPT without EDNS");
+		ldns_pkt_free(a);
+	}
+	a = redirect_answer(QNAME, LDNS_RR_TYPE_ANY, LDNS_RR_CLASS_IN, no_edns, &r, 4096, &n,
+		"redirect ANY");
+	if (a) {
+		const ldns_rr_list *an = ldns_pkt_answer(a);
+		is_int(ldns_rr_list_rr_count(an), 3, "redirect ANY: both families");
+		if (ldns_rr_list_rr_count(an) == 3) {
+			int bad = 0;
+			for (size_t i = 0; i < 3; i++) {
+				char *d = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(an, i), 0));
+				bad += strcmp(d, any_data[i]) != 0;
+				free(d);
+			}
+			ok(bad == 0, "redirect ANY: the A then the AAAA records");
+		}
+		ldns_pkt_free(a);
+	}
+	is_nodata(redirect_answer(QNAME, LDNS_RR_TYPE_MX, LDNS_RR_CLASS_IN, no_edns, &r, 4096, &n,
+		"redirect MX"), "Example.COM.", "redirect MX: NODATA");
+	is_nodata(redirect_answer(QNAME, LDNS_RR_TYPE_A, LDNS_RR_CLASS_CH, no_edns, &r, 4096, &n,
+		"redirect CH A"), "Example.COM.", "redirect class CH: NODATA");
+	const struct wire_redirect only6 = {NULL, 0, v6, 1, NULL, 0, 30};
+	is_nodata(redirect_answer(QNAME, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, no_edns, &only6, 4096, &n,
+		"redirect A, IPv6 only"), "Example.COM.", "A with only IPv6 configured: NODATA");
+	const struct wire_redirect none = {0};
+	is_nodata(redirect_answer(QNAME, LDNS_RR_TYPE_AAAA, LDNS_RR_CLASS_IN, no_edns, &none, 4096,
+		&n, "redirect nothing"), "Example.COM.", "no landing page configured: NODATA");
+}
+
+static void test_redirect_cname(void)
+{
+	const struct wire_redirect r = {v4, 2, v6, 1, landing, sizeof landing, 45};
+	static const char *const target[] = {"landing.example.net."};
+	static const ldns_rr_type types[] = {LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_CNAME,
+		LDNS_RR_TYPE_ANY};
+	size_t n;
+
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+		char what[64];
+		snprintf(what, sizeof what, "redirect cname, qtype %d", types[i]);
+		ldns_pkt *a = redirect_answer(QNAME, types[i], LDNS_RR_CLASS_IN, no_edns, &r, 4096, &n,
+			what);
+		if (a) {
+			is_int(ldns_pkt_get_rcode(a), LDNS_RCODE_NOERROR, "%s: NOERROR", what);
+			is_records(a, 1, LDNS_RR_TYPE_CNAME, "WwW.Example.COM.", 45, target, what);
+			is_int(ldns_pkt_nscount(a), 0, "%s: no SOA", what);
+			ldns_pkt_free(a);
+		}
+	}
+	is_nodata(redirect_answer(QNAME, LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, no_edns, &r, 4096, &n,
+		"redirect cname TXT"), "Example.COM.", "redirect cname, TXT: NODATA");
+}
+
+/* Many addresses: TC (empty answer) when they do not fit the client, all of them over TCP. */
+static void test_redirect_tc(void)
+{
+	uint8_t many[4 * 40];
+	const struct wire_redirect r = {many, 40, NULL, 0, NULL, 0, 30};
+	size_t n, len;
+
+	for (size_t i = 0; i < 40; i++)
+		memcpy(many + 4 * i, (uint8_t[]){198, 51, 100, (uint8_t)i}, 4);
+	ldns_pkt *a = redirect_answer(QNAME, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, no_edns, &r, 512, &n,
+		"40 addresses, 512 bytes");
+	if (a) {
+		ok(ldns_pkt_tc(a), "40 addresses in 512 bytes: TC");
+		is_int(ldns_pkt_ancount(a), 0, "  ... with an empty answer section");
+		ldns_pkt_free(a);
+	}
+	a = redirect_answer(QNAME, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, no_edns, &r, 65535, &n,
+		"40 addresses over TCP");
+	if (a) {
+		ok(!ldns_pkt_tc(a), "40 addresses over TCP: no TC");
+		is_int(ldns_pkt_ancount(a), 40, "  ... all 40 records");
+		ldns_pkt_free(a);
+	}
+	uint8_t *w = simple_query(no_edns, &len);
+	struct wire_query q;
+	uint8_t buf[64];
+	struct wire_block b = block(WIRE_RCODE_NXDOMAIN, true, NULL);
+	wire_parse_query(w, len, &q);
+	is_int(wire_build_redirect(&q, &b, &r, buf, len - 1), 0, "not even the question fits: 0");
+	q.question_ok = false;
+	is_int(wire_build_redirect(&q, &b, &r, buf, sizeof buf), 0, "no question: 0");
+	free(w);
+}
+
+/* A SOA owned by a name outside the question (what CNAME-chain inspection needs). */
+static void test_soa_owner(void)
+{
+	static const uint8_t owner[] = "\7Blocked\4test";
+	size_t len;
+	uint8_t *w = simple_query((struct edns_opt){true, false, 1232, 0}, &len);
+	struct wire_query q;
+	uint8_t buf[512];
+
+	wire_parse_query(w, len, &q);
+	struct wire_block b = block(WIRE_RCODE_NXDOMAIN, true, REASON);
+	b.soa_owner = owner;
+	b.soa_owner_len = sizeof owner;
+	b.soa_owner_offset = 999; /* ignored when soa_owner is set */
+	size_t n = wire_build_blocked(&q, &b, buf, sizeof buf);
+	ldns_pkt *a = n ? parse(buf, n, "SOA with its own owner") : NULL;
+	ok(n > 0, "SOA with its own owner: built");
+	if (a) {
+		is_int(ldns_pkt_get_rcode(a), LDNS_RCODE_NXDOMAIN, "own owner: NXDOMAIN");
+		is_owner(ldns_rr_list_rr(ldns_pkt_authority(a), 0), "Blocked.test.",
+			"own owner: written out");
+		ldns_pkt_free(a);
+	}
+	free(w);
+}
+
+/* ---- answers seen as queries, and the alias chain ---- */
+
+/* An answer to QNAME A from ldns with RRS in the answer section and AUTH in authority. */
+static uint8_t *chain_answer(const char *qname, const char *const *rrs, size_t n,
+	const char *auth, bool edns_do, size_t *len)
+{
+	ldns_pkt *p = NULL;
+	uint8_t *wire = NULL;
+	ldns_rr *rr = NULL;
+
+	if (ldns_pkt_query_new_frm_str(&p, qname, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, LDNS_RD) !=
+	    LDNS_STATUS_OK)
+		goto fail;
+	ldns_pkt_set_id(p, 0xbeef); /* what check_flags expects */
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_cd(p, true);
+	for (size_t i = 0; i < n; i++) {
+		if (ldns_rr_new_frm_str(&rr, rrs[i], 0, NULL, NULL) != LDNS_STATUS_OK)
+			goto fail;
+		ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr);
+	}
+	if (auth) {
+		if (ldns_rr_new_frm_str(&rr, auth, 0, NULL, NULL) != LDNS_STATUS_OK)
+			goto fail;
+		ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, rr);
+	}
+	if (edns_do) {
+		ldns_pkt_set_edns_udp_size(p, 1232);
+		ldns_pkt_set_edns_do(p, true);
+	}
+	if (ldns_pkt2wire(&wire, p, len) != LDNS_STATUS_OK)
+		wire = NULL;
+fail:
+	ldns_pkt_free(p);
+	if (!wire) {
+		fprintf(stderr, "cannot build chain answer for %s\n", qname);
+		exit(2);
+	}
+	return wire;
+}
+
+/* Walks the chain of W and prints the targets, space-separated, into OUT. */
+static size_t walk(const uint8_t *w, size_t len, const struct wire_answer *a, char *out,
+	size_t cap)
+{
+	struct wire_chain c;
+	size_t steps = 0, used = 0;
+
+	out[0] = '\0';
+	wire_chain_init(&c, w, len, a);
+	while (wire_chain_next(&c)) {
+		ldns_rdf *d = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, c.name_len, c.name);
+		char *s = d ? ldns_rdf2str(d) : NULL;
+		used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s%s",
+			steps ? " " : "", s ? s : "?");
+		free(s);
+		ldns_rdf_deep_free(d);
+		steps++;
+	}
+	return steps;
+}
+
+/* Checks NAME's answer RRS and compares its chain with WANT. */
+static void is_chain(const char *qname, const char *const *rrs, size_t n, const char *auth,
+	const char *want, const char *what)
+{
+	size_t len;
+	uint8_t *w = chain_answer(qname, rrs, n, auth, false, &len);
+	uint8_t qwire[WIRE_NAME_MAX];
+	size_t qlen = 0;
+	struct wire_answer a;
+	char got[4096];
+
+	ldns_rdf *d = NULL;
+	if (ldns_str2rdf_dname(&d, qname) == LDNS_STATUS_OK) {
+		qlen = ldns_rdf_size(d);
+		memcpy(qwire, ldns_rdf_data(d), qlen);
+	}
+	ldns_rdf_deep_free(d);
+	if (is_int(wire_check_answer(w, len, qwire, qlen, 1, 1, &a), 0, "%s: answer accepted",
+	    what)) {
+		walk(w, len, &a, got, sizeof got);
+		is_text(got, want, what);
+	}
+	free(w);
+}
+
+static void test_chain(void)
+{
+	static const char *const simple[] = {
+		"Alias.Example.COM. 300 IN CNAME Mid.Example.NET.",
+		"mid.example.net. 300 IN CNAME T.ME.",
+		"t.me. 300 IN A 192.0.2.1",
+	};
+	is_chain("Alias.Example.COM.", simple, 3, NULL, "mid.example.net. t.me.",
+		"two CNAMEs in order, compressed, lower-cased");
+	static const char *const reversed[] = {
+		"t.me. 300 IN A 192.0.2.1",
+		"mid.example.net. 300 IN CNAME t.me.",
+		"alias.example.com. 300 IN CNAME mid.example.net.",
+	};
+	is_chain("ALIAS.example.com.", reversed, 3, NULL, "mid.example.net. t.me.",
+		"records in reverse order, question in another case");
+	static const char *const plain[] = {"www.example.com. 300 IN A 192.0.2.1"};
+	is_chain("www.example.com.", plain, 1, NULL, "", "no CNAME: empty chain");
+	static const char *const other[] = {
+		"other.example.com. 300 IN CNAME t.me.",
+		"www.example.com. 300 IN A 192.0.2.1",
+	};
+	is_chain("www.example.com.", other, 2, NULL, "", "a CNAME of another name is not followed");
+	is_chain("www.example.com.", NULL, 0, "www.example.com. 300 IN CNAME t.me.", "",
+		"a CNAME in the authority section is not followed");
+	static const char *const loop[] = {
+		"a.example. 300 IN CNAME b.example.",
+		"b.example. 300 IN CNAME a.example.",
+	};
+	char want[4096] = "";
+	for (int i = 0; i < WIRE_CHAIN_MAX; i++)
+		strcat(want, i == 0 ? "b.example." : i % 2 ? " a.example." : " b.example.");
+	is_chain("a.example.", loop, 2, NULL, want, "a loop ends after WIRE_CHAIN_MAX steps");
+
+	char rrs[20][80];
+	const char *ptrs[20];
+	want[0] = '\0';
+	for (int i = 0; i < 20; i++) {
+		snprintf(rrs[i], sizeof rrs[i], "n%d.example. 60 IN CNAME n%d.example.", i, i + 1);
+		ptrs[i] = rrs[i];
+		if (i < WIRE_CHAIN_MAX)
+			snprintf(want + strlen(want), sizeof want - strlen(want), "%sn%d.example.",
+				i ? " " : "", i + 1);
+	}
+	is_chain("n0.example.", ptrs, 20, NULL, want, "a 20-CNAME chain: the first 16 targets");
+
+	static const char *const dname[] = {
+		"example.com. 300 IN DNAME Example.NET.",
+		"example.net. 300 IN DNAME t.me.",
+	};
+	is_chain("www.Sub.example.com.", dname, 2, NULL, "www.sub.example.net. www.sub.t.me.",
+		"DNAME: the prefix moved under the target (RFC 6672)");
+	static const char *const both[] = {
+		"example.com. 300 IN DNAME example.net.",
+		"www.example.com. 300 IN CNAME www.example.net.",
+		"www.example.net. 300 IN CNAME t.me.",
+	};
+	is_chain("www.example.com.", both, 3, NULL, "www.example.net. t.me.",
+		"DNAME with its synthesized CNAME: same chain");
+	static const char *const self[] = {"www.example.com. 300 IN DNAME t.me."};
+	is_chain("www.example.com.", self, 1, NULL, "", "a DNAME owned by the name itself is no alias");
+	char longname[300], longrr[600];
+	snprintf(longname, sizeof longname, "%s.%s.%s.x.com.",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+	snprintf(longrr, sizeof longrr, "x.com. 60 IN DNAME %s",
+		"ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.e.");
+	const char *const toolong[] = {longrr};
+	is_chain(longname, toolong, 1, NULL, "", "a DNAME result over 255 bytes ends the chain");
+}
+
+static void test_alias_flag(void)
+{
+	static const char *const rrs[] = {"www.example.com. 300 IN A 192.0.2.1"};
+	static const uint8_t qwire[] = "\3www\7example\3com";
+	size_t len;
+	struct wire_answer a;
+	uint8_t *w = chain_answer("www.example.com.", rrs, 1, NULL, false, &len);
+
+	is_int(wire_check_answer(w, len, qwire, sizeof qwire, 1, 1, &a), 0, "plain answer accepted");
+	ok(!a.alias, "plain answer: alias clear (inspection skipped)");
+	free(w);
+	size_t alen;
+	uint8_t *b = make_answer(0, &alen);
+	ok(check(b, alen, &a) == 0 && a.alias, "answer with a CNAME: alias set");
+	free(b);
+	w = chain_answer("www.example.com.", NULL, 0, "example.com. 60 IN DNAME t.me.", false, &len);
+	ok(wire_check_answer(w, len, qwire, sizeof qwire, 1, 1, &a) == 0 && a.alias,
+		"a DNAME anywhere: alias set");
+	free(w);
+}
+
+static void test_query_from_answer(void)
+{
+	static const char *const rrs[] = {"WwW.Example.COM. 300 IN CNAME t.me."};
+	size_t len;
+	uint8_t *w = chain_answer(QNAME, rrs, 1, NULL, true, &len);
+	struct wire_answer a;
+	struct wire_query q;
+	uint8_t buf[512];
+
+	if (!is_int(check(w, len, &a), 0, "answer for the query view accepted"))
+		goto out;
+	wire_query_from_answer(w, len, &a, 700, &q);
+	is_int(q.id, 0xbeef, "from answer: id");
+	ok(q.rd && q.cd && q.opcode == 0, "from answer: RD and CD as in the answer");
+	ok(q.question_ok && q.qtype == 1 && q.qclass == 1, "from answer: question");
+	ok(q.qname_len == QNAME_LEN && memcmp(q.qname_lower, qname_lower_wire, QNAME_LEN) == 0,
+		"from answer: name lower-cased");
+	ok(q.edns && q.edns_do, "from answer: EDNS and DO from its OPT");
+	is_int(wire_udp_limit(&q), 700, "from answer: the client's limit");
+
+	struct wire_block b = block(WIRE_RCODE_NXDOMAIN, true, REASON);
+	size_t n = wire_build_blocked(&q, &b, buf, sizeof buf);
+	ldns_pkt *p = n ? parse(buf, n, "NXDOMAIN from the answer's question") : NULL;
+	if (p) {
+		check_flags(p, true, true, "from answer");
+		is_int(ldns_pkt_ancount(p), 0, "from answer: CNAME not carried over");
+		char *qs = owner_str(ldns_rr_list_rr(ldns_pkt_question(p), 0));
+		is_str(qs, QNAME, "from answer: question echoed as sent");
+		free(qs);
+		ok(ldns_pkt_edns_do(p), "from answer: DO copied");
+		ldns_pkt_free(p);
+	}
+	free(w);
+	w = chain_answer(QNAME, rrs, 1, NULL, false, &len);
+	if (check(w, len, &a) == 0) {
+		wire_query_from_answer(w, len, &a, 65535, &q);
+		ok(!q.edns && !q.edns_do, "answer without OPT: no EDNS");
+	}
+out:
+	free(w);
+}
+
 int main(void)
 {
 	test_parse_basic();
@@ -829,5 +1288,12 @@ int main(void)
 	test_ede_truncation();
 	test_check_answer();
 	test_truncate();
+	test_redirect_addresses();
+	test_redirect_cname();
+	test_redirect_tc();
+	test_soa_owner();
+	test_chain();
+	test_alias_flag();
+	test_query_from_answer();
 	return tap_exit();
 }
