@@ -59,6 +59,8 @@ struct worker {
 
 	struct listen *listen;             /* owned */
 	struct upstream *upstream;         /* owned */
+	struct guard *guard;               /* owned: allow-from and rate limits */
+	_Atomic unsigned *tcp_conns;       /* borrowed: TCP client connections of all workers */
 	struct rand_pool rand;
 	bool stopping;
 	_Atomic bool exited;               /* the thread has left its loop */

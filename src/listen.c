@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -23,6 +24,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "guard.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -32,6 +34,7 @@
 #define UDP_OUT_MAX 4096  /* synthesized answers are far smaller */
 #define TCP_OUT_HIGH (256 * 1024) /* stop reading a client that does not read its answers */
 #define TCP_IN_MAX (2 + 65535) * 2
+#define ACCEPT_POLL_MS 50 /* at the connection cap: how often to look for room */
 
 struct udp_sock {
 	struct listen *l;
@@ -42,6 +45,7 @@ struct udp_sock {
 struct tcp_conn {
 	struct listen *l;
 	struct bufferevent *bev; /* owned; NULL once closed */
+	struct event *slow_ev;   /* owned: deadline for the message being received (slowloris) */
 	unsigned pending;        /* forwarded queries not yet answered (each holds the struct) */
 	bool eof;                /* peer finished sending, or we are stopping: close when done */
 	struct tcp_conn *prev, *next;
@@ -54,7 +58,8 @@ struct listen {
 	struct udp_sock *udp;            /* owned array */
 	struct evconnlistener **tcp;     /* owned array of owned listeners */
 	size_t n;                        /* listen addresses: n UDP sockets and n TCP listeners */
-	unsigned conns, max_conns;
+	unsigned conns;                  /* this worker's open connections */
+	unsigned max_conns;              /* max-tcp-connections, for all workers together */
 	bool accept_paused;
 	struct event *accept_retry;      /* owned: re-enables accept after EMFILE */
 	struct tcp_conn *conn_list;      /* open and closing connections */
@@ -89,6 +94,34 @@ static void udp_send_batch(struct udp_sock *s, unsigned count)
 	}
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The answer (if any) to a query the guard stopped: REFUSED, or an empty TC=1 answer. */
+static size_t guard_answer(struct worker *w, enum guard_verdict v, const uint8_t *pkt, size_t len,
+	uint8_t *out, size_t cap)
+{
+	struct wire_query q;
+	size_t n;
+
+	stats_inc(&w->stats, v == GUARD_RATE_DROP || v == GUARD_RATE_TC ? STAT_RATE_LIMITED :
+		STAT_ACL_DENIED);
+	if (v == GUARD_ACL_DROP || v == GUARD_RATE_DROP)
+		return 0;
+	if (wire_parse_query(pkt, len, &q) == WIRE_DROP)
+		return 0; /* never answer what looks like an answer: no reflection */
+	n = wire_build_error(&q, v == GUARD_ACL_REFUSE ? WIRE_RCODE_REFUSED : WIRE_RCODE_NOERROR,
+		out, cap);
+	if (n > 0 && v == GUARD_RATE_TC)
+		out[2] |= 0x02; /* TC */
+	return n;
+}
+
 static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_sock *s = arg;
@@ -106,6 +139,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (got <= 0)
 			return; /* EAGAIN, or an error that the next readiness will report again */
 		unsigned nout = 0;
+		uint64_t now = now_ms();
 		for (int i = 0; i < got; i++) {
 			struct msghdr *mh = &l->in[i].msg_hdr;
 			struct client_ref c = { NULL, fd, mh->msg_namelen, (struct sockaddr *)&l->peers[i] };
@@ -114,8 +148,11 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				stats_inc(&w->stats, STAT_DROPPED);
 				continue;
 			}
-			size_t n = proxy_query(w, pol, l->inbuf[i], l->in[i].msg_len, &c, l->outbuf[nout],
-				UDP_OUT_MAX);
+			enum guard_verdict v = guard_check(w->guard, c.addr, now);
+			size_t n = v != GUARD_PASS ?
+				guard_answer(w, v, l->inbuf[i], l->in[i].msg_len, l->outbuf[nout], UDP_OUT_MAX) :
+				proxy_query(w, pol, l->inbuf[i], l->in[i].msg_len, &c, l->outbuf[nout],
+					UDP_OUT_MAX);
 			if (n == 0)
 				continue;
 			l->out_iov[nout].iov_len = n;
@@ -180,8 +217,11 @@ static void conn_close(struct tcp_conn *conn)
 		return;
 	bufferevent_free(conn->bev);
 	conn->bev = NULL;
+	event_free(conn->slow_ev);
+	conn->slow_ev = NULL;
 	l->conns--;
-	if (!l->w->stopping && l->conns < l->max_conns)
+	atomic_fetch_sub(l->w->tcp_conns, 1);
+	if (!l->w->stopping && atomic_load(l->w->tcp_conns) < l->max_conns)
 		accept_set(l, true);
 	if (conn->pending == 0)
 		conn_free(conn);
@@ -222,6 +262,34 @@ static void conn_write_frame(struct tcp_conn *conn, const uint8_t *ans, size_t l
 		bufferevent_disable(conn->bev, EV_READ);
 }
 
+/*
+ * The idle timeout only notices silence; a client that trickles a byte now and then would hold
+ * the connection forever (slowloris). So each message must arrive whole within
+ * tcp-read-timeout-ms of its first byte.
+ */
+static void conn_slow_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_conn *conn = arg;
+	(void)fd;
+	(void)what;
+
+	stats_inc(&conn->l->w->stats, STAT_TCP_SLOW);
+	conn_close(conn);
+}
+
+static void conn_read_deadline(struct tcp_conn *conn, bool partial, bool restart)
+{
+	unsigned ms = conn->l->w->cfg->tcp_read_timeout_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (ms == 0 || conn->slow_ev == NULL)
+		return;
+	if (!partial)
+		event_del(conn->slow_ev);
+	else if (restart || !event_pending(conn->slow_ev, EV_TIMEOUT, NULL))
+		event_add(conn->slow_ev, &tv);
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *conn = arg;
@@ -229,6 +297,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	struct worker *w = l->w;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	const struct policy *pol = worker_policy(w);
+	bool completed = false;
 	uint8_t prefix[2];
 
 	while (conn->bev != NULL && evbuffer_copyout(in, prefix, 2) == 2) {
@@ -237,6 +306,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		evbuffer_drain(in, 2);
 		evbuffer_remove(in, w->tcp_frame, len);
+		completed = true;
 		stats_inc(&w->stats, STAT_QUERIES);
 		struct client_ref c = { conn, -1, conn->peerlen, (struct sockaddr *)&conn->peer };
 		size_t n = proxy_query(w, pol, w->tcp_frame, len, &c, l->tcp_out + 2, 65535);
@@ -245,6 +315,8 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > TCP_OUT_HIGH)
 			break;
 	}
+	if (conn->bev != NULL)
+		conn_read_deadline(conn, evbuffer_get_length(in) > 0, completed);
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
@@ -283,6 +355,29 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	conn_close(conn); /* BEV_EVENT_ERROR */
 }
 
+/*
+ * The connection cap is for all workers together, counted in one shared atomic (accept is far
+ * off the hot path). At the cap this worker pauses accept, so further connections wait in the
+ * kernel backlog, and polls every ACCEPT_POLL_MS for room: a connection closing in another
+ * worker cannot re-enable our listener directly. A connection that another worker's accept won
+ * in the race past the cap is closed at once.
+ */
+static bool tcp_over_limit(struct listen *l)
+{
+	struct timeval poll = { 0, ACCEPT_POLL_MS * 1000 };
+	unsigned n = atomic_fetch_add(l->w->tcp_conns, 1) + 1;
+
+	if (n < l->max_conns)
+		return false;
+	stats_inc(&l->w->stats, STAT_TCP_REFUSED);
+	accept_set(l, false);
+	event_add(l->accept_retry, &poll);
+	if (n == l->max_conns)
+		return false;
+	atomic_fetch_sub(l->w->tcp_conns, 1);
+	return true;
+}
+
 static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	int salen, void *arg)
 {
@@ -294,6 +389,16 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	struct timeval wr = { idle.tv_sec * 3 + 1, 0 };
 	(void)lev;
 
+	if (guard_check_acl(w->guard, sa) != GUARD_PASS) {
+		/* A TCP client outside allow-from learns nothing, not even REFUSED. */
+		stats_inc(&w->stats, STAT_ACL_DENIED);
+		evutil_closesocket(fd);
+		return;
+	}
+	if (tcp_over_limit(l)) {
+		evutil_closesocket(fd);
+		return;
+	}
 	conn = calloc(1, sizeof(*conn)); /* owned by the connection list until conn_free */
 	if (conn == NULL)
 		goto fail;
@@ -302,6 +407,9 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	memcpy(&conn->peer, sa, (size_t)salen < sizeof(conn->peer) ? (size_t)salen : sizeof(conn->peer));
 	conn->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (conn->bev == NULL)
+		goto fail;
+	conn->slow_ev = evtimer_new(w->base, conn_slow_cb, conn);
+	if (conn->slow_ev == NULL)
 		goto fail;
 	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
 	bufferevent_setwatermark(conn->bev, EV_READ, 0, TCP_IN_MAX);
@@ -312,25 +420,31 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		l->conn_list->prev = conn;
 	l->conn_list = conn;
 	stats_inc(&w->stats, STAT_TCP_ACCEPTED);
-	if (++l->conns >= l->max_conns) {
-		stats_inc(&w->stats, STAT_TCP_REFUSED);
-		accept_set(l, false);
-	}
+	l->conns++;
 	return;
 fail:
+	atomic_fetch_sub(w->tcp_conns, 1);
 	log_warn("tcp: cannot set up a connection: out of memory");
 	if (conn == NULL || conn->bev == NULL)
 		evutil_closesocket(fd);
+	else
+		bufferevent_free(conn->bev);
 	free(conn);
 }
 
 static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct listen *l = arg;
+	struct timeval poll = { 0, ACCEPT_POLL_MS * 1000 };
 	(void)fd;
 	(void)what;
-	if (!l->w->stopping && l->conns < l->max_conns)
+
+	if (l->w->stopping)
+		return;
+	if (atomic_load(l->w->tcp_conns) < l->max_conns)
 		accept_set(l, true);
+	else
+		event_add(l->accept_retry, &poll);
 }
 
 static void accept_error_cb(struct evconnlistener *lev, void *arg)
@@ -372,16 +486,13 @@ static int listen_open_udp(struct listen *l, size_t i, int fd)
 
 struct listen *listen_new(struct worker *w, const int *udp_fds, const int *tcp_fds, size_t n)
 {
-	unsigned workers = w->cfg->workers ? w->cfg->workers : 1;
 	struct listen *l = calloc(1, sizeof(*l)); /* owned by the worker */
 
 	if (l == NULL)
 		goto fail_fds;
 	l->w = w;
 	l->n = n;
-	l->max_conns = w->cfg->max_tcp_connections / workers;
-	if (l->max_conns == 0)
-		l->max_conns = 1;
+	l->max_conns = w->cfg->max_tcp_connections;
 	udp_batch_init(l);
 	l->udp = calloc(n, sizeof(*l->udp));
 	l->tcp = calloc(n, sizeof(*l->tcp));
@@ -460,6 +571,7 @@ void listen_free(struct listen *l)
 		if (c->bev) {
 			bufferevent_free(c->bev);
 			c->bev = NULL;
+			event_free(c->slow_ev);
 		}
 		conn_free(c);
 	}

@@ -39,6 +39,7 @@ struct server {
 	struct config *cfg;                /* owned */
 	_Atomic(struct policy *) policy;   /* owned: the one workers read */
 	_Atomic uint64_t policy_gen;
+	_Atomic unsigned tcp_conns;        /* client connections, all workers: max-tcp-connections */
 	struct retired retired[RETIRED_MAX];
 	size_t nretired;
 
@@ -339,6 +340,7 @@ int server_run(struct server *s)
 		return 3;
 	}
 	for (unsigned i = 0; i < s->nworkers; i++) {
+		s->workers[i].tcp_conns = &s->tcp_conns;
 		int r = worker_init(&s->workers[i], i, s->cfg, &s->policy, &s->policy_gen,
 			server_notify, s, s->udp_fds + i * n, s->tcp_fds + i * n, n);
 		for (size_t j = 0; j < n; j++) /* the worker owns them now, even on failure */

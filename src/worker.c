@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "guard.h"
 #include "listen.h"
 #include "log.h"
 #include "upstream.h"
@@ -102,7 +103,8 @@ int worker_init(struct worker *w, unsigned index, const struct config *cfg,
 	if (w->listen == NULL)
 		goto fail;
 	w->upstream = upstream_new(w);
-	if (w->upstream == NULL)
+	w->guard = guard_new(cfg, cfg->workers);
+	if (w->upstream == NULL || w->guard == NULL)
 		goto fail;
 	return 0;
 fail_fds:
@@ -157,6 +159,8 @@ void worker_release(struct worker *w)
 	/* Upstream first: freeing its slots releases the TCP connections they hold. */
 	upstream_free(w->upstream);
 	listen_free(w->listen);
+	guard_free(w->guard);
+	w->guard = NULL;
 	if (w->mail_ev)
 		event_free(w->mail_ev);
 	if (w->drain_ev)
