@@ -202,7 +202,8 @@ void wire_chain_init(struct wire_chain *c, const uint8_t *ans, size_t len,
 /*
  * Takes one step. Returns true with C->name/C->name_len set to the next target, or false when the
  * chain ends: no alias for the current name, a malformed record, a DNAME result longer than 255
- * bytes, or WIRE_CHAIN_MAX steps taken (which also ends loops).
+ * bytes, or WIRE_CHAIN_MAX steps taken (which also ends loops). Once it has returned false it
+ * keeps doing so, and C->name stays the last name reached.
  */
 bool wire_chain_next(struct wire_chain *c);
 

@@ -679,23 +679,6 @@ static size_t suffix_at(const uint8_t *name, size_t len, const uint8_t *suf, siz
 }
 
 /*
- * RFC 6672: a DNAME at OWNER (a suffix of the current name at PREFIX) maps the name to its
- * labels before PREFIX followed by the DNAME's target at RDATA. False when the result is too
- * long (the server would have answered YXDOMAIN) or the target malformed.
- */
-static bool dname_apply(struct wire_chain *c, size_t prefix, size_t rdata)
-{
-	uint8_t target[WIRE_NAME_MAX];
-	size_t tlen;
-
-	if (name_expand(c->pkt, c->len, rdata, target, &tlen) == 0 || prefix + tlen > WIRE_NAME_MAX)
-		return false;
-	memcpy(c->name + prefix, target, tlen);
-	c->name_len = prefix + tlen;
-	return true;
-}
-
-/*
  * One pass over the answer section for the alias of the current name: a CNAME owned by it is
  * taken at once; otherwise the first DNAME owning a proper suffix of it. Returns the offset of
  * the chosen record's RDATA (and *PREFIX, 0 for a CNAME, the DNAME's split point otherwise), or
@@ -738,17 +721,31 @@ static size_t chain_find(const struct wire_chain *c, size_t *prefix)
 	return dname;
 }
 
+/* One step; false leaves C->name as it was. */
+static bool chain_step(struct wire_chain *c)
+{
+	uint8_t target[WIRE_NAME_MAX];
+	size_t prefix, rdata, tlen;
+
+	rdata = chain_find(c, &prefix);
+	if (rdata == 0 || name_expand(c->pkt, c->len, rdata, target, &tlen) == 0)
+		return false;
+	/* RFC 6672: a DNAME maps the labels before its owner onto its target. */
+	if (prefix + tlen > WIRE_NAME_MAX)
+		return false; /* the server would have answered YXDOMAIN */
+	memcpy(c->name + prefix, target, tlen);
+	c->name_len = prefix + tlen;
+	return true;
+}
+
 bool wire_chain_next(struct wire_chain *c)
 {
-	size_t prefix, rdata;
-
 	if (c->steps >= WIRE_CHAIN_MAX)
 		return false;
-	c->steps++;
-	rdata = chain_find(c, &prefix);
-	if (rdata == 0)
+	if (!chain_step(c)) {
+		c->steps = WIRE_CHAIN_MAX; /* ended for good: the caller may ask again */
 		return false;
-	if (prefix > 0)
-		return dname_apply(c, prefix, rdata);
-	return name_expand(c->pkt, c->len, rdata, c->name, &c->name_len) != 0;
+	}
+	c->steps++;
+	return true;
 }

@@ -1,7 +1,7 @@
 /*
  * fuzz_query: wire_parse_query on arbitrary bytes, then every answer blokir would send back
- * (the error answer for the status, and for a good query a blocked answer with and without SOA)
- * is built and checked: it must fit, parse with ldns, pass wire_check_answer for the question it
+ * (the error answer for the status, and for a good query a blocked answer with and without SOA,
+ * and a redirect answer) is built and checked: it must fit, parse with ldns, pass wire_check_answer for the question it
  * echoes, and carry what the query said (ID, RCODE, question). Any violation aborts.
  */
 #include "wire.h" /* first: see the note on ldns and bool there */
@@ -87,6 +87,58 @@ static void blocked(const struct wire_query *q, const uint8_t *data, size_t size
 		check_built(q, out, n, b.rcode);
 }
 
+/* What a redirect answer must hold: the expected answer count for Q and R (see wire.h). */
+static size_t redirect_count(const struct wire_query *q, const struct wire_redirect *r)
+{
+	unsigned t = q->qtype;
+	if (q->qclass != 1 && q->qclass != 255)
+		return 0;
+	if (r->cname_len)
+		return t == 1 || t == 28 || t == 5 || t == 255;
+	return (t == 1 || t == 255 ? r->a_count : 0) + (t == 28 || t == 255 ? r->aaaa_count : 0);
+}
+
+static void redirected(const struct wire_query *q, const uint8_t *data, size_t size)
+{
+	static const uint8_t addrs[16 * 64] = {192, 0, 2, 80};
+	static const uint8_t landing[] = "\7landing\7example\3net";
+	size_t pick = size > 1 ? data[size - 2] : 0;
+	struct wire_redirect r = {
+		.a = addrs, .a_count = pick % 5 == 4 ? 64 : pick % 5,
+		.aaaa = addrs, .aaaa_count = (pick >> 3) % 3,
+		.cname = landing, .cname_len = pick & 0x80 ? sizeof landing : 0, .ttl = 30,
+	};
+	struct wire_block b = {
+		.rcode = 3, .with_soa = true, .soa_owner_offset = 0,
+		.mname = mname, .mname_len = sizeof mname, .rname = rname, .rname_len = sizeof rname,
+		.serial = 1, .negative_ttl = 60, .ede_text = (const char *)data, .ede_len = size,
+	};
+	size_t caps[] = {sizeof out, wire_udp_limit(q), (size_t)data[0] * 2};
+	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+		size_t n = wire_build_redirect(q, &b, &r, out, caps[i]);
+		REQUIRE(n <= caps[i]);
+		if (n == 0)
+			continue;
+		ldns_pkt *p = NULL;
+		REQUIRE(ldns_wire2pkt(&p, out, n) == LDNS_STATUS_OK);
+		size_t want = redirect_count(q, &r);
+		bool tc = ldns_pkt_tc(p);
+		if (tc)
+			REQUIRE(want > 0 && ldns_pkt_ancount(p) == 0 && ldns_pkt_nscount(p) == 0);
+		else
+			REQUIRE(ldns_pkt_ancount(p) == want && ldns_pkt_nscount(p) == (want == 0));
+		ldns_pkt_free(p);
+		if (tc) {
+			/* Records that do not fit this cap: TC, which is what check_built refuses. */
+			struct wire_answer a;
+			REQUIRE(wire_check_answer(out, n, q->packet + WIRE_HEADER_LEN, q->qname_len,
+				q->qtype, q->qclass, &a) == 0 && a.tc);
+		} else {
+			check_built(q, out, n, 0);
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wire_query q;
@@ -104,6 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		REQUIRE(!q.edns || q.edns_version == 0);
 		rcode = WIRE_RCODE_SERVFAIL;
 		blocked(&q, data, size);
+		redirected(&q, data, size);
 		break;
 	case WIRE_FORMERR:
 		REQUIRE(!q.edns);

@@ -1,5 +1,5 @@
 /*
- * mkcorpus: writes the seed corpora tests/fuzz/corpus/{query,answer}/ (run from the top of the
+ * mkcorpus: writes the seed corpora tests/fuzz/corpus/{query,answer,chain}/ (run from the top of the
  * tree). Valid packets come from ldns; the malformed ones are ldns output cut or patched, so each
  * seed starts the fuzzer next to one of the parser's decisions. The files are committed; rerun
  * this only to change the seeds:
@@ -242,9 +242,47 @@ static void answers(void)
 	put("answer", "ede", b, n);
 }
 
+/* Alias chains for fuzz_chain: in order, shuffled, looping, DNAME, and a cut one. */
+static void chains(void)
+{
+	static const char *chain[] = {
+		"a:" QNAME " 300 IN CNAME Alias.Example.NET.",
+		"a:alias.example.net. 300 IN CNAME t.me.",
+		"a:t.me. 300 IN A 192.0.2.1",
+	};
+	static const char *shuffled[] = {
+		"a:t.me. 300 IN A 192.0.2.1",
+		"a:alias.example.net. 300 IN CNAME t.me.",
+		"a:" QNAME " 300 IN CNAME alias.example.net.",
+	};
+	static const char *loop[] = {
+		"a:" QNAME " 300 IN CNAME x.example.",
+		"a:x.example. 300 IN CNAME " QNAME,
+	};
+	static const char *dname[] = {
+		"a:Example.COM. 300 IN DNAME telegram.org.",
+		"a:" QNAME " 300 IN CNAME www.telegram.org.",
+		"a:telegram.org. 300 IN DNAME t.me.",
+		"n:t.me. 300 IN SOA ns1.t.me. hostmaster.t.me. 1 3600 600 86400 300",
+	};
+	uint8_t b[4096];
+	size_t n;
+
+	n = answer(chain, 3, 1232, LDNS_RCODE_NOERROR, b);
+	put("chain", "chain-edns", b, n);
+	put("chain", "chain-cut", b, n - 20);
+	n = answer(shuffled, 3, 0, LDNS_RCODE_NOERROR, b);
+	put("chain", "shuffled", b, n);
+	n = answer(loop, 2, 0, LDNS_RCODE_NOERROR, b);
+	put("chain", "loop", b, n);
+	n = answer(dname, 4, 4096, LDNS_RCODE_NOERROR, b);
+	put("chain", "dname", b, n);
+}
+
 int main(void)
 {
 	queries();
 	answers();
+	chains();
 	return 0;
 }
