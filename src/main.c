@@ -26,7 +26,7 @@
 struct options {
 	const char *config_path;
 	const char *pidfile;
-	bool check, foreground, verbose;
+	bool check, foreground, verbose, allow_root;
 	const char *listen[MAX_OVERRIDES];
 	size_t nlisten;
 	const char *upstream[MAX_OVERRIDES];
@@ -44,6 +44,7 @@ static void usage(FILE *to)
 		"  -f, --foreground        stay in the foreground, log to stderr\n"
 		"  -p, --pidfile FILE      write the process ID to FILE\n"
 		"  -v, --verbose           debug logging\n"
+		"      --allow-root        keep running as root when no user: is configured\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n"
 		"exit codes: 0 ok, 1 invalid configuration, 2 usage error, 3 start-up failure\n");
@@ -59,6 +60,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "allow-root", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -72,6 +74,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'f': o->foreground = true; break;
 		case 'p': o->pidfile = optarg; break;
 		case 'v': o->verbose = true; break;
+		case 'R': o->allow_root = true; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("blokir %s\n", BLOKIR_VERSION); exit(0);
 		case 'l':
@@ -209,8 +212,10 @@ int main(int argc, char **argv)
 		&cfg->upstream_count) < 0)
 		goto out;
 	rc = EXIT_RUNTIME;
-	if (!o.foreground && make_paths_absolute(cfg, &o, pidfile_abs, sizeof(pidfile_abs)) < 0)
+	if ((!o.foreground || cfg->chroot) &&
+	    make_paths_absolute(cfg, &o, pidfile_abs, sizeof(pidfile_abs)) < 0)
 		goto out;
+	cfg->allow_root |= o.allow_root;
 	if (cfg->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->workers = n > 0 && n < 64 ? (unsigned)n : 1;

@@ -25,6 +25,7 @@
 
 #include "diag.h"
 #include "log.h"
+#include "privdrop.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -335,6 +336,8 @@ int server_run(struct server *s)
 	size_t n = s->cfg->listen_count;
 	unsigned started = 0;
 
+	if (privdrop_apply(s->cfg) < 0)
+		return 3;
 	if (server_setup_main(s) < 0) {
 		log_err("cannot set up the main event loop");
 		return 3;

@@ -75,6 +75,29 @@ fi
 
 stop_blokir
 
+# --- IPv6 on the command line: --listen [::1]:PORT and an IPv6 upstream --upstream [::1]:PORT ----------
+if [ "$V6" = 1 ]; then
+	P6=$(free_port)
+	write_policy "$T_TMP/v6.yaml" "$P6" "127.0.0.1:9"
+	"$BLOKIR" -c "$T_TMP/v6.yaml" --check >/dev/null 2>&1 || diag "v6.yaml does not pass --check"
+	$BLOKIR_WRAPPER "$BLOKIR" -c "$T_TMP/v6.yaml" --foreground "${ROOT_OPT[@]}" --listen "[::1]:$P6" \
+		--upstream "[::1]:$NSD_PORT" >>"$T_TMP/blokir.log" 2>&1 &
+	T_BLOKIR_PID=$!; track "$T_BLOKIR_PID"
+	q6p() { timeout 6 dig @::1 -p "$P6" +time=2 +tries=1 +nocookie "$@" 2>&1; }
+	wait_for $((10 * SLOW)) bash -c "timeout 3 dig @::1 -p $P6 +time=1 +tries=1 t.me | grep -q NXDOMAIN"
+	out=$(q6p www.example.test A)
+	like "$(section "$out" ANSWER)" '192\.0\.2\.1$' "--listen [::1]:PORT --upstream [::1]:PORT: forwarded over IPv6 both ways"
+	out=$(q6p big.example.test TXT +bufsize=4096 +ignore)
+	is "$(section "$out" ANSWER | grep -c ' IN TXT ')" 30 "  ... with the TCP retry to the IPv6 upstream"
+	out=$(q "$P6" www.t.me A)
+	is "$(rcode "$out")" none "  ... and --listen replaced the file's 127.0.0.1 address"
+	stop_blokir "IPv6 run stops with exit status 0"
+else
+	for d in "--listen/--upstream IPv6" "IPv6 TCP retry" "--listen replaces" "IPv6 stop"; do
+		skip "no ::1 on this machine" "$d"
+	done
+fi
+
 # --- answered as they complete, and the connection cap ---------------------------------------------
 # A second blokir in front of a slow upstream (1 s), with max-tcp-connections: 3.
 start_fake slow --delay-ms 1000 || bail "fakeupstream did not start"

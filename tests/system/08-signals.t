@@ -55,7 +55,7 @@ grep -Eiq 'stop|exit|shut|term' "$T_TMP/blokir.log"; ok $? "the stop is logged"
 if [ -n "$BLOKIR_WRAPPER" ]; then
 	skip "not under $BLOKIR_WRAPPER" "detached start writes the pidfile"
 else
-	timeout 10 "$BLOKIR" -c "$CFG" --pidfile "$PIDFILE" >>"$T_TMP/blokir.log" 2>&1; st=$?
+	timeout 10 "$BLOKIR" -c "$CFG" "${ROOT_OPT[@]}" --pidfile "$PIDFILE" >>"$T_TMP/blokir.log" 2>&1; st=$?
 	is "$st" 0 "without --foreground: the starting command exits 0"
 	wait_for 5 test -s "$PIDFILE"
 	dpid=$(tr -d ' \n' <"$PIDFILE" 2>/dev/null)

@@ -22,6 +22,13 @@ SYSDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FAKEUP="$SYSDIR/fakeupstream.py"
 DNSPY="$SYSDIR/dnsprobe.py"
 
+# blokir refuses to keep running as root unless told to (--allow-root); CI runs the tests as root.
+# The option is passed only when the binary knows it.
+ROOT_OPT=()
+if [ "$(id -u)" = 0 ] && [ -x "$BLOKIR" ] && "$BLOKIR" --help 2>&1 | grep -q -- '--allow-root'; then
+	ROOT_OPT=(--allow-root)
+fi
+
 # Valgrind slows start-up and every query; give each bounded wait more room under a wrapper.
 if [ -n "$BLOKIR_WRAPPER" ]; then SLOW=4; else SLOW=1; fi
 
@@ -292,7 +299,7 @@ start_blokir() {
 	local cfg=$1 port=$2; shift 2
 	[ -x "$BLOKIR" ] || bail "no blokir binary at $BLOKIR (run make first)"
 	# shellcheck disable=SC2086
-	$BLOKIR_WRAPPER "$BLOKIR" -c "$cfg" --foreground "$@" >>"$T_TMP/blokir.log" 2>&1 &
+	$BLOKIR_WRAPPER "$BLOKIR" -c "$cfg" --foreground "${ROOT_OPT[@]}" "$@" >>"$T_TMP/blokir.log" 2>&1 &
 	T_BLOKIR_PID=$!
 	track "$T_BLOKIR_PID"
 	if ! wait_for $((10 * SLOW)) blokir_answers "$port"; then
@@ -349,16 +356,18 @@ NSD_SMALL_ZONES="at.me nottelegram.org ok.t.me exact.test t.me telegram.me teleg
 # start_nsd: starts nsd on a free loopback port serving example.test and the small zones; sets
 # NSD_PORT.
 start_nsd() {
-	local d="$T_TMP/nsd"
+	local d="$T_TMP/nsd" v6="no" v6addr=""
 	mkdir -p "$d"
 	NSD_PORT=$(free_port)
+	if have_ipv6; then v6=yes; v6addr="ip-address: ::1@$NSD_PORT"; fi
 	write_zone "$d/example.test.zone"
 	cat >"$d/nsd.conf" <<EOF
 server:
 	ip-address: 127.0.0.1@$NSD_PORT
+	$v6addr
 	port: $NSD_PORT
 	do-ip4: yes
-	do-ip6: no
+	do-ip6: $v6
 	username: ""
 	chroot: ""
 	zonesdir: "$d"
