@@ -183,7 +183,7 @@ t = socket.socket(socket.AF_INET, socket.SOCK_STREAM); t.bind(("127.0.0.1", p));
 print("held", flush=True); time.sleep(60)' "$P" >"$T_TMP/holder.out" 2>&1 &
 track $!
 wait_for 10 grep -q held "$T_TMP/holder.out"
-out=$(timeout $((15 * SLOW)) $BLOKIR_WRAPPER "$BLOKIR" -c "$good" --foreground 2>&1); st=$?
+out=$(timeout $((15 * SLOW)) $BLOKIR_WRAPPER "$BLOKIR" -c "$good" --foreground "${ROOT_OPT[@]}" 2>&1); st=$?
 is "$st" 3 "listen port in use: blokir exits 3" || diag "$out"
 like "$out" "$P" "the start-up failure is logged naming the port"
 
