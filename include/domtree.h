@@ -13,6 +13,7 @@
 #ifndef BLOKIR_DOMTREE_H
 #define BLOKIR_DOMTREE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,25 @@ int domtree_insert(struct domtree *t, const uint8_t *name, size_t len, enum matc
  */
 uint32_t domtree_lookup(const struct domtree *t, const uint8_t *name, size_t len,
 	size_t *match_offset);
+
+/*
+ * Like domtree_insert, but for a name that may already be there: each slot FORM selects is written
+ * when it is unset or its value has a bit of WEAK set (0: only unset slots), and left alone
+ * otherwise. Returns 0 when every selected slot was written, 1 when some slot was left alone (the
+ * others are still written), -1 when out of memory or the name is invalid.
+ */
+int domtree_merge(struct domtree *t, const uint8_t *name, size_t len, enum match_form form,
+	uint32_t value, uint32_t weak);
+
+/* Whether a lookup may stop at a slot holding VALUE; false goes on to the next ancestor. */
+typedef bool domtree_accept_cb(uint32_t value, void *ctx);
+
+/*
+ * domtree_lookup, skipping every value ACCEPT (when not NULL) refuses: the policy uses it for
+ * disabled and out-of-schedule entries, which must not hide a less specific one.
+ */
+uint32_t domtree_lookup_filter(const struct domtree *t, const uint8_t *name, size_t len,
+	size_t *match_offset, domtree_accept_cb *accept, void *ctx);
 
 size_t domtree_count(const struct domtree *t);  /* names stored */
 size_t domtree_memory(const struct domtree *t); /* bytes allocated */

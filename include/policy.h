@@ -8,6 +8,7 @@
 #ifndef BLOKIR_POLICY_H
 #define BLOKIR_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,16 +31,20 @@ struct policy_rule {
 };
 
 /*
- * Compiles CFG (borrowed; the policy keeps copies of what it needs). Disabled entries are left
- * out. Duplicate entries are reported to DIAG naming both lines, and the result is NULL. Returns a
- * policy the caller owns (policy_free), or NULL on error (reported to DIAG) or out of memory.
+ * Compiles CFG (borrowed; the policy keeps copies of what it needs) and reads its enabled lists.
+ * Disabled entries never match. Duplicate YAML entries are reported to DIAG naming both lines,
+ * and the result is NULL; so is a list that fails (see lists.h). Precedence: the most specific
+ * enabled, in-schedule entry wins; for the same name and form a YAML entry beats a list entry,
+ * and an earlier list beats a later one (duplicates between lists are merged silently). Returns
+ * a policy the caller owns (policy_free), or NULL on error (reported to DIAG) or out of memory.
  */
 struct policy *policy_new(const struct config *cfg, struct diag *diag);
 void policy_free(struct policy *p);
 
 /*
- * The most specific enabled entry covering QNAME (lower-case wire format), or NULL when none does
- * (forward). ACTION_ALLOW rules are returned too: the caller forwards. *MATCH_OFFSET is the offset
+ * The most specific enabled entry covering QNAME (lower-case wire format) that is inside its
+ * from/until window now, or NULL when none does (forward). An entry outside its window is as if
+ * absent: a less specific one may match instead. ACTION_ALLOW rules are returned too: the caller forwards. *MATCH_OFFSET is the offset
  * in QNAME where the matched entry's name starts (the owner of the synthesized SOA).
  */
 const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qname, size_t len,
@@ -49,7 +54,30 @@ uint32_t policy_negative_ttl(const struct policy *p);
 uint32_t policy_serial(const struct policy *p); /* SOA serial: the policy's build time (unix s) */
 const uint8_t *policy_soa_mname(const struct policy *p, size_t *len);
 const uint8_t *policy_soa_rname(const struct policy *p, size_t *len);
-size_t policy_rule_count(const struct policy *p); /* enabled entries compiled in */
+size_t policy_rule_count(const struct policy *p); /* enabled YAML entries compiled in */
+size_t policy_list_names(const struct policy *p); /* names read from enabled lists */
+
+/*
+ * Enabled YAML rule I (file order) in *RULE, or NULL past the end; returns how many there are.
+ * For the schedule timer's log lines.
+ */
+size_t policy_yaml_rule_at(const struct policy *p, size_t i, const struct policy_rule **rule);
+
+/*
+ * The first instant after NOW (unix seconds) at which an entry's schedule starts or ends, or 0
+ * when none does: the daemon arms a timer for it and logs the change.
+ */
+int64_t policy_next_transition(const struct policy *p, int64_t now);
+
+/* Whether R is inside its from/until window at NOW. */
+bool policy_rule_active(const struct policy_rule *r, int64_t now);
+
+/*
+ * The clock policy_match reads (unix seconds; CLOCK_REALTIME_COARSE by default). Tests inject
+ * their own; NULL restores the default. policy_now() reads it.
+ */
+void policy_set_clock(int64_t (*now)(void));
+int64_t policy_now(void);
 size_t policy_memory(const struct policy *p);     /* bytes allocated, for logs and benchmarks */
 
 #endif

@@ -262,6 +262,36 @@ static uint32_t arena_add(struct domtree *t, const uint8_t *name, size_t len)
 	return off;
 }
 
+/* NAME's record, added with both values unset when absent. NULL when out of memory or invalid. */
+static uint8_t *record_get_or_add(struct domtree *t, const uint8_t *name, size_t len)
+{
+	uint8_t offs[MAX_SUFFIXES];
+	uint64_t h;
+	size_t slot;
+	uint8_t *r;
+	uint32_t off;
+
+	if (name_suffixes(name, len, offs) == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	h = XXH3_64bits(name, len);
+	r = find(t, name, len, h, &slot);
+	if (r != NULL)
+		return r;
+	/* Grow first: if that fails, the tree is as it was. */
+	if ((t->count + 1) > (t->mask + 1) / 4 * 3 && grow(t) < 0)
+		goto nomem;
+	if ((off = arena_add(t, name, len)) == 0)
+		goto nomem;
+	place(t->slots, t->mask, h, off);
+	t->count++;
+	return record_at(t, off);
+nomem:
+	errno = ENOMEM;
+	return NULL;
+}
+
 /*
  * See domtree.h. Also -1 with errno EINVAL when NAME is not well-formed wire format or VALUE is
  * DOMTREE_NONE (which would read back as "unset"). When MATCH_SUBTREE finds both slots taken,
@@ -270,49 +300,68 @@ static uint32_t arena_add(struct domtree *t, const uint8_t *name, size_t len)
 int domtree_insert(struct domtree *t, const uint8_t *name, size_t len, enum match_form form,
 	uint32_t value, uint32_t *existing)
 {
-	uint8_t offs[MAX_SUFFIXES];
 	bool self = form != MATCH_BELOW, below = form != MATCH_EXACT;
-	uint64_t h;
-	size_t slot;
+	uint32_t s, b;
 	uint8_t *r;
-	uint32_t off;
 
-	if (value == DOMTREE_NONE || name_suffixes(name, len, offs) == 0) {
+	if (value == DOMTREE_NONE) {
 		errno = EINVAL;
 		return -1;
 	}
-	h = XXH3_64bits(name, len);
-	r = find(t, name, len, h, &slot);
-	if (r == NULL) {
-		/* Grow first: if that fails, the tree is as it was. */
-		if ((t->count + 1) > (t->mask + 1) / 4 * 3 && grow(t) < 0)
-			goto nomem;
-		if ((off = arena_add(t, name, len)) == 0)
-			goto nomem;
-		place(t->slots, t->mask, h, off);
-		t->count++;
-		r = record_at(t, off);
-	} else {
-		uint32_t s = record_get(r, SELF), b = record_get(r, BELOW);
-
-		if ((self && s != DOMTREE_NONE) || (below && b != DOMTREE_NONE)) {
-			if (existing != NULL)
-				*existing = self && s != DOMTREE_NONE ? s : b;
-			return 1;
-		}
+	if ((r = record_get_or_add(t, name, len)) == NULL)
+		return -1;
+	s = record_get(r, SELF);
+	b = record_get(r, BELOW);
+	if ((self && s != DOMTREE_NONE) || (below && b != DOMTREE_NONE)) {
+		if (existing != NULL)
+			*existing = self && s != DOMTREE_NONE ? s : b;
+		return 1;
 	}
 	if (self)
 		record_set(r, SELF, value);
 	if (below)
 		record_set(r, BELOW, value);
 	return 0;
-nomem:
-	errno = ENOMEM;
-	return -1;
+}
+
+/* Writes V to slot WHICH of R if it is unset or WEAK says so; returns whether it did. */
+static bool merge_slot(uint8_t *r, int which, uint32_t v, uint32_t weak)
+{
+	uint32_t old = record_get(r, which);
+
+	if (old != DOMTREE_NONE && (old & weak) == 0)
+		return false;
+	record_set(r, which, v);
+	return true;
+}
+
+int domtree_merge(struct domtree *t, const uint8_t *name, size_t len, enum match_form form,
+	uint32_t value, uint32_t weak)
+{
+	bool kept = false;
+	uint8_t *r;
+
+	if (value == DOMTREE_NONE) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((r = record_get_or_add(t, name, len)) == NULL)
+		return -1;
+	if (form != MATCH_BELOW)
+		kept |= !merge_slot(r, SELF, value, weak);
+	if (form != MATCH_EXACT)
+		kept |= !merge_slot(r, BELOW, value, weak);
+	return kept ? 1 : 0;
 }
 
 uint32_t domtree_lookup(const struct domtree *t, const uint8_t *name, size_t len,
 	size_t *match_offset)
+{
+	return domtree_lookup_filter(t, name, len, match_offset, NULL, NULL);
+}
+
+uint32_t domtree_lookup_filter(const struct domtree *t, const uint8_t *name, size_t len,
+	size_t *match_offset, domtree_accept_cb *accept, void *ctx)
 {
 	uint8_t offs[MAX_SUFFIXES];
 	uint64_t h[MAX_SUFFIXES];
@@ -336,7 +385,7 @@ uint32_t domtree_lookup(const struct domtree *t, const uint8_t *name, size_t len
 		if (r == NULL)
 			continue;
 		v = record_get(r, k == 0 ? SELF : BELOW);
-		if (v != DOMTREE_NONE) {
+		if (v != DOMTREE_NONE && (accept == NULL || accept(v, ctx))) {
 			if (match_offset != NULL)
 				*match_offset = offs[k];
 			return v;

@@ -1,8 +1,21 @@
 /*
- * policy: compiles a struct config into the immutable form the query path reads (see
- * include/policy.h). The matcher maps a name to an index into an array of rules; the rules'
- * strings live in one block, so a policy is four allocations whatever its size and it keeps no
- * pointer into the config it was built from.
+ * policy: compiles a struct config, and the lists it names, into the immutable form the query
+ * path reads (see include/policy.h).
+ *
+ * One matcher maps every name to an index into an array of rules. Each enabled YAML entry is a
+ * rule of its own; a list is one rule shared by all its names (an RPZ list has one per action it
+ * uses, plus one per redirect target), so two million listed names cost the matcher's ~50 bytes
+ * each and nothing more.
+ *
+ * Precedence, decided here:
+ *  - Disabled YAML entries are stored too, with DISABLED set in their value, so duplicates are
+ *    found between any two lines of the file with a single tree; a lookup skips them (as if
+ *    absent) and goes on to less specific names.
+ *  - Then the lists, in file order, merged slot by slot: a slot held by an enabled YAML entry or
+ *    an earlier list is kept (an operator's explicit line beats an imported list; regulators'
+ *    lists overlap, and the first one wins silently), a free or disabled slot is taken.
+ *  - A lookup also skips a rule outside its from/until window, so schedules need no rebuild; the
+ *    clock is read only when a candidate rule has a schedule.
  */
 #include "policy.h"
 
@@ -12,15 +25,38 @@
 #include <time.h>
 
 #include "domtree.h"
+#include "lists.h"
+#include "log.h"
+
+#define DISABLED 0x80000000u /* in a tree value: a disabled YAML entry (the rest: its index) */
+
+/* What the reload summary compares: one per YAML entry, enabled or not, and one per list. */
+struct policy_entry {
+	const char *key;  /* the entry's text, in the strings block */
+	uint8_t form;
+	bool enabled;
+};
+
+struct policy_list {
+	char *path, *reason, *ref; /* owned */
+	bool enabled;
+	size_t names;              /* names read (0 when disabled) */
+};
 
 struct policy {
-	struct domtree *tree;       /* owned; values index rules */
-	struct policy_rule *rules;  /* owned array; the strings point into strings */
-	size_t rule_count;
-	char *strings;              /* owned block holding every rule's name, reason and ref */
+	struct domtree *tree;       /* owned; values index rules (or DISABLED | entry index) */
+	struct policy_rule *rules;  /* owned array; strings point into strings and lists */
+	size_t nrules, rules_cap;
+	size_t yaml_rules;          /* enabled YAML entries: the first yaml_rules rules */
+	char *strings;              /* owned block holding every entry's name, reason and ref */
 	size_t strings_size;
-	struct config_redirect *redirects; /* owned array of deep copies; rules point into it */
-	size_t redirect_count;
+	struct config_redirect *redirects; /* owned array of deep copies; [0] the policy-wide one */
+	size_t redirect_count, redirects_cap;
+	size_t *rule_redirect;      /* owned, per rule while building: index in redirects, or 0 */
+	struct policy_entry *entries; size_t entry_count; /* owned */
+	struct policy_list *lists; size_t list_count;     /* owned */
+	size_t list_names;
+	bool has_schedule;
 	uint32_t negative_ttl;
 	uint32_t serial;
 	uint8_t soa_mname[CONFIG_NAME_MAX];
@@ -29,51 +65,84 @@ struct policy {
 	size_t soa_rname_len;
 };
 
-/*
- * Inserts every entry of CFG (or only the enabled ones) into a new tree. In a tree of every entry
- * the value is the entry's index in cfg->domains, which names the first line of a duplicate; in a
- * tree of the enabled ones it is the entry's rule index (fill_rules numbers them alike).
- * Duplicates are reported to DIAG, all of them, so one --check run shows an operator every one.
- * Returns the tree (caller owns), or NULL with errno 0 when something was reported and ENOMEM
- * otherwise.
- */
-static struct domtree *build_tree(const struct config *cfg, bool enabled_only, struct diag *diag)
+/* ---- the clock ------------------------------------------------------------------------------- */
+
+static int64_t clock_coarse(void)
 {
-	struct domtree *t = domtree_new(cfg->domain_count);
-	size_t dups = 0;
-	uint32_t rule = 0, first;
+	struct timespec ts;
 
-	if (t == NULL)
-		goto nomem;
-	for (size_t i = 0; i < cfg->domain_count; i++) {
-		const struct config_domain *d = &cfg->domains[i];
-		int rc;
+	/* the coarse clock is a read of the vDSO page, no syscall: cheap enough per query */
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (int64_t)ts.tv_sec;
+}
 
-		if (enabled_only && !d->enabled)
-			continue;
-		rc = domtree_insert(t, d->name, d->name_len, d->form,
-			enabled_only ? rule : (uint32_t)i, &first);
-		if (rc < 0)
-			goto nomem;
-		if (rc == 0) {
-			rule++;
-			continue;
-		}
-		dups++;
-		if (!enabled_only && diag != NULL)
-			diag_add(diag, cfg->path, d->line, d->column,
-				"duplicate entry \"%s\" (first at line %u)", d->text,
-				cfg->domains[first].line);
+static int64_t (*_Atomic policy_clock)(void) = clock_coarse;
+
+void policy_set_clock(int64_t (*now)(void))
+{
+	policy_clock = now != NULL ? now : clock_coarse;
+}
+
+int64_t policy_now(void)
+{
+	return policy_clock();
+}
+
+bool policy_rule_active(const struct policy_rule *r, int64_t now)
+{
+	return (r->from == 0 || now >= r->from) && (r->until == 0 || now < r->until);
+}
+
+/* ---- rules ----------------------------------------------------------------------------------- */
+
+/* Appends an empty rule; returns its index, or -1 when out of memory. */
+static int64_t rule_add(struct policy *p)
+{
+	if (p->nrules == p->rules_cap) {
+		size_t ncap = p->rules_cap ? p->rules_cap * 2 : 16;
+		struct policy_rule *nr;
+		size_t *nx;
+
+		if (ncap >= DISABLED)
+			return -1;
+		if ((nr = realloc(p->rules, ncap * sizeof(*nr))) == NULL)
+			return -1;
+		p->rules = nr;
+		if ((nx = realloc(p->rule_redirect, ncap * sizeof(*nx))) == NULL)
+			return -1;
+		p->rule_redirect = nx;
+		p->rules_cap = ncap;
 	}
-	if (dups == 0)
-		return t;
-	domtree_free(t);
-	errno = 0;
-	return NULL;
-nomem:
-	domtree_free(t);
-	errno = ENOMEM;
-	return NULL;
+	memset(&p->rules[p->nrules], 0, sizeof(p->rules[0]));
+	p->rule_redirect[p->nrules] = 0;
+	return (int64_t)p->nrules++;
+}
+
+/* A new slot in P->redirects (zeroed); returns its index, or 0 when out of memory. */
+static size_t redirect_add(struct policy *p)
+{
+	if (p->redirect_count == p->redirects_cap) {
+		size_t ncap = p->redirects_cap * 2;
+		struct config_redirect *nr = realloc(p->redirects, ncap * sizeof(*nr));
+
+		if (nr == NULL)
+			return 0;
+		p->redirects = nr;
+		p->redirects_cap = ncap;
+	}
+	memset(&p->redirects[p->redirect_count], 0, sizeof(p->redirects[0]));
+	return p->redirect_count++;
+}
+
+/* Rule I redirects to a deep copy of SRC (a new slot). Returns -1 when out of memory. */
+static int rule_redirect_copy(struct policy *p, size_t i, const struct config_redirect *src)
+{
+	size_t slot = redirect_add(p);
+
+	if (slot == 0 || config_redirect_copy(&p->redirects[slot], src) < 0)
+		return -1;
+	p->rule_redirect[i] = slot;
+	return 0;
 }
 
 /* Copies S into the string block at *POS, or reuses PREV when it holds the same text. */
@@ -93,102 +162,305 @@ static const char *copy_string(char *block, size_t *pos, const char *s, const ch
 	return dst;
 }
 
-/*
- * The policy's own copy of the landing page an entry redirects to: its own, or the policy-wide
- * one (copied once, as redirects[0]). P->redirects has room for every copy (see
- * alloc_redirects). NULL when out of memory.
- */
-static const struct config_redirect *redirect_for(struct policy *p, const struct config *cfg,
-	const struct config_domain *d)
+static size_t strings_needed(const struct config *cfg)
 {
-	const struct config_redirect *src = d->redirect != NULL ? d->redirect : &cfg->redirect;
-
-	if (d->redirect == NULL && p->redirects[0].set)
-		return &p->redirects[0];
-	if (config_redirect_copy(&p->redirects[d->redirect ? p->redirect_count : 0], src) < 0)
-		return NULL;
-	return d->redirect ? &p->redirects[p->redirect_count++] : &p->redirects[0];
-}
-
-/* Room for the policy-wide redirect (slot 0) and one per entry that has its own. */
-static int alloc_redirects(struct policy *p, const struct config *cfg)
-{
-	size_t n = 1;
-
-	for (size_t i = 0; i < cfg->domain_count; i++)
-		n += cfg->domains[i].redirect != NULL;
-	p->redirects = calloc(n, sizeof(*p->redirects));
-	p->redirect_count = 1;
-	return p->redirects == NULL ? -1 : 0;
-}
-
-/*
- * Fills P->rules from CFG's enabled entries, in file order (the order build_tree numbers them).
- * Returns 0 or -1 when out of memory. Big lists tend to give a run of entries the same reason and
- * ref, so a string equal to the previous entry's is stored once.
- */
-static int fill_rules(struct policy *p, const struct config *cfg)
-{
-	size_t size = 0, pos = 0, n = 0;
-	const char *reason = NULL, *ref = NULL;
+	size_t size = 0;
 
 	for (size_t i = 0; i < cfg->domain_count; i++) {
 		const struct config_domain *d = &cfg->domains[i];
 
-		if (!d->enabled)
-			continue;
-		n++;
 		size += strlen(d->text) + 1;
 		size += d->reason != NULL ? strlen(d->reason) + 1 : 0;
 		size += d->ref != NULL ? strlen(d->ref) + 1 : 0;
 	}
-	p->rules = calloc(n ? n : 1, sizeof(*p->rules));
-	p->strings = malloc(size ? size : 1);
-	if (p->rules == NULL || p->strings == NULL || alloc_redirects(p, cfg) < 0)
+	return size;
+}
+
+/*
+ * One rule per enabled YAML entry, in file order, and an entry record for every one. Returns 0
+ * or -1 when out of memory. Big files tend to give a run of entries the same reason and ref, so
+ * a string equal to the previous entry's is stored once.
+ */
+static int yaml_rules(struct policy *p, const struct config *cfg)
+{
+	size_t pos = 0;
+	const char *reason = NULL, *ref = NULL;
+
+	p->strings_size = strings_needed(cfg);
+	p->strings = malloc(p->strings_size ? p->strings_size : 1);
+	p->entries = calloc(cfg->domain_count ? cfg->domain_count : 1, sizeof(*p->entries));
+	if (p->strings == NULL || p->entries == NULL)
 		return -1;
 	for (size_t i = 0; i < cfg->domain_count; i++) {
 		const struct config_domain *d = &cfg->domains[i];
-		struct policy_rule *r = &p->rules[p->rule_count];
+		struct policy_entry *e = &p->entries[p->entry_count++];
+		struct policy_rule *r;
+		int64_t k;
 
+		e->key = copy_string(p->strings, &pos, d->text, NULL);
+		e->form = (uint8_t)d->form;
+		e->enabled = d->enabled;
 		if (!d->enabled)
 			continue;
+		if ((k = rule_add(p)) < 0)
+			return -1;
+		r = &p->rules[k];
 		r->action = d->action == ACTION_DEFAULT ? cfg->default_action : d->action;
-		r->name = copy_string(p->strings, &pos, d->text, NULL);
+		r->name = e->key;
 		r->reason = reason = copy_string(p->strings, &pos, d->reason, reason);
 		r->reason_len = r->reason != NULL ? strlen(r->reason) : 0;
 		r->ref = ref = copy_string(p->strings, &pos, d->ref, ref);
 		r->line = d->line;
 		r->from = d->from;
 		r->until = d->until;
-		if (r->action == ACTION_REDIRECT && (r->redirect = redirect_for(p, cfg, d)) == NULL)
+		p->has_schedule |= d->from != 0 || d->until != 0;
+		if (r->action == ACTION_REDIRECT && d->redirect != NULL &&
+			rule_redirect_copy(p, (size_t)k, d->redirect) < 0)
 			return -1;
-		p->rule_count++;
 	}
-	p->strings_size = size;
+	p->yaml_rules = p->nrules;
 	return 0;
 }
 
 /*
- * Two trees are built only when some entry is disabled: duplicates are an error between any two
- * lines of the file, but a disabled entry must not match, so the served tree then leaves it out.
+ * Every YAML entry into the tree, disabled ones with DISABLED set. Duplicates are reported to
+ * DIAG, all of them, so one --check run shows an operator every one. Returns 0, 1 when
+ * something was reported, -1 when out of memory.
  */
+static int yaml_insert(struct policy *p, const struct config *cfg, struct diag *diag)
+{
+	uint32_t rule = 0, first;
+	int result = 0;
+
+	for (size_t i = 0; i < cfg->domain_count; i++) {
+		const struct config_domain *d = &cfg->domains[i];
+		uint32_t v = d->enabled ? rule++ : DISABLED | (uint32_t)i;
+		int rc = domtree_insert(p->tree, d->name, d->name_len, d->form, v, &first);
+
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			continue;
+		result = 1;
+		diag_add(diag, cfg->path, d->line, d->column, "duplicate entry \"%s\" (first at line %u)",
+			d->text, first & DISABLED ? cfg->domains[first & ~DISABLED].line :
+			p->rules[first].line);
+	}
+	return result;
+}
+
+/* ---- lists ----------------------------------------------------------------------------------- */
+
+/* Reading one list: the rules its names map to, created on first use. */
+struct list_build {
+	struct policy *p;
+	const struct config *cfg;
+	const struct policy_list *pl;
+	const struct config_list *l;
+	int64_t by_action[ACTION_DEFAULT + 1]; /* rule per action, -1 until used */
+	int64_t last_addr_rule;                /* the rule of the previous A/AAAA record, or -1 */
+	uint8_t last_name[CONFIG_NAME_MAX];
+	size_t last_len;
+	enum match_form last_form;
+	size_t names;
+};
+
+static int64_t list_rule(struct list_build *b, enum policy_action a)
+{
+	struct policy_rule *r;
+	int64_t k = rule_add(b->p);
+
+	if (k < 0)
+		return -1;
+	r = &b->p->rules[k];
+	r->action = a;
+	r->name = b->pl->path;
+	r->reason = b->pl->reason;
+	r->reason_len = r->reason != NULL ? strlen(r->reason) : 0;
+	r->ref = b->pl->ref;
+	r->line = b->l->line;
+	return k;
+}
+
+/* The rule for an entry of a domains or hosts list, or an RPZ action without data. */
+static int64_t shared_rule(struct list_build *b, enum policy_action a)
+{
+	if (b->by_action[a] < 0)
+		b->by_action[a] = list_rule(b, a);
+	return b->by_action[a];
+}
+
+/* Appends E's address to the redirect of rule K. */
+static int add_address(struct policy *p, int64_t k, const struct lists_entry *e)
+{
+	struct config_redirect *r = &p->redirects[p->rule_redirect[k]];
+	void *na;
+
+	r->set = true;
+	r->ttl = 30;
+	if (e->addr_family == AF_INET) {
+		if ((na = realloc(r->a, (r->a_count + 1) * 4)) == NULL)
+			return -1;
+		r->a = na;
+		memcpy(r->a[r->a_count++], e->addr, 4);
+	} else {
+		if ((na = realloc(r->aaaa, (r->aaaa_count + 1) * 16)) == NULL)
+			return -1;
+		r->aaaa = na;
+		memcpy(r->aaaa[r->aaaa_count++], e->addr, 16);
+	}
+	return 0;
+}
+
+/* An RPZ redirect: a rule of its own, whose landing page is E's CNAME or addresses. */
+static int64_t redirect_rule(struct list_build *b, const struct lists_entry *e, bool *merged)
+{
+	int64_t k;
+	size_t slot;
+
+	*merged = e->addr_family != 0 && b->last_addr_rule >= 0 && b->last_form == e->form &&
+		b->last_len == e->name_len && memcmp(b->last_name, e->name, e->name_len) == 0;
+	if (*merged)
+		return add_address(b->p, b->last_addr_rule, e) < 0 ? -1 : b->last_addr_rule;
+	if ((k = list_rule(b, ACTION_REDIRECT)) < 0 || (slot = redirect_add(b->p)) == 0)
+		return -1;
+	b->p->rule_redirect[k] = slot;
+	b->last_addr_rule = -1;
+	if (e->addr_family == 0) {
+		struct config_redirect *r = &b->p->redirects[slot];
+
+		r->set = true;
+		r->ttl = 30;
+		memcpy(r->cname, e->cname, e->cname_len);
+		r->cname_len = e->cname_len;
+		return k;
+	}
+	b->last_addr_rule = k;
+	memcpy(b->last_name, e->name, e->name_len);
+	b->last_len = e->name_len;
+	b->last_form = e->form;
+	return add_address(b->p, k, e) < 0 ? -1 : k;
+}
+
+/* lists_entry_cb: one name of a list into the tree. */
+static int list_entry(void *ctx, const struct lists_entry *e)
+{
+	struct list_build *b = ctx;
+	enum policy_action a = e->action;
+	bool merged = false;
+	int64_t k;
+
+	if (a == ACTION_DEFAULT)
+		a = b->l->action == ACTION_DEFAULT ? b->cfg->default_action : b->l->action;
+	if (a == ACTION_REDIRECT && (e->cname_len > 0 || e->addr_family != 0))
+		k = redirect_rule(b, e, &merged);
+	else
+		k = shared_rule(b, a);
+	if (k < 0)
+		return -1;
+	if (e->addr_family == 0)
+		b->last_addr_rule = -1;
+	b->names += !merged;
+	if (merged)
+		return 0;
+	return domtree_merge(b->p->tree, e->name, e->name_len, e->form, (uint32_t)k, DISABLED) < 0 ?
+		-1 : 0;
+}
+
+/* Copies every list's identity; the enabled ones are read later. */
+static int lists_copy(struct policy *p, const struct config *cfg)
+{
+	p->lists = calloc(cfg->list_count ? cfg->list_count : 1, sizeof(*p->lists));
+	if (p->lists == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->list_count; i++) {
+		const struct config_list *l = &cfg->lists[i];
+		struct policy_list *pl = &p->lists[p->list_count++];
+
+		pl->enabled = l->enabled;
+		if ((pl->path = strdup(l->path)) == NULL ||
+			(l->reason != NULL && (pl->reason = strdup(l->reason)) == NULL) ||
+			(l->ref != NULL && (pl->ref = strdup(l->ref)) == NULL))
+			return -1;
+	}
+	return 0;
+}
+
+/* Reads every enabled list into the tree. Returns 0, 1 when one failed (reported), -1 on ENOMEM. */
+static int lists_insert(struct policy *p, const struct config *cfg, struct diag *diag)
+{
+	int result = 0;
+
+	for (size_t i = 0; i < cfg->list_count; i++) {
+		struct list_build b = { .p = p, .cfg = cfg, .pl = &p->lists[i], .l = &cfg->lists[i],
+			.last_addr_rule = -1 };
+		size_t bad = 0, before = diag_count(diag);
+
+		if (!b.l->enabled)
+			continue;
+		for (size_t a = 0; a <= ACTION_DEFAULT; a++)
+			b.by_action[a] = -1;
+		if (lists_read(b.l, diag, list_entry, &b, &bad) < 0) {
+			if (diag_count(diag) == before)
+				return -1; /* nothing reported: the callback ran out of memory */
+			result = 1;
+		}
+		p->lists[i].names = b.names;
+		p->list_names += b.names;
+	}
+	return result;
+}
+
+/* About how many names the tree will hold, so it is sized once. */
+static size_t expected_names(const struct config *cfg)
+{
+	size_t n = cfg->domain_count;
+
+	for (size_t i = 0; i < cfg->list_count; i++)
+		if (cfg->lists[i].enabled)
+			n += lists_estimate(&cfg->lists[i]);
+	return n;
+}
+
+/* Rules point at their landing pages only now: the redirects array moved while it grew. */
+static void link_redirects(struct policy *p)
+{
+	for (size_t i = 0; i < p->nrules; i++) {
+		struct policy_rule *r = &p->rules[i];
+
+		if (r->action == ACTION_REDIRECT)
+			r->redirect = &p->redirects[p->rule_redirect[i]];
+	}
+	free(p->rule_redirect);
+	p->rule_redirect = NULL;
+}
+
+static int policy_build(struct policy *p, const struct config *cfg, struct diag *diag)
+{
+	int rc;
+
+	p->redirects_cap = 4;
+	p->redirects = calloc(p->redirects_cap, sizeof(*p->redirects));
+	p->redirect_count = 1; /* [0]: the policy-wide landing page */
+	if (p->redirects == NULL || config_redirect_copy(&p->redirects[0], &cfg->redirect) < 0)
+		return -1;
+	if ((p->tree = domtree_new(expected_names(cfg))) == NULL || yaml_rules(p, cfg) < 0 ||
+		lists_copy(p, cfg) < 0)
+		return -1;
+	if ((rc = yaml_insert(p, cfg, diag)) != 0)
+		return rc;
+	if ((rc = lists_insert(p, cfg, diag)) != 0)
+		return rc;
+	link_redirects(p);
+	return 0;
+}
+
 struct policy *policy_new(const struct config *cfg, struct diag *diag)
 {
 	struct policy *p = calloc(1, sizeof(*p));
-	bool all_enabled = true;
+	int rc = -1;
 
-	if (p == NULL)
-		goto fail;
-	for (size_t i = 0; i < cfg->domain_count; i++)
-		all_enabled = all_enabled && cfg->domains[i].enabled;
-	if ((p->tree = build_tree(cfg, false, diag)) == NULL)
-		goto fail;
-	if (!all_enabled) {
-		domtree_free(p->tree);
-		if ((p->tree = build_tree(cfg, true, diag)) == NULL)
-			goto fail;
-	}
-	if (fill_rules(p, cfg) < 0)
+	if (p == NULL || (rc = policy_build(p, cfg, diag)) != 0)
 		goto fail;
 	p->negative_ttl = cfg->negative_ttl;
 	p->serial = (uint32_t)time(NULL);
@@ -198,6 +470,8 @@ struct policy *policy_new(const struct config *cfg, struct diag *diag)
 	p->soa_rname_len = cfg->soa_rname_len;
 	return p;
 fail:
+	if (rc < 0)
+		diag_add(diag, cfg->path, 0, 0, "out of memory building the policy");
 	policy_free(p);
 	return NULL;
 }
@@ -208,20 +482,72 @@ void policy_free(struct policy *p)
 		return;
 	domtree_free(p->tree);
 	free(p->rules);
+	free(p->rule_redirect);
 	free(p->strings);
 	for (size_t i = 0; i < p->redirect_count; i++)
 		config_redirect_release(&p->redirects[i]);
 	free(p->redirects);
+	free(p->entries);
+	for (size_t i = 0; i < p->list_count; i++) {
+		free(p->lists[i].path);
+		free(p->lists[i].reason);
+		free(p->lists[i].ref);
+	}
+	free(p->lists);
 	free(p);
+}
+
+/* ---- matching -------------------------------------------------------------------------------- */
+
+struct match_state {
+	const struct policy *p;
+	int64_t now;
+	bool have_now;
+};
+
+/* domtree_accept_cb: disabled entries never match, scheduled ones only inside their window. */
+static bool rule_accept(uint32_t v, void *ctx)
+{
+	struct match_state *m = ctx;
+	const struct policy_rule *r;
+
+	if (v & DISABLED)
+		return false;
+	r = &m->p->rules[v];
+	if (r->from == 0 && r->until == 0)
+		return true;
+	if (!m->have_now) {
+		m->now = policy_clock();
+		m->have_now = true;
+	}
+	return policy_rule_active(r, m->now);
 }
 
 const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qname, size_t len,
 	size_t *match_offset)
 {
-	uint32_t i = domtree_lookup(p->tree, qname, len, match_offset);
+	struct match_state m = { .p = p };
+	uint32_t i = domtree_lookup_filter(p->tree, qname, len, match_offset, rule_accept, &m);
 
 	return i == DOMTREE_NONE ? NULL : &p->rules[i];
 }
+
+int64_t policy_next_transition(const struct policy *p, int64_t now)
+{
+	int64_t next = 0;
+
+	for (size_t i = 0; p->has_schedule && i < p->yaml_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		if (r->from > now && (next == 0 || r->from < next))
+			next = r->from;
+		if (r->until > now && (next == 0 || r->until < next))
+			next = r->until;
+	}
+	return next;
+}
+
+/* ---- accessors ------------------------------------------------------------------------------- */
 
 uint32_t policy_negative_ttl(const struct policy *p)
 {
@@ -247,11 +573,22 @@ const uint8_t *policy_soa_rname(const struct policy *p, size_t *len)
 
 size_t policy_rule_count(const struct policy *p)
 {
-	return p->rule_count;
+	return p->yaml_rules;
+}
+
+size_t policy_yaml_rule_at(const struct policy *p, size_t i, const struct policy_rule **rule)
+{
+	*rule = i < p->yaml_rules ? &p->rules[i] : NULL;
+	return p->yaml_rules;
+}
+
+size_t policy_list_names(const struct policy *p)
+{
+	return p->list_names;
 }
 
 size_t policy_memory(const struct policy *p)
 {
-	return sizeof(*p) + domtree_memory(p->tree) + p->rule_count * sizeof(*p->rules) +
-		p->strings_size;
+	return sizeof(*p) + domtree_memory(p->tree) + p->rules_cap * sizeof(*p->rules) +
+		p->strings_size + p->entry_count * sizeof(*p->entries);
 }

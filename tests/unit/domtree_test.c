@@ -221,8 +221,43 @@ static void test_growth(void)
 	domtree_free(t);
 }
 
+static bool accept_even(uint32_t v, void *ctx)
+{
+	(void)ctx;
+	return v % 2 == 0;
+}
+
+/* domtree_merge keeps strong slots, takes free and weak ones; the filter skips values. */
+static void test_merge_filter(void)
+{
+	struct domtree *t = domtree_new(4);
+	uint8_t a[CONFIG_NAME_MAX], b[CONFIG_NAME_MAX];
+	size_t la = wire("a.example", a), lb = wire("b.a.example", b), off = 0;
+
+	ok(domtree_insert(t, a, la, MATCH_EXACT, 2, NULL) == 0, "exact a.example = 2");
+	is_int(domtree_merge(t, a, la, MATCH_SUBTREE, 4, 0x80), 1,
+		"merge subtree: SELF kept, BELOW written");
+	is_int(domtree_lookup(t, a, la, NULL), 2, "SELF still 2");
+	is_int(domtree_lookup(t, b, lb, NULL), 4, "BELOW now 4");
+	ok(domtree_insert(t, b, lb, MATCH_SUBTREE, 0x81, NULL) == 0, "b.a.example weak 0x81");
+	is_int(domtree_merge(t, b, lb, MATCH_EXACT, 6, 0x80), 0, "weak SELF overwritten");
+	is_int(domtree_lookup(t, b, lb, NULL), 6, "b.a.example = 6");
+	ok(domtree_insert(t, b, lb, MATCH_EXACT, 7, NULL) == 1, "insert still sees it taken");
+	domtree_free(t);
+
+	t = domtree_new(4);
+	domtree_insert(t, a, la, MATCH_SUBTREE, 2, NULL);
+	domtree_insert(t, b, lb, MATCH_SUBTREE, 3, NULL);
+	is_int(domtree_lookup_filter(t, b, lb, &off, accept_even, NULL), 2,
+		"filter skips the refused value and goes on to the ancestor");
+	is_int(off, 2, "  match offset of the ancestor");
+	is_int(domtree_lookup_filter(t, b, lb, &off, NULL, NULL), 3, "NULL filter: plain lookup");
+	domtree_free(t);
+}
+
 int main(void)
 {
+	test_merge_filter();
 	domtree_free(NULL);
 	ok(1, "domtree_free(NULL) is a no-op");
 	test_label_boundary();

@@ -214,8 +214,106 @@ static void test_edges(void)
 	config_drop(cfg);
 }
 
+/* ---- schedules, with an injected clock ---- */
+
+static int64_t fake_now;
+
+static int64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+#define T_JULY14 1499965200   /* 2017-07-14T00:00:00+07:00: the order */
+#define T_AUG10 1502298000    /* 2017-08-10T00:00:00+07:00: the partial lift */
+
+static void test_schedules(void)
+{
+	struct config *cfg = config_make();
+	struct diag *diag = diag_new();
+	struct policy *p;
+	struct config_domain *d;
+
+	policy_set_clock(fake_clock);
+	d = entry(cfg, "telegram.org", false, ACTION_DEFAULT);
+	d->from = T_JULY14;
+	d = entry(cfg, "web.telegram.org", false, ACTION_NODATA);
+	d->from = T_JULY14;
+	d->until = T_AUG10; /* lifted: from then on the less specific entry applies */
+	d = entry(cfg, "allowed.example", false, ACTION_ALLOW);
+	d->until = T_AUG10;
+	entry(cfg, "example", false, ACTION_REFUSED);
+	p = policy_new(cfg, diag);
+	config_drop(cfg);
+	if (!ok(p != NULL, "policy with schedules"))
+		goto out;
+
+	fake_now = T_JULY14 - 1;
+	is_int(action_of(p, "telegram.org"), ACTION_DEFAULT, "before from: inactive");
+	is_int(action_of(p, "a.web.telegram.org"), ACTION_DEFAULT, "  both");
+	is_int(action_of(p, "allowed.example"), ACTION_ALLOW, "no from: active from the start");
+	fake_now = T_JULY14;
+	is_int(action_of(p, "telegram.org"), ACTION_NXDOMAIN, "at from: active");
+	is_int(action_of(p, "a.web.telegram.org"), ACTION_NODATA, "most specific active entry");
+	fake_now = T_AUG10 - 1;
+	is_int(action_of(p, "a.web.telegram.org"), ACTION_NODATA, "just before until: active");
+	fake_now = T_AUG10;
+	is_int(action_of(p, "a.web.telegram.org"), ACTION_NXDOMAIN,
+		"at until: inactive, the ancestor entry applies");
+	is_int(action_of(p, "allowed.example"), ACTION_REFUSED,
+		"an ended exception: the broader block applies");
+	is_int(policy_next_transition(p, T_JULY14 - 100), T_JULY14, "next transition: from");
+	is_int(policy_next_transition(p, T_JULY14), T_AUG10, "then until");
+	is_int(policy_next_transition(p, T_AUG10), 0, "then none");
+	{
+		const struct policy_rule *r;
+		size_t n = policy_yaml_rule_at(p, 1, &r);
+
+		ok(n == 4 && r != NULL && strcmp(r->name, "web.telegram.org") == 0 &&
+			r->from == T_JULY14 && r->until == T_AUG10, "rule 1 carries its schedule");
+		ok(policy_rule_active(r, T_JULY14) && !policy_rule_active(r, T_AUG10),
+			"policy_rule_active");
+	}
+out:
+	policy_set_clock(NULL);
+	policy_free(p);
+	diag_free(diag);
+}
+
+/* The 2017 example: the whole order blocked, then six names lifted with allow entries. */
+static void test_2017(void)
+{
+	static const char *const order[] = { "t.me", "telegram.me", "telegram.org",
+		"core.telegram.org", "desktop.telegram.org", "macos.telegram.org", "web.telegram.org",
+		"venus.web.telegram.org", "pluto.web.telegram.org", "flora.web.telegram.org",
+		"flora-1.web.telegram.org" };
+	static const char *const lifted[] = { "t.me", "telegram.me", "telegram.org",
+		"core.telegram.org", "desktop.telegram.org", "macos.telegram.org" };
+	struct config *cfg = config_make();
+	struct diag *diag = diag_new();
+	struct policy *p;
+
+	/* the lift as an operator writes it: the six entries switched to allow */
+	for (size_t i = 0; i < 11; i++)
+		entry(cfg, order[i], false, i < 6 ? ACTION_ALLOW : ACTION_DEFAULT);
+	p = policy_new(cfg, diag);
+	config_drop(cfg);
+	if (!ok(p != NULL, "2017 policy"))
+		goto out;
+	for (size_t i = 0; i < 6; i++)
+		is_int(action_of(p, lifted[i]), ACTION_ALLOW, "lifted: %s", lifted[i]);
+	is_int(action_of(p, "web.telegram.org"), ACTION_NXDOMAIN, "web.telegram.org stays blocked");
+	is_int(action_of(p, "x.web.telegram.org"), ACTION_NXDOMAIN, "  and below it");
+	is_int(action_of(p, "flora-1.web.telegram.org"), ACTION_NXDOMAIN, "flora-1 stays blocked");
+	is_int(action_of(p, "www.telegram.org"), ACTION_ALLOW, "below a lifted name: allowed");
+out:
+	policy_free(p);
+	diag_free(diag);
+}
+
 int main(void)
 {
+	test_schedules();
+	test_2017();
 	policy_free(NULL);
 	ok(1, "policy_free(NULL) is a no-op");
 	test_compile();

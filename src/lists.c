@@ -1,0 +1,476 @@
+/*
+ * lists: readers for imported name lists (see include/lists.h).
+ *
+ * Domain lists and hosts files are mapped into memory and parsed in place: a 2-million-line list
+ * must load in well under a second, so the hot loop allocates nothing and converts each name to
+ * wire format itself (the same rules as config_parse_name, whose ldns call costs an allocation
+ * per name). Only names with non-ASCII bytes take the slow path through libidn2. RPZ zones are
+ * read record by record with ldns, which knows the zone-file syntax ($ORIGIN, $TTL, parentheses).
+ */
+#include "lists.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ldns/ldns.h>
+
+#include "log.h"
+
+#define LABEL_MAX 63
+
+/* A list file mapped read-only; an empty file has data NULL and size 0. */
+struct mapped {
+	const char *data;
+	size_t size;
+};
+
+static int map_file(const char *path, struct mapped *m, const char **err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	void *p;
+
+	m->data = NULL;
+	m->size = 0;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		goto fail;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto fail;
+	}
+	if (st.st_size > 0) {
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED)
+			goto fail;
+		madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+		m->data = p;
+		m->size = (size_t)st.st_size;
+	}
+	close(fd);
+	return 0;
+fail:
+	*err = strerror(errno);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static void unmap_file(struct mapped *m)
+{
+	if (m->data != NULL)
+		munmap((void *)m->data, m->size);
+	m->data = NULL;
+}
+
+size_t lists_estimate(const struct config_list *l)
+{
+	struct mapped m;
+	const char *err, *p, *end;
+	size_t n = 1;
+
+	if (map_file(l->path, &m, &err) < 0)
+		return 0;
+	for (p = m.data, end = m.data + m.size; p < end && (p = memchr(p, '\n', (size_t)(end - p)));
+		p++)
+		n++;
+	unmap_file(&m);
+	return n;
+}
+
+/* ---- names ----------------------------------------------------------------------------------- */
+
+static bool is_label_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* The slow path: a name with non-ASCII bytes goes through config_parse_name and libidn2. */
+static int parse_idn(const char *text, size_t len, uint8_t *out, size_t *out_len,
+	const char **err)
+{
+	char buf[1024];
+
+	if (len >= sizeof(buf)) {
+		*err = "name longer than 255 octets";
+		return -1;
+	}
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	return config_parse_name(buf, out, out_len, err);
+}
+
+int lists_parse_name(const char *text, size_t len, uint8_t *out, size_t *out_len,
+	const char **err)
+{
+	size_t w = 1, label = 0; /* w: next byte of OUT; OUT[w - label - 1] is the length octet */
+
+	if (len > 0 && text[len - 1] == '.' && len > 1)
+		len--;
+	if (len == 1 && text[0] == '.') {
+		out[0] = 0;
+		*out_len = 1;
+		return 0;
+	}
+	if (len == 0) {
+		*err = "empty name";
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c >= 0x80)
+			return parse_idn(text, len, out, out_len, err);
+		if (c == '.') {
+			if (label == 0)
+				goto empty;
+			out[w - label - 1] = (uint8_t)label;
+			label = 0;
+			w++;
+			continue;
+		}
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		if (!is_label_char(c)) {
+			*err = c == '*' ? "\"*\" is only allowed as a leading \"*.\"" :
+				"invalid character: expected letters, digits, \"-\", \"_\" and \".\"";
+			return -1;
+		}
+		if (++label > LABEL_MAX) {
+			*err = "label longer than 63 octets";
+			return -1;
+		}
+		if (w + 2 > CONFIG_NAME_MAX) { /* this byte and the root label */
+			*err = "name longer than 255 octets";
+			return -1;
+		}
+		out[w++] = c;
+	}
+	if (label == 0)
+		goto empty;
+	out[w - label - 1] = (uint8_t)label;
+	out[w++] = 0;
+	*out_len = w;
+	return 0;
+empty:
+	*err = "empty label";
+	return -1;
+}
+
+/* ---- bad lines ------------------------------------------------------------------------------- */
+
+/* Where a reader reports bad lines: the first few in full, then only their number. */
+struct badlines {
+	const struct config_list *l; /* borrowed */
+	struct diag *diag;           /* borrowed */
+	size_t count;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void bad_line(struct badlines *b, unsigned line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (b->count++ >= LISTS_REPORT_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* skipped lines are warnings in the log, not errors: the load goes on */
+	if (b->l->skip_bad_lines)
+		log_warn("list %s:%u: %s (line skipped)", b->l->path, line, msg);
+	else
+		diag_add(b->diag, b->l->path, line, 0, "%s", msg);
+}
+
+/* After reading: the summary of bad lines. Returns -1 when they make the list fail. */
+static int bad_lines_done(struct badlines *b, size_t *bad)
+{
+	*bad = b->count;
+	if (b->count == 0)
+		return 0;
+	if (b->l->skip_bad_lines) {
+		log_warn("list %s: %zu bad line%s skipped", b->l->path, b->count,
+			b->count == 1 ? "" : "s");
+		return 0;
+	}
+	if (b->count > LISTS_REPORT_MAX)
+		diag_add(b->diag, b->l->path, 0, 0, "%zu more bad lines not shown",
+			b->count - LISTS_REPORT_MAX);
+	return -1;
+}
+
+/* ---- domain lists and hosts files ------------------------------------------------------------ */
+
+/* One whitespace-separated word of a line: [*start, *start + *len). */
+static bool next_word(const char **p, const char *end, const char **start, size_t *len)
+{
+	while (*p < end && (**p == ' ' || **p == '\t' || **p == '\r'))
+		(*p)++;
+	if (*p == end)
+		return false;
+	*start = *p;
+	while (*p < end && **p != ' ' && **p != '\t' && **p != '\r')
+		(*p)++;
+	*len = (size_t)(*p - *start);
+	return true;
+}
+
+/* Names hosts files map to loopback for the system's own use, not blocking. */
+static bool hosts_skipped(const char *w, size_t n)
+{
+	static const char *const names[] = { "localhost", "localhost.localdomain", "local",
+		"broadcasthost", "ip6-localhost", "ip6-loopback", "ip6-localnet", "ip6-mcastprefix",
+		"ip6-allnodes", "ip6-allrouters", "ip6-allhosts", "0.0.0.0" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == n && strncasecmp(names[i], w, n) == 0)
+			return true;
+	return false;
+}
+
+static bool hosts_sinkhole(const char *w, size_t n)
+{
+	return (n == 7 && memcmp(w, "0.0.0.0", 7) == 0) || (n == 9 && memcmp(w, "127.0.0.1", 9) == 0) ||
+		(n == 2 && memcmp(w, "::", 2) == 0) || (n == 3 && memcmp(w, "::1", 3) == 0);
+}
+
+/* One name word of a line, "*.name" allowed where BELOW_OK; handed to CB. */
+static int name_word(struct badlines *b, unsigned line, const char *w, size_t n,
+	enum match_form form, lists_entry_cb *cb, void *ctx)
+{
+	uint8_t wire[CONFIG_NAME_MAX];
+	struct lists_entry e = { .name = wire, .form = form, .action = ACTION_DEFAULT, .line = line };
+	const char *err;
+
+	if (form == MATCH_SUBTREE && n > 2 && w[0] == '*' && w[1] == '.') {
+		w += 2;
+		n -= 2;
+		e.form = MATCH_BELOW;
+	}
+	if (lists_parse_name(w, n, wire, &e.name_len, &err) < 0) {
+		bad_line(b, line, "%s: \"%.*s\"", err, (int)(n > 80 ? 80 : n), w);
+		return 0;
+	}
+	return cb(ctx, &e);
+}
+
+/* One line of a domain list or hosts file (without its newline). -1 only when CB failed. */
+static int text_line(struct badlines *b, unsigned line, const char *p, const char *end,
+	lists_entry_cb *cb, void *ctx)
+{
+	const char *hash = memchr(p, '#', (size_t)(end - p)), *w;
+	bool hosts = b->l->format == LIST_HOSTS;
+	size_t n;
+
+	if (hash != NULL)
+		end = hash;
+	if (!next_word(&p, end, &w, &n))
+		return 0; /* blank or comment */
+	if (!hosts) {
+		const char *w2;
+		size_t n2;
+
+		if (next_word(&p, end, &w2, &n2)) {
+			bad_line(b, line, "expected one name per line");
+			return 0;
+		}
+		return name_word(b, line, w, n, MATCH_SUBTREE, cb, ctx);
+	}
+	if (!hosts_sinkhole(w, n)) {
+		bad_line(b, line, "expected 0.0.0.0, 127.0.0.1, :: or ::1 before the names");
+		return 0;
+	}
+	if (!next_word(&p, end, &w, &n)) {
+		bad_line(b, line, "expected a name after the address");
+		return 0;
+	}
+	do {
+		if (!hosts_skipped(w, n) && name_word(b, line, w, n, MATCH_EXACT, cb, ctx) < 0)
+			return -1;
+	} while (next_word(&p, end, &w, &n));
+	return 0;
+}
+
+static int read_text(const struct config_list *l, struct badlines *b, lists_entry_cb *cb,
+	void *ctx)
+{
+	struct mapped m;
+	const char *err, *p, *end, *nl;
+	unsigned line = 1;
+	int rc = 0;
+
+	if (map_file(l->path, &m, &err) < 0) {
+		diag_add(b->diag, l->path, 0, 0, "%s", err);
+		return -1;
+	}
+	for (p = m.data, end = m.data + m.size; p < end && rc == 0; p = nl + 1, line++) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end; /* a last line without its newline */
+		if (memchr(p, '\0', (size_t)(nl - p)) != NULL)
+			bad_line(b, line, "NUL byte in line");
+		else
+			rc = text_line(b, line, p, nl, cb, ctx);
+	}
+	unmap_file(&m);
+	return rc;
+}
+
+/* ---- RPZ ------------------------------------------------------------------------------------- */
+
+/* The action a CNAME's target stands for, with E->cname set for a redirect. */
+static void rpz_cname(const ldns_rdf *target, struct lists_entry *e)
+{
+	const uint8_t *t = ldns_rdf_data(target);
+	size_t n = ldns_rdf_size(target);
+
+	if (n == 1)
+		e->action = ACTION_NXDOMAIN;                                  /* "." */
+	else if (n == 3 && t[0] == 1 && t[1] == '*')
+		e->action = ACTION_NODATA;                                    /* "*." */
+	else if (n == 14 && strncasecmp((const char *)t, "\014rpz-passthru", 13) == 0)
+		e->action = ACTION_ALLOW;
+	else if (n == 10 && strncasecmp((const char *)t, "\010rpz-drop", 9) == 0)
+		e->action = ACTION_DROP;
+	else {
+		e->action = ACTION_REDIRECT;
+		e->cname = t;
+		e->cname_len = n;
+	}
+}
+
+/* Whether wire name NAME has a label naming another RPZ trigger type (rpz-ip, rpz-nsdname...). */
+static bool has_trigger_label(const uint8_t *name)
+{
+	static const char *const labels[] = { "rpz-ip", "rpz-nsip", "rpz-nsdname", "rpz-client-ip" };
+
+	for (; *name != 0; name += 1 + *name)
+		for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+			if (*name == strlen(labels[i]) && memcmp(name + 1, labels[i], *name) == 0)
+				return true;
+	return false;
+}
+
+/*
+ * The trigger of RR (owner minus ORIGIN) into E, lower-cased into BUF. Returns NULL or what is
+ * wrong with it.
+ */
+static const char *rpz_trigger(const ldns_rr *rr, const ldns_rdf *origin, uint8_t *buf,
+	struct lists_entry *e)
+{
+	ldns_rdf *owner = ldns_rdf_clone(ldns_rr_owner(rr)); /* owned, freed below */
+	size_t olen, plen = ldns_rdf_size(origin);
+	const char *err = NULL;
+
+	if (owner == NULL)
+		return "out of memory";
+	ldns_dname2canonical(owner);
+	olen = ldns_rdf_size(owner);
+	if (!ldns_dname_is_subdomain(owner, origin)) {
+		err = "owner is not below the zone's origin";
+		goto out;
+	}
+	memcpy(buf, ldns_rdf_data(owner), olen - plen);
+	buf[olen - plen] = 0;
+	e->name = buf;
+	e->name_len = olen - plen + 1;
+	e->form = MATCH_EXACT;
+	if (buf[0] == 1 && buf[1] == '*') {
+		e->name = buf + 2;
+		e->name_len -= 2;
+		e->form = MATCH_BELOW;
+	}
+	if (has_trigger_label(buf))
+		err = "only QNAME triggers are supported (no rpz-ip, rpz-nsdname, rpz-client-ip)";
+out:
+	ldns_rdf_deep_free(owner);
+	return err;
+}
+
+/* One record of an RPZ zone. Returns -1 when CB failed; bad records are reported to B. */
+static int rpz_record(struct badlines *b, const ldns_rr *rr, ldns_rdf **origin, unsigned line,
+	lists_entry_cb *cb, void *ctx)
+{
+	uint8_t buf[CONFIG_NAME_MAX + 1];
+	struct lists_entry e = { .line = line };
+	ldns_rr_type type = ldns_rr_get_type(rr);
+	const char *err;
+
+	if (type == LDNS_RR_TYPE_SOA && *origin == NULL)
+		*origin = ldns_rdf_clone(ldns_rr_owner(rr)); /* the zone's apex, when no $ORIGIN */
+	if (*origin == NULL) {
+		bad_line(b, line, "record before the SOA and no $ORIGIN");
+		return 0;
+	}
+	if (type == LDNS_RR_TYPE_SOA || type == LDNS_RR_TYPE_NS)
+		return 0;
+	if ((err = rpz_trigger(rr, *origin, buf, &e)) != NULL) {
+		bad_line(b, line, "%s", err);
+		return 0;
+	}
+	if (e.name_len == 1 && e.form == MATCH_EXACT) {
+		bad_line(b, line, "only SOA and NS records belong at the zone's origin");
+		return 0;
+	}
+	if (type == LDNS_RR_TYPE_CNAME) {
+		rpz_cname(ldns_rr_rdf(rr, 0), &e);
+	} else if (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_AAAA) {
+		e.action = ACTION_REDIRECT;
+		e.addr_family = type == LDNS_RR_TYPE_A ? AF_INET : AF_INET6;
+		memcpy(e.addr, ldns_rdf_data(ldns_rr_rdf(rr, 0)), type == LDNS_RR_TYPE_A ? 4 : 16);
+	} else {
+		bad_line(b, line, "unsupported record type: expected CNAME, A or AAAA");
+		return 0;
+	}
+	return cb(ctx, &e);
+}
+
+static int read_rpz(const struct config_list *l, struct badlines *b, lists_entry_cb *cb,
+	void *ctx)
+{
+	FILE *fp = fopen(l->path, "re"); /* owned, closed below */
+	ldns_rdf *origin = NULL, *prev = NULL; /* owned by this function, updated by ldns */
+	uint32_t ttl = 3600;
+	int line = 1, rc = 0;
+
+	if (fp == NULL) {
+		diag_add(b->diag, l->path, 0, 0, "%s", strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && !feof(fp)) {
+		ldns_rr *rr = NULL;
+		ldns_status st = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &line);
+
+		/* ldns has read the record's last line: it is the one before LINE */
+		if (st == LDNS_STATUS_OK)
+			rc = rpz_record(b, rr, &origin, (unsigned)line - 1, cb, ctx);
+		else if (st != LDNS_STATUS_SYNTAX_EMPTY && st != LDNS_STATUS_SYNTAX_TTL &&
+			st != LDNS_STATUS_SYNTAX_ORIGIN)
+			bad_line(b, (unsigned)line - 1, "%s", ldns_get_errorstr_by_id(st));
+		ldns_rr_free(rr);
+	}
+	fclose(fp);
+	ldns_rdf_deep_free(origin);
+	ldns_rdf_deep_free(prev);
+	return rc;
+}
+
+int lists_read(const struct config_list *l, struct diag *diag, lists_entry_cb *cb, void *ctx,
+	size_t *bad)
+{
+	struct badlines b = { .l = l, .diag = diag };
+	int rc = l->format == LIST_RPZ ? read_rpz(l, &b, cb, ctx) : read_text(l, &b, cb, ctx);
+
+	if (bad_lines_done(&b, bad) < 0)
+		return -1;
+	return rc;
+}
