@@ -19,6 +19,13 @@ void listen_free(struct listen *l);
 /* Sends ANS (LEN bytes, ID already the client's) to C. For TCP, drops it if the peer is gone. */
 void listen_reply(struct worker *w, const struct client_ref *c, const uint8_t *ans, size_t len);
 
+/*
+ * The same, for UDP through the worker's send queue: ANS must stay valid until the caller's next
+ * sendq_flush (the upstream answer path flushes after each receive batch).
+ */
+void listen_reply_queued(struct worker *w, const struct client_ref *c, const uint8_t *ans,
+	size_t len);
+
 /* A pending query keeps its TCP connection's memory alive until it is answered. */
 void listen_conn_hold(struct tcp_conn *conn);
 void listen_conn_release(struct tcp_conn *conn);

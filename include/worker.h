@@ -60,6 +60,7 @@ struct worker {
 	struct listen *listen;             /* owned */
 	struct upstream *upstream;         /* owned */
 	struct guard *guard;               /* owned: allow-from and rate limits */
+	struct sendq *sendq;               /* owned: batched UDP sends (upstream queries, answers) */
 	_Atomic unsigned *tcp_conns;       /* borrowed: TCP client connections of all workers */
 	struct rand_pool rand;
 	bool stopping;

@@ -27,6 +27,7 @@
 #include "guard.h"
 #include "log.h"
 #include "proxy.h"
+#include "sendq.h"
 
 #define UDP_BATCH 32
 #define UDP_ROUNDS 4
@@ -162,6 +163,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (nout > 0)
 			udp_send_batch(s, nout);
+		sendq_flush(w->sendq); /* the queries this batch forwarded */
 		if (got < UDP_BATCH)
 			return;
 	}
@@ -317,6 +319,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (conn->bev != NULL)
 		conn_read_deadline(conn, evbuffer_get_length(in) > 0, completed);
+	sendq_flush(w->sendq); /* the queries these frames forwarded */
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
@@ -461,6 +464,18 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
 }
 
 /* ---- the module ---- */
+
+void listen_reply_queued(struct worker *w, const struct client_ref *c, const uint8_t *ans,
+	size_t len)
+{
+	struct iovec iov = { (void *)ans, len };
+
+	if (c->conn != NULL) {
+		listen_reply(w, c, ans, len); /* the TCP output buffer copies it */
+		return;
+	}
+	sendq_add(w->sendq, c->udp_fd, c->addr, c->addrlen, &iov, 1);
+}
 
 void listen_reply(struct worker *w, const struct client_ref *c, const uint8_t *ans, size_t len)
 {

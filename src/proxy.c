@@ -180,7 +180,8 @@ void proxy_answer(struct worker *w, const struct client_ref *c, uint8_t *ans, si
 		if (len == 0)
 			return;
 	}
-	listen_reply(w, c, ans, len);
+	/* ANS is the upstream receive buffer, which the caller flushes before reusing. */
+	listen_reply_queued(w, c, ans, len);
 }
 
 void proxy_fail(struct worker *w, const struct client_ref *c, const struct wire_query *q,

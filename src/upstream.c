@@ -32,6 +32,7 @@
 #include "listen.h"
 #include "log.h"
 #include "proxy.h"
+#include "sendq.h"
 
 #define UP_SOCKETS_DEFAULT 4    /* active sockets per worker and family */
 #define UP_SOCKETS_MAX 64
@@ -336,7 +337,7 @@ static void randomize_case(struct upstream *u, struct slot *sl)
 	sl->qname_sent = sl->qname_0x20;
 }
 
-static int send_query(struct upstream *u, struct up_sock *s, struct slot *sl,
+static void send_query(struct upstream *u, struct up_sock *s, struct slot *sl,
 	const struct config_endpoint *e)
 {
 	size_t qend = WIRE_HEADER_LEN + sl->qname_len;
@@ -345,16 +346,15 @@ static int send_query(struct upstream *u, struct up_sock *s, struct slot *sl,
 		{ sl->qname_0x20, sl->qname_len },
 		{ sl->query + qend, sl->qlen - qend },
 	};
-	struct msghdr mh = { .msg_name = (void *)&e->addr, .msg_namelen = e->addrlen,
-		.msg_iov = iov, .msg_iovlen = 3 };
 
 	if (!u->cfg->use_0x20) {
 		sl->qname_sent = sl->query + WIRE_HEADER_LEN;
-		return sendto(s->fd, sl->query, sl->qlen, 0, (const struct sockaddr *)&e->addr,
-			e->addrlen) < 0 ? -1 : 0;
+		iov[0].iov_len = sl->qlen;
+		sendq_add(u->w->sendq, s->fd, (const struct sockaddr *)&e->addr, e->addrlen, iov, 1);
+		return;
 	}
 	randomize_case(u, sl);
-	return sendmsg(s->fd, &mh, 0) < 0 ? -1 : 0;
+	sendq_add(u->w->sendq, s->fd, (const struct sockaddr *)&e->addr, e->addrlen, iov, 3);
 }
 
 /* Sends (or re-sends) the slot's query over UDP to its current upstream. */
@@ -373,9 +373,9 @@ static void slot_send_udp(struct upstream *u, struct slot *sl)
 	s->inflight++;
 	s->sent++;
 	wire_set_id(sl->query, sl->up_id);
-	if (send_query(u, s, sl, e) < 0)
-		log_debug("upstream %s: send: %s", e->text, strerror(errno));
-	/* A failed send is treated like a lost packet: the timeout moves on to the next upstream. */
+	/* Queued: sent at the end of this receive round (sendq). A failed send is treated like a
+	 * lost packet: the timeout moves on to the next upstream. */
+	send_query(u, s, sl, e);
 	fifo_append(u, sl);
 }
 
@@ -411,6 +411,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		slot_next_try(u, sl);
 	}
 	timer_arm(u);
+	sendq_flush(u->w->sendq);
 }
 
 /* ---- answers ---- */
@@ -500,6 +501,8 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < got && s->fd == fd; i++)
 			handle_udp_answer(s, u->rxbuf[i], u->rx[i].msg_len, &u->rx_from[i],
 				u->rx[i].msg_hdr.msg_namelen);
+		/* The queued answers point into rxbuf: send them before it is reused. */
+		sendq_flush(u->w->sendq);
 		if (got < UP_BATCH)
 			return;
 	}
@@ -526,15 +529,18 @@ static void tcp_read_cb(struct bufferevent *bev, void *arg)
 	if (len < WIRE_HEADER_LEN || wire_get_id(buf) != sl->up_id) {
 		stats_inc(&u->w->stats, len < WIRE_HEADER_LEN ? STAT_MALFORMED : STAT_WRONG_ID);
 		slot_next_try(u, sl);
+		sendq_flush(u->w->sendq);
 		return;
 	}
 	if (wire_check_answer(buf, len, sl->qname_sent, sl->qname_len, sl->qtype,
 	    sl->qclass, &a) < 0) {
 		stats_inc(&u->w->stats, answer_problem(sl, buf, len));
 		slot_next_try(u, sl);
+		sendq_flush(u->w->sendq);
 		return;
 	}
 	slot_deliver(u, sl, buf, len, &a);
+	sendq_flush(u->w->sendq);
 }
 
 static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -549,6 +555,7 @@ static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 	log_debug("upstream %s: TCP retry failed (events 0x%x)",
 		sl->u->cfg->upstreams[sl->upstream].text, (unsigned)what);
 	slot_next_try(sl->u, sl);
+	sendq_flush(sl->u->w->sendq);
 }
 
 /* The upstream truncated its UDP answer: ask the same upstream again over TCP (RFC 7766). */

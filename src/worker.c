@@ -20,6 +20,7 @@
 
 #include "guard.h"
 #include "listen.h"
+#include "sendq.h"
 #include "log.h"
 #include "upstream.h"
 
@@ -95,6 +96,9 @@ int worker_init(struct worker *w, unsigned index, const struct config *cfg,
 	w->base = event_base_new(); /* owned by the worker; freed in worker_release */
 	if (w->mail_fd < 0 || w->base == NULL)
 		goto fail_fds;
+	w->sendq = sendq_new(w->base);
+	if (w->sendq == NULL)
+		goto fail_fds;
 	w->mail_ev = event_new(w->base, w->mail_fd, EV_READ | EV_PERSIST, mail_cb, w);
 	w->drain_ev = evtimer_new(w->base, drain_cb, w);
 	if (w->mail_ev == NULL || w->drain_ev == NULL || event_add(w->mail_ev, NULL) < 0)
@@ -156,7 +160,10 @@ void worker_join(struct worker *w)
 
 void worker_release(struct worker *w)
 {
-	/* Upstream first: freeing its slots releases the TCP connections they hold. */
+	/* The queue first, while the sockets it sends on are open; then upstream, whose slots
+	 * hold TCP connections of listen. */
+	sendq_free(w->sendq);
+	w->sendq = NULL;
 	upstream_free(w->upstream);
 	listen_free(w->listen);
 	guard_free(w->guard);
