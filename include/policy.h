@@ -69,6 +69,19 @@ size_t policy_yaml_rule_at(const struct policy *p, size_t i, const struct policy
  */
 int64_t policy_next_transition(const struct policy *p, int64_t now);
 
+/* What a reload changed, YAML entries compared by name and form; lists by path. */
+struct policy_diff {
+	size_t added, removed, switched_on, switched_off; /* YAML entries */
+	size_t lists_on, lists_off;                       /* list enable switches */
+};
+
+/*
+ * Compares the entries of OLD and FRESH into *D (names inside lists are not compared: two
+ * 2-million-name sets would double the reload's cost). O(n log n); meant for the loader thread.
+ * Returns 0, or -1 when out of memory.
+ */
+int policy_diff(const struct policy *old, const struct policy *fresh, struct policy_diff *d);
+
 /* Whether R is inside its from/until window at NOW. */
 bool policy_rule_active(const struct policy_rule *r, int64_t now);
 

@@ -592,3 +592,83 @@ size_t policy_memory(const struct policy *p)
 	return sizeof(*p) + domtree_memory(p->tree) + p->rules_cap * sizeof(*p->rules) +
 		p->strings_size + p->entry_count * sizeof(*p->entries);
 }
+
+/* ---- the reload summary ---------------------------------------------------------------------- */
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct policy_entry *x = *(const struct policy_entry *const *)a;
+	const struct policy_entry *y = *(const struct policy_entry *const *)b;
+	int c = strcmp(x->key, y->key);
+
+	return c != 0 ? c : (int)x->form - (int)y->form;
+}
+
+/* P's entries sorted by name and form, in a new array the caller frees; NULL on ENOMEM. */
+static const struct policy_entry **entries_sorted(const struct policy *p)
+{
+	const struct policy_entry **v = malloc((p->entry_count + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return NULL;
+	for (size_t i = 0; i < p->entry_count; i++)
+		v[i] = &p->entries[i];
+	qsort(v, p->entry_count, sizeof(*v), entry_cmp);
+	return v;
+}
+
+static void lists_diff(const struct policy *old, const struct policy *fresh,
+	struct policy_diff *d)
+{
+	for (size_t i = 0; i < fresh->list_count; i++) {
+		const struct policy_list *n = &fresh->lists[i];
+		bool was = false;
+
+		for (size_t j = 0; j < old->list_count; j++)
+			if (strcmp(old->lists[j].path, n->path) == 0)
+				was = old->lists[j].enabled;
+		d->lists_on += n->enabled && !was;
+		d->lists_off += !n->enabled && was;
+	}
+	for (size_t j = 0; j < old->list_count; j++) {
+		bool still = false;
+
+		for (size_t i = 0; i < fresh->list_count; i++)
+			still |= strcmp(old->lists[j].path, fresh->lists[i].path) == 0;
+		d->lists_off += !still && old->lists[j].enabled;
+	}
+}
+
+int policy_diff(const struct policy *old, const struct policy *fresh, struct policy_diff *d)
+{
+	const struct policy_entry **a = entries_sorted(old), **b = entries_sorted(fresh);
+	size_t i = 0, j = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (a == NULL || b == NULL) {
+		free(a);
+		free(b);
+		return -1;
+	}
+	while (i < old->entry_count || j < fresh->entry_count) {
+		int c = i == old->entry_count ? 1 : j == fresh->entry_count ? -1 :
+			entry_cmp(&a[i], &b[j]);
+
+		if (c < 0) {
+			d->removed++;
+			i++;
+		} else if (c > 0) {
+			d->added++;
+			j++;
+		} else {
+			d->switched_on += !a[i]->enabled && b[j]->enabled;
+			d->switched_off += a[i]->enabled && !b[j]->enabled;
+			i++;
+			j++;
+		}
+	}
+	lists_diff(old, fresh, d);
+	free(a);
+	free(b);
+	return 0;
+}

@@ -59,6 +59,10 @@ struct server {
 	struct policy *loaded;             /* set by the loader thread, taken by the main loop */
 	struct diag *load_diag;
 	double load_seconds;
+	char load_summary[384];            /* written by the loader thread, logged by the main loop */
+
+	struct event *sched_ev;            /* owned: fires at the policy's next schedule change */
+	int64_t sched_from;                /* changes after this instant are still to be logged */
 };
 
 static void server_notify(void *arg)
@@ -118,6 +122,25 @@ int server_bind(struct server *s)
 
 /* ---- reload ---- */
 
+/*
+ * The one-line reload summary, computed here in the loader thread so the diff (a sort of every
+ * entry) never delays the main loop. The current policy cannot change meanwhile: only the main
+ * loop publishes, and it does so after this thread is done.
+ */
+static void load_summary(struct server *s)
+{
+	struct policy_diff d;
+
+	if (policy_diff(atomic_load(&s->policy), s->loaded, &d) < 0) {
+		snprintf(s->load_summary, sizeof(s->load_summary), "(no summary: out of memory)");
+		return;
+	}
+	snprintf(s->load_summary, sizeof(s->load_summary),
+		"%zu added, %zu removed, %zu switched on, %zu switched off; lists: %zu switched on, "
+		"%zu switched off, %zu names; loaded in %.3f s", d.added, d.removed, d.switched_on,
+		d.switched_off, d.lists_on, d.lists_off, policy_list_names(s->loaded), s->load_seconds);
+}
+
 static void *loader_main(void *arg)
 {
 	struct server *s = arg;
@@ -134,6 +157,8 @@ static void *loader_main(void *arg)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	s->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (s->loaded != NULL)
+		load_summary(s);
 	atomic_store(&s->load_done, true);
 	server_notify(s);
 	return NULL;
@@ -176,6 +201,53 @@ static void publish_policy(struct server *s, struct policy *fresh)
 		worker_post(&s->workers[i], WORKER_MAIL_POLICY);
 }
 
+/* ---- schedules ---- */
+
+/*
+ * Arms the timer for the current policy's first schedule change after NOW. A change is a
+ * lookup-time matter (policy_match reads the clock), so the timer only logs it: an operator sees
+ * the instant an order starts or ends applying.
+ */
+static void sched_arm(struct server *s, int64_t now)
+{
+	int64_t next = policy_next_transition(atomic_load(&s->policy), now);
+	struct timeval tv;
+
+	s->sched_from = now;
+	if (s->sched_ev == NULL)
+		return;
+	event_del(s->sched_ev);
+	if (next == 0)
+		return;
+	tv.tv_sec = (time_t)(next - now);
+	tv.tv_usec = 0;
+	event_add(s->sched_ev, &tv);
+}
+
+static void sched_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	const struct policy *p = atomic_load(&s->policy);
+	const struct policy_rule *r;
+	int64_t now = policy_now();
+	size_t n = policy_yaml_rule_at(p, 0, &r);
+	(void)fd;
+	(void)what;
+
+	if (now < policy_next_transition(p, s->sched_from)) {
+		sched_arm(s, s->sched_from); /* woke early (the coarse clock lags): wait on */
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		policy_yaml_rule_at(p, i, &r);
+		if (r->from > s->sched_from && r->from <= now)
+			log_info("schedule: entry \"%s\" (line %u) now active", r->name, r->line);
+		if (r->until > s->sched_from && r->until <= now)
+			log_info("schedule: entry \"%s\" (line %u) now inactive", r->name, r->line);
+	}
+	sched_arm(s, now);
+}
+
 static void reload_finish(struct server *s)
 {
 	pthread_join(s->loader, NULL);
@@ -183,7 +255,9 @@ static void reload_finish(struct server *s)
 	if (s->loaded != NULL) {
 		log_info("reload: %s: policy with %zu enabled entries in force (loaded in %.3f s)",
 			s->cfg->path, policy_rule_count(s->loaded), s->load_seconds);
+		log_info("reload: summary: %s", s->load_summary);
 		publish_policy(s, s->loaded);
+		sched_arm(s, policy_now());
 	} else {
 		size_t n = s->load_diag ? diag_count(s->load_diag) : 0;
 		for (size_t i = 0; i < n; i++)
@@ -328,6 +402,9 @@ static int server_setup_main(struct server *s)
 		if (s->sig[i] == NULL || event_add(s->sig[i], NULL) < 0)
 			return -1;
 	}
+	if ((s->sched_ev = evtimer_new(s->base, sched_cb, s)) == NULL)
+		return -1;
+	sched_arm(s, policy_now());
 	return 0;
 }
 
@@ -396,6 +473,8 @@ void server_free(struct server *s)
 			event_free(s->sig[i]);
 	if (s->notify_ev)
 		event_free(s->notify_ev);
+	if (s->sched_ev)
+		event_free(s->sched_ev);
 	if (s->notify_fd >= 0)
 		close(s->notify_fd);
 	if (s->base)

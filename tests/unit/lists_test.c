@@ -31,7 +31,7 @@ static size_t wire(const char *name, uint8_t *out)
 
 /* Collects entries as "form name action" strings. */
 struct seen {
-	char lines[32][300];
+	char lines[32][400];
 	size_t n;
 };
 
