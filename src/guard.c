@@ -10,7 +10,14 @@
  * Rate limit. A direct-mapped table of token buckets keyed by the client's network (/24 and /56
  * by default). A colliding network takes over the slot with a full bucket: an attacker can at
  * worst reset someone's bucket, never lock a real client out, and the table's memory is fixed
- * whatever the number of sources (spoofed floods come from everywhere).
+ * whatever the number of sources (spoofed floods come from everywhere). The slot hash is keyed
+ * with a random per-guard seed: with a known hash, a reflector could compute a network that
+ * shares the victim's slot and alternate the two spoofed sources, so that every query found a
+ * fresh, full bucket and the victim was never limited.
+ *
+ * The clock is CLOCK_MONOTONIC_COARSE, so a whole receive batch shares one millisecond. A bucket
+ * stores the time plus one (0 marks a free slot) and elapsed time is the exact difference: a
+ * mark that made time seem to run backwards would wrap to 49 days of refill.
  */
 #include "guard.h"
 
@@ -18,10 +25,15 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include <xxhash.h>
 
 #define RATE_SLOTS 65536 /* per worker; 24 bytes each */
+/* Bucket sizes are kept in thousandths of a query in 32 bits: at most this many queries. A burst
+ * of four million per client network and worker is no limit in practice. */
+#define BURST_MAX (UINT32_MAX / 1000)
 
 struct net4 {
 	uint32_t addr, mask; /* host order */
@@ -34,7 +46,8 @@ struct net6 {
 struct bucket {
 	uint64_t key[2];   /* the client network (masked address); key[1] bit 0 marks IPv4 */
 	uint32_t tokens;   /* in thousandths of a query */
-	uint32_t last_ms;  /* wraps every 49 days: only differences are used */
+	uint32_t stamp;    /* last update, ms + 1 (0: free slot); wraps every 49 days: only
+	                      differences are used */
 };
 
 struct guard {
@@ -46,6 +59,7 @@ struct guard {
 	uint32_t mask4;
 	uint64_t mask6[2];
 	bool rate_tc;
+	uint64_t seed;           /* secret slot-hash seed */
 	struct bucket *buckets;  /* owned; NULL when rate limiting is off */
 };
 
@@ -104,10 +118,19 @@ struct guard *guard_new(const struct config *cfg, unsigned workers)
 	if (guard_compile_acl(g, cfg) < 0)
 		goto fail;
 	if (cfg->rate_limit_qps > 0) {
-		uint32_t burst = cfg->rate_limit_burst ? cfg->rate_limit_burst : 2 * cfg->rate_limit_qps;
+		uint64_t burst = cfg->rate_limit_burst ? cfg->rate_limit_burst :
+			2 * (uint64_t)cfg->rate_limit_qps;
 		/* Per worker, rounded up so that a limit below the worker count still lets 1/s in. */
 		g->rate_milli = (cfg->rate_limit_qps + workers - 1) / workers;
-		g->burst_milli = ((burst + workers - 1) / workers) * 1000;
+		burst = (burst + workers - 1) / workers;
+		g->burst_milli = (uint32_t)(burst > BURST_MAX ? BURST_MAX : burst) * 1000;
+		if (getrandom(&g->seed, sizeof(g->seed), GRND_NONBLOCK) != sizeof(g->seed)) {
+			/* Only before the kernel pool is initialized at early boot: a weaker seed
+			   still beats a constant one. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			g->seed = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uintptr_t)g;
+		}
 		g->mask4 = prefix_mask4(cfg->rate_limit_ipv4_prefix ? cfg->rate_limit_ipv4_prefix : 24);
 		prefix_mask6(cfg->rate_limit_ipv6_prefix ? cfg->rate_limit_ipv6_prefix : 56, g->mask6);
 		g->rate_tc = cfg->rate_limit_tc;
@@ -177,17 +200,18 @@ static bool rate_allows(struct guard *g, const struct sockaddr *sa, uint64_t now
 {
 	uint64_t key[2];
 	struct bucket *b;
-	uint32_t now = (uint32_t)now_ms;
+	uint32_t stamp = (uint32_t)now_ms + 1;
 
 	client_key(g, sa, key);
-	b = &g->buckets[XXH3_64bits(key, sizeof(key)) & (RATE_SLOTS - 1)];
-	if (b->key[0] != key[0] || b->key[1] != key[1] || b->last_ms == 0) {
-		*b = (struct bucket){ { key[0], key[1] }, g->burst_milli, now | 1 };
+	b = &g->buckets[XXH3_64bits_withSeed(key, sizeof(key), g->seed) & (RATE_SLOTS - 1)];
+	if (b->key[0] != key[0] || b->key[1] != key[1] || b->stamp == 0) {
+		/* (A stamp of 0, one millisecond in 49 days, only gives a full bucket.) */
+		*b = (struct bucket){ { key[0], key[1] }, g->burst_milli, stamp };
 	} else {
-		uint64_t refill = (uint64_t)(uint32_t)(now - b->last_ms) * g->rate_milli;
+		uint64_t refill = (uint64_t)(uint32_t)(stamp - b->stamp) * g->rate_milli;
 		uint64_t tokens = b->tokens + refill;
 		b->tokens = tokens > g->burst_milli ? g->burst_milli : (uint32_t)tokens;
-		b->last_ms = now | 1;
+		b->stamp = stamp;
 	}
 	if (b->tokens < 1000)
 		return false;
