@@ -678,6 +678,43 @@ static size_t suffix_at(const uint8_t *name, size_t len, const uint8_t *suf, siz
 	return 0;
 }
 
+static inline uint8_t lower(uint8_t c) { return (unsigned)(c - 'A') < 26u ? c | 0x20 : c; }
+
+/*
+ * Whether the (possibly compressed) name at OFF is NAME (lower-case wire format, NAME_LEN bytes),
+ * case-insensitively; a malformed name is not. Cheaper than expanding it: most owners that are
+ * not the name differ in their first length byte.
+ */
+static bool name_equal(const uint8_t *p, size_t len, size_t off, const uint8_t *name,
+	size_t name_len)
+{
+	size_t start = off, pos = 0;
+
+	for (;;) {
+		if (off >= len || pos >= name_len)
+			return false;
+		unsigned c = p[off];
+		if (c <= 63) {
+			if (c != name[pos] || c + 1 > len - off || pos + c + 1 > name_len)
+				return false;
+			if (c == 0)
+				return pos + 1 == name_len;
+			for (size_t i = 1; i <= c; i++)
+				if (lower(p[off + i]) != name[pos + i])
+					return false;
+			pos += c + 1;
+			off += c + 1;
+			continue;
+		}
+		if ((c & 0xc0) != 0xc0 || off + 1 >= len)
+			return false;
+		size_t target = (c & 0x3f) << 8 | p[off + 1];
+		if (target >= start || target < WIRE_HEADER_LEN)
+			return false;
+		start = off = target;
+	}
+}
+
 /*
  * One pass over the answer section for the alias of the current name: a CNAME owned by it is
  * taken at once; otherwise the first DNAME owning a proper suffix of it. Returns the offset of
@@ -702,19 +739,16 @@ static size_t chain_find(const struct wire_chain *c, size_t *prefix)
 		off += RR_FIXED;
 		if (rdlen > c->len - off)
 			return 0;
-		if ((type == TYPE_CNAME || (type == TYPE_DNAME && dname == 0)) &&
-		    name_expand(p, c->len, rr, owner, &owner_len) != 0) {
-			if (type == TYPE_CNAME && owner_len == c->name_len &&
-			    memcmp(owner, c->name, owner_len) == 0) {
-				*prefix = 0; /* a DNAME seen before loses to the exact CNAME */
-				return off;
-			}
-			size_t at;
-			if (type == TYPE_DNAME &&
-			    (at = suffix_at(c->name, c->name_len, owner, owner_len)) != 0) {
-				dname = off;
-				*prefix = at;
-			}
+		if (type == TYPE_CNAME && name_equal(p, c->len, rr, c->name, c->name_len)) {
+			*prefix = 0; /* a DNAME seen before loses to the exact CNAME */
+			return off;
+		}
+		size_t at;
+		if (type == TYPE_DNAME && dname == 0 &&
+		    name_expand(p, c->len, rr, owner, &owner_len) != 0 &&
+		    (at = suffix_at(c->name, c->name_len, owner, owner_len)) != 0) {
+			dname = off;
+			*prefix = at;
 		}
 		off += rdlen;
 	}
