@@ -36,6 +36,7 @@ enum stat_id {
 	STAT_RATE_LIMITED,     /* queries over a client network's rate limit (dropped or TC) */
 	STAT_TCP_SLOW,         /* connections closed for sending a message too slowly */
 	STAT_CNAME_BLOCKED,    /* forwarded answers replaced: their CNAME chain reached a blocked name */
+	STAT_CACHE_HIT,        /* answered from the answer cache (cache-size) */
 	STAT_COUNT
 };
 

@@ -207,6 +207,16 @@ void wire_chain_init(struct wire_chain *c, const uint8_t *ans, size_t len,
  */
 bool wire_chain_next(struct wire_chain *c);
 
+/*
+ * For the answer cache: how long a checked answer may be reused, in seconds: the smallest TTL of
+ * its records (OPT excluded), and for a negative answer at most the SOA MINIMUM (RFC 2308 5).
+ * Returns 0 when it has no record to take a TTL from (nothing to cache).
+ */
+uint32_t wire_answer_ttl(const uint8_t *ans, size_t len, const struct wire_answer *a);
+
+/* Counts ELAPSED seconds off every TTL of a checked answer (OPT excluded), never below 0. */
+void wire_answer_age(uint8_t *ans, size_t len, const struct wire_answer *a, uint32_t elapsed);
+
 static inline uint16_t wire_get_id(const uint8_t *pkt) { return (uint16_t)(pkt[0] << 8 | pkt[1]); }
 static inline void wire_set_id(uint8_t *pkt, uint16_t id)
 {

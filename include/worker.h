@@ -61,6 +61,7 @@ struct worker {
 	struct upstream *upstream;         /* owned */
 	struct guard *guard;               /* owned: allow-from and rate limits */
 	struct sendq *sendq;               /* owned: batched UDP sends (upstream queries, answers) */
+	struct cache *cache;               /* owned: forwarded answers; NULL when cache-size is 0 */
 	_Atomic unsigned *tcp_conns;       /* borrowed: TCP client connections of all workers */
 	struct rand_pool rand;
 	bool stopping;

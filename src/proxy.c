@@ -10,6 +10,9 @@
  */
 #include "proxy.h"
 
+#include <time.h>
+
+#include "cache.h"
 #include "listen.h"
 #include "log.h"
 #include "upstream.h"
@@ -74,6 +77,9 @@ static size_t answer_blocked(struct worker *w, const struct policy *pol,
 	return wire_build_blocked(q, b, out, cap);
 }
 
+static bool answer_cached(struct worker *w, const struct wire_query *q,
+	const struct client_ref *c, uint8_t *out, size_t cap, size_t *n);
+
 size_t proxy_query(struct worker *w, const struct policy *pol, const uint8_t *pkt, size_t len,
 	const struct client_ref *c, uint8_t *out, size_t cap)
 {
@@ -99,8 +105,10 @@ size_t proxy_query(struct worker *w, const struct policy *pol, const uint8_t *pk
 	}
 	rule = policy_match(pol, q.qname_lower, q.qname_len, &match_offset);
 	if (rule == NULL || rule->action == ACTION_ALLOW) {
-		upstream_forward(w->upstream, &q, c);
-		return 0;
+		size_t n = 0;
+		if (w->cache == NULL || !answer_cached(w, &q, c, out, cap, &n))
+			upstream_forward(w->upstream, &q, c);
+		return n;
 	}
 	stats_inc(&w->stats, STAT_BLOCKED);
 	log_debug("blocked by \"%s\" (%s, line %u)", rule->name, config_action_name(rule->action),
@@ -164,6 +172,36 @@ static bool answer_cloaked(struct worker *w, const struct client_ref *c, const u
 	size_t n = answer_blocked(w, pol, rule, &b, &q, buf, limit < sizeof(buf) ? limit : sizeof(buf));
 	if (n > 0)
 		listen_reply(w, c, buf, n);
+	return true;
+}
+
+/*
+ * The answer cache, consulted only for names the policy let through. A cached answer goes
+ * through the same CNAME-chain inspection as a fresh one, so both paths obey one rule (the cache
+ * is also emptied on every policy change). Returns true when the query was answered: *N bytes in
+ * OUT to send now, or *N = 0 when the answer already went out.
+ */
+static bool answer_cached(struct worker *w, const struct wire_query *q,
+	const struct client_ref *c, uint8_t *out, size_t cap, size_t *n)
+{
+	struct timespec ts;
+	struct wire_answer a;
+	size_t limit = c->conn ? 65535 : wire_udp_limit(q);
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	*n = cache_lookup(w->cache, q, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+		out, cap, &a);
+	if (*n == 0)
+		return false;
+	stats_inc(&w->stats, STAT_CACHE_HIT);
+	if (a.alias && w->cfg->inspect_answers && answer_cloaked(w, c, out, *n, &a, limit)) {
+		*n = 0;
+		return true;
+	}
+	if (*n > limit) {
+		*n = wire_truncate_answer(out, *n, &a, limit);
+		stats_inc(&w->stats, STAT_TRUNCATED);
+	}
 	return true;
 }
 

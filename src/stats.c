@@ -31,6 +31,7 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_RATE_LIMITED] = "rate-limited",
 	[STAT_TCP_SLOW] = "tcp-slow-closed",
 	[STAT_CNAME_BLOCKED] = "cname-blocked",
+	[STAT_CACHE_HIT] = "cache-hits",
 };
 
 void stats_add_to(const struct stats *src, uint64_t *sum)

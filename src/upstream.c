@@ -29,6 +29,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "cache.h"
 #include "listen.h"
 #include "log.h"
 #include "proxy.h"
@@ -69,6 +70,7 @@ struct slot {
 	size_t limit;              /* client's maximum answer size */
 	size_t qname_len;
 	uint16_t qtype, qclass;
+	uint8_t cache_flags;       /* the query's RD, CD, EDNS, DO: part of the cache key */
 	const uint8_t *qname_sent; /* the name as the upstream must echo it: the query's own, or
 	                              qname_0x20 */
 	uint8_t qname_0x20[WIRE_NAME_MAX]; /* use-0x20: the query name with randomized case */
@@ -416,12 +418,26 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- answers ---- */
 
+static void slot_cache_store(struct upstream *u, struct slot *sl, const uint8_t *buf, size_t len,
+	const struct wire_answer *a)
+{
+	uint8_t lower[WIRE_NAME_MAX];
+	const uint8_t *name = sl->query + WIRE_HEADER_LEN;
+
+	for (size_t i = 0; i < sl->qname_len; i++)
+		lower[i] = (unsigned)(name[i] - 'A') < 26u ? name[i] | 0x20 : name[i];
+	cache_store(u->w->cache, lower, sl->qname_len, sl->qtype, sl->qclass, sl->cache_flags, buf,
+		len, a, now_ms());
+}
+
 /* Relays a good answer in BUF (which may be modified) to the slot's client and frees the slot. */
 static void slot_deliver(struct upstream *u, struct slot *sl, uint8_t *buf, size_t len,
 	const struct wire_answer *a)
 {
 	struct client_ref c = slot_client(sl);
 
+	if (u->w->cache)
+		slot_cache_store(u, sl, buf, len, a);
 	wire_set_id(buf, sl->client_id);
 	/* The client gets its own spelling of the question back (0x20 changed ours). */
 	memcpy(buf + WIRE_HEADER_LEN, sl->query + WIRE_HEADER_LEN, sl->qname_len);
@@ -612,6 +628,7 @@ void upstream_forward(struct upstream *u, const struct wire_query *q, const stru
 	sl->qname_len = q->qname_len;
 	sl->qtype = q->qtype;
 	sl->qclass = q->qclass;
+	sl->cache_flags = cache_flags(q);
 	sl->conn = c->conn;
 	sl->udp_fd = c->udp_fd;
 	sl->addrlen = c->addrlen;

@@ -783,3 +783,78 @@ bool wire_chain_next(struct wire_chain *c)
 	c->steps++;
 	return true;
 }
+
+/* ---- TTLs, for the answer cache ---- */
+
+/*
+ * Calls VISIT with the offset of each record's fixed fields (type, class, TTL, rdlength) and its
+ * section index (0 answer, 1 authority, 2 additional). The answer was checked, so the walk
+ * cannot fail; the bounds are kept anyway because they cost nothing.
+ */
+static void rr_fields(const uint8_t *p, size_t len, const struct wire_answer *a,
+	void (*visit)(uint8_t *p, size_t fixed, unsigned section, void *arg), void *arg)
+{
+	unsigned counts[3] = { rd16(p + 6), rd16(p + 8), rd16(p + 10) };
+	size_t off = a->question_end;
+
+	for (unsigned sec = 0; sec < 3; sec++)
+		for (unsigned i = 0; i < counts[sec]; i++) {
+			off = name_skip(p, len, off);
+			if (off == 0 || len - off < RR_FIXED || rd16(p + off + 8) > len - off - RR_FIXED)
+				return;
+			visit((uint8_t *)p, off, sec, arg);
+			off += RR_FIXED + rd16(p + off + 8);
+		}
+}
+
+struct ttl_min {
+	uint32_t ttl;
+	bool any;
+};
+
+static void visit_min(uint8_t *p, size_t fixed, unsigned section, void *arg)
+{
+	struct ttl_min *m = arg;
+	unsigned type = rd16(p + fixed);
+	uint32_t ttl = rd32(p + fixed + 4);
+	size_t rdlen = rd16(p + fixed + 8);
+
+	if (type == TYPE_OPT)
+		return;
+	/* RFC 2181 8: a TTL with the top bit set is treated as zero. */
+	if (ttl & 0x80000000u)
+		ttl = 0;
+	/* A negative answer lives for min(SOA TTL, SOA MINIMUM): MINIMUM ends the SOA RDATA. */
+	if (type == TYPE_SOA && section == 1 && rdlen >= 20) {
+		uint32_t minimum = rd32(p + fixed + RR_FIXED + rdlen - 4);
+		if (minimum < ttl)
+			ttl = minimum;
+	}
+	if (!m->any || ttl < m->ttl)
+		m->ttl = ttl;
+	m->any = true;
+}
+
+uint32_t wire_answer_ttl(const uint8_t *ans, size_t len, const struct wire_answer *a)
+{
+	struct ttl_min m = { 0, false };
+
+	rr_fields(ans, len, a, visit_min, &m);
+	return m.any ? m.ttl : 0;
+}
+
+static void visit_age(uint8_t *p, size_t fixed, unsigned section, void *arg)
+{
+	uint32_t elapsed = *(const uint32_t *)arg, ttl = rd32(p + fixed + 4);
+	(void)section;
+
+	if (rd16(p + fixed) == TYPE_OPT)
+		return;
+	wr32(p + fixed + 4, ttl > elapsed && !(ttl & 0x80000000u) ? ttl - elapsed : 0);
+}
+
+void wire_answer_age(uint8_t *ans, size_t len, const struct wire_answer *a, uint32_t elapsed)
+{
+	if (elapsed > 0)
+		rr_fields(ans, len, a, visit_age, &elapsed);
+}

@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "cache.h"
 #include "guard.h"
 #include "listen.h"
 #include "sendq.h"
@@ -64,6 +65,9 @@ static void mail_cb(evutil_socket_t fd, short what, void *arg)
 		log_warn("worker %u: mailbox: %s", w->index, strerror(errno));
 	unsigned bits = atomic_exchange(&w->mail, 0);
 	if (bits & WORKER_MAIL_POLICY) {
+		/* Answers cached under the old policy may name what the new one blocks. */
+		if (w->cache)
+			cache_clear(w->cache);
 		atomic_store(&w->seen_gen, atomic_load(w->policy_gen));
 		w->ack_cb(w->ack_arg);
 	}
@@ -97,7 +101,8 @@ int worker_init(struct worker *w, unsigned index, const struct config *cfg,
 	if (w->mail_fd < 0 || w->base == NULL)
 		goto fail_fds;
 	w->sendq = sendq_new(w->base);
-	if (w->sendq == NULL)
+	w->cache = cache_new(cfg->cache_size);
+	if (w->sendq == NULL || (cfg->cache_size > 0 && w->cache == NULL))
 		goto fail_fds;
 	w->mail_ev = event_new(w->base, w->mail_fd, EV_READ | EV_PERSIST, mail_cb, w);
 	w->drain_ev = evtimer_new(w->base, drain_cb, w);
@@ -164,6 +169,8 @@ void worker_release(struct worker *w)
 	 * hold TCP connections of listen. */
 	sendq_free(w->sendq);
 	w->sendq = NULL;
+	cache_free(w->cache);
+	w->cache = NULL;
 	upstream_free(w->upstream);
 	listen_free(w->listen);
 	guard_free(w->guard);
