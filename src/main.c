@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "diag.h"
+#include "export.h"
 #include "log.h"
 #include "policy.h"
 #include "server.h"
@@ -37,6 +38,7 @@ static void usage(FILE *to)
 {
 	fprintf(to,
 		"usage: blokir -c FILE [options]\n"
+		"       blokir export --rpz -c FILE [--origin NAME]\n"
 		"  -c, --config FILE       policy and settings (YAML)\n"
 		"  -t, --check             validate FILE, print every error, exit 0 or 1\n"
 		"  -l, --listen ADDR:PORT  listen here instead of the file's listen: (repeatable)\n"
@@ -47,6 +49,9 @@ static void usage(FILE *to)
 		"      --allow-root        keep running as root when no user: is configured\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n"
+		"export: write the effective policy (YAML entries and lists, as in force now) as an RPZ\n"
+		"  zone to stdout, origin NAME (default " EXPORT_ORIGIN_DEFAULT "); refused entries become\n"
+		"  NXDOMAIN (RPZ has no REFUSED); the word export must come first\n"
 		"exit codes: 0 ok, 1 invalid configuration, 2 usage error, 3 start-up failure\n");
 }
 
@@ -173,6 +178,84 @@ static int write_pidfile(const char *path)
 	return 0;
 }
 
+/* Options of `blokir export`: the word "export" is argv[0] here. Returns -1 on a usage error. */
+static int parse_export_args(int argc, char **argv, const char **config, const char **origin)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "rpz", no_argument, NULL, 'r' },
+		{ "origin", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool rpz = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': *config = optarg; break;
+		case 'r': rpz = true; break;
+		case 'o': *origin = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "blokir: export: unexpected argument \"%s\"\n", argv[optind]);
+		return -1;
+	}
+	/* RPZ is the only format today; asking for it by name leaves room for others */
+	if (!rpz || *config == NULL) {
+		fprintf(stderr, "blokir: export: needs --rpz and -c FILE\n");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * `blokir export --rpz -c FILE`: loads FILE and its lists exactly as start-up does (errors as
+ * --check prints them, exit 1), then writes the policy in force now as an RPZ zone to stdout.
+ */
+static int run_export(int argc, char **argv)
+{
+	static char outbuf[1 << 20]; /* a 2-million-name zone is ~60 MB: write it in big blocks */
+	const char *path = NULL, *origin = NULL;
+	struct export_stats st;
+	struct diag *d = NULL;
+	struct config *cfg = NULL;
+	struct policy *pol = NULL;
+	int rc = EXIT_CONFIG;
+
+	if (parse_export_args(argc, argv, &path, &origin) < 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	log_init(LOG_LEVEL_INFO, false);
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	if ((d = diag_new()) == NULL)
+		return EXIT_RUNTIME;
+	if ((cfg = config_load(path, d)) != NULL)
+		pol = policy_new(cfg, d);
+	if (pol == NULL)
+		goto fail;
+	rc = EXIT_RUNTIME;
+	if (export_rpz(cfg, pol, origin, policy_now(), stdout, d, &st) < 0)
+		goto fail;
+	fprintf(stderr, "blokir: export: %zu triggers written, %zu not expressible\n", st.triggers,
+		st.skipped);
+	rc = 0;
+	goto out;
+fail:
+	print_diag(d);
+	if (diag_count(d) == 0)
+		fprintf(stderr, "blokir: %s: out of memory\n", path);
+out:
+	policy_free(pol);
+	config_free(cfg);
+	diag_free(d);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -183,6 +266,8 @@ int main(int argc, char **argv)
 	char pidfile_abs[4096];
 	int rc = EXIT_CONFIG;
 
+	if (argc > 1 && strcmp(argv[1], "export") == 0)
+		return run_export(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &o) < 0) {
 		usage(stderr);
 		return EXIT_USAGE;
