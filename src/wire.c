@@ -430,7 +430,8 @@ static uint8_t *put_opt_ede(uint8_t *p, const struct wire_query *q, const struct
 		p = wr16(p, EDNS_OPT_EDE);
 		p = wr16(p, (unsigned)(2 + o->text));
 		p = wr16(p, WIRE_EDE_CENSORED);
-		memcpy(p, b->ede_text, o->text);
+		if (o->text > 0) /* an entry without a reason has no text (and a NULL pointer) */
+			memcpy(p, b->ede_text, o->text);
 		p += o->text;
 	}
 	return p;
