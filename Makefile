@@ -19,9 +19,11 @@ ifeq ($(SANITIZE),1)
   SANFL   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
   HARDEN  := -fPIE
   BUILD   := build/san
+  BIN     := build/san/blokir
 else
   SANFL   :=
   BUILD   := build/rel
+  BIN     := blokir
 endif
 
 ALL_CFLAGS  = $(CSTD) $(OPT) $(WARN) $(HARDEN) $(SANFL) -Iinclude $(CFLAGS_PKG) $(CFLAGS) -MMD -MP
@@ -35,9 +37,10 @@ UNITBIN  := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%.t)
 FUZZSRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
 .PHONY: all test unit system clean fuzz bench
-all: blokir
+all: $(BIN)
 
-blokir: $(BUILD)/main.o $(BUILD)/libblokir.a
+# The sanitizer build's binary stays in build/san, so it never replaces ./blokir by surprise.
+$(BIN): $(BUILD)/main.o $(BUILD)/libblokir.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIBS)
 
 $(BUILD)/libblokir.a: $(LIBOBJ)
@@ -62,13 +65,14 @@ REPLAYBIN := $(FUZZSRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
 # Every test is a TAP producer run directly (--exec ''): compiled unit tests, the fuzz-corpus
 # replay and the bash system tests. BLOKIR tells the system tests which binary to start.
 export BUILD
+export BLOKIR := $(BIN)
 unit: $(UNITBIN) $(REPLAYBIN)
 	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t)
 
-system: blokir
+system: $(BIN)
 	prove --exec '' $(wildcard tests/system/*.t)
 
-test: blokir $(UNITBIN) $(REPLAYBIN)
+test: $(BIN) $(UNITBIN) $(REPLAYBIN)
 	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t) $(wildcard tests/system/*.t)
 
 # libFuzzer targets: make fuzz CC=clang [FUZZTIME=60]
