@@ -16,6 +16,9 @@ way --mode asks:
                   right ID and question with a broken answer record, then the right answer
   truncated       over UDP an empty answer with TC=1; over TCP the full answer
   tcp-close       over UDP TC=1; over TCP half a message, then the connection is closed
+  lowercase       the right answer, but with the question (and owner) names lower-cased, as a
+                  resolver that ignores 0x20 would send it; never followed by a good one
+  wrong-addr      first an answer from another address (127.0.0.2, same port), then the right one
 
 In the "first X, then the right one" modes the right answer follows after --then-ms (default 100)
 milliseconds, so a resolver that correctly drops the bad answer still gets the good one in time.
@@ -39,6 +42,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.name
 import dns.rrset
 
 BAD_ADDR = "203.0.113.66"
@@ -104,7 +108,16 @@ def later(ms, fn, *a):
     t.start()
 
 
-def serve_udp(sock, other):
+def lowercased(q):
+    """The answer to Q with every name lower-cased (a resolver that does not echo 0x20)."""
+    qn = q.question[0]
+    low = dns.message.make_query(dns.name.from_text(qn.name.to_text().lower()), qn.rdtype)
+    low.id = q.id
+    low.flags = q.flags
+    return answer_for(low)
+
+
+def serve_udp(sock, other, addr_other):
     while True:
         data, peer = sock.recvfrom(65535)
         q = parse(data)
@@ -157,6 +170,11 @@ def serve_udp(sock, other):
             w[6:8] = struct.pack("!H", struct.unpack("!H", w[6:8])[0] + 1)
             send(bytes(w) + b"\xc0\x0c\x00\x01\x00")
             later(args.then_ms, send_good)
+        elif mode == "lowercase":
+            send(wire(lowercased(q)) if q.question else wire(good))
+        elif mode == "wrong-addr":
+            send(wire(good), s=addr_other)
+            later(args.then_ms, send_good)
         elif mode in ("truncated", "tcp-close"):
             send(wire(answer_for(q, tc=True)))
         else:
@@ -187,7 +205,8 @@ def serve_tcp_conn(conn):
             if q is None:
                 return
             log(describe("tcp", q))
-            payload = wire(answer_for(q))
+            payload = wire(lowercased(q) if args.mode == "lowercase" and q.question else
+                           answer_for(q))
             framed = struct.pack("!H", len(payload)) + payload
             if args.mode == "silent":
                 held.append(q)
@@ -221,7 +240,7 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--mode", required=True,
                    choices=["good", "silent", "slow", "wrong-id", "wrong-port", "wrong-question",
-                            "garbage", "truncated", "tcp-close"])
+                            "garbage", "truncated", "tcp-close", "lowercase", "wrong-addr"])
     p.add_argument("--delay-ms", type=int, default=3000)
     p.add_argument("--then-ms", type=int, default=100)
     p.add_argument("--log", default=None)
@@ -238,12 +257,16 @@ def main():
     udp.bind(("127.0.0.1", args.port))
     other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     other.bind(("127.0.0.1", 0))
+    addr_other = None
+    if args.mode == "wrong-addr":
+        addr_other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        addr_other.bind(("127.0.0.2", args.port))
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     tcp.bind(("127.0.0.1", args.port))
     tcp.listen(64)
 
-    threading.Thread(target=serve_udp, args=(udp, other), daemon=True).start()
+    threading.Thread(target=serve_udp, args=(udp, other, addr_other), daemon=True).start()
     threading.Thread(target=serve_tcp, args=(tcp,), daemon=True).start()
     print("ready %d %s" % (args.port, args.mode), flush=True)
     while True:
