@@ -14,7 +14,13 @@ CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS))
 LIBS     := $(shell pkg-config --libs $(PKGS)) -lpthread
 LDHARDEN := -pie -Wl,-z,relro,-z,now
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+  OPT     := -O1 -g -fno-omit-frame-pointer
+  SANFL   := -fsanitize=address,undefined,fuzzer-no-link
+  HARDEN  := -fPIE
+  BUILD   := build/fuzz
+  BIN     := build/fuzz/blokir
+else ifeq ($(SANITIZE),1)
   OPT     := -O1 -g -fno-omit-frame-pointer
   SANFL   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
   HARDEN  := -fPIE
@@ -75,14 +81,18 @@ system: $(BIN)
 test: $(BIN) $(UNITBIN) $(REPLAYBIN)
 	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t) $(wildcard tests/system/*.t)
 
-# libFuzzer targets: make fuzz CC=clang [FUZZTIME=60]
+# libFuzzer targets (clang only): make fuzz [FUZZTIME=60]. Each target runs for FUZZTIME seconds,
+# seeded from tests/fuzz/corpus/NAME; what it finds goes to build/fuzz/corpus-NAME (copy an
+# input worth keeping into the checked-in corpus, which make test replays).
 FUZZTIME ?= 60
 fuzz:
-	$(MAKE) CC=clang SANITIZE=1 OPT="-O1 -g -fsanitize=fuzzer-no-link" $(BUILD)/libblokir.a
-	@set -e; for f in $(FUZZSRC); do n=$$(basename $$f .c); \
-	  clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(CFLAGS_PKG) -o build/$$n $$f build/san/libblokir.a $(LIBS); \
-	  mkdir -p tests/fuzz/corpus/$${n#fuzz_}; \
-	  ./build/$$n -max_total_time=$(FUZZTIME) -timeout=5 tests/fuzz/corpus/$${n#fuzz_}; done
+	$(MAKE) FUZZ=1 CC=clang build/fuzz/libblokir.a
+	@set -e; for f in $(FUZZSRC); do n=$$(basename $$f .c); c=tests/fuzz/corpus/$${n#fuzz_}; \
+	  clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(CFLAGS_PKG) \
+	    -o build/fuzz/$$n $$f build/fuzz/libblokir.a $(LIBS); \
+	  mkdir -p build/fuzz/corpus-$$n; echo "== $$n ($(FUZZTIME) s)"; \
+	  ./build/fuzz/$$n -max_total_time=$(FUZZTIME) -timeout=5 -rss_limit_mb=2048 \
+	    build/fuzz/corpus-$$n $$c; done
 
 bench: blokir
 	bench/run.sh

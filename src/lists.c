@@ -78,7 +78,7 @@ size_t lists_estimate(const struct config_list *l)
 
 	if (map_file(l->path, &m, &err) < 0)
 		return 0;
-	for (p = m.data, end = m.data + m.size; p < end && (p = memchr(p, '\n', (size_t)(end - p)));
+	for (p = m.data, end = m.size ? m.data + m.size : m.data; p < end && (p = memchr(p, '\n', (size_t)(end - p)));
 		p++)
 		n++;
 	unmap_file(&m);
@@ -312,7 +312,7 @@ static int read_text(const struct config_list *l, struct badlines *b, lists_entr
 		diag_add(b->diag, l->path, 0, 0, "%s", err);
 		return -1;
 	}
-	for (p = m.data, end = m.data + m.size; p < end && rc == 0; p = nl + 1, line++) {
+	for (p = m.data, end = m.size ? m.data + m.size : m.data; p < end && rc == 0; p = nl + 1, line++) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL)
 			nl = end; /* a last line without its newline */
