@@ -107,8 +107,8 @@ static bool same_redirect(const struct config_redirect *a, const struct config_r
 	if (a->cname_len > 0 || b->cname_len > 0)
 		return a->cname_len == b->cname_len && memcmp(a->cname, b->cname, a->cname_len) == 0;
 	return a->a_count == b->a_count && a->aaaa_count == b->aaaa_count &&
-		memcmp(a->a, b->a, a->a_count * 4) == 0 &&
-		memcmp(a->aaaa, b->aaaa, a->aaaa_count * 16) == 0;
+		(a->a_count == 0 || memcmp(a->a, b->a, a->a_count * 4) == 0) &&
+		(a->aaaa_count == 0 || memcmp(a->aaaa, b->aaaa, a->aaaa_count * 16) == 0);
 }
 
 /* The decision of P for NAME as text: "forward", "allow@3" (action and match offset), ... */
