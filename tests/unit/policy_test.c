@@ -279,32 +279,69 @@ out:
 	diag_free(diag);
 }
 
-/* The 2017 example: the whole order blocked, then six names lifted with allow entries. */
-static void test_2017(void)
+/*
+ * The 2017 example (README "Which entry decides"). On 10 August 2017 six of the eleven names
+ * resolved again: telegram.me, telegram.org and core/desktop/macos/web.telegram.org; t.me and the
+ * four web client hosts stayed blocked. First as the operator's switch (enabled: false on the six),
+ * then as an exception under a block that stays (telegram.org blocked, web.telegram.org allowed).
+ */
+static const char *const order2017[] = { "t.me", "telegram.me", "telegram.org",
+	"core.telegram.org", "desktop.telegram.org", "macos.telegram.org", "web.telegram.org",
+	"venus.web.telegram.org", "pluto.web.telegram.org", "flora.web.telegram.org",
+	"flora-1.web.telegram.org" };
+
+static bool lifted2017(const char *name)
 {
-	static const char *const order[] = { "t.me", "telegram.me", "telegram.org",
-		"core.telegram.org", "desktop.telegram.org", "macos.telegram.org", "web.telegram.org",
-		"venus.web.telegram.org", "pluto.web.telegram.org", "flora.web.telegram.org",
-		"flora-1.web.telegram.org" };
-	static const char *const lifted[] = { "t.me", "telegram.me", "telegram.org",
-		"core.telegram.org", "desktop.telegram.org", "macos.telegram.org" };
+	return strcmp(name, "t.me") != 0 && strstr(name, ".web.telegram.org") == NULL;
+}
+
+static void test_2017_switch(void)
+{
 	struct config *cfg = config_make();
 	struct diag *diag = diag_new();
 	struct policy *p;
 
-	/* the lift as an operator writes it: the six entries switched to allow */
 	for (size_t i = 0; i < 11; i++)
-		entry(cfg, order[i], false, i < 6 ? ACTION_ALLOW : ACTION_DEFAULT);
+		entry(cfg, order2017[i], false, ACTION_DEFAULT)->enabled = !lifted2017(order2017[i]);
 	p = policy_new(cfg, diag);
 	config_drop(cfg);
-	if (!ok(p != NULL, "2017 policy"))
+	if (!ok(p != NULL, "2017 policy, six entries switched off"))
 		goto out;
-	for (size_t i = 0; i < 6; i++)
-		is_int(action_of(p, lifted[i]), ACTION_ALLOW, "lifted: %s", lifted[i]);
-	is_int(action_of(p, "web.telegram.org"), ACTION_NXDOMAIN, "web.telegram.org stays blocked");
-	is_int(action_of(p, "x.web.telegram.org"), ACTION_NXDOMAIN, "  and below it");
-	is_int(action_of(p, "flora-1.web.telegram.org"), ACTION_NXDOMAIN, "flora-1 stays blocked");
-	is_int(action_of(p, "www.telegram.org"), ACTION_ALLOW, "below a lifted name: allowed");
+	for (size_t i = 0; i < 11; i++) {
+		if (lifted2017(order2017[i]))
+			ok(match(p, order2017[i], NULL) == NULL, "lifted: %s forwarded", order2017[i]);
+		else
+			is_int(action_of(p, order2017[i]), ACTION_NXDOMAIN, "still blocked: %s",
+				order2017[i]);
+	}
+	ok(match(p, "my.telegram.org", NULL) == NULL, "my.telegram.org: no entry covers it now");
+	is_int(action_of(p, "cdn.venus.web.telegram.org"), ACTION_NXDOMAIN,
+		"below venus.web.telegram.org: still blocked");
+	is_int(action_of(p, "www.t.me"), ACTION_NXDOMAIN, "below t.me: still blocked");
+out:
+	policy_free(p);
+	diag_free(diag);
+}
+
+static void test_2017_exception(void)
+{
+	struct config *cfg = config_make();
+	struct diag *diag = diag_new();
+	struct policy *p;
+
+	entry(cfg, "telegram.org", false, ACTION_NXDOMAIN);
+	entry(cfg, "web.telegram.org", false, ACTION_ALLOW);
+	entry(cfg, "pluto.web.telegram.org", false, ACTION_NXDOMAIN);
+	p = policy_new(cfg, diag);
+	config_drop(cfg);
+	if (!ok(p != NULL, "2017 policy as an exception"))
+		goto out;
+	is_int(action_of(p, "web.telegram.org"), ACTION_ALLOW, "web.telegram.org: allowed");
+	is_int(action_of(p, "x.web.telegram.org"), ACTION_ALLOW, "x.web.telegram.org: allowed");
+	is_int(action_of(p, "pluto.web.telegram.org"), ACTION_NXDOMAIN,
+		"pluto.web.telegram.org: more specific, still blocked");
+	is_int(action_of(p, "core.telegram.org"), ACTION_NXDOMAIN, "core.telegram.org: under the block");
+	is_int(action_of(p, "telegram.org"), ACTION_NXDOMAIN, "telegram.org: blocked");
 out:
 	policy_free(p);
 	diag_free(diag);
@@ -313,7 +350,8 @@ out:
 int main(void)
 {
 	test_schedules();
-	test_2017();
+	test_2017_switch();
+	test_2017_exception();
 	policy_free(NULL);
 	ok(1, "policy_free(NULL) is a no-op");
 	test_compile();
