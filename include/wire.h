@@ -192,6 +192,7 @@ struct wire_chain {
 	size_t len, an_start;       /* where the answer section starts */
 	unsigned an_count, steps;
 	size_t name_len;            /* the current name: lower-case wire format */
+	size_t name_off;            /* where it is written in the packet; 0 after a DNAME */
 	uint8_t name[WIRE_NAME_MAX];
 };
 

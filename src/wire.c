@@ -659,6 +659,7 @@ void wire_chain_init(struct wire_chain *c, const uint8_t *ans, size_t len,
 	c->an_start = a->question_end;
 	c->an_count = len >= WIRE_HEADER_LEN ? rd16(ans + HDR_ANCOUNT) : 0;
 	c->steps = 0;
+	c->name_off = WIRE_HEADER_LEN;
 	c->name_len = a->question_end - 4 - WIRE_HEADER_LEN;
 	lower_copy(c->name, ans + WIRE_HEADER_LEN, c->name_len);
 }
@@ -717,6 +718,39 @@ static bool name_equal(const uint8_t *p, size_t len, size_t off, const uint8_t *
 }
 
 /*
+ * Steps over the name at OFF up to its root label or first pointer, without following the
+ * pointer: the chain walk only needs record boundaries here (the answer was checked already),
+ * and it compares or expands the owners it cares about with the full checks.
+ */
+static size_t name_skip_shallow(const uint8_t *p, size_t len, size_t off)
+{
+	while (off < len) {
+		unsigned c = p[off];
+		if (c == 0)
+			return off + 1;
+		if (c > 63)
+			return (c & 0xc0) == 0xc0 && off + 1 < len ? off + 2 : 0;
+		off += c + 1;
+	}
+	return 0;
+}
+
+/*
+ * Whether the owner at RR is the chain's current name. Compressors point an alias's owner at
+ * where its name was last written (the question, or the previous CNAME's target), so a pointer
+ * to C->name_off settles it without reading the name.
+ */
+static bool owner_is_current(const struct wire_chain *c, size_t rr)
+{
+	const uint8_t *p = c->pkt;
+
+	if (c->name_off != 0 && rr + 1 < c->len && p[rr] == (0xc0 | c->name_off >> 8) &&
+	    p[rr + 1] == (uint8_t)c->name_off)
+		return true;
+	return name_equal(p, c->len, rr, c->name, c->name_len);
+}
+
+/*
  * One pass over the answer section for the alias of the current name: a CNAME owned by it is
  * taken at once; otherwise the first DNAME owning a proper suffix of it. Returns the offset of
  * the chosen record's RDATA (and *PREFIX, 0 for a CNAME, the DNAME's split point otherwise), or
@@ -732,7 +766,7 @@ static size_t chain_find(const struct wire_chain *c, size_t *prefix)
 	*prefix = 0;
 	for (unsigned i = 0; i < c->an_count; i++) {
 		size_t rr = off;
-		off = name_skip(p, c->len, off);
+		off = name_skip_shallow(p, c->len, off);
 		if (off == 0 || c->len - off < RR_FIXED)
 			return 0;
 		unsigned type = rd16(p + off);
@@ -740,7 +774,7 @@ static size_t chain_find(const struct wire_chain *c, size_t *prefix)
 		off += RR_FIXED;
 		if (rdlen > c->len - off)
 			return 0;
-		if (type == TYPE_CNAME && name_equal(p, c->len, rr, c->name, c->name_len)) {
+		if (type == TYPE_CNAME && owner_is_current(c, rr)) {
 			*prefix = 0; /* a DNAME seen before loses to the exact CNAME */
 			return off;
 		}
@@ -770,6 +804,7 @@ static bool chain_step(struct wire_chain *c)
 		return false; /* the server would have answered YXDOMAIN */
 	memcpy(c->name + prefix, target, tlen);
 	c->name_len = prefix + tlen;
+	c->name_off = prefix ? 0 : rdata; /* a DNAME's result is written nowhere */
 	return true;
 }
 
