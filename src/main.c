@@ -286,8 +286,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (o.check) {
-		printf("%s: ok, %zu domain entries, %zu enabled\n", o.config_path, cfg->domain_count,
-			policy_rule_count(pol));
+		printf("%s: ok, %zu domain entries, %zu enabled, %zu list names\n", o.config_path,
+			cfg->domain_count, policy_rule_count(pol), policy_list_names(pol));
 		rc = 0;
 		goto out;
 	}

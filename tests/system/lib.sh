@@ -29,8 +29,9 @@ if [ "$(id -u)" = 0 ] && [ -x "$BLOKIR" ] && "$BLOKIR" --help 2>&1 | grep -q -- 
 	ROOT_OPT=(--allow-root)
 fi
 
-# Valgrind slows start-up and every query; give each bounded wait more room under a wrapper.
-if [ -n "$BLOKIR_WRAPPER" ]; then SLOW=4; else SLOW=1; fi
+# Valgrind slows start-up and every query; give each bounded wait more room under a wrapper,
+# and some under the sanitizer build (build/san/blokir), which is several times slower.
+if [ -n "$BLOKIR_WRAPPER" ]; then SLOW=4; elif [[ "$BLOKIR" == *san/* ]]; then SLOW=2; else SLOW=1; fi
 
 T_NUM=0
 T_FAILED=0
