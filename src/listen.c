@@ -25,6 +25,7 @@
 #include <event2/listener.h>
 
 #include "guard.h"
+#include "clock.h"
 #include "log.h"
 #include "proxy.h"
 #include "sendq.h"
@@ -95,14 +96,6 @@ static void udp_send_batch(struct udp_sock *s, unsigned count)
 	}
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The answer (if any) to a query the guard stopped: REFUSED, or an empty TC=1 answer. */
 static size_t guard_answer(struct worker *w, enum guard_verdict v, const uint8_t *pkt, size_t len,
 	uint8_t *out, size_t cap)
@@ -140,7 +133,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (got <= 0)
 			return; /* EAGAIN, or an error that the next readiness will report again */
 		unsigned nout = 0;
-		uint64_t now = now_ms();
+		uint64_t now = clock_now_ms();
 		for (int i = 0; i < got; i++) {
 			struct msghdr *mh = &l->in[i].msg_hdr;
 			struct client_ref c = { NULL, fd, mh->msg_namelen, (struct sockaddr *)&l->peers[i] };

@@ -10,9 +10,8 @@
  */
 #include "proxy.h"
 
-#include <time.h>
-
 #include "cache.h"
+#include "clock.h"
 #include "listen.h"
 #include "log.h"
 #include "upstream.h"
@@ -184,13 +183,10 @@ static bool answer_cloaked(struct worker *w, const struct client_ref *c, const u
 static bool answer_cached(struct worker *w, const struct wire_query *q,
 	const struct client_ref *c, uint8_t *out, size_t cap, size_t *n)
 {
-	struct timespec ts;
 	struct wire_answer a;
 	size_t limit = c->conn ? 65535 : wire_udp_limit(q);
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	*n = cache_lookup(w->cache, q, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
-		out, cap, &a);
+	*n = cache_lookup(w->cache, q, clock_now_ms(), out, cap, &a);
 	if (*n == 0)
 		return false;
 	stats_inc(&w->stats, STAT_CACHE_HIT);

@@ -31,6 +31,7 @@
 
 #include "cache.h"
 #include "listen.h"
+#include "clock.h"
 #include "log.h"
 #include "proxy.h"
 #include "sendq.h"
@@ -101,14 +102,6 @@ struct upstream {
 	struct sockaddr_storage rx_from[UP_BATCH];
 	uint8_t rxbuf[UP_BATCH][UP_RX_MAX];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static bool same_endpoint(const struct sockaddr_storage *a, socklen_t alen,
 	const struct config_endpoint *e)
@@ -222,7 +215,7 @@ static void timer_arm(struct upstream *u)
 		event_del(u->timer);
 		return;
 	}
-	uint64_t now = now_ms(), at = u->fifo_head->deadline_ms;
+	uint64_t now = clock_now_ms(), at = u->fifo_head->deadline_ms;
 	uint64_t ms = at > now ? at - now : 0;
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 + 1000 };
 	event_add(u->timer, &tv);
@@ -232,7 +225,7 @@ static void fifo_append(struct upstream *u, struct slot *sl)
 {
 	bool was_empty = u->fifo_head == NULL;
 
-	sl->deadline_ms = now_ms() + u->cfg->upstream_timeout_ms;
+	sl->deadline_ms = clock_now_ms() + u->cfg->upstream_timeout_ms;
 	sl->next = NULL;
 	sl->prev = u->fifo_tail;
 	if (u->fifo_tail)
@@ -401,7 +394,7 @@ static void slot_next_try(struct upstream *u, struct slot *sl)
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct upstream *u = arg;
-	uint64_t now = now_ms();
+	uint64_t now = clock_now_ms();
 	unsigned budget = 4096; /* bounded work per wakeup; the rest on the next tick */
 	(void)fd;
 	(void)what;
@@ -427,7 +420,7 @@ static void slot_cache_store(struct upstream *u, struct slot *sl, const uint8_t 
 	for (size_t i = 0; i < sl->qname_len; i++)
 		lower[i] = (unsigned)(name[i] - 'A') < 26u ? name[i] | 0x20 : name[i];
 	cache_store(u->w->cache, lower, sl->qname_len, sl->qtype, sl->qclass, sl->cache_flags, buf,
-		len, a, now_ms());
+		len, a, clock_now_ms());
 }
 
 /* Relays a good answer in BUF (which may be modified) to the slot's client and frees the slot. */
