@@ -71,7 +71,7 @@ REPLAYBIN := $(FUZZSRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
 # Every test is a TAP producer run directly (--exec ''): compiled unit tests, the fuzz-corpus
 # replay and the bash system tests. BLOKIR tells the system tests which binary to start.
 export BUILD
-export BLOKIR := $(BIN)
+export BLOKIR := $(CURDIR)/$(BIN)
 unit: $(UNITBIN) $(REPLAYBIN)
 	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t)
 
