@@ -64,6 +64,8 @@ struct worker {
 	struct cache *cache;               /* owned: forwarded answers; NULL when cache-size is 0 */
 	_Atomic unsigned *tcp_conns;       /* borrowed: TCP client connections of all workers */
 	struct rand_pool rand;
+	uint64_t cap_logged_ms[STAT_COUNT]; /* when worker_cap_hit last logged each limit */
+	uint64_t cap_unlogged[STAT_COUNT];  /* hits since then */
 	bool stopping;
 	_Atomic bool exited;               /* the thread has left its loop */
 	struct event *drain_ev;            /* owned: polls for the end of in-flight work on stop */
@@ -84,6 +86,13 @@ static inline const struct policy *worker_policy(struct worker *w)
 int worker_init(struct worker *w, unsigned index, const struct config *cfg,
 	_Atomic(struct policy *) *policy, _Atomic uint64_t *policy_gen, void (*ack_cb)(void *),
 	void *ack_arg, const int *udp_fds, const int *tcp_fds, size_t n);
+/*
+ * A limit stopped something (max-inflight, max-tcp-connections, a rate limit, allow-from, a slow
+ * TCP client): counts it in ID and logs WHAT at most once per 10 s per limit and worker, with the
+ * number of hits since the last line, so a flood cannot turn into a flood of log lines.
+ */
+void worker_cap_hit(struct worker *w, enum stat_id id, const char *what);
+
 int worker_start(struct worker *w);   /* starts the thread */
 void worker_post(struct worker *w, unsigned mail_bits); /* any thread */
 void worker_join(struct worker *w);

@@ -103,8 +103,11 @@ static size_t guard_answer(struct worker *w, enum guard_verdict v, const uint8_t
 	struct wire_query q;
 	size_t n;
 
-	stats_inc(&w->stats, v == GUARD_RATE_DROP || v == GUARD_RATE_TC ? STAT_RATE_LIMITED :
-		STAT_ACL_DENIED);
+	if (v == GUARD_RATE_DROP || v == GUARD_RATE_TC)
+		worker_cap_hit(w, STAT_RATE_LIMITED, "rate limit: queries from a client network over "
+			"rate-limit-qps");
+	else
+		worker_cap_hit(w, STAT_ACL_DENIED, "allow-from: queries from outside the allowed networks");
 	if (v == GUARD_ACL_DROP || v == GUARD_RATE_DROP)
 		return 0;
 	if (wire_parse_query(pkt, len, &q) == WIRE_DROP)
@@ -268,7 +271,8 @@ static void conn_slow_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	stats_inc(&conn->l->w->stats, STAT_TCP_SLOW);
+	worker_cap_hit(conn->l->w, STAT_TCP_SLOW, "tcp-read-timeout-ms: closed a connection that "
+		"sent a message too slowly");
 	conn_close(conn);
 }
 
@@ -365,7 +369,7 @@ static bool tcp_over_limit(struct listen *l)
 
 	if (n < l->max_conns)
 		return false;
-	stats_inc(&l->w->stats, STAT_TCP_REFUSED);
+	worker_cap_hit(l->w, STAT_TCP_REFUSED, "max-tcp-connections reached: accept paused");
 	accept_set(l, false);
 	event_add(l->accept_retry, &poll);
 	if (n == l->max_conns)
@@ -387,7 +391,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 
 	if (guard_check_acl(w->guard, sa) != GUARD_PASS) {
 		/* A TCP client outside allow-from learns nothing, not even REFUSED. */
-		stats_inc(&w->stats, STAT_ACL_DENIED);
+		worker_cap_hit(w, STAT_ACL_DENIED, "allow-from: queries from outside the allowed networks");
 		evutil_closesocket(fd);
 		return;
 	}

@@ -605,7 +605,7 @@ void upstream_forward(struct upstream *u, const struct wire_query *q, const stru
 	struct slot *sl = slot_take(u);
 
 	if (sl == NULL) {
-		stats_inc(&w->stats, STAT_INFLIGHT_FULL);
+		worker_cap_hit(w, STAT_INFLIGHT_FULL, "max-inflight reached: answering SERVFAIL");
 		goto fail;
 	}
 	sl->query = sl->inline_q;

@@ -20,6 +20,7 @@
 
 #include "cache.h"
 #include "guard.h"
+#include "clock.h"
 #include "listen.h"
 #include "sendq.h"
 #include "log.h"
@@ -73,6 +74,22 @@ static void mail_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (bits & WORKER_MAIL_STOP)
 		worker_begin_stop(w);
+}
+
+#define CAP_LOG_INTERVAL_MS 10000
+
+void worker_cap_hit(struct worker *w, enum stat_id id, const char *what)
+{
+	uint64_t now = clock_now_ms();
+
+	stats_inc(&w->stats, id);
+	w->cap_unlogged[id]++;
+	if (w->cap_logged_ms[id] != 0 && now - w->cap_logged_ms[id] < CAP_LOG_INTERVAL_MS)
+		return;
+	log_warn("worker %u: %s (%llu time%s since the last report)", w->index, what,
+		(unsigned long long)w->cap_unlogged[id], w->cap_unlogged[id] == 1 ? "" : "s");
+	w->cap_logged_ms[id] = now;
+	w->cap_unlogged[id] = 0;
 }
 
 void worker_post(struct worker *w, unsigned bits)

@@ -153,6 +153,8 @@ like "$out" '^fourth=(closed|pending|refused)' "  ... a fourth one is not served
 like "$out" '^after=answered' "  ... once they close, new connections are served again"
 s=$(stats)
 [ "$(stat_val "$s" tcp-limit)" -ge 1 ] 2>/dev/null; ok $? "  ... stats: tcp-limit counted ($(stat_val "$s" tcp-limit))"
+n=$(grep -c 'max-tcp-connections reached' "$T_TMP/blokir.log")
+[ "$n" -ge 1 ] && [ "$n" -le 2 ]; ok $? "  ... and logged, once per worker at most in 10 s ($n lines for $(stat_val "$s" tcp-limit) hits)"
 
 stop_blokir
 done_testing
