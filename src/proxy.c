@@ -10,6 +10,8 @@
  */
 #include "proxy.h"
 
+#include <string.h>
+
 #include "cache.h"
 #include "clock.h"
 #include "listen.h"
@@ -33,6 +35,35 @@ static void redirect_of(const struct policy_rule *rule, struct wire_redirect *r)
 	r->ttl = cr->ttl;
 }
 
+#define EDE_TEXT_MAX 512
+
+/*
+ * The EXTRA-TEXT of Extended DNS Error 16 tells the client why: the entry's reason, and its ref
+ * (the order's letter number, a ticket) when it has one, as "REASON (ref REF)". Composed per
+ * answer into BUF (EDE_TEXT_MAX bytes) rather than stored, so a list of millions of names with one
+ * reason keeps one string; only entries with a ref pay for the copy.
+ */
+static void ede_with_ref(const struct policy_rule *rule, char *buf, struct wire_block *b)
+{
+	static const char pre[] = " (ref ", pre_alone[] = "ref ";
+	size_t n = 0, rlen = strlen(rule->ref);
+	const char *p = rule->reason != NULL ? pre : pre_alone;
+	size_t plen = rule->reason != NULL ? sizeof(pre) - 1 : sizeof(pre_alone) - 1;
+
+	if (rule->reason_len + plen + rlen + 1 > EDE_TEXT_MAX)
+		return; /* absurdly long: the reason alone */
+	memcpy(buf, rule->reason != NULL ? rule->reason : "", rule->reason_len);
+	n = rule->reason_len;
+	memcpy(buf + n, p, plen);
+	n += plen;
+	memcpy(buf + n, rule->ref, rlen);
+	n += rlen;
+	if (rule->reason != NULL)
+		buf[n++] = ')';
+	b->ede_text = buf;
+	b->ede_len = n;
+}
+
 /*
  * Builds the synthesized answer that RULE asks for into OUT, whose CAP is also the most the
  * client takes (a redirect with many addresses is cut to TC by it); 0 for drop. B comes with
@@ -43,6 +74,7 @@ static size_t answer_blocked(struct worker *w, const struct policy *pol,
 	uint8_t *out, size_t cap)
 {
 	struct wire_redirect r;
+	char ede[EDE_TEXT_MAX];
 
 	b->rcode = WIRE_RCODE_NXDOMAIN;
 	b->with_soa = true;
@@ -50,6 +82,8 @@ static size_t answer_blocked(struct worker *w, const struct policy *pol,
 	b->negative_ttl = policy_negative_ttl(pol);
 	b->ede_text = rule->reason;
 	b->ede_len = rule->reason_len;
+	if (rule->ref != NULL)
+		ede_with_ref(rule, ede, b);
 	b->mname = policy_soa_mname(pol, &b->mname_len);
 	b->rname = policy_soa_rname(pol, &b->rname_len);
 
@@ -110,8 +144,9 @@ size_t proxy_query(struct worker *w, const struct policy *pol, const uint8_t *pk
 		return n;
 	}
 	stats_inc(&w->stats, STAT_BLOCKED);
-	log_debug("blocked by \"%s\" (%s, line %u)", rule->name, config_action_name(rule->action),
-		rule->line);
+	log_debug("blocked by \"%s\" (%s, line %u, reason \"%s\", ref \"%s\")", rule->name,
+		config_action_name(rule->action), rule->line, rule->reason ? rule->reason : "",
+		rule->ref ? rule->ref : "");
 	/* Over UDP the answer must fit what the client advertised; only a redirect with many
 	 * addresses could exceed it, and then it goes out with TC. */
 	size_t limit = wire_udp_limit(&q);
