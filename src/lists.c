@@ -451,11 +451,16 @@ static int read_rpz(const struct config_list *l, struct badlines *b, lists_entry
 		ldns_status st = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &line);
 
 		/* ldns has read the record's last line: it is the one before LINE */
-		if (st == LDNS_STATUS_OK)
+		if (st == LDNS_STATUS_OK) {
 			rc = rpz_record(b, rr, &origin, (unsigned)line - 1, cb, ctx);
-		else if (st != LDNS_STATUS_SYNTAX_EMPTY && st != LDNS_STATUS_SYNTAX_TTL &&
-			st != LDNS_STATUS_SYNTAX_ORIGIN)
+		} else if (st == LDNS_STATUS_MEM_ERR) {
+			/* ldns may fail before reading anything: skipping would loop forever */
+			diag_add(b->diag, l->path, (unsigned)line, 0, "out of memory");
+			rc = -1;
+		} else if (st != LDNS_STATUS_SYNTAX_EMPTY && st != LDNS_STATUS_SYNTAX_TTL &&
+			st != LDNS_STATUS_SYNTAX_ORIGIN) {
 			bad_line(b, (unsigned)line - 1, "%s", ldns_get_errorstr_by_id(st));
+		}
 		ldns_rr_free(rr);
 	}
 	fclose(fp);

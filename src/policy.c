@@ -441,8 +441,10 @@ static int policy_build(struct policy *p, const struct config *cfg, struct diag 
 
 	p->redirects_cap = 4;
 	p->redirects = calloc(p->redirects_cap, sizeof(*p->redirects));
-	p->redirect_count = 1; /* [0]: the policy-wide landing page */
-	if (p->redirects == NULL || config_redirect_copy(&p->redirects[0], &cfg->redirect) < 0)
+	if (p->redirects == NULL)
+		return -1;
+	p->redirect_count = 1; /* [0]: the policy-wide landing page (policy_free releases it) */
+	if (config_redirect_copy(&p->redirects[0], &cfg->redirect) < 0)
 		return -1;
 	if ((p->tree = domtree_new(expected_names(cfg))) == NULL || yaml_rules(p, cfg) < 0 ||
 		lists_copy(p, cfg) < 0)
