@@ -23,9 +23,13 @@ is "$(section "$out2" ANSWER | awk '{print $1, $3, $4, $5}')" \
 	"$(section "$out1" ANSWER | awk '{print $1, $3, $4, $5}')" "  ... with the same records"
 
 sleep 2.2
-out3=$(q "$BPORT" www.example.test A)
+# Several asks, the smallest TTL: a worker that has not cached the name yet asks nsd again.
 ttl1=$(section "$out1" ANSWER | awk '{print $2; exit}')
-ttl3=$(section "$out3" ANSWER | awk '{print $2; exit}')
+ttl3=$ttl1
+for i in 1 2 3 4 5 6 7 8; do
+	t=$(section "$(q "$BPORT" www.example.test A)" ANSWER | awk '{print $2; exit}')
+	[ -n "$t" ] && [ "$t" -lt "$ttl3" ] && ttl3=$t
+done
 ok $([ "$ttl3" -lt "$ttl1" ]; echo $?) "  ... and TTLs counted down while cached ($ttl1 -> $ttl3)"
 
 out4=$(q "$BPORT" WwW.ExAmPlE.tEsT A)
