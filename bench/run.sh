@@ -1,0 +1,571 @@
+#!/usr/bin/env bash
+# bench/run.sh: blokir against dnsdist, Unbound and a bare responder, in one run (issue 4).
+#
+# It starts nsd on loopback as the authoritative upstream (zone fwd.test), then, one at a time on
+# the same port, blokir, dnsdist (suffix rule answering NXDOMAIN, packet cache off) and Unbound
+# (forwarder, `local-zone: always_nxdomain` per name), each with the 11-name bundled policy and a
+# generated 1 M-name policy, each pinned (dnsperf on CPU 0, the server with one worker on CPU 1)
+# and unpinned (one worker per core), and runs dnsperf with three mixes: all blocked, all
+# forwarded, 10% blocked / 90% forwarded. The bare recvmmsg/sendmmsg responder (the ceiling) and
+# nsd queried directly (the forwarded-path reference) get rows too. Then it counts instructions per
+# query with callgrind. The table goes to stdout and bench/results/latest.txt; bench/README.md
+# says what every column means.
+#
+# It installs nothing: it checks for the tools and names the Debian packages that are missing.
+# Every process it starts is recorded and stopped by PID on exit; ports are picked free.
+#
+# Environment:
+#   QUICK=1           short subset (~1.5 min): 11-name policy, pinned, 2 x 2 s runs, small callgrind
+#   DURATION=S        seconds per dnsperf throughput run (default 4; QUICK 2)
+#   REPS=N            throughput runs per row, the best is reported (default 3; QUICK 2)
+#   CLIENTS=N         dnsperf -c (default 8)
+#   OUTSTANDING=N     dnsperf -q (default 200)
+#   LAT_QPS=N         rate of the latency run (default 2000 qps), LAT_DURATION=S (default 2)
+#   BIG=N             size of the generated policy (default 1000000)
+#   SYSTEMS="..."     subset of: blokir dnsdist unbound (default all three)
+#   PINS="..."        subset of: pinned unpinned
+#   POLICIES="..."    subset of: 11 big
+#   CALLGRIND=0|1|all off, blokir only (default), or blokir + unbound + dnsdist
+#   BLOKIR=PATH       binary under test (default ./blokir)
+#   KEEP_TMP=1        keep the scratch directory (configs, logs, dnsperf output)
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	DURATION=${DURATION:-2}
+	REPS=${REPS:-2}
+	LAT_DURATION=${LAT_DURATION:-1}
+	POLICIES=${POLICIES:-11}
+	PINS=${PINS:-pinned}
+	CG_SMALL=${CG_SMALL:-1000}
+	CG_LARGE=${CG_LARGE:-4000}
+else
+	DURATION=${DURATION:-4}
+	REPS=${REPS:-3}
+	LAT_DURATION=${LAT_DURATION:-2}
+	POLICIES=${POLICIES:-11 big}
+	PINS=${PINS:-pinned unpinned}
+	CG_SMALL=${CG_SMALL:-2000}
+	CG_LARGE=${CG_LARGE:-12000}
+fi
+CLIENTS=${CLIENTS:-8}
+OUTSTANDING=${OUTSTANDING:-200}
+LAT_QPS=${LAT_QPS:-2000}
+BIG=${BIG:-1000000}
+SYSTEMS=${SYSTEMS:-blokir dnsdist unbound}
+CALLGRIND=${CALLGRIND:-1}
+BLOKIR=${BLOKIR:-./blokir}
+KEEP_TMP=${KEEP_TMP:-0}
+MIXES="blocked forwarded mix10"
+BUILD=build/bench
+RESULTS=bench/results
+HZ=$(getconf CLK_TCK)
+NCPU=$(nproc)
+START_TS=$(date +%s)
+
+log() { printf '[bench %4ds] %s\n' "$(($(date +%s) - START_TS))" "$*" >&2; }
+
+# --- prerequisites -------------------------------------------------------------------------------
+
+missing=()
+for pair in dnsperf:dnsperf dnsdist:dnsdist unbound:unbound nsd:nsd valgrind:valgrind \
+	taskset:util-linux dig:bind9-dnsutils python3:python3 cc:gcc; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "bench: missing tools; install them with: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+if [ "$NCPU" -lt 2 ]; then
+	echo "bench: needs at least 2 CPUs for the pinned rows (have $NCPU)" >&2
+	exit 1
+fi
+if [[ " $SYSTEMS " == *" blokir "* ]] && [ ! -x "$BLOKIR" ]; then
+	echo "bench: no blokir binary at $BLOKIR (run make); its rows are skipped" >&2
+	SYSTEMS=${SYSTEMS//blokir/}
+fi
+
+mkdir -p "$BUILD" "$RESULTS"
+cc -O2 -Wall -Wextra -pthread -o "$BUILD/bare_responder" bench/bare_responder.c || exit 1
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/blokir-bench.XXXXXX") || exit 1
+PIDS=()
+
+# Other people rebuild ./blokir while this runs (and `make SANITIZE=1` writes the same path), so
+# the run uses a copy taken now; a sanitizer build is measured but flagged.
+if [[ " $SYSTEMS " == *" blokir "* ]] || [ "$CALLGRIND" != 0 ]; then
+	cp "$BLOKIR" "$TMP/blokir" && BLOKIR_SRC=$BLOKIR && BLOKIR=$TMP/blokir
+	if grep -qa -e __asan_init -e __ubsan_handle "$BLOKIR"; then
+		log "WARNING: $BLOKIR_SRC is a sanitizer build (make SANITIZE=1): its figures are not release figures"
+		BLOKIR_NOTE=" (SANITIZER BUILD)"
+	fi
+fi
+BLOKIR_NOTE=${BLOKIR_NOTE:-}
+# blokir refuses to run as root unless told; the benchmark runs as whoever calls it, so when that
+# is root and this build knows the `allow-root` key (an older one rejects it), its configs say so.
+BLOKIR_EXTRA=
+if [ "$(id -u)" = 0 ] && [ -x "$BLOKIR" ] && grep -qa 'allow-root' "$BLOKIR"; then
+	BLOKIR_EXTRA="allow-root: true"
+fi
+
+# stop_pid PID [GRACE]: SIGTERM, wait up to GRACE seconds (default 10), then SIGKILL. The PID
+# leaves PIDS first, so the exit trap never signals a number the kernel has since reused.
+stop_pid() {
+	local pid=$1 grace=${2:-10} i keep=() p
+	for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < grace * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && { log "pid $pid ignored SIGTERM for ${grace}s: SIGKILL"; kill -KILL "$pid" 2>/dev/null; }
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	local pid
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do stop_pid "$pid" 5; done
+	PIDS=()
+	if [ "$KEEP_TMP" = 1 ]; then log "scratch kept in $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# bg NAME CMD...: starts CMD in the background with output in $TMP/NAME.log; sets BG_PID.
+bg() {
+	local name=$1; shift
+	"$@" >"$TMP/$name.log" 2>&1 &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+}
+
+free_port() {
+	python3 - <<'EOF'
+import socket
+for _ in range(200):
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    try:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", port))
+        u.close()
+        t.close()
+        print(port)
+        break
+    except OSError:
+        t.close()
+EOF
+}
+
+# wait_dns PID PORT NAME SECONDS: waits until 127.0.0.1:PORT answers a query for NAME (any RCODE)
+# while PID is alive. Returns 1 on timeout or when PID died.
+wait_dns() {
+	local pid=$1 port=$2 name=$3 limit=$4 t0=$SECONDS
+	while ((SECONDS - t0 < limit)); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		dig @127.0.0.1 -p "$port" "$name" A +time=1 +tries=1 >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# descendants PID: PID and every process below it (nsd forks its server and xfrd).
+descendants() {
+	local p c
+	echo "$1"
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		for p in $(descendants "$c"); do echo "$p"; done
+	done
+}
+
+# cpu_ticks PID: utime+stime (clock ticks) of PID and its descendants; /proc/PID/stat already sums
+# the threads of a process.
+cpu_ticks() {
+	local total=0 p f
+	for p in $(descendants "$1"); do
+		f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+		set -- $f
+		# after "pid (comm) ": field 3 is state, so utime (14) and stime (15) are $12 and $13
+		total=$((total + ${12} + ${13}))
+	done
+	echo "$total"
+}
+
+# pin_tree PID CPUS: sets the CPU affinity of every thread of PID and its descendants.
+pin_tree() {
+	local p
+	for p in $(descendants "$1"); do taskset -a -p -c "$2" "$p" >/dev/null 2>&1; done
+}
+
+# --- data ----------------------------------------------------------------------------------------
+
+DATA=$TMP/data
+log "generating policies, zone and query files"
+python3 bench/gen_policy.py zone "$DATA/zone" || exit 1
+python3 bench/gen_policy.py policy "$DATA/p11" --from-yaml policy/telegram-2017.yaml || exit 1
+if [[ " $POLICIES " == *" big "* ]]; then
+	python3 bench/gen_policy.py policy "$DATA/pbig" --size "$BIG" || exit 1
+fi
+for p in p11 pbig; do
+	[ -d "$DATA/$p" ] || continue
+	cp "$DATA/$p/q-blocked.txt" "$DATA/$p/q-blocked.q"
+	cp "$DATA/zone/q-forwarded.txt" "$DATA/$p/q-forwarded.q"
+	python3 bench/gen_policy.py mix "$DATA/$p/q-mix10.q" --blocked "$DATA/$p/q-blocked.txt" \
+		--forwarded "$DATA/zone/q-forwarded.txt" --percent 10 || exit 1
+done
+policy_dir() { if [ "$1" = 11 ]; then echo "$DATA/p11"; else echo "$DATA/pbig"; fi; }
+policy_label() { case $1 in 11) echo 11 ;; big) echo "$BIG" ;; *) echo "$1" ;; esac; }
+# A name the policy blocks, for readiness probes.
+probe_name() { head -1 "$(policy_dir "$1")/names.txt"; }
+
+# --- nsd: the upstream ---------------------------------------------------------------------------
+
+NSD_PORT=$(free_port)
+mkdir -p "$TMP/nsd"
+cp "$DATA/zone/fwd.test.zone" "$TMP/nsd/"
+# RRL is compiled into Debian's nsd and would rate-limit the benchmark: switched off.
+cat >"$TMP/nsd/nsd.conf" <<EOF
+server:
+	ip-address: 127.0.0.1@$NSD_PORT
+	port: $NSD_PORT
+	do-ip6: no
+	username: ""
+	chroot: ""
+	zonesdir: "$TMP/nsd"
+	database: ""
+	zonelistfile: "$TMP/nsd/zone.list"
+	xfrdfile: "$TMP/nsd/xfrd.state"
+	xfrdir: "$TMP/nsd"
+	pidfile: "$TMP/nsd/nsd.pid"
+	logfile: "$TMP/nsd/nsd.log"
+	verbosity: 0
+	server-count: 1
+	hide-version: yes
+	rrl-ratelimit: 0
+	rrl-whitelist-ratelimit: 0
+	refuse-any: no
+remote-control:
+	control-enable: no
+zone:
+	name: fwd.test
+	zonefile: fwd.test.zone
+EOF
+bg nsd nsd -d -c "$TMP/nsd/nsd.conf"
+NSD_PID=$BG_PID
+if ! wait_dns "$NSD_PID" "$NSD_PORT" q1.fwd.test 30; then
+	echo "bench: nsd did not start; its log:" >&2
+	cat "$TMP/nsd.log" "$TMP/nsd/nsd.log" >&2 2>/dev/null
+	exit 1
+fi
+log "nsd up on 127.0.0.1:$NSD_PORT (pid $NSD_PID)"
+
+PORT=$(free_port)
+ROWS=$TMP/rows.tsv
+: >"$ROWS"
+
+# --- one measurement -----------------------------------------------------------------------------
+
+# measure SYSTEM POLICY MIX PIN SERVER_PID [PORT]: one throughput run (saturating, dnsperf -l) with
+# CPU accounting of SERVER_PID, then one latency run at LAT_QPS with per-query output; appends a row.
+measure() {
+	local sys=$1 pol=$2 mix=$3 pin=$4 spid=$5 port=${6:-$PORT}
+	local qf out lat c0 c1 ts r outs=() ticks=()
+	qf=$(policy_dir "$pol")/q-$mix.q
+	[ "$mix" = forwarded ] && qf=$DATA/zone/q-forwarded.txt
+	ts=()
+	[ "$pin" = pinned ] && ts=(taskset -c 0)
+	out=$TMP/dnsperf-$sys-$pol-$mix-$pin.txt
+	lat=$TMP/latency-$sys-$pol-$mix-$pin.txt
+	for ((r = 1; r <= REPS; r++)); do
+		c0=$(cpu_ticks "$spid")
+		"${ts[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$qf" -l "$DURATION" -c "$CLIENTS" \
+			-q "$OUTSTANDING" -t 2 >"$out.$r" 2>&1
+		c1=$(cpu_ticks "$spid")
+		outs+=("$out.$r")
+		ticks+=("$((c1 - c0))")
+	done
+	"${ts[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$qf" -l "$LAT_DURATION" -c 4 -q 20 \
+		-Q "$LAT_QPS" -t 2 -v >"$lat" 2>&1
+	kill -0 "$spid" 2>/dev/null || log "WARNING: $sys died during $pol/$mix/$pin"
+	python3 - "$sys" "$(policy_label "$pol")" "$mix" "$pin" "$lat" "$HZ" "${ticks[*]}" "${outs[@]}" \
+		>>"$ROWS" <<'EOF'
+import re, sys
+sysname, pol, mix, pin, lat, hz, ticks = sys.argv[1:8]
+outs = sys.argv[8:]
+def parse(path):
+    t = open(path, errors="replace").read()
+    def num(pat, default=0.0):
+        m = re.search(pat, t)
+        return float(m.group(1)) if m else default
+    codes = {}
+    if "Response codes:" in t:
+        line = t.split("Response codes:")[-1].split("\n")[0]
+        codes = dict((k, float(v)) for k, v in re.findall(r"([A-Z]+) (\d+) \([\d.]+%\)", line))
+    return dict(sent=num(r"Queries sent:\s+(\d+)"), done=num(r"Queries completed:\s+(\d+)"),
+                lost=num(r"Queries lost:\s+(\d+)"), qps=num(r"Queries per second:\s+([\d.]+)"),
+                mean=num(r"Average Latency \(s\):\s+([\d.]+)") * 1e3, codes=codes)
+runs = [parse(o) for o in outs]
+# The machine is shared: noise only ever slows a run down, so the best of the repetitions is
+# the capacity estimate; the spread between best and worst is reported beside it.
+best = max(runs, key=lambda r: r["qps"])
+worst = min(r["qps"] for r in runs)
+spread = "%.0f" % ((best["qps"] - worst) / best["qps"] * 100) if best["qps"] else "n/a"
+sent, done, lost, qps, mean = best["sent"], best["done"], best["lost"], best["qps"], best["mean"]
+codes = {}
+for r in runs:
+    for k, v in r["codes"].items():
+        codes[k] = codes.get(k, 0) + v
+alldone = sum(r["done"] for r in runs)
+lats = sorted(float(x) for x in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", open(lat, errors="replace").read(), re.M))
+def pct(p):
+    return "%.0f" % (lats[min(len(lats) - 1, int(len(lats) * p))] * 1e6) if lats else "n/a"
+# Server CPU over all repetitions together, so the clock-tick granularity matters less.
+cpu = "%.2f" % (sum(map(int, ticks.split())) / int(hz) * 1e6 / alldone) if alldone else "n/a"
+# Check the answers: blocked should be all NXDOMAIN, forwarded all NOERROR, the mix about 10%.
+done = alldone
+nx = codes.get("NXDOMAIN", 0) / done * 100 if done else 0
+want = {"blocked": 100, "forwarded": 0, "mix10": 10}[mix]
+bad = sum(v for k, v in codes.items() if k not in ("NXDOMAIN", "NOERROR"))
+check = "ok"
+if not done:
+    check = "NO-ANSWERS"
+elif abs(nx - want) > 2 or bad > done * 0.001:
+    check = "WRONG:" + ",".join("%s=%.0f%%" % (k, v / done * 100) for k, v in sorted(codes.items()))
+print("\t".join([sysname, pol, mix, pin, "%.0f" % qps, "%.2f" % (lost / sent * 100 if sent else 0),
+                 "%.2f" % mean, pct(0.50), pct(0.99), cpu, check, spread]))
+EOF
+	tail -1 "$ROWS" | awk -F'\t' '{printf "  %-8s %-7s %-9s %-8s qps=%s (spread %s%%) lost=%s%% mean=%sms p50=%sus p99=%sus cpu=%sus/q %s\n", $1,$2,$3,$4,$5,$12,$6,$7,$8,$9,$10,$11}' >&2
+}
+
+# --- the systems ---------------------------------------------------------------------------------
+
+# start_SYSTEM POLICY PIN: starts the server on $PORT and sets SPID; returns 1 when it does not come
+# up. Pinned: CPU 1 and one worker/thread. Unpinned: one worker per core (blokir's default).
+
+# conf_SYSTEM POLICY PIN: writes the server's configuration and prints its path.
+conf_blokir() {
+	local pol=$1 pin=$2 cfg workers=0
+	cfg=$TMP/blokir-$pol-$pin.yaml
+	[ "$pin" = pinned ] && workers=1
+	{
+		echo "listen: [\"127.0.0.1:$PORT\"]"
+		echo "upstreams: [\"127.0.0.1:$NSD_PORT\"]"
+		echo "workers: $workers"
+		[ -n "$BLOKIR_EXTRA" ] && echo "$BLOKIR_EXTRA"
+		cat "$(policy_dir "$pol")/domains.yaml"
+	} >"$cfg"
+	echo "$cfg"
+}
+
+start_blokir() {
+	local pol=$1 pin=$2 ts=()
+	[ "$pin" = pinned ] && ts=(taskset -c 1)
+	bg "blokir-$pol-$pin" "${ts[@]}" "$BLOKIR" -c "$(conf_blokir "$pol" "$pin")" --foreground
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300
+}
+
+conf_dnsdist() {
+	local pol=$1 pin=$2 d cfg locals i
+	d=$(policy_dir "$pol")
+	cfg=$TMP/dnsdist-$pol-$pin.conf
+	# dnsdist runs one UDP receiver thread per local address; unpinned gets one per core, on the
+	# same port with SO_REUSEPORT, like blokir's workers.
+	locals="setLocal(\"127.0.0.1:$PORT\", {reusePort=true})"
+	if [ "$pin" = unpinned ]; then
+		for ((i = 1; i < NCPU; i++)); do
+			locals+=$'\n'"addLocal(\"127.0.0.1:$PORT\", {reusePort=true})"
+		done
+	fi
+	cat >"$cfg" <<EOF
+-- generated by bench/run.sh: forward to nsd, NXDOMAIN for the block list, no packet cache
+-- (no pool has setCache), no console (no controlSocket), no security polling.
+setSecurityPollSuffix("")
+$locals
+newServer({address="127.0.0.1:$NSD_PORT", name="nsd"}):setUp()
+smn = newSuffixMatchNode()
+for line in io.lines("$d/names.txt") do smn:add(line) end
+addAction(SuffixMatchNodeRule(smn), RCodeAction(DNSRCode.NXDOMAIN))
+EOF
+	echo "$cfg"
+}
+
+start_dnsdist() {
+	local pol=$1 pin=$2 ts=()
+	[ "$pin" = pinned ] && ts=(taskset -c 1)
+	bg "dnsdist-$pol-$pin" "${ts[@]}" dnsdist --supervised --disable-syslog -C "$(conf_dnsdist "$pol" "$pin")"
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300
+}
+
+conf_unbound() {
+	local pol=$1 pin=$2 d cfg threads=$NCPU
+	d=$(policy_dir "$pol")
+	cfg=$TMP/unbound-$pol-$pin.conf
+	[ "$pin" = pinned ] && threads=1
+	# Unbound's cache cannot be switched off: it is made as small as allowed and every entry
+	# expires at once (cache-max-ttl 0), and the forwarded queries never repeat a name within a
+	# query file anyway. The validator is left out (a forwarder for this job would not validate
+	# a zone without a trust anchor). num-queries-per-thread is raised so dnsperf's outstanding
+	# queries are not dropped at the default 1024.
+	cat >"$cfg" <<EOF
+server:
+	interface: 127.0.0.1@$PORT
+	port: $PORT
+	do-ip6: no
+	username: ""
+	chroot: ""
+	directory: "$TMP"
+	pidfile: "$TMP/unbound-$pol-$pin.pid"
+	use-syslog: no
+	logfile: ""
+	verbosity: 0
+	num-threads: $threads
+	so-reuseport: yes
+	module-config: "iterator"
+	do-not-query-localhost: no
+	msg-cache-size: 1m
+	msg-cache-slabs: 1
+	rrset-cache-size: 1m
+	rrset-cache-slabs: 1
+	key-cache-size: 1m
+	neg-cache-size: 1m
+	cache-max-ttl: 0
+	cache-max-negative-ttl: 0
+	prefetch: no
+	num-queries-per-thread: 4096
+	outgoing-range: 8192
+	# "test." is one of Unbound's built-in special-use local zones (RFC 6761); without nodefault
+	# it would answer NXDOMAIN for fwd.test itself.
+	local-zone: "test." nodefault
+	include: "$d/unbound-local.conf"
+forward-zone:
+	name: "."
+	forward-addr: 127.0.0.1@$NSD_PORT
+EOF
+	echo "$cfg"
+}
+
+start_unbound() {
+	local pol=$1 pin=$2 ts=()
+	[ "$pin" = pinned ] && ts=(taskset -c 1)
+	bg "unbound-$pol-$pin" "${ts[@]}" unbound -d -c "$(conf_unbound "$pol" "$pin")"
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300
+}
+
+start_bare() {
+	local pin=$1 ts=() threads=$NCPU
+	[ "$pin" = pinned ] && { threads=1; ts=(taskset -c 1); }
+	bg "bare-$pin" "${ts[@]}" "$BUILD/bare_responder" -l "127.0.0.1:$PORT" -t "$threads"
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" t.me 10
+}
+
+# nsd's server process floats unless pinned: pinned rows put it on CPU 0 with dnsperf, so the
+# server under test has CPU 1 to itself (the same for every system).
+pin_nsd() { if [ "$1" = pinned ]; then pin_tree "$NSD_PID" 0; else pin_tree "$NSD_PID" 0-$((NCPU - 1)); fi; }
+
+for pin in $PINS; do
+	# The ceiling: the bare responder, blocked mix (it answers everything with NXDOMAIN).
+	pin_nsd "$pin"
+	for pol in $POLICIES; do
+		if start_bare "$pin"; then
+			measure bare "$pol" blocked "$pin" "$SPID"
+		else
+			log "bare responder did not start"
+		fi
+		stop_pid "$SPID"
+	done
+	# The forwarded-path reference: nsd itself, on CPU 1 when pinned.
+	[ "$pin" = pinned ] && pin_tree "$NSD_PID" 1
+	measure nsd - forwarded "$pin" "$NSD_PID" "$NSD_PORT"
+	pin_nsd "$pin"
+	for pol in $POLICIES; do
+		for sys in $SYSTEMS; do
+			t0=$SECONDS
+			if ! "start_$sys" "$pol" "$pin"; then
+				log "ERROR: $sys did not come up with policy $(policy_label "$pol") ($pin); log tail:"
+				tail -5 "$TMP/$sys-$pol-$pin.log" >&2
+				stop_pid "$SPID"
+				continue
+			fi
+			log "$sys up with $(policy_label "$pol") names ($pin) after $((SECONDS - t0)) s"
+			echo -e "$sys\t$(policy_label "$pol")\t$pin\t$((SECONDS - t0))" >>"$TMP/startup.tsv"
+			for mix in $MIXES; do measure "$sys" "$pol" "$mix" "$pin" "$SPID"; done
+			stop_pid "$SPID" 30
+		done
+	done
+done
+pin_nsd unpinned
+
+# --- callgrind: instructions per query -----------------------------------------------------------
+
+# cg_run SYSTEM KIND COUNT: the server with one worker (the pinned configuration, 11 names) under
+# callgrind, COUNT queries of KIND (blocked or forwarded) at a low rate, then SIGTERM; sets CG_IR to
+# the total Ir over all threads (n/a when it failed).
+cg_run() {
+	local sys=$1 kind=$2 count=$3 qf out pid lost from=$DATA/zone/q-forwarded.txt
+	CG_IR=n/a
+	[ "$kind" = blocked ] && from=$DATA/p11/q-blocked.txt
+	qf=$TMP/cg-$kind-$count.q
+	python3 bench/gen_policy.py count "$qf" --from "$from" --lines "$count" || return
+	out=$TMP/callgrind.out.$sys.$kind.$count
+	local vg=(valgrind --tool=callgrind --callgrind-out-file="$out")
+	case $sys in
+	blokir) bg "cg-$sys-$kind-$count" "${vg[@]}" "$BLOKIR" -c "$(conf_blokir 11 pinned)" --foreground ;;
+	unbound) bg "cg-$sys-$kind-$count" "${vg[@]}" unbound -d -c "$(conf_unbound 11 pinned)" ;;
+	dnsdist) bg "cg-$sys-$kind-$count" "${vg[@]}" dnsdist --supervised --disable-syslog \
+		-C "$(conf_dnsdist 11 pinned)" ;;
+	esac
+	pid=$BG_PID
+	if ! wait_dns "$pid" "$PORT" t.me 120; then
+		log "callgrind: $sys did not come up"
+		stop_pid "$pid"
+		return
+	fi
+	dnsperf -s 127.0.0.1 -p "$PORT" -d "$qf" -n 1 -c 1 -q 10 -Q 1000 -t 5 >"$out.dnsperf" 2>&1
+	stop_pid "$pid" 120
+	CG_IR=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out" 2>/dev/null | head -1)
+	[ -n "$CG_IR" ] || CG_IR=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out" 2>/dev/null | head -1)
+	[ -n "$CG_IR" ] || CG_IR=n/a
+	lost=$(sed -n 's/^ *Queries lost: *\([0-9]*\).*/\1/p' "$out.dnsperf")
+	[ "${lost:-0}" = 0 ] || log "callgrind: $sys $kind $count: $lost queries lost"
+}
+
+CG=$TMP/callgrind.tsv
+: >"$CG"
+case $CALLGRIND in
+0) cg_systems= ;;
+all) cg_systems="blokir unbound dnsdist" ;;
+*) cg_systems=blokir ;;
+esac
+for sys in $cg_systems; do
+	[ "$sys" = blokir ] && [ ! -x "$BLOKIR" ] && continue
+	for kind in blocked forwarded; do
+		cg_run "$sys" "$kind" "$CG_SMALL"; a=$CG_IR
+		cg_run "$sys" "$kind" "$CG_LARGE"; b=$CG_IR
+		echo -e "$sys\t$kind\t$CG_SMALL\t$a\t$CG_LARGE\t$b" >>"$CG"
+		log "callgrind $sys $kind: Ir($CG_SMALL)=$a Ir($CG_LARGE)=$b"
+	done
+done
+
+# --- the table -----------------------------------------------------------------------------------
+
+{
+	echo "blokir benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src include 2>/dev/null || echo '+dirty')$BLOKIR_NOTE, $(nproc) CPUs: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+	echo "command: ${QUICK:+QUICK=$QUICK }bench/run.sh  (DURATION=$DURATION REPS=$REPS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING LAT_QPS=$LAT_QPS LAT_DURATION=$LAT_DURATION)"
+	echo "versions: $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p') | $(dnsdist --version 2>&1 | head -1) | unbound $(unbound -V 2>&1 | sed -n 's/^Version //p') | nsd $(nsd -v 2>&1 | sed -n 's/^NSD version //p')"
+	python3 bench/gen_table.py "$ROWS" "$CG" "$TMP/startup.tsv"
+} | tee "$RESULTS/latest.txt"
+if [ "$KEEP_TMP" = 1 ]; then log "logs and dnsperf output in $TMP"; fi
+log "done in $(($(date +%s) - START_TS)) s"
