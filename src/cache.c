@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_INLINE_ALL /* header-only libxxhash: inlined for short keys */
 #include <xxhash.h>
 
 #define KEY_EXTRA 5 /* qtype, qclass, flags after the name */

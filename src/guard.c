@@ -28,6 +28,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#define XXH_INLINE_ALL /* header-only libxxhash: inlined for short keys */
 #include <xxhash.h>
 
 #define RATE_SLOTS 65536 /* per worker; 24 bytes each */

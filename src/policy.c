@@ -57,6 +57,7 @@ struct policy {
 	struct policy_list *lists; size_t list_count;     /* owned */
 	size_t list_names;
 	bool has_schedule;
+	bool has_disabled;          /* some tree value has DISABLED set */
 	uint32_t negative_ttl;
 	uint32_t serial;
 	uint8_t soa_mname[CONFIG_NAME_MAX];
@@ -235,6 +236,7 @@ static int yaml_insert(struct policy *p, const struct config *cfg, struct diag *
 	for (size_t i = 0; i < cfg->domain_count; i++) {
 		const struct config_domain *d = &cfg->domains[i];
 		uint32_t v = d->enabled ? rule++ : DISABLED | (uint32_t)i;
+		p->has_disabled |= !d->enabled;
 		int rc = domtree_insert(p->tree, d->name, d->name_len, d->form, v, &first);
 
 		if (rc < 0)
@@ -529,7 +531,9 @@ const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qn
 	size_t *match_offset)
 {
 	struct match_state m = { .p = p };
-	uint32_t i = domtree_lookup_filter(p->tree, qname, len, match_offset, rule_accept, &m);
+	/* Most policies have neither: then every stored value is a plain rule, no filter needed. */
+	domtree_accept_cb *accept = p->has_schedule || p->has_disabled ? rule_accept : NULL;
+	uint32_t i = domtree_lookup_filter(p->tree, qname, len, match_offset, accept, &m);
 
 	return i == DOMTREE_NONE ? NULL : &p->rules[i];
 }
