@@ -63,7 +63,10 @@ stop_blokir
 wait "$HUPPER" 2>/dev/null
 
 # --- the same under valgrind, shorter and slower -----------------------------------------------------
-if command -v valgrind >/dev/null; then
+if [[ "$BLOKIR" == *san/* ]]; then
+	# An AddressSanitizer binary cannot run under valgrind; the sanitizers check it instead.
+	skip "the sanitizer build cannot run under valgrind" "valgrind run"
+elif command -v valgrind >/dev/null; then
 	BLOKIR_WRAPPER="valgrind --leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 	SLOW=4
 	BPORT=$(free_port)
