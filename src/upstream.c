@@ -41,6 +41,7 @@
 #define UP_SOCK_SLOTS (UP_SOCKETS_MAX * 4) /* both families, and room for draining ones */
 #define UP_ROTATE_AFTER 16384   /* queries sent on a socket before it is replaced */
 #define UP_BATCH 16
+#define SOCK_RUN 32             /* consecutive queries sent through one pool socket */
 #define UP_ROUNDS 4
 #define UP_RX_MAX 65535
 #define QUERY_INLINE 512        /* queries up to this size need no allocation */
@@ -174,7 +175,9 @@ static int sock_open_free(struct upstream *u, int family)
 static struct up_sock *sock_pick(struct upstream *u, int family)
 {
 	unsigned *active = u->active[family_index(family)];
-	unsigned a = u->next_sock++ % u->nactive;
+	/* Runs of SOCK_RUN queries share a socket, so the send queue can hand each run to one
+	 * sendmmsg; the ports stay the pool's random ones. */
+	unsigned a = (u->next_sock++ / SOCK_RUN) % u->nactive;
 	struct up_sock *s = &u->socks[active[a]];
 	int pos;
 
