@@ -14,7 +14,13 @@ enum log_level { LOG_LEVEL_ERR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG 
 
 /* Sets the most verbose level printed (default LOG_LEVEL_INFO) and whether lines also go to syslog. */
 void log_init(enum log_level max_level, bool use_syslog);
-bool log_enabled(enum log_level level);
+
+/* Inline because the query path asks it for every blocked query (debug lines). */
+extern enum log_level log_max_level;
+static inline bool log_enabled(enum log_level level)
+{
+	return level <= log_max_level;
+}
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...)   log_msg(LOG_LEVEL_ERR, __VA_ARGS__)

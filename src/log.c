@@ -12,20 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static enum log_level max_level = LOG_LEVEL_INFO;
+enum log_level log_max_level = LOG_LEVEL_INFO; /* set once by log_init, before any thread */
 static bool to_syslog;
 
 void log_init(enum log_level level, bool use_syslog)
 {
-	max_level = level;
+	log_max_level = level;
 	to_syslog = use_syslog;
 	if (use_syslog)
 		openlog("blokir", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-}
-
-bool log_enabled(enum log_level level)
-{
-	return level <= max_level;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -39,7 +34,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	size_t n;
 	int r;
 
-	if (level > max_level)
+	if (level > log_max_level)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
