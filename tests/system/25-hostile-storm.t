@@ -107,8 +107,14 @@ sleep 1
 works "after 100,000 hostile packets: blocked, forwarded and TCP answers still correct"
 r1=$(rss)
 diag "VmRSS after warm-up ${r0} kB, after the storm ${r1} kB"
-[ -n "$r0" ] && [ -n "$r1" ] && [ $((r1 - r0)) -le 2048 ]
-ok $? "VmRSS grew by at most 2 MiB ($((r1 - r0)) kB)"
+if [[ "$BLOKIR" == *san/* ]]; then
+	# ASan keeps freed memory in its quarantine, so RSS says nothing there; LeakSanitizer checks
+	# for leaks at exit instead.
+	skip "ASan's quarantine keeps freed memory resident" "VmRSS grew by at most 2 MiB"
+else
+	[ -n "$r0" ] && [ -n "$r1" ] && [ $((r1 - r0)) -le 2048 ]
+	ok $? "VmRSS grew by at most 2 MiB ($((r1 - r0)) kB)"
+fi
 s=$(stats)
 [ "$(stat_val "$s" queries)" -ge 50000 ] 2>/dev/null; ok $? "the daemon saw them (queries=$(stat_val "$s" queries))"
 stop_blokir
