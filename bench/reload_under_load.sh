@@ -49,7 +49,8 @@ KEEP_TMP=${KEEP_TMP:-0}
 RESULTS=bench/results
 START_TS=$(date +%s)
 
-log() { printf '[reload %4ds] %s\n' "$(($(date +%s) - START_TS))" "$*" >&2; }
+LOG_TAG=reload
+. "$(dirname "$0")/lib.sh"
 
 # --- prerequisites -------------------------------------------------------------------------------
 
@@ -69,68 +70,8 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/blokir-reload.XXXXXX") || exit 1
 PIDS=()
 
-# stop_pid PID [GRACE]: SIGTERM, wait up to GRACE seconds (default 10), then SIGKILL.
-stop_pid() {
-	local pid=$1 grace=${2:-10} i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < grace * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$pid" 2>/dev/null && { log "pid $pid ignored SIGTERM for ${grace}s: SIGKILL"; kill -KILL "$pid" 2>/dev/null; }
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-cleanup() {
-	local i
-	trap - EXIT INT TERM
-	# newest first: the sampler and dnsperf before blokir, blokir before its upstream
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}" 5; done
-	if [ "$KEEP_TMP" = 1 ]; then log "scratch kept in $TMP"; else rm -rf "$TMP"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# bg NAME CMD...: starts CMD in the background with output in $TMP/NAME.log; sets BG_PID.
-bg() {
-	local name=$1; shift
-	"$@" >"$TMP/$name.log" 2>&1 &
-	BG_PID=$!
-	PIDS+=("$BG_PID")
-}
-
-free_port() {
-	python3 - <<'EOF'
-import socket
-for _ in range(200):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    try:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", port))
-        u.close()
-        t.close()
-        print(port)
-        break
-    except OSError:
-        t.close()
-EOF
-}
-
-# wait_dns PID PORT NAME SECONDS: waits until 127.0.0.1:PORT answers NAME (any RCODE) while PID
-# is alive. Returns 1 on timeout or when PID died.
-wait_dns() {
-	local pid=$1 port=$2 name=$3 limit=$4 t0=$SECONDS
-	while ((SECONDS - t0 < limit)); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		dig @127.0.0.1 -p "$port" "$name" A +time=1 +tries=1 2>/dev/null | grep -q 'status:' && return 0
-		sleep 0.2
-	done
-	return 1
-}
 
 # --- data ----------------------------------------------------------------------------------------
 
@@ -166,44 +107,7 @@ PROBE=$(sed -n 2p "$DATA/list.txt")
 
 # --- nsd: the upstream (as bench/run.sh) ---------------------------------------------------------
 
-NSD_PORT=$(free_port)
-mkdir -p "$TMP/nsd"
-cp "$DATA/zone/fwd.test.zone" "$TMP/nsd/"
-# RRL is compiled into Debian's nsd and would rate-limit the benchmark: switched off.
-cat >"$TMP/nsd/nsd.conf" <<EOF
-server:
-	ip-address: 127.0.0.1@$NSD_PORT
-	port: $NSD_PORT
-	do-ip6: no
-	username: ""
-	chroot: ""
-	zonesdir: "$TMP/nsd"
-	database: ""
-	zonelistfile: "$TMP/nsd/zone.list"
-	xfrdfile: "$TMP/nsd/xfrd.state"
-	xfrdir: "$TMP/nsd"
-	pidfile: "$TMP/nsd/nsd.pid"
-	logfile: "$TMP/nsd/nsd.log"
-	verbosity: 0
-	server-count: 1
-	hide-version: yes
-	rrl-ratelimit: 0
-	rrl-whitelist-ratelimit: 0
-	refuse-any: no
-remote-control:
-	control-enable: no
-zone:
-	name: fwd.test
-	zonefile: fwd.test.zone
-EOF
-bg nsd nsd -d -c "$TMP/nsd/nsd.conf"
-NSD_PID=$BG_PID
-if ! wait_dns "$NSD_PID" "$NSD_PORT" q1.fwd.test 30; then
-	echo "reload bench: nsd did not start; its log:" >&2
-	cat "$TMP/nsd.log" "$TMP/nsd/nsd.log" >&2 2>/dev/null
-	exit 1
-fi
-log "nsd up on 127.0.0.1:$NSD_PORT (pid $NSD_PID)"
+start_nsd
 
 # --- blokir --------------------------------------------------------------------------------------
 
