@@ -55,7 +55,7 @@ $(BUILD)/libblokir.a: $(LIBOBJ)
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%.t: tests/unit/%.c tests/unit/tap.h $(BUILD)/libblokir.a | $(BUILD)/tests
+$(BUILD)/tests/%.t: tests/unit/%.c tests/unit/tap.h tests/unit/testname.h $(BUILD)/libblokir.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libblokir.a $(ALL_LDFLAGS) $(LIBS)
 
 # Fuzz corpus replay: each fuzz target is also linked with a plain main() that runs every file of

@@ -9,29 +9,7 @@
 
 #include "policy.h"
 #include "tap.h"
-
-/* "a.b.c" (or "." for the root) to lower-case wire format; the tests only pass valid names. */
-static size_t wire(const char *text, uint8_t *out)
-{
-	size_t n = 0;
-
-	if (strcmp(text, ".") == 0) {
-		out[0] = 0;
-		return 1;
-	}
-	while (*text != '\0') {
-		size_t l = strcspn(text, ".");
-
-		out[n++] = (uint8_t)l;
-		memcpy(out + n, text, l);
-		n += l;
-		text += l;
-		if (*text == '.')
-			text++;
-	}
-	out[n++] = 0;
-	return n;
-}
+#include "testname.h"
 
 /*
  * Appends an entry as the loader would: TEXT is "name", "*.name" or "." and EXACT selects
