@@ -72,6 +72,28 @@ static inline uint8_t *wr32(uint8_t *p, uint32_t v)
 }
 
 /*
+ * The target of the compression pointer at OFF, or 0 when it is not a valid one: it must point
+ * below START, where the run of labels it ends began, and past the header, so the runs of a name
+ * strictly descend and cannot loop. *END (0 until then) becomes the offset just past the name's
+ * first pointer, where the name ends in its record. Shared by every name walk in this file.
+ */
+static inline size_t pointer_target(const uint8_t *p, size_t len, size_t off, size_t start,
+	size_t *end)
+{
+	unsigned c = p[off];
+	size_t target;
+
+	if ((c & 0xc0) != 0xc0 || off + 1 >= len)
+		return 0;
+	target = (size_t)(c & 0x3f) << 8 | p[off + 1];
+	if (target >= start || target < WIRE_HEADER_LEN)
+		return 0;
+	if (*end == 0)
+		*end = off + 2;
+	return target;
+}
+
+/*
  * Steps over the name at OFF and returns the offset just past it in the record (after the first
  * compression pointer, if any), or 0 when it is malformed. Each pointer must go below the start
  * of the stretch of labels it ends, so the chain of stretches strictly descends and cannot loop;
@@ -95,14 +117,9 @@ static size_t name_skip(const uint8_t *p, size_t len, size_t off)
 			off += c + 1;
 			continue;
 		}
-		if ((c & 0xc0) != 0xc0 || off + 1 >= len)
+		if ((off = pointer_target(p, len, off, start, &end)) == 0)
 			return 0;
-		size_t target = (c & 0x3f) << 8 | p[off + 1];
-		if (target >= start || target < WIRE_HEADER_LEN)
-			return 0;
-		if (!end)
-			end = off + 2;
-		start = off = target;
+		start = off;
 	}
 }
 
@@ -640,14 +657,9 @@ static size_t name_expand(const uint8_t *p, size_t len, size_t off, uint8_t *out
 			off += c + 1;
 			continue;
 		}
-		if ((c & 0xc0) != 0xc0 || off + 1 >= len)
+		if ((off = pointer_target(p, len, off, start, &end)) == 0)
 			return 0;
-		size_t target = (c & 0x3f) << 8 | p[off + 1];
-		if (target >= start || target < WIRE_HEADER_LEN)
-			return 0;
-		if (!end)
-			end = off + 2;
-		start = off = target;
+		start = off;
 	}
 }
 
