@@ -108,10 +108,14 @@ struct config_domain {
 	unsigned line, column; /* position of the entry's "name" value, for duplicate reports */
 };
 
+/* At most this many upstreams: they are tried in order, so more would only lengthen the path to
+ * SERVFAIL, and each costs every worker upstream-sockets sockets. */
+#define CONFIG_UPSTREAMS_MAX 16
+
 struct config {
 	char *path; /* owned: the file it came from, as given */
 	struct config_endpoint *listen; size_t listen_count;       /* owned arrays */
-	struct config_endpoint *upstreams; size_t upstream_count;
+	struct config_endpoint *upstreams; size_t upstream_count; /* 1..CONFIG_UPSTREAMS_MAX */
 	uint32_t negative_ttl;
 	enum policy_action default_action;
 	unsigned upstream_timeout_ms;
@@ -140,7 +144,7 @@ struct config {
 	char *user, *group, *chroot;      /* owned, NULL when absent */
 	bool allow_root;                  /* keep running as root after start-up; default false */
 	bool use_0x20;                    /* randomize qname case towards upstreams; default false */
-	unsigned upstream_sockets;        /* UDP sockets per worker and family; default 4, 1..64 */
+	unsigned upstream_sockets;        /* UDP sockets per worker and upstream; default 4, 1..64 */
 	unsigned tcp_read_timeout_ms;     /* whole-message deadline on TCP (slowloris); default 5000 */
 
 	/* Speed (issue 4). */

@@ -24,8 +24,8 @@ struct sendq *sendq_new(struct event_base *base);
 void sendq_free(struct sendq *q); /* flushes first */
 
 /*
- * Queues IOV (IOVCNT <= 3 pieces, borrowed until the next flush) to ADDR (copied) on FD. Flushes
- * by itself when full.
+ * Queues IOV (IOVCNT <= 3 pieces, borrowed until the next flush) to ADDR (copied) on FD, or to
+ * FD's connected peer when ADDR is NULL. Flushes by itself when full.
  */
 void sendq_add(struct sendq *q, int fd, const struct sockaddr *addr, socklen_t addrlen,
 	const struct iovec *iov, size_t iovcnt);

@@ -25,7 +25,6 @@ enum stat_id {
 	STAT_TCP_FALLBACK,     /* upstream answered TC over UDP: retried over TCP */
 	STAT_UPSTREAM_TIMEOUT, /* one try timed out */
 	STAT_WRONG_ID,         /* answer with no query pending under that ID (late or spoofed) */
-	STAT_WRONG_SOURCE,     /* answer from another address or port than the query went to */
 	STAT_WRONG_QUESTION,   /* answer whose question differs from the one sent */
 	STAT_MALFORMED,        /* answer that does not parse */
 	STAT_INFLIGHT_FULL,    /* SERVFAIL because max-inflight was reached */

@@ -1250,7 +1250,10 @@ static bool load_endpoints(struct loader *ld, enum root_key rk)
 		const char *err = ENDPOINT_FORM;
 
 		if (scalar_get(ld, &s) == 0 && config_parse_endpoint(s.text, DNS_PORT, &ep, &err) == 0) {
-			if (!endpoint_append(arr, count, &ep))
+			if (rk == ROOT_UPSTREAMS && *count == CONFIG_UPSTREAMS_MAX)
+				report(ld, &ld->ev.start_mark, "%s[%zu]: at most %d upstreams",
+					root_key_names[rk], i, CONFIG_UPSTREAMS_MAX);
+			else if (!endpoint_append(arr, count, &ep))
 				return oom(ld);
 		} else {
 			report(ld, &ld->ev.start_mark, "%s[%zu]: %s", root_key_names[rk], i, err);
@@ -1653,6 +1656,8 @@ static void upstreams_from_resolv_conf(struct loader *ld)
 		if (word == NULL || (inet_pton(AF_INET, word, buf) != 1 &&
 			inet_pton(AF_INET6, word, buf) != 1))
 			continue;
+		if (cfg->upstream_count == CONFIG_UPSTREAMS_MAX)
+			break; /* glibc reads 3; more is a resolv.conf for another resolver */
 		if (config_parse_endpoint(word, DNS_PORT, &ep, &err) == 0 &&
 			!endpoint_append(&cfg->upstreams, &cfg->upstream_count, &ep)) {
 			oom(ld);

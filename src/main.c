@@ -23,6 +23,7 @@
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 3
 #define MAX_OVERRIDES 16
+_Static_assert(MAX_OVERRIDES <= CONFIG_UPSTREAMS_MAX, "-u may not give more upstreams than a file");
 
 struct options {
 	const char *config_path;

@@ -67,9 +67,11 @@ void sendq_add(struct sendq *q, int fd, const struct sockaddr *addr, socklen_t a
 	q->fds[i] = fd;
 	if (addrlen > sizeof(q->addrs[i]))
 		addrlen = sizeof(q->addrs[i]);
-	memcpy(&q->addrs[i], addr, addrlen);
+	if (addr != NULL)
+		memcpy(&q->addrs[i], addr, addrlen);
 	memcpy(q->iov[i], iov, iovcnt * sizeof(*iov));
-	q->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &q->addrs[i], .msg_namelen = addrlen,
+	q->msgs[i].msg_hdr = (struct msghdr){ .msg_name = addr ? &q->addrs[i] : NULL,
+		.msg_namelen = addr ? addrlen : 0,
 		.msg_iov = q->iov[i], .msg_iovlen = iovcnt };
 }
 

@@ -20,7 +20,6 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_TCP_FALLBACK] = "tcp-fallback",
 	[STAT_UPSTREAM_TIMEOUT] = "upstream-timeouts",
 	[STAT_WRONG_ID] = "answers-wrong-id",
-	[STAT_WRONG_SOURCE] = "answers-wrong-source",
 	[STAT_WRONG_QUESTION] = "answers-wrong-question",
 	[STAT_MALFORMED] = "answers-malformed",
 	[STAT_INFLIGHT_FULL] = "inflight-full",

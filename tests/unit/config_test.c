@@ -466,6 +466,7 @@ static void test_bad(void)
 	EXPECT("bad-upstream.yaml", ":2:5: upstreams[0]: expected a port 1..65535",
 		":3:5: upstreams[1]: expected an IPv4 or IPv6 address",
 		":4:5: upstreams[2]: expected ADDR:PORT, [IPV6]:PORT or an address alone");
+	EXPECT("bad-upstreams-too-many.yaml", ":2:228: upstreams[16]: at most 16 upstreams");
 	/* an empty list is an error, not "use the default" */
 	EXPECT("bad-listen-type.yaml", ":1:9: listen: expected a sequence of addresses",
 		":2:12: upstreams: expected at least one address");
