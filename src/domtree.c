@@ -54,8 +54,21 @@ struct domtree {
 	uint8_t **chunks;   /* owned array of owned CHUNK_SIZE blocks */
 	size_t nchunks, chunks_cap;
 	size_t used;        /* bytes used in the last chunk */
-	bool has_root;      /* the root name is stored: only then is it worth a probe per lookup */
+	/* Bit L set: some stored name has L labels (bit 63: 63 or more; bit 0: the root). A lookup
+	 * hashes and probes only the suffixes of a length that is stored: a 1 M-name list of
+	 * three-label names costs one hash per query, not one per label. */
+	uint64_t label_counts;
 };
+
+/* Below this many slots (8 bytes each) the table stays in the cache, and a lookup hashes one
+ * suffix at a time, stopping at the first match; above it, every suffix is hashed first so that
+ * the cache misses of their probes overlap. */
+#define LAZY_SLOTS ((size_t)1 << 15)
+
+static uint64_t label_bit(size_t labels)
+{
+	return (uint64_t)1 << (labels < 63 ? labels : 63);
+}
 
 static uint8_t *record_at(const struct domtree *t, uint32_t off)
 {
@@ -271,11 +284,11 @@ static uint8_t *record_get_or_add(struct domtree *t, const uint8_t *name, size_t
 {
 	uint8_t offs[MAX_SUFFIXES];
 	uint64_t h;
-	size_t slot;
+	size_t slot, n;
 	uint8_t *r;
 	uint32_t off;
 
-	if (name_suffixes(name, len, offs) == 0) {
+	if ((n = name_suffixes(name, len, offs)) == 0) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -290,7 +303,7 @@ static uint8_t *record_get_or_add(struct domtree *t, const uint8_t *name, size_t
 		goto nomem;
 	place(t->slots, t->mask, h, off);
 	t->count++;
-	t->has_root |= len == 1;
+	t->label_counts |= label_bit(n - 1);
 	return record_at(t, off);
 nomem:
 	errno = ENOMEM;
@@ -365,32 +378,37 @@ uint32_t domtree_lookup(const struct domtree *t, const uint8_t *name, size_t len
 	return domtree_lookup_filter(t, name, len, match_offset, NULL, NULL);
 }
 
-uint32_t domtree_lookup_filter(const struct domtree *t, const uint8_t *name, size_t len,
+/* Whether a stored name has LABELS labels (see label_counts). */
+static bool has_label_count(const struct domtree *t, size_t labels)
+{
+	return (t->label_counts & label_bit(labels)) != 0;
+}
+
+/*
+ * The lookup in a big table: every suffix of a stored length is hashed and its home slot
+ * prefetched before the first probe, so that the cache misses of the probes overlap.
+ */
+static uint32_t lookup_batch(const struct domtree *t, const uint8_t *name, size_t len,
 	size_t *match_offset, domtree_accept_cb *accept, void *ctx)
 {
 	uint8_t offs[MAX_SUFFIXES];
 	uint64_t h[MAX_SUFFIXES];
 	size_t n = name_suffixes(name, len, offs), slot;
 
-	/* The last suffix is the root: most trees have no entry for it, so skip its probe. */
-	if (n > 0 && !t->has_root)
-		n--;
-	if (n == 0 || t->count == 0)
-		return DOMTREE_NONE;
-	/*
-	 * Hash every suffix and prefetch its home slot before probing: in a table much bigger than
-	 * the cache each probe is a miss, and issued together the misses overlap.
-	 */
+	/* Suffix K has n - 1 - K labels (the root, last, has none). */
 	for (size_t k = 0; k < n; k++) {
+		if (!has_label_count(t, n - 1 - k))
+			continue;
 		h[k] = XXH3_64bits(name + offs[k], len - offs[k]);
 		__builtin_prefetch(&t->slots[(size_t)h[k] & t->mask]);
 	}
 	/* The full name's SELF value first, then each ancestor's BELOW value, the root last. */
 	for (size_t k = 0; k < n; k++) {
-		const uint8_t *r = find(t, name + offs[k], len - offs[k], h[k], &slot);
+		const uint8_t *r;
 		uint32_t v;
 
-		if (r == NULL)
+		if (!has_label_count(t, n - 1 - k) ||
+		    (r = find(t, name + offs[k], len - offs[k], h[k], &slot)) == NULL)
 			continue;
 		v = record_get(r, k == 0 ? SELF : BELOW);
 		if (v != DOMTREE_NONE && (accept == NULL || accept(v, ctx))) {
@@ -400,6 +418,59 @@ uint32_t domtree_lookup_filter(const struct domtree *t, const uint8_t *name, siz
 		}
 	}
 	return DOMTREE_NONE;
+}
+
+/* The number of labels of NAME, or SIZE_MAX when it is not well-formed (as name_suffixes). */
+static size_t count_labels(const uint8_t *name, size_t len)
+{
+	size_t labels = 0, o = 0;
+
+	if (len == 0 || len > CONFIG_NAME_MAX)
+		return SIZE_MAX;
+	while (name[o] != 0) {
+		if (name[o] > 63 || (o += 1 + (size_t)name[o]) >= len)
+			return SIZE_MAX;
+		labels++;
+	}
+	return o + 1 == len ? labels : SIZE_MAX;
+}
+
+/*
+ * The lookup in a table that stays in the cache: one suffix at a time, from the full name up,
+ * hashed only when probed and stopping at the first match (most queries match or miss within
+ * the first two), with no per-suffix arrays to fill.
+ */
+static uint32_t lookup_lazy(const struct domtree *t, const uint8_t *name, size_t len,
+	size_t *match_offset, domtree_accept_cb *accept, void *ctx)
+{
+	size_t labels = count_labels(name, len), slot;
+
+	if (labels == SIZE_MAX)
+		return DOMTREE_NONE;
+	for (size_t o = 0;; o += 1 + (size_t)name[o], labels--) {
+		if (has_label_count(t, labels)) {
+			const uint8_t *r = find(t, name + o, len - o, XXH3_64bits(name + o, len - o), &slot);
+			uint32_t v = r ? record_get(r, o == 0 ? SELF : BELOW) : DOMTREE_NONE;
+
+			if (v != DOMTREE_NONE && (accept == NULL || accept(v, ctx))) {
+				if (match_offset != NULL)
+					*match_offset = o;
+				return v;
+			}
+		}
+		if (name[o] == 0)
+			return DOMTREE_NONE;
+	}
+}
+
+uint32_t domtree_lookup_filter(const struct domtree *t, const uint8_t *name, size_t len,
+	size_t *match_offset, domtree_accept_cb *accept, void *ctx)
+{
+	if (t->count == 0)
+		return DOMTREE_NONE;
+	if (t->mask + 1 > LAZY_SLOTS)
+		return lookup_batch(t, name, len, match_offset, accept, ctx);
+	return lookup_lazy(t, name, len, match_offset, accept, ctx);
 }
 
 size_t domtree_count(const struct domtree *t)

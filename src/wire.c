@@ -257,6 +257,8 @@ static enum wire_status parse_body(const uint8_t *p, size_t len, struct wire_que
 		return WIRE_FORMERR;
 
 	unsigned an = rd16(p + HDR_ANCOUNT), ns = rd16(p + HDR_NSCOUNT), ar = rd16(p + HDR_ARCOUNT);
+	if (an + ns + ar == 0) /* the usual query without EDNS: nothing to walk */
+		return off == len ? WIRE_OK : WIRE_FORMERR;
 	struct opt_pos opt;
 	off = rr_walk(p, len, off, an + ns + ar, ar, &opt);
 	if (off != len) /* 0 (malformed) can never equal len, which is at least the header */

@@ -1,7 +1,7 @@
 /*
  * domtree_test: the name matcher on its own: label-boundary matching, the three match forms,
  * most-specific-wins with an allow exception, match offsets, the root entry, duplicate slots and
- * growth well past the initial size.
+ * growth well past the initial size, and names of every depth in small and big tables.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -199,6 +199,54 @@ static void test_growth(void)
 	domtree_free(t);
 }
 
+/* "a.a. ... .a.x": LABELS labels (the last one "x"), in TEXT. */
+static const char *deep_name(char *text, unsigned labels)
+{
+	text[0] = '\0';
+	for (unsigned i = 1; i < labels; i++)
+		strcat(text, "a.");
+	strcat(text, "x");
+	return text;
+}
+
+/*
+ * A lookup probes only suffixes of a label count that some stored name has (bit 63 standing for
+ * 63 or more): names of very different depths must still all be found, most specific first, in a
+ * small table (hashed one suffix at a time) and a big one (all suffixes hashed first).
+ */
+static void test_label_counts(void)
+{
+	for (int big = 0; big <= 1; big++) {
+		struct domtree *t = domtree_new(0);
+		char text[300], text2[300];
+		const char *how = big ? "big table" : "small table";
+
+		for (unsigned i = 0; big && i < 50000; i++) {
+			snprintf(text, sizeof(text), "filler%u.example", i);
+			add(t, text, MATCH_SUBTREE, 1000000 + i);
+		}
+		add(t, "a.b.c.d.e", MATCH_SUBTREE, 5);
+		add(t, "example", MATCH_EXACT, 1);
+		add(t, deep_name(text, 64), MATCH_SUBTREE, 64);
+		add(t, deep_name(text, 70), MATCH_SUBTREE, 70);
+		is_int(look(t, "x.y.a.b.c.d.e", NULL), 5, "%s: 7 labels, found by its 5-label suffix", how);
+		is_int(look(t, "example", NULL), 1, "%s: a 1-label name", how);
+		is_int(look(t, "q.example", NULL), DOMTREE_NONE,
+			"%s: exact 1-label name does not cover q.example", how);
+		is_int(look(t, "b.c.d.e", NULL), DOMTREE_NONE, "%s: 4 labels: no match", how);
+		is_int(look(t, deep_name(text, 100), NULL), 70, "%s: 100 labels: the 70-label entry wins",
+			how);
+		is_int(look(t, deep_name(text, 66), NULL), 64, "%s: 66 labels: the 64-label entry", how);
+		is_int(look(t, deep_name(text, 63), NULL), DOMTREE_NONE, "%s: 63 labels: none", how);
+		snprintf(text2, sizeof(text2), "filler7.%s", deep_name(text, 30));
+		is_int(look(t, text2, NULL), DOMTREE_NONE, "%s: a 32-label name: none", how);
+		if (big)
+			is_int(look(t, "www.filler49999.example", NULL), 1049999,
+				"big table: a filler name's subtree");
+		domtree_free(t);
+	}
+}
+
 static bool accept_even(uint32_t v, void *ctx)
 {
 	(void)ctx;
@@ -245,5 +293,6 @@ int main(void)
 	test_root();
 	test_malformed();
 	test_growth();
+	test_label_counts();
 	return tap_exit();
 }
