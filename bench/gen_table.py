@@ -35,7 +35,7 @@ out = [hdr]
 for r in rows:
     s, pol, mix, pin = r[0], r[1], r[2], r[3]
     xd = xu = ""
-    if s == "blokir":
+    if s.startswith("blokir"):
         me = qps(s, pol, mix, pin)
         xd = ratio(me, qps("dnsdist", pol, mix, pin))
         xu = ratio(me, qps("unbound", pol, mix, pin))
@@ -72,6 +72,19 @@ for pin in pins:
                 added = "%d us" % (int(br[7]) - int(nr[7]))
             print("  %-8s %7s names  forwarded blokir/dnsdist %s (target >= 1.2)   added p50 over nsd %s (target < 50 us)"
                   % (pin, pol, ratio(f, fd), added))
+            pr = by.get(("blokir-poll", pol, "forwarded", pin))
+            if pr and nr and pr[7] != "n/a" and nr[7] != "n/a":
+                print("  %-8s %7s names  forwarded with busy-poll-us: 100: blokir/dnsdist %s   added p50 over nsd %d us"
+                      % (pin, pol, ratio(float(pr[4]), fd), int(pr[7]) - int(nr[7])))
+            # The ceiling: bare_relay is the least work a forwarder can do; what it reaches over
+            # dnsdist is the most any forwarder could, and its own added p50 is the floor.
+            rr, relay = by.get(("relay", "-", "forwarded", pin)), qps("relay", "-", "forwarded", pin)
+            if rr and relay:
+                radded = "-"
+                if nr and rr[7] != "n/a" and nr[7] != "n/a":
+                    radded = "%d us" % (int(rr[7]) - int(nr[7]))
+                print("  %-8s %7s names  forwarded ceiling: relay/dnsdist %s, blokir/relay %s; the relay's own added p50 %s"
+                      % (pin, pol, ratio(relay, fd), ratio(f, relay), radded))
     if len(pols) == 2:
         small, big = qps("blokir", pols[0], "blocked", pin), qps("blokir", pols[1], "blocked", pin)
         if small and big:

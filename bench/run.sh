@@ -6,8 +6,9 @@
 # (forwarder, `local-zone: always_nxdomain` per name), each with the 11-name bundled policy and a
 # generated 1 M-name policy, each pinned (dnsperf on CPU 0, the server with one worker on CPU 1)
 # and unpinned (one worker per core), and runs dnsperf with three mixes: all blocked, all
-# forwarded, 10% blocked / 90% forwarded. The bare recvmmsg/sendmmsg responder (the ceiling) and
-# nsd queried directly (the forwarded-path reference) get rows too. Then it counts instructions per
+# forwarded, 10% blocked / 90% forwarded. The bare recvmmsg/sendmmsg responder (the blocked
+# ceiling), the bare relay in front of nsd (the forwarded ceiling) and nsd queried directly (the
+# forwarded-path reference) get rows too. Then it counts instructions per
 # query with callgrind. The table goes to stdout and bench/results/latest.txt; bench/README.md
 # says what every column means.
 #
@@ -22,7 +23,8 @@
 #   OUTSTANDING=N     dnsperf -q (default 200)
 #   LAT_QPS=N         rate of the latency run (default 2000 qps), LAT_DURATION=S (default 2)
 #   BIG=N             size of the generated policy (default 1000000)
-#   SYSTEMS="..."     subset of: blokir dnsdist unbound (default all three)
+#   SYSTEMS="..."     subset of: blokir blokir-poll dnsdist unbound (default all four;
+#                     blokir-poll is blokir with busy-poll-us: 100, forwarded mix only)
 #   PINS="..."        subset of: pinned unpinned
 #   POLICIES="..."    subset of: 11 big
 #   CALLGRIND=0|1|all off, blokir only (default), or blokir + unbound + dnsdist
@@ -56,7 +58,7 @@ CLIENTS=${CLIENTS:-8}
 OUTSTANDING=${OUTSTANDING:-200}
 LAT_QPS=${LAT_QPS:-2000}
 BIG=${BIG:-1000000}
-SYSTEMS=${SYSTEMS:-blokir dnsdist unbound}
+SYSTEMS=${SYSTEMS:-blokir blokir-poll dnsdist unbound}
 CALLGRIND=${CALLGRIND:-1}
 BLOKIR=${BLOKIR:-./blokir}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -85,20 +87,22 @@ if [ "$NCPU" -lt 2 ]; then
 	echo "bench: needs at least 2 CPUs for the pinned rows (have $NCPU)" >&2
 	exit 1
 fi
-if [[ " $SYSTEMS " == *" blokir "* ]] && [ ! -x "$BLOKIR" ]; then
+if [[ " $SYSTEMS " == *" blokir"* ]] && [ ! -x "$BLOKIR" ]; then
 	echo "bench: no blokir binary at $BLOKIR (run make); its rows are skipped" >&2
+	SYSTEMS=${SYSTEMS//blokir-poll/}
 	SYSTEMS=${SYSTEMS//blokir/}
 fi
 
 mkdir -p "$BUILD" "$RESULTS"
 cc -O2 -Wall -Wextra -pthread -o "$BUILD/bare_responder" bench/bare_responder.c || exit 1
+cc -O2 -Wall -Wextra -pthread -o "$BUILD/bare_relay" bench/bare_relay.c || exit 1
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/blokir-bench.XXXXXX") || exit 1
 PIDS=()
 
 # Other people rebuild ./blokir while this runs (and `make SANITIZE=1` writes the same path), so
 # the run uses a copy taken now; a sanitizer build is measured but flagged.
-if [[ " $SYSTEMS " == *" blokir "* ]] || [ "$CALLGRIND" != 0 ]; then
+if [[ " $SYSTEMS " == *" blokir"* ]] || [ "$CALLGRIND" != 0 ]; then
 	cp "$BLOKIR" "$TMP/blokir" && BLOKIR_SRC=$BLOKIR && BLOKIR=$TMP/blokir
 	if grep -qa -e __asan_init -e __ubsan_handle "$BLOKIR"; then
 		log "WARNING: $BLOKIR_SRC is a sanitizer build (make SANITIZE=1): its figures are not release figures"
@@ -254,26 +258,32 @@ EOF
 
 # conf_SYSTEM POLICY PIN: writes the server's configuration and prints its path.
 conf_blokir() {
-	local pol=$1 pin=$2 cfg workers=0
-	cfg=$TMP/blokir-$pol-$pin.yaml
+	local pol=$1 pin=$2 extra=${3:-} cfg workers=0
+	cfg=$TMP/blokir-$pol-$pin${extra:+-poll}.yaml
 	[ "$pin" = pinned ] && workers=1
 	{
 		echo "listen: [\"127.0.0.1:$PORT\"]"
 		echo "upstreams: [\"127.0.0.1:$NSD_PORT\"]"
 		echo "workers: $workers"
 		[ -n "$BLOKIR_EXTRA" ] && echo "$BLOKIR_EXTRA"
+		[ -n "$extra" ] && echo "$extra"
 		cat "$(policy_dir "$pol")/domains.yaml"
 	} >"$cfg"
 	echo "$cfg"
 }
 
 start_blokir() {
-	local pol=$1 pin=$2 ts=()
+	local pol=$1 pin=$2 extra=${3:-} ts=()
 	[ "$pin" = pinned ] && ts=(taskset -c 1)
-	bg "blokir-$pol-$pin" "${ts[@]}" "$BLOKIR" -c "$(conf_blokir "$pol" "$pin")" --foreground
+	bg "blokir${extra:+-poll}-$pol-$pin" "${ts[@]}" "$BLOKIR" -c "$(conf_blokir "$pol" "$pin" "$extra")" \
+		--foreground
 	SPID=$BG_PID
 	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300
 }
+
+# blokir with busy-poll-us (README, Performance): the latency it buys on a quiet machine. Only
+# the forwarded mix is run, the one it changes.
+start_blokir-poll() { start_blokir "$1" "$2" "busy-poll-us: 100"; }
 
 conf_dnsdist() {
 	local pol=$1 pin=$2 d cfg locals i
@@ -372,6 +382,16 @@ start_bare() {
 	wait_dns "$SPID" "$PORT" t.me 10
 }
 
+# The forwarded ceiling: bench/bare_relay, the least work a forwarder can do, in front of nsd.
+start_relay() {
+	local pin=$1 ts=() threads=$NCPU
+	[ "$pin" = pinned ] && { threads=1; ts=(taskset -c 1); }
+	bg "relay-$pin" "${ts[@]}" "$BUILD/bare_relay" -l "127.0.0.1:$PORT" -u "127.0.0.1:$NSD_PORT" \
+		-t "$threads"
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" q1.fwd.test 10
+}
+
 # nsd's server process floats unless pinned: pinned rows put it on CPU 0 with dnsperf, so the
 # server under test has CPU 1 to itself (the same for every system).
 pin_nsd() { if [ "$1" = pinned ]; then pin_tree "$NSD_PID" 0; else pin_tree "$NSD_PID" 0-$((NCPU - 1)); fi; }
@@ -391,6 +411,12 @@ for pin in $PINS; do
 	[ "$pin" = pinned ] && pin_tree "$NSD_PID" 1
 	measure nsd - forwarded "$pin" "$NSD_PID" "$NSD_PORT"
 	pin_nsd "$pin"
+	if start_relay "$pin"; then
+		measure relay - forwarded "$pin" "$SPID"
+	else
+		log "bare relay did not start"
+	fi
+	stop_pid "$SPID"
 	for pol in $POLICIES; do
 		for sys in $SYSTEMS; do
 			t0=$SECONDS
@@ -402,7 +428,9 @@ for pin in $PINS; do
 			fi
 			log "$sys up with $(policy_label "$pol") names ($pin) after $((SECONDS - t0)) s"
 			echo -e "$sys\t$(policy_label "$pol")\t$pin\t$((SECONDS - t0))" >>"$TMP/startup.tsv"
-			for mix in $MIXES; do measure "$sys" "$pol" "$mix" "$pin" "$SPID"; done
+			mixes=$MIXES
+			[ "$sys" = blokir-poll ] && mixes=forwarded
+			for mix in $mixes; do measure "$sys" "$pol" "$mix" "$pin" "$SPID"; done
 			stop_pid "$SPID" 30
 		done
 	done

@@ -149,6 +149,8 @@ struct config {
 
 	/* Speed (issue 4). */
 	unsigned cache_size;              /* forwarded-answer cache entries per worker; 0 = off */
+	unsigned busy_poll_us;            /* poll without sleeping while upstream answers are
+	                                     awaited, up to this long; 0 (default) = off */
 };
 
 /*

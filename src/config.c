@@ -306,7 +306,7 @@ enum root_key {
 	ROOT_DOMAINS, ROOT_REDIRECT, ROOT_INSPECT, ROOT_LISTS, ROOT_ALLOW_FROM, ROOT_DENY_ACTION,
 	ROOT_RL_QPS, ROOT_RL_BURST, ROOT_RL_V4, ROOT_RL_V6, ROOT_RL_TC, ROOT_USER, ROOT_GROUP,
 	ROOT_CHROOT, ROOT_ALLOW_ROOT, ROOT_0X20, ROOT_UPSTREAM_SOCKETS, ROOT_TCP_READ, ROOT_CACHE,
-	ROOT_KEY_COUNT
+	ROOT_BUSY_POLL, ROOT_KEY_COUNT
 };
 
 struct loader {
@@ -1143,7 +1143,7 @@ static const char *const root_key_names[ROOT_KEY_COUNT] = {
 	[ROOT_RL_TC] = "rate-limit-tc", [ROOT_USER] = "user", [ROOT_GROUP] = "group",
 	[ROOT_CHROOT] = "chroot", [ROOT_ALLOW_ROOT] = "allow-root", [ROOT_0X20] = "use-0x20",
 	[ROOT_UPSTREAM_SOCKETS] = "upstream-sockets", [ROOT_TCP_READ] = "tcp-read-timeout-ms",
-	[ROOT_CACHE] = "cache-size",
+	[ROOT_CACHE] = "cache-size", [ROOT_BUSY_POLL] = "busy-poll-us",
 };
 
 /* The schema of the top level: per key (root_key_names), where its value goes and its range. */
@@ -1186,6 +1186,7 @@ static const struct key_spec {
 	[ROOT_UPSTREAM_SOCKETS] = { KEY_UINT, F(upstream_sockets), 0, 1, 64 },
 	[ROOT_TCP_READ] = { KEY_UINT, F(tcp_read_timeout_ms), 0, 100, 600000 },
 	[ROOT_CACHE] = { KEY_UINT, F(cache_size), 0, 0, 10000000 },
+	[ROOT_BUSY_POLL] = { KEY_UINT, F(busy_poll_us), 0, 0, 100000 },
 #undef F
 };
 

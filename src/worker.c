@@ -143,11 +143,48 @@ fail:
 	return -1;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The event loop with busy-poll-us. While queries wait for upstream answers, the worker polls its
+ * sockets without sleeping (a non-blocking loop pass, one epoll_wait with a zero timeout each) for
+ * up to busy-poll-us, and only then blocks. An answer that arrives meanwhile is relayed without
+ * the thread being put to sleep and woken again, which on a lightly loaded machine is most of the
+ * latency a forwarder adds (bench/README.md); the price is a busy CPU while answers are awaited.
+ * Under load there is always work, so nothing changes there.
+ */
+static void loop_busy_poll(struct worker *w)
+{
+	uint64_t limit = (uint64_t)w->cfg->busy_poll_us * 1000;
+
+	for (;;) {
+		if (upstream_inflight(w->upstream) > 0) {
+			uint64_t start = now_ns();
+			do {
+				if (event_base_loop(w->base, EVLOOP_NONBLOCK) < 0 ||
+				    event_base_got_exit(w->base))
+					return;
+			} while (upstream_inflight(w->upstream) > 0 && now_ns() - start < limit);
+		}
+		if (event_base_loop(w->base, EVLOOP_ONCE) != 0 || event_base_got_exit(w->base))
+			return;
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	event_base_dispatch(w->base);
+	if (w->cfg->busy_poll_us > 0)
+		loop_busy_poll(w);
+	else
+		event_base_dispatch(w->base);
 	atomic_store(&w->exited, true);
 	w->ack_cb(w->ack_arg);
 	return NULL;

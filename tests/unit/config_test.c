@@ -167,6 +167,7 @@ static void test_full_new_keys(const struct config *cfg)
 	ok(cfg->allow_root && cfg->use_0x20, "allow-root, use-0x20");
 	ok(cfg->upstream_sockets == 8 && cfg->tcp_read_timeout_ms == 2000 &&
 		cfg->cache_size == 10000, "upstream-sockets, tcp-read-timeout-ms, cache-size");
+	is_int(cfg->busy_poll_us, 50, "busy-poll-us");
 }
 
 static void test_new_defaults(const struct config *cfg)
@@ -193,6 +194,7 @@ static void test_new_defaults(const struct config *cfg)
 		"no privilege settings by default");
 	ok(!cfg->use_0x20 && cfg->upstream_sockets == 4 && cfg->tcp_read_timeout_ms == 5000 &&
 		cfg->cache_size == 0, "0x20 off, 4 sockets, 5000 ms, no cache");
+	is_int(cfg->busy_poll_us, 0, "busy-poll off by default");
 }
 
 static void test_full(void)
@@ -394,7 +396,8 @@ static void test_bad_new_keys(void)
 		":13:19: upstream-sockets: expected an integer 1..64",
 		":14:22: tcp-read-timeout-ms: expected an integer 100..600000",
 		":15:13: cache-size: expected an integer 0..10000000",
-		":16:18: inspect-answers: expected true or false");
+		":16:18: inspect-answers: expected true or false",
+		":17:15: busy-poll-us: expected an integer 0..100000");
 }
 
 /* RFC 3339 times: forms, offsets, calendar checks. */
