@@ -29,8 +29,15 @@ def ratio(a, b):
     return "%.2f" % (a / b) if a and b else "-"
 
 
+def added_p50(r):
+    """The row's p50 minus that of nsd queried directly just before it (bench/run.sh measure)."""
+    if r is None or len(r) < 13 or r[7] == "n/a" or r[12] == "n/a":
+        return None
+    return int(r[7]) - int(r[12])
+
+
 hdr = ["system", "names", "mix", "cpus", "qps", "spread%", "lost%", "mean ms", "p50 us", "p99 us",
-       "cpu us/q", "srv cpu%", "x dnsdist", "x unbound", "answers"]
+       "+p50 us", "cpu us/q", "srv cpu%", "x dnsdist", "x unbound", "answers"]
 out = [hdr]
 for r in rows:
     s, pol, mix, pin = r[0], r[1], r[2], r[3]
@@ -45,9 +52,11 @@ for r in rows:
         busy = "%.0f" % (float(r[4]) * float(r[9]) / 1e4)
     except ValueError:
         busy = "n/a"
-    out.append([s, pol, mix, pin, r[4], r[11] if len(r) > 11 else "-"] + r[5:10] + [busy, xd, xu, r[10]])
+    add = added_p50(r)
+    out.append([s, pol, mix, pin, r[4], r[11] if len(r) > 11 else "-"] + r[5:9] +
+               ["" if add is None else str(add), r[9], busy, xd, xu, r[10]])
 w = [max(len(row[i]) for row in out) for i in range(len(hdr))]
-right = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
+right = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
 for i, row in enumerate(out):
     print("  ".join(c.rjust(w[j]) if j in right else c.ljust(w[j]) for j, c in enumerate(row)).rstrip())
     if i == 0:
@@ -66,23 +75,19 @@ for pin in pins:
                   % (pin, pol, ratio(b, d), ratio(b, bare)))
         f, fd = qps("blokir", pol, "forwarded", pin), qps("dnsdist", pol, "forwarded", pin)
         if f:
-            br, nr = by.get(("blokir", pol, "forwarded", pin)), by.get(("nsd", "-", "forwarded", pin))
-            added = "-"
-            if br and nr and br[7] != "n/a" and nr[7] != "n/a":
-                added = "%d us" % (int(br[7]) - int(nr[7]))
+            br = by.get(("blokir", pol, "forwarded", pin))
+            added = "-" if added_p50(br) is None else "%d us" % added_p50(br)
             print("  %-8s %7s names  forwarded blokir/dnsdist %s (target >= 1.2)   added p50 over nsd %s (target < 50 us)"
                   % (pin, pol, ratio(f, fd), added))
             pr = by.get(("blokir-poll", pol, "forwarded", pin))
-            if pr and nr and pr[7] != "n/a" and nr[7] != "n/a":
+            if pr and added_p50(pr) is not None:
                 print("  %-8s %7s names  forwarded with busy-poll-us: 100: blokir/dnsdist %s   added p50 over nsd %d us"
-                      % (pin, pol, ratio(float(pr[4]), fd), int(pr[7]) - int(nr[7])))
+                      % (pin, pol, ratio(float(pr[4]), fd), added_p50(pr)))
             # The ceiling: bare_relay is the least work a forwarder can do; what it reaches over
             # dnsdist is the most any forwarder could, and its own added p50 is the floor.
             rr, relay = by.get(("relay", "-", "forwarded", pin)), qps("relay", "-", "forwarded", pin)
             if rr and relay:
-                radded = "-"
-                if nr and rr[7] != "n/a" and nr[7] != "n/a":
-                    radded = "%d us" % (int(rr[7]) - int(nr[7]))
+                radded = "-" if added_p50(rr) is None else "%d us" % added_p50(rr)
                 print("  %-8s %7s names  forwarded ceiling: relay/dnsdist %s, blokir/relay %s; the relay's own added p50 %s"
                       % (pin, pol, ratio(relay, fd), ratio(f, relay), radded))
     if len(pols) == 2:
@@ -103,4 +108,4 @@ if cg:
 if startup:
     print("\nstart-up (until the first answer), seconds:")
     for s, pol, pin, secs in startup:
-        print("  %-8s %7s names  %-8s %s" % (s, pol, pin, secs))
+        print("  %-11s %7s names  %-8s %s" % (s, pol, pin, secs))

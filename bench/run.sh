@@ -181,6 +181,9 @@ ROWS=$TMP/rows.tsv
 
 # measure SYSTEM POLICY MIX PIN SERVER_PID [PORT]: one throughput run (saturating, dnsperf -l) with
 # CPU accounting of SERVER_PID, then one latency run at LAT_QPS with per-query output; appends a row.
+# A forwarded row's latency run is preceded by one straight at nsd, placed as in the nsd row, so
+# the added latency compares two runs a few seconds apart rather than minutes (the machine's own
+# wake-up latency drifts by tens of microseconds over a run).
 measure() {
 	local sys=$1 pol=$2 mix=$3 pin=$4 spid=$5 port=${6:-$PORT}
 	local qf out lat c0 c1 ts r outs=() ticks=()
@@ -198,6 +201,13 @@ measure() {
 		outs+=("$out.$r")
 		ticks+=("$((c1 - c0))")
 	done
+	: >"$lat.nsd"
+	if [ "$mix" = forwarded ] && [ "$sys" != nsd ]; then
+		[ "$pin" = pinned ] && pin_tree "$NSD_PID" 1
+		"${ts[@]}" dnsperf -s 127.0.0.1 -p "$NSD_PORT" -d "$qf" -l "$LAT_DURATION" -c 4 -q 20 \
+			-Q "$LAT_QPS" -t 2 -v >"$lat.nsd" 2>&1
+		pin_nsd "$pin"
+	fi
 	"${ts[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$qf" -l "$LAT_DURATION" -c 4 -q 20 \
 		-Q "$LAT_QPS" -t 2 -v >"$lat" 2>&1
 	kill -0 "$spid" 2>/dev/null || log "WARNING: $sys died during $pol/$mix/$pin"
@@ -230,9 +240,11 @@ for r in runs:
     for k, v in r["codes"].items():
         codes[k] = codes.get(k, 0) + v
 alldone = sum(r["done"] for r in runs)
-lats = sorted(float(x) for x in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", open(lat, errors="replace").read(), re.M))
-def pct(p):
-    return "%.0f" % (lats[min(len(lats) - 1, int(len(lats) * p))] * 1e6) if lats else "n/a"
+def latencies(path):
+    return sorted(float(x) for x in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", open(path, errors="replace").read(), re.M))
+lats, ref = latencies(lat), latencies(lat + ".nsd")
+def pct(p, l=lats):
+    return "%.0f" % (l[min(len(l) - 1, int(len(l) * p))] * 1e6) if l else "n/a"
 # Server CPU over all repetitions together, so the clock-tick granularity matters less.
 cpu = "%.2f" % (sum(map(int, ticks.split())) / int(hz) * 1e6 / alldone) if alldone else "n/a"
 # Check the answers: blocked should be all NXDOMAIN, forwarded all NOERROR, the mix about 10%.
@@ -246,7 +258,7 @@ if not done:
 elif abs(nx - want) > 2 or bad > done * 0.001:
     check = "WRONG:" + ",".join("%s=%.0f%%" % (k, v / done * 100) for k, v in sorted(codes.items()))
 print("\t".join([sysname, pol, mix, pin, "%.0f" % qps, "%.2f" % (lost / sent * 100 if sent else 0),
-                 "%.2f" % mean, pct(0.50), pct(0.99), cpu, check, spread]))
+                 "%.2f" % mean, pct(0.50), pct(0.99), cpu, check, spread, pct(0.50, ref)]))
 EOF
 	tail -1 "$ROWS" | awk -F'\t' '{printf "  %-8s %-7s %-9s %-8s qps=%s (spread %s%%) lost=%s%% mean=%sms p50=%sus p99=%sus cpu=%sus/q %s\n", $1,$2,$3,$4,$5,$12,$6,$7,$8,$9,$10,$11}' >&2
 }
