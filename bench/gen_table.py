@@ -83,6 +83,10 @@ for pin in pins:
             if pr and added_p50(pr) is not None:
                 print("  %-8s %7s names  forwarded with busy-poll-us: 100: blokir/dnsdist %s   added p50 over nsd %d us"
                       % (pin, pol, ratio(float(pr[4]), fd), added_p50(pr)))
+            cr = qps("blokir-cache", pol, "forwarded", pin)
+            if cr:
+                print("  %-8s %7s names  forwarded with cache-size: 250000 (names repeat every pass): blokir/dnsdist %s"
+                      % (pin, pol, ratio(cr, fd)))
             # The ceiling: bare_relay is the least work a forwarder can do; what it reaches over
             # dnsdist is the most any forwarder could, and its own added p50 is the floor.
             rr, relay = by.get(("relay", "-", "forwarded", pin)), qps("relay", "-", "forwarded", pin)
