@@ -112,4 +112,4 @@ if cg:
 if startup:
     print("\nstart-up (until the first answer), seconds:")
     for s, pol, pin, secs in startup:
-        print("  %-11s %7s names  %-8s %s" % (s, pol, pin, secs))
+        print("  %-12s %7s names  %-8s %s" % (s, pol, pin, secs))
