@@ -79,6 +79,9 @@ is "$(rcode "$out")" NXDOMAIN "  ... the daemon keeps serving"
 stop_pid "$FAKE_PID" 3
 
 # --- an answer from another address, before the real one ----------------------------------------------
+# From here on the real answer must win, not a timeout: the upstream gets the usual 1.5 s (x SLOW),
+# so a loaded machine (a sanitizer build in CI) cannot turn a 100 ms wait into a SERVFAIL.
+TMO=$((1500 * SLOW))
 if "$PY" -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.2", 0))' 2>/dev/null; then
 	start_fake wrong-addr || bail "fake wrong-addr"
 	blokir_with "127.0.0.1:$FAKE_PORT" 'use-0x20: true'
