@@ -25,6 +25,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "diag.h"
 #include "log.h"
 #include "privdrop.h"
@@ -146,7 +147,7 @@ static void load_summary(struct server *s)
 static void *loader_main(void *arg)
 {
 	struct server *s = arg;
-	struct timespec t0, t1;
+	uint64_t t0;
 	struct config *cfg;
 
 	/* The workers come first: on a machine as busy as the load that makes an ISP reload, a
@@ -154,7 +155,7 @@ static void *loader_main(void *arg)
 	 * tenth of a worker's share under contention and all idle CPU otherwise. */
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
 		log_debug("reload: setpriority: %s", strerror(errno));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_now_ns();
 	s->load_diag = diag_new();
 	if (s->load_diag != NULL) {
 		cfg = config_load(s->cfg->path, s->load_diag);
@@ -162,8 +163,7 @@ static void *loader_main(void *arg)
 			s->loaded = policy_new(cfg, s->load_diag);
 		config_free(cfg);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	s->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	s->load_seconds = (double)(clock_now_ns() - t0) / 1e9;
 	if (s->loaded != NULL)
 		load_summary(s);
 	atomic_store(&s->load_done, true);

@@ -143,14 +143,6 @@ fail:
 	return -1;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * The event loop with busy-poll-us. While queries wait for upstream answers, the worker polls its
  * sockets without sleeping (a non-blocking loop pass, one epoll_wait with a zero timeout each) for
@@ -165,12 +157,12 @@ static void loop_busy_poll(struct worker *w)
 
 	for (;;) {
 		if (upstream_inflight(w->upstream) > 0) {
-			uint64_t start = now_ns();
+			uint64_t start = clock_now_ns();
 			do {
 				if (event_base_loop(w->base, EVLOOP_NONBLOCK) < 0 ||
 				    event_base_got_exit(w->base))
 					return;
-			} while (upstream_inflight(w->upstream) > 0 && now_ns() - start < limit);
+			} while (upstream_inflight(w->upstream) > 0 && clock_now_ns() - start < limit);
 		}
 		if (event_base_loop(w->base, EVLOOP_ONCE) != 0 || event_base_got_exit(w->base))
 			return;
