@@ -37,6 +37,8 @@
 #define TCP_OUT_HIGH (256 * 1024) /* stop reading a client that does not read its answers */
 #define TCP_IN_MAX (2 + 65535) * 2
 #define ACCEPT_POLL_MS 50 /* at the connection cap: how often to look for room */
+/* One log line for both ways a client outside allow-from is turned away (UDP query, TCP accept). */
+static const char ACL_DENIED_LOG[] = "allow-from: queries from outside the allowed networks";
 
 struct udp_sock {
 	struct listen *l;
@@ -107,7 +109,7 @@ static size_t guard_answer(struct worker *w, enum guard_verdict v, const uint8_t
 		worker_cap_hit(w, STAT_RATE_LIMITED, "rate limit: queries from a client network over "
 			"rate-limit-qps");
 	else
-		worker_cap_hit(w, STAT_ACL_DENIED, "allow-from: queries from outside the allowed networks");
+		worker_cap_hit(w, STAT_ACL_DENIED, ACL_DENIED_LOG);
 	if (v == GUARD_ACL_DROP || v == GUARD_RATE_DROP)
 		return 0;
 	if (wire_parse_query(pkt, len, &q) == WIRE_DROP)
@@ -391,7 +393,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 
 	if (guard_check_acl(w->guard, sa) != GUARD_PASS) {
 		/* A TCP client outside allow-from learns nothing, not even REFUSED. */
-		worker_cap_hit(w, STAT_ACL_DENIED, "allow-from: queries from outside the allowed networks");
+		worker_cap_hit(w, STAT_ACL_DENIED, ACL_DENIED_LOG);
 		evutil_closesocket(fd);
 		return;
 	}
