@@ -29,6 +29,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "parse_addr.h"
+
 #define BATCH 64
 #define PKT_MAX 4096
 
@@ -93,56 +95,55 @@ static void send_all(int fd, struct mmsghdr *msgs, int n)
 	}
 }
 
-/* Client queries in: remember (address, ID) under a new ID and send them upstream. */
-static void from_clients(struct relay *r)
+/* A client query (datagram I): remembered as (address, ID) under a new ID, for the upstream
+ * socket, which is connected: no destination (NULL). */
+static const struct sockaddr_in *query_to_upstream(struct relay *r, int i)
 {
-	int n, out;
+	unsigned char *p = r->bufs[i];
+	struct pending *e = &r->table[r->next_id];
 
-	while ((n = receive(r, r->cfd)) > 0) {
-		out = 0;
-		for (int i = 0; i < n; i++) {
-			unsigned char *p = r->bufs[i];
-			struct pending *e;
-			if (r->msgs[i].msg_len < 12)
-				continue;
-			e = &r->table[r->next_id];
-			e->client = r->peers[i];
-			memcpy(e->id, p, 2);
-			p[0] = (unsigned char)(r->next_id >> 8);
-			p[1] = (unsigned char)r->next_id;
-			r->next_id++;
-			r->iovs[out] = (struct iovec){ p, r->msgs[i].msg_len };
-			r->msgs[out].msg_hdr = (struct msghdr){ .msg_iov = &r->iovs[out], .msg_iovlen = 1 };
-			out++;
-		}
-		send_all(r->ufd, r->msgs, out);
-		if (n < BATCH)
-			break;
-	}
+	e->client = r->peers[i];
+	memcpy(e->id, p, 2);
+	p[0] = (unsigned char)(r->next_id >> 8);
+	p[1] = (unsigned char)r->next_id;
+	r->next_id++;
+	return NULL;
 }
 
-/* Upstream answers in: restore the client's ID and send each to its client. */
-static void from_upstream(struct relay *r)
+/* An upstream answer (datagram I): the client's ID back; the destination is that client. */
+static const struct sockaddr_in *answer_to_client(struct relay *r, int i)
+{
+	unsigned char *p = r->bufs[i];
+	const struct pending *e = &r->table[p[0] << 8 | p[1]];
+
+	memcpy(p, e->id, 2);
+	return &e->client;
+}
+
+/* Relays batches from FROM to TO until FROM has nothing more, each datagram of at least a header
+ * rewritten by TURN, which returns its destination (NULL: TO's connected peer). */
+static void relay_batches(struct relay *r, int from, int to,
+	const struct sockaddr_in *(*turn)(struct relay *r, int i))
 {
 	int n, out;
 
-	while ((n = receive(r, r->ufd)) > 0) {
+	while ((n = receive(r, from)) > 0) {
 		out = 0;
 		for (int i = 0; i < n; i++) {
-			unsigned char *p = r->bufs[i];
-			struct pending *e;
-			if (r->msgs[i].msg_len < 12)
+			size_t len = r->msgs[i].msg_len;
+			const struct sockaddr_in *dest;
+			if (len < 12)
 				continue;
-			e = &r->table[p[0] << 8 | p[1]];
-			memcpy(p, e->id, 2);
-			r->peers[out] = e->client;
-			r->iovs[out] = (struct iovec){ p, r->msgs[i].msg_len };
-			r->msgs[out].msg_hdr = (struct msghdr){ .msg_name = &r->peers[out],
-				.msg_namelen = sizeof r->peers[out], .msg_iov = &r->iovs[out],
+			dest = turn(r, i); /* reads entry I before entry OUT <= I is overwritten */
+			if (dest != NULL)
+				r->peers[out] = *dest;
+			r->iovs[out] = (struct iovec){ r->bufs[i], len };
+			r->msgs[out].msg_hdr = (struct msghdr){ .msg_name = dest ? &r->peers[out] : NULL,
+				.msg_namelen = dest ? sizeof r->peers[out] : 0, .msg_iov = &r->iovs[out],
 				.msg_iovlen = 1 };
 			out++;
 		}
-		send_all(r->cfd, r->msgs, out);
+		send_all(to, r->msgs, out);
 		if (n < BATCH)
 			break;
 	}
@@ -157,28 +158,12 @@ static void *serve(void *arg)
 		int n = epoll_wait(r->ep, evs, 2, -1);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.fd == r->cfd)
-				from_clients(r);
+				relay_batches(r, r->cfd, r->ufd, query_to_upstream);
 			else
-				from_upstream(r);
+				relay_batches(r, r->ufd, r->cfd, answer_to_client);
 		}
 	}
 	return NULL;
-}
-
-static int parse_addr(const char *s, struct sockaddr_in *out)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	size_t len;
-
-	if (!colon || (len = (size_t)(colon - s)) >= sizeof host)
-		return -1;
-	memcpy(host, s, len);
-	host[len] = '\0';
-	memset(out, 0, sizeof *out);
-	out->sin_family = AF_INET;
-	out->sin_port = htons((unsigned short)atoi(colon + 1));
-	return inet_pton(AF_INET, host, &out->sin_addr) == 1 ? 0 : -1;
 }
 
 static int relay_open(struct relay *r)

@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "parse_addr.h"
+
 #define MAX_BATCH 256
 #define PKT_MAX 4096
 
@@ -104,22 +106,6 @@ static void *serve(void *arg)
 		}
 	}
 	return NULL;
-}
-
-static int parse_addr(const char *s, struct sockaddr_in *out)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	size_t len;
-
-	if (!colon || (len = (size_t)(colon - s)) >= sizeof host)
-		return -1;
-	memcpy(host, s, len);
-	host[len] = '\0';
-	memset(out, 0, sizeof *out);
-	out->sin_family = AF_INET;
-	out->sin_port = htons((unsigned short)atoi(colon + 1));
-	return inet_pton(AF_INET, host, &out->sin_addr) == 1 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
