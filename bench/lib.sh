@@ -40,25 +40,9 @@ bg() {
 	PIDS+=("$BG_PID")
 }
 
-# free_port: a port free on 127.0.0.1 for both UDP and TCP.
-free_port() {
-	python3 - <<'PY'
-import socket
-for _ in range(200):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    try:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", port))
-        u.close()
-        t.close()
-        print(port)
-        break
-    except OSError:
-        t.close()
-PY
-}
+# free_port: a port free on 127.0.0.1 (and ::1) for both UDP and TCP (tools/free_port.py, shared
+# with the system tests). The callers run from the repository's root.
+free_port() { python3 tools/free_port.py; }
 
 # wait_dns PID PORT NAME SECONDS: waits until 127.0.0.1:PORT answers NAME (any RCODE) while PID
 # is alive. Returns 1 on timeout or when PID died.

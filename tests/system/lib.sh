@@ -142,36 +142,9 @@ trap 'exit 130' INT TERM
 
 # --- ports ---------------------------------------------------------------------------------------
 
-# free_port: a port number free for both UDP and TCP on 127.0.0.1 (and on ::1 when it exists),
-# chosen by the kernel. The sockets are closed before returning, so there is a small race with
-# other programs; the tests bind immediately afterwards.
-free_port() {
-	"$PY" - <<'EOF'
-import socket
-for _ in range(200):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    try:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", port))
-        u.close()
-        try:
-            for typ in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                s = socket.socket(socket.AF_INET6, typ)
-                s.bind(("::1", port))
-                s.close()
-        except OSError as e:
-            if e.errno not in (97, 99):  # no IPv6 at all is fine; "in use" is not
-                raise
-    except OSError:
-        t.close()
-        continue
-    t.close()
-    print(port)
-    break
-EOF
-}
+# free_port: a port number free for both UDP and TCP on 127.0.0.1 (and ::1), chosen by the kernel
+# (tools/free_port.py, shared with bench/lib.sh).
+free_port() { "$PY" "$SYSDIR/../../tools/free_port.py"; }
 
 have_ipv6() {
 	"$PY" -c 'import socket; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1",0))' 2>/dev/null
