@@ -3,7 +3,7 @@
 #   make SANITIZE=1   ASan + UBSan build (also for the tests)
 #   make test         unit tests (prove) + system tests
 #   make CC=clang     the same with clang; warnings are errors with both
-PKGS     := ldns libevent libevent_pthreads yaml-0.1 libxxhash libidn2
+PKGS     := ldns libevent libevent_pthreads yaml-0.1 libxxhash libidn2 libfstrm libprotobuf-c
 CC       ?= cc
 CSTD     := -std=c11 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -32,12 +32,15 @@ else
   BIN     := blokir
 endif
 
-ALL_CFLAGS  = $(CSTD) $(OPT) $(WARN) $(HARDEN) $(SANFL) -Iinclude $(CFLAGS_PKG) $(CFLAGS) -MMD -MP
+ALL_CFLAGS  = $(CSTD) $(OPT) $(WARN) $(HARDEN) $(SANFL) -Iinclude -I$(BUILD)/gen $(CFLAGS_PKG) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFL) $(LDHARDEN) $(LDFLAGS)
 
 SRC      := $(wildcard src/*.c)
 LIBSRC   := $(filter-out src/main.c,$(SRC))
-LIBOBJ   := $(LIBSRC:src/%.c=$(BUILD)/%.o)
+# Code generated from the schemas in proto/ (protoc-c, Debian's protobuf-c-compiler) goes to
+# $(BUILD)/gen and into the library like any module.
+GENSRC   := $(BUILD)/gen/dnstap.pb-c.c
+LIBOBJ   := $(LIBSRC:src/%.c=$(BUILD)/%.o) $(BUILD)/dnstap.pb-c.o
 UNITSRC  := $(wildcard tests/unit/*.c)
 UNITBIN  := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%.t)
 FUZZSRC  := $(wildcard tests/fuzz/fuzz_*.c)
@@ -52,7 +55,14 @@ $(BIN): $(BUILD)/main.o $(BUILD)/libblokir.a
 $(BUILD)/libblokir.a: $(LIBOBJ)
 	ar rcs $@ $^
 
-$(BUILD)/%.o: src/%.c | $(BUILD)
+$(BUILD)/%.o: src/%.c | $(BUILD) $(GENSRC)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Explicit (not pattern) rules: -MP's empty rule for the generated header must not hide them.
+$(BUILD)/gen/dnstap.pb-c.c $(BUILD)/gen/dnstap.pb-c.h &: proto/dnstap.proto | $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen --proto_path=proto $<
+
+$(BUILD)/dnstap.pb-c.o: $(BUILD)/gen/dnstap.pb-c.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%.t: tests/unit/%.c tests/unit/tap.h tests/unit/testname.h $(BUILD)/libblokir.a | $(BUILD)/tests
@@ -63,7 +73,7 @@ $(BUILD)/tests/%.t: tests/unit/%.c tests/unit/tap.h tests/unit/testname.h $(BUIL
 $(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libblokir.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libblokir.a $(ALL_LDFLAGS) $(LIBS)
 
-$(BUILD) $(BUILD)/tests:
+$(BUILD) $(BUILD)/tests $(BUILD)/gen:
 	mkdir -p $@
 
 REPLAYBIN := $(FUZZSRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
@@ -88,7 +98,7 @@ FUZZTIME ?= 60
 fuzz:
 	$(MAKE) FUZZ=1 CC=clang build/fuzz/libblokir.a
 	@set -e; for f in $(FUZZSRC); do n=$$(basename $$f .c); c=tests/fuzz/corpus/$${n#fuzz_}; \
-	  clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(CFLAGS_PKG) \
+	  clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/fuzz/gen $(CFLAGS_PKG) \
 	    -o build/fuzz/$$n $$f build/fuzz/libblokir.a $(LIBS); \
 	  mkdir -p build/fuzz/corpus-$$n; echo "== $$n ($(FUZZTIME) s)"; \
 	  ./build/fuzz/$$n -max_total_time=$(FUZZTIME) -timeout=5 -rss_limit_mb=2048 \

@@ -1,0 +1,435 @@
+/*
+ * dnstap: packing dnstap messages and handing them to libfstrm (see include/dnstap.h).
+ *
+ * A socket uses fstrm's own unix writer. A file uses fstrm's writer over a read/write object of
+ * ours instead of fstrm's file writer, for one reason: logrotate. fstrm's writer hands its
+ * rdwr whole frames per write call, so between two calls our rdwr can end the current file
+ * with a STOP control frame, open the path afresh and begin it with a START frame carrying the
+ * content type, and no frame is lost or split across files. Only the I/O thread ever calls it.
+ */
+#include "dnstap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fstrm.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "dnstap.pb-c.h"
+#include "log.h"
+
+#define CONTENT_TYPE "protobuf:dnstap.Dnstap"
+#define QUEUE_SIZE 16384 /* fstrm's largest input queue: a few ms of a busy worker's traffic */
+
+/* The rdwr object for a file. */
+struct tapfile {
+	char *path;            /* owned */
+	int fd;
+	bool wrote;            /* the writer's START frame went into the current file */
+	_Atomic bool reopen;   /* set by any thread, acted on by the I/O thread */
+};
+
+struct dnstap {
+	struct fstrm_iothr *iothr;          /* owned */
+	struct fstrm_iothr_queue **queues;  /* borrowed from iothr, one per worker */
+	unsigned queue_count;
+	unsigned types;
+	struct tapfile *file;               /* owned by the rdwr (freed by its destroy); NULL: socket */
+	char *identity, *version;           /* owned */
+};
+
+/* ---- the file rdwr ------------------------------------------------------------------------- */
+
+static int file_create(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+}
+
+static fstrm_res file_open(void *obj)
+{
+	struct tapfile *f = obj;
+
+	f->fd = file_create(f->path);
+	if (f->fd < 0) {
+		log_err("dnstap file %s: %s", f->path, strerror(errno));
+		return fstrm_res_failure;
+	}
+	f->wrote = false;
+	return fstrm_res_success;
+}
+
+static fstrm_res file_close(void *obj)
+{
+	struct tapfile *f = obj;
+
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	return fstrm_res_success;
+}
+
+static fstrm_res file_destroy(void *obj)
+{
+	struct tapfile *f = obj;
+
+	free(f->path);
+	free(f);
+	return fstrm_res_success;
+}
+
+static int write_all(int fd, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt > 0) {
+		ssize_t r = writev(fd, iov, iovcnt);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		while (iovcnt > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+/* A control frame of TYPE (with the content type for START), escape and length included. */
+static int control_frame(fstrm_control_type type, uint8_t *buf, size_t *len)
+{
+	struct fstrm_control *c = fstrm_control_init();
+	int rc = -1;
+
+	if (c == NULL)
+		return -1;
+	if (fstrm_control_set_type(c, type) == fstrm_res_success &&
+	    (type != FSTRM_CONTROL_START ||
+	     fstrm_control_add_field_content_type(c, (const uint8_t *)CONTENT_TYPE,
+		     strlen(CONTENT_TYPE)) == fstrm_res_success) &&
+	    fstrm_control_encode(c, buf, len, FSTRM_CONTROL_FLAG_WITH_HEADER) == fstrm_res_success)
+		rc = 0;
+	fstrm_control_destroy(&c);
+	return rc;
+}
+
+/* Ends the current file and starts a new one at the path; keeps the old one if that fails. */
+static void file_rotate(struct tapfile *f)
+{
+	uint8_t frame[FSTRM_CONTROL_FRAME_LENGTH_MAX];
+	size_t len = sizeof(frame);
+	int fd = file_create(f->path);
+
+	if (fd < 0) {
+		log_err("dnstap file %s: reopen: %s; still writing to the file open before", f->path,
+			strerror(errno));
+		return;
+	}
+	if (control_frame(FSTRM_CONTROL_STOP, frame, &len) == 0) {
+		struct iovec v = { frame, len };
+		if (write_all(f->fd, &v, 1) < 0)
+			log_warn("dnstap file %s: cannot end the old file: %s", f->path, strerror(errno));
+	}
+	close(f->fd);
+	f->fd = fd;
+	len = sizeof(frame);
+	if (control_frame(FSTRM_CONTROL_START, frame, &len) == 0) {
+		struct iovec v = { frame, len };
+		if (write_all(f->fd, &v, 1) < 0)
+			log_warn("dnstap file %s: cannot start the new file: %s", f->path,
+				strerror(errno));
+	}
+	log_info("dnstap file %s: reopened", f->path);
+}
+
+static fstrm_res file_write(void *obj, const struct iovec *iov, int iovcnt)
+{
+	struct tapfile *f = obj;
+	struct iovec v[IOV_MAX];
+
+	if (f->wrote && atomic_exchange(&f->reopen, false))
+		file_rotate(f);
+	if (iovcnt > IOV_MAX)
+		return fstrm_res_failure; /* fstrm's output queue is at most IOV_MAX */
+	memcpy(v, iov, sizeof(*iov) * (size_t)iovcnt);
+	if (write_all(f->fd, v, iovcnt) < 0) {
+		log_err("dnstap file %s: write: %s", f->path, strerror(errno));
+		return fstrm_res_failure;
+	}
+	f->wrote = true;
+	return fstrm_res_success;
+}
+
+/* ---- set-up -------------------------------------------------------------------------------- */
+
+static struct fstrm_writer *file_writer(struct dnstap *d, const char *path,
+	const struct fstrm_writer_options *wopt)
+{
+	struct tapfile *f = calloc(1, sizeof(*f)); /* owned by the rdwr from fstrm_rdwr_init on */
+	struct fstrm_rdwr *rdwr;
+
+	if (f == NULL || (f->path = strdup(path)) == NULL) {
+		free(f);
+		return NULL;
+	}
+	f->fd = -1;
+	rdwr = fstrm_rdwr_init(f);
+	if (rdwr == NULL) {
+		file_destroy(f);
+		return NULL;
+	}
+	fstrm_rdwr_set_destroy(rdwr, file_destroy);
+	fstrm_rdwr_set_open(rdwr, file_open);
+	fstrm_rdwr_set_close(rdwr, file_close);
+	fstrm_rdwr_set_write(rdwr, file_write);
+	d->file = f;
+	return fstrm_writer_init(wopt, &rdwr); /* takes the rdwr, even on failure */
+}
+
+struct dnstap *dnstap_new(const struct dnstap_options *opt)
+{
+	struct dnstap *d = calloc(1, sizeof(*d)); /* owned by the caller; dnstap_free */
+	struct fstrm_writer_options *wopt = NULL;
+	struct fstrm_unix_writer_options *uopt = NULL;
+	struct fstrm_iothr_options *iopt = NULL;
+	struct fstrm_writer *writer = NULL;
+	char host[256];
+
+	if (d == NULL)
+		goto fail_mem;
+	d->types = opt->types;
+	d->queue_count = opt->queues ? opt->queues : 1;
+	if (opt->identity == NULL && gethostname(host, sizeof(host)) != 0)
+		strcpy(host, "blokir");
+	host[sizeof(host) - 1] = '\0';
+	d->identity = strdup(opt->identity ? opt->identity : host);
+	d->version = strdup(opt->version ? opt->version : "blokir");
+	d->queues = calloc(d->queue_count, sizeof(*d->queues));
+	wopt = fstrm_writer_options_init();
+	iopt = fstrm_iothr_options_init();
+	if (d->identity == NULL || d->version == NULL || d->queues == NULL || wopt == NULL ||
+	    iopt == NULL)
+		goto fail_mem;
+	fstrm_writer_options_add_content_type(wopt, CONTENT_TYPE, strlen(CONTENT_TYPE));
+
+	if (opt->file_path != NULL) {
+		/* Created here too, so a bad path is a start-up error rather than a line from the
+		 * I/O thread; the I/O thread then opens it again (truncating) as the stream's start. */
+		int fd = file_create(opt->file_path);
+		if (fd < 0) {
+			log_err("dnstap file %s: %s", opt->file_path, strerror(errno));
+			goto fail;
+		}
+		close(fd);
+		writer = file_writer(d, opt->file_path, wopt);
+	} else {
+		uopt = fstrm_unix_writer_options_init();
+		if (uopt == NULL)
+			goto fail_mem;
+		fstrm_unix_writer_options_set_socket_path(uopt, opt->socket_path);
+		writer = fstrm_unix_writer_init(uopt, wopt);
+	}
+	if (writer == NULL)
+		goto fail_mem;
+	fstrm_iothr_options_set_num_input_queues(iopt, d->queue_count);
+	fstrm_iothr_options_set_input_queue_size(iopt, QUEUE_SIZE);
+	fstrm_iothr_options_set_queue_model(iopt, FSTRM_IOTHR_QUEUE_MODEL_SPSC);
+	fstrm_iothr_options_set_reopen_interval(iopt, 1);
+	d->iothr = fstrm_iothr_init(iopt, &writer); /* takes the writer */
+	if (d->iothr == NULL) {
+		log_err("dnstap: cannot start fstrm's I/O thread");
+		goto fail;
+	}
+	for (unsigned i = 0; i < d->queue_count; i++)
+		d->queues[i] = fstrm_iothr_get_input_queue_idx(d->iothr, i);
+	fstrm_writer_options_destroy(&wopt);
+	fstrm_unix_writer_options_destroy(&uopt);
+	fstrm_iothr_options_destroy(&iopt);
+	return d;
+fail_mem:
+	log_err("dnstap: out of memory");
+fail:
+	if (writer != NULL)
+		fstrm_writer_destroy(&writer);
+	if (wopt != NULL)
+		fstrm_writer_options_destroy(&wopt);
+	if (uopt != NULL)
+		fstrm_unix_writer_options_destroy(&uopt);
+	if (iopt != NULL)
+		fstrm_iothr_options_destroy(&iopt);
+	if (d != NULL)
+		d->file = NULL; /* went with the writer */
+	dnstap_free(d);
+	return NULL;
+}
+
+bool dnstap_wants(const struct dnstap *d, enum dnstap_type t)
+{
+	return d != NULL && (d->types & DNSTAP_TYPE_BIT(t)) != 0;
+}
+
+void dnstap_reopen(struct dnstap *d)
+{
+	if (d != NULL && d->file != NULL)
+		atomic_store(&d->file->reopen, true);
+}
+
+void dnstap_free(struct dnstap *d)
+{
+	if (d == NULL)
+		return;
+	if (d->iothr != NULL)
+		fstrm_iothr_destroy(&d->iothr); /* flushes the queues, writes STOP, joins */
+	free(d->queues);
+	free(d->identity);
+	free(d->version);
+	free(d);
+}
+
+/* ---- messages ------------------------------------------------------------------------------ */
+
+/* Fills the address and port fields from SA; returns the family (0 when SA is unusable). */
+static int set_addr(const struct sockaddr *sa, ProtobufCBinaryData *addr, protobuf_c_boolean *has,
+	uint32_t *port, protobuf_c_boolean *has_port)
+{
+	if (sa == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+		addr->data = (uint8_t *)&sin->sin_addr;
+		addr->len = 4;
+		*port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+		addr->data = (uint8_t *)&sin6->sin6_addr;
+		addr->len = 16;
+		*port = ntohs(sin6->sin6_port);
+	} else {
+		return 0;
+	}
+	*has = *has_port = 1;
+	return sa->sa_family;
+}
+
+static void set_policy(Dnstap__Policy *p, const struct dnstap_policy *dp)
+{
+	p->type = (char *)(dp->type ? dp->type : "blokir");
+	if (dp->rule != NULL) {
+		p->has_rule = 1;
+		p->rule.data = (uint8_t *)dp->rule;
+		p->rule.len = strlen(dp->rule);
+	}
+	p->has_match = 1;
+	p->match = dp->match == DNSTAP_MATCH_CLIENT_IP ? DNSTAP__POLICY__MATCH__CLIENT_IP :
+		DNSTAP__POLICY__MATCH__QNAME;
+	if (dp->value != NULL) {
+		p->has_value = 1;
+		p->value.data = (uint8_t *)dp->value;
+		p->value.len = dp->value_len;
+	}
+	p->has_action = 1;
+	if (dp->truncate) {
+		p->action = DNSTAP__POLICY__ACTION__TRUNCATE;
+		return;
+	}
+	switch (dp->has_action ? dp->action : ACTION_DEFAULT) {
+	case ACTION_NXDOMAIN: p->action = DNSTAP__POLICY__ACTION__NXDOMAIN; break;
+	case ACTION_NODATA: p->action = DNSTAP__POLICY__ACTION__NODATA; break;
+	case ACTION_DROP: p->action = DNSTAP__POLICY__ACTION__DROP; break;
+	case ACTION_REDIRECT: p->action = DNSTAP__POLICY__ACTION__LOCAL_DATA; break;
+	case ACTION_ALLOW: p->action = DNSTAP__POLICY__ACTION__PASS; break;
+	case ACTION_REFUSED: /* dnstap has no REFUSED: the response's rcode says it */
+	case ACTION_DEFAULT:
+		p->has_action = 0;
+		break;
+	}
+}
+
+int dnstap_log(struct dnstap *d, unsigned queue, const struct dnstap_msg *m)
+{
+	static const Dnstap__Message__Type types[DNSTAP_TYPE_COUNT] = {
+		[DNSTAP_CLIENT_QUERY] = DNSTAP__MESSAGE__TYPE__CLIENT_QUERY,
+		[DNSTAP_CLIENT_RESPONSE] = DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE,
+		[DNSTAP_FORWARDER_QUERY] = DNSTAP__MESSAGE__TYPE__FORWARDER_QUERY,
+		[DNSTAP_FORWARDER_RESPONSE] = DNSTAP__MESSAGE__TYPE__FORWARDER_RESPONSE,
+	};
+	Dnstap__Dnstap tap = DNSTAP__DNSTAP__INIT;
+	Dnstap__Message msg = DNSTAP__MESSAGE__INIT;
+	Dnstap__Policy pol = DNSTAP__POLICY__INIT;
+	int64_t t = m->time_ns;
+	int fam;
+
+	if (t == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		t = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	}
+	tap.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
+	tap.message = &msg;
+	tap.has_identity = tap.has_version = 1;
+	tap.identity.data = (uint8_t *)d->identity;
+	tap.identity.len = strlen(d->identity);
+	tap.version.data = (uint8_t *)d->version;
+	tap.version.len = strlen(d->version);
+
+	msg.type = types[m->type];
+	msg.has_socket_protocol = 1;
+	msg.socket_protocol = m->tcp ? DNSTAP__SOCKET_PROTOCOL__TCP : DNSTAP__SOCKET_PROTOCOL__UDP;
+	fam = set_addr(m->query_addr, &msg.query_address, &msg.has_query_address, &msg.query_port,
+		&msg.has_query_port);
+	int rfam = set_addr(m->response_addr, &msg.response_address, &msg.has_response_address,
+		&msg.response_port, &msg.has_response_port);
+	if (fam == 0)
+		fam = rfam;
+	if (fam != 0) {
+		msg.has_socket_family = 1;
+		msg.socket_family = fam == AF_INET ? DNSTAP__SOCKET_FAMILY__INET :
+			DNSTAP__SOCKET_FAMILY__INET6;
+	}
+	bool is_query = m->type == DNSTAP_CLIENT_QUERY || m->type == DNSTAP_FORWARDER_QUERY;
+	if (is_query) {
+		msg.has_query_time_sec = msg.has_query_time_nsec = 1;
+		msg.query_time_sec = (uint64_t)(t / 1000000000);
+		msg.query_time_nsec = (uint32_t)(t % 1000000000);
+	} else {
+		msg.has_response_time_sec = msg.has_response_time_nsec = 1;
+		msg.response_time_sec = (uint64_t)(t / 1000000000);
+		msg.response_time_nsec = (uint32_t)(t % 1000000000);
+	}
+	if (m->query != NULL) {
+		msg.has_query_message = 1;
+		msg.query_message.data = (uint8_t *)m->query;
+		msg.query_message.len = m->query_len;
+	}
+	if (m->response != NULL) {
+		msg.has_response_message = 1;
+		msg.response_message.data = (uint8_t *)m->response;
+		msg.response_message.len = m->response_len;
+	}
+	if (m->policy != NULL) {
+		set_policy(&pol, m->policy);
+		msg.policy = &pol;
+	}
+
+	size_t len = dnstap__dnstap__get_packed_size(&tap);
+	uint8_t *buf = malloc(len); /* owned by fstrm once submitted (fstrm_free_wrapper frees) */
+	if (buf == NULL)
+		return -1;
+	dnstap__dnstap__pack(&tap, buf);
+	if (fstrm_iothr_submit(d->iothr, d->queues[queue], buf, len, fstrm_free_wrapper, NULL) !=
+	    fstrm_res_success) {
+		free(buf);
+		return -1;
+	}
+	return 0;
+}
