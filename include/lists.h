@@ -10,8 +10,8 @@
  *   hosts    "ADDR name [name...]" with ADDR one of 0.0.0.0, 127.0.0.1, :: or ::1; each name
  *            matches itself only (hosts-file meaning). localhost and the other loopback names
  *            that hosts files carry are skipped.
- *   rpz      an RPZ zone (RFC-draft "DNS Response Policy Zones"), read with ldns. QNAME triggers
- *            only: an owner relative to the zone origin (the first SOA's owner, or $ORIGIN);
+ *   rpz      an RPZ zone (RFC-draft "DNS Response Policy Zones"), read by rpz.h. QNAME triggers
+ *            only: an owner relative to the zone's apex (the first SOA's owner, or $ORIGIN);
  *            "name" matches the name itself, "*.name" what is below it. CNAME . = nxdomain,
  *            CNAME *. = nodata, CNAME rpz-passthru. = allow, CNAME rpz-drop. = drop, CNAME other
  *            = redirect to that name; A/AAAA records = redirect to those addresses (consecutive

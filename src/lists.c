@@ -4,84 +4,37 @@
  * Domain lists and hosts files are mapped into memory and parsed in place: a 2-million-line list
  * must load in well under a second, so the hot loop allocates nothing and converts each name to
  * wire format itself (the same rules as config_parse_name, whose ldns call costs an allocation
- * per name). Only names with non-ASCII bytes take the slow path through libidn2. RPZ zones are
- * read record by record with ldns, which knows the zone-file syntax ($ORIGIN, $TTL, parentheses).
+ * per name). Only names with non-ASCII bytes take the slow path through libidn2. RPZ zones go
+ * to the RPZ reader (rpz.h), whose bad records are reported here as bad lines.
  */
 #include "lists.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <ldns/ldns.h>
 
 #include "log.h"
+#include "mapfile.h"
+#include "rpz.h"
 
 #define LABEL_MAX 63
 
-/* A list file mapped read-only; an empty file has data NULL and size 0. */
-struct mapped {
-	const char *data;
-	size_t size;
-};
-
-static int map_file(const char *path, struct mapped *m, const char **err)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	void *p;
-
-	m->data = NULL;
-	m->size = 0;
-	if (fd < 0 || fstat(fd, &st) < 0)
-		goto fail;
-	if (S_ISDIR(st.st_mode)) {
-		errno = EISDIR;
-		goto fail;
-	}
-	if (st.st_size > 0) {
-		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (p == MAP_FAILED)
-			goto fail;
-		madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
-		m->data = p;
-		m->size = (size_t)st.st_size;
-	}
-	close(fd);
-	return 0;
-fail:
-	*err = strerror(errno);
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
-static void unmap_file(struct mapped *m)
-{
-	if (m->data != NULL)
-		munmap((void *)m->data, m->size);
-	m->data = NULL;
-}
-
 size_t lists_estimate(const struct config_list *l)
 {
-	struct mapped m;
+	struct mapfile m;
 	const char *err, *p, *end;
 	size_t n = 1;
 
-	if (map_file(l->path, &m, &err) < 0)
+	if (mapfile_map(l->path, &m, &err) < 0)
 		return 0;
 	for (p = m.data, end = m.size ? m.data + m.size : m.data; p < end && (p = memchr(p, '\n', (size_t)(end - p)));
 		p++)
 		n++;
-	unmap_file(&m);
+	mapfile_unmap(&m);
 	return n;
 }
 
@@ -303,12 +256,12 @@ static int text_line(struct badlines *b, unsigned line, const char *p, const cha
 static int read_text(const struct config_list *l, struct badlines *b, lists_entry_cb *cb,
 	void *ctx)
 {
-	struct mapped m;
+	struct mapfile m;
 	const char *err, *p, *end, *nl;
 	unsigned line = 1;
 	int rc = 0;
 
-	if (map_file(l->path, &m, &err) < 0) {
+	if (mapfile_map(l->path, &m, &err) < 0) {
 		diag_add(b->diag, l->path, 0, 0, "%s", err);
 		return -1;
 	}
@@ -321,151 +274,44 @@ static int read_text(const struct config_list *l, struct badlines *b, lists_entr
 		else
 			rc = text_line(b, line, p, nl, cb, ctx);
 	}
-	unmap_file(&m);
+	mapfile_unmap(&m);
 	return rc;
 }
 
 /* ---- RPZ ------------------------------------------------------------------------------------- */
 
-/* The action a CNAME's target stands for, with E->cname set for a redirect. */
-static void rpz_cname(const ldns_rdf *target, struct lists_entry *e)
-{
-	const uint8_t *t = ldns_rdf_data(target);
-	size_t n = ldns_rdf_size(target);
+/* An RPZ list being read: its bad records are bad lines, its entries go to the caller. */
+struct rpz_list {
+	struct badlines *b;  /* borrowed */
+	lists_entry_cb *cb;
+	void *ctx;
+};
 
-	if (n == 1)
-		e->action = ACTION_NXDOMAIN;                                  /* "." */
-	else if (n == 3 && t[0] == 1 && t[1] == '*')
-		e->action = ACTION_NODATA;                                    /* "*." */
-	else if (n == 14 && strncasecmp((const char *)t, "\014rpz-passthru", 13) == 0)
-		e->action = ACTION_ALLOW;
-	else if (n == 10 && strncasecmp((const char *)t, "\010rpz-drop", 9) == 0)
-		e->action = ACTION_DROP;
-	else {
-		e->action = ACTION_REDIRECT;
-		e->cname = t;
-		e->cname_len = n;
-	}
+static void rpz_bad(void *ctx, unsigned line, const char *msg)
+{
+	struct rpz_list *rl = ctx;
+
+	bad_line(rl->b, line, "%s", msg);
 }
 
-/* Whether wire name NAME has a label naming another RPZ trigger type (rpz-ip, rpz-nsdname...). */
-static bool has_trigger_label(const uint8_t *name)
+static int rpz_entry(void *ctx, const struct lists_entry *e)
 {
-	static const char *const labels[] = { "rpz-ip", "rpz-nsip", "rpz-nsdname", "rpz-client-ip" };
+	struct rpz_list *rl = ctx;
 
-	for (; *name != 0; name += 1 + *name)
-		for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
-			if (*name == strlen(labels[i]) && memcmp(name + 1, labels[i], *name) == 0)
-				return true;
-	return false;
-}
-
-/*
- * The trigger of RR (owner minus ORIGIN) into E, lower-cased into BUF. Returns NULL or what is
- * wrong with it.
- */
-static const char *rpz_trigger(const ldns_rr *rr, const ldns_rdf *origin, uint8_t *buf,
-	struct lists_entry *e)
-{
-	ldns_rdf *owner = ldns_rdf_clone(ldns_rr_owner(rr)); /* owned, freed below */
-	size_t olen, plen = ldns_rdf_size(origin);
-	const char *err = NULL;
-
-	if (owner == NULL)
-		return "out of memory";
-	ldns_dname2canonical(owner);
-	olen = ldns_rdf_size(owner);
-	if (!ldns_dname_is_subdomain(owner, origin)) {
-		err = "owner is not below the zone's origin";
-		goto out;
-	}
-	memcpy(buf, ldns_rdf_data(owner), olen - plen);
-	buf[olen - plen] = 0;
-	e->name = buf;
-	e->name_len = olen - plen + 1;
-	e->form = MATCH_EXACT;
-	if (buf[0] == 1 && buf[1] == '*') {
-		e->name = buf + 2;
-		e->name_len -= 2;
-		e->form = MATCH_BELOW;
-	}
-	if (has_trigger_label(buf))
-		err = "only QNAME triggers are supported (no rpz-ip, rpz-nsdname, rpz-client-ip)";
-out:
-	ldns_rdf_deep_free(owner);
-	return err;
-}
-
-/* One record of an RPZ zone. Returns -1 when CB failed; bad records are reported to B. */
-static int rpz_record(struct badlines *b, const ldns_rr *rr, ldns_rdf **origin, unsigned line,
-	lists_entry_cb *cb, void *ctx)
-{
-	uint8_t buf[CONFIG_NAME_MAX + 1];
-	struct lists_entry e = { .line = line };
-	ldns_rr_type type = ldns_rr_get_type(rr);
-	const char *err;
-
-	if (type == LDNS_RR_TYPE_SOA && *origin == NULL)
-		*origin = ldns_rdf_clone(ldns_rr_owner(rr)); /* the zone's apex, when no $ORIGIN */
-	if (*origin == NULL) {
-		bad_line(b, line, "record before the SOA and no $ORIGIN");
-		return 0;
-	}
-	if (type == LDNS_RR_TYPE_SOA || type == LDNS_RR_TYPE_NS)
-		return 0;
-	if ((err = rpz_trigger(rr, *origin, buf, &e)) != NULL) {
-		bad_line(b, line, "%s", err);
-		return 0;
-	}
-	if (e.name_len == 1 && e.form == MATCH_EXACT) {
-		bad_line(b, line, "only SOA and NS records belong at the zone's origin");
-		return 0;
-	}
-	if (type == LDNS_RR_TYPE_CNAME) {
-		rpz_cname(ldns_rr_rdf(rr, 0), &e);
-	} else if (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_AAAA) {
-		e.action = ACTION_REDIRECT;
-		e.addr_family = type == LDNS_RR_TYPE_A ? AF_INET : AF_INET6;
-		memcpy(e.addr, ldns_rdf_data(ldns_rr_rdf(rr, 0)), type == LDNS_RR_TYPE_A ? 4 : 16);
-	} else {
-		bad_line(b, line, "unsupported record type: expected CNAME, A or AAAA");
-		return 0;
-	}
-	return cb(ctx, &e);
+	return rl->cb(rl->ctx, e);
 }
 
 static int read_rpz(const struct config_list *l, struct badlines *b, lists_entry_cb *cb,
 	void *ctx)
 {
-	FILE *fp = fopen(l->path, "re"); /* owned, closed below */
-	ldns_rdf *origin = NULL, *prev = NULL; /* owned by this function, updated by ldns */
-	uint32_t ttl = 3600;
-	int line = 1, rc = 0;
+	struct rpz_list rl = { .b = b, .cb = cb, .ctx = ctx };
+	struct rpz_sink sink = { .entry = rpz_entry, .bad = rpz_bad, .ctx = &rl };
+	struct rpz_stats st = { 0 };
+	const char *err = NULL;
+	int rc = rpz_read_file(l->path, NULL, 0, &sink, &st, &err);
 
-	if (fp == NULL) {
-		diag_add(b->diag, l->path, 0, 0, "%s", strerror(errno));
-		return -1;
-	}
-	while (rc == 0 && !feof(fp)) {
-		ldns_rr *rr = NULL;
-		ldns_status st = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &line);
-
-		/* ldns has read the record's last line: it is the one before LINE */
-		if (st == LDNS_STATUS_OK) {
-			rc = rpz_record(b, rr, &origin, (unsigned)line - 1, cb, ctx);
-		} else if (st == LDNS_STATUS_MEM_ERR) {
-			/* ldns may fail before reading anything: skipping would loop forever */
-			diag_add(b->diag, l->path, (unsigned)line, 0, "out of memory");
-			rc = -1;
-		} else if (st != LDNS_STATUS_SYNTAX_EMPTY && st != LDNS_STATUS_SYNTAX_TTL &&
-			st != LDNS_STATUS_SYNTAX_ORIGIN) {
-			bad_line(b, (unsigned)line - 1, "%s", ldns_get_errorstr_by_id(st));
-		}
-		ldns_rr_free(rr);
-	}
-	fclose(fp);
-	ldns_rdf_deep_free(origin);
-	ldns_rdf_deep_free(prev);
+	if (rc < 0 && err != NULL)
+		diag_add(b->diag, l->path, 0, 0, "%s", err);
 	return rc;
 }
 
