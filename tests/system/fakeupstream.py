@@ -19,12 +19,18 @@ way --mode asks:
   lowercase       the right answer, but with the question (and owner) names lower-cased, as a
                   resolver that ignores 0x20 would send it; never followed by a good one
   wrong-addr      first an answer from another address (127.0.0.2, same port), then the right one
+  ecs             an upstream that tailors answers to EDNS Client Subnet (RFC 7871), as CDNs do:
+                  an A query with an IPv4 ECS option a.b.c.0/N gets A 10.a.b.c and the option
+                  echoed with SCOPE = SOURCE; without ECS (or with SOURCE 0) A 192.0.2.53 and no
+                  scope. It also speaks DNS COOKIE (RFC 7873): a query with a client cookie gets
+                  it back followed by a fresh random 8-byte server cookie.
 
 In the "first X, then the right one" modes the right answer follows after --then-ms (default 100)
 milliseconds, so a resolver that correctly drops the bad answer still gets the good one in time.
 The address 203.0.113.66 and the random bytes must never reach a client.
 
-Every received query is logged (--log) as one line: transport, ID, name, type, flags, EDNS.
+Every received query is logged (--log) as one line: transport, ID, name, type, flags, EDNS, and
+the source port it came from (sport=).
 SIGTERM and SIGINT end the program with status 0. "ready" is printed on stdout once listening.
 """
 
@@ -60,7 +66,7 @@ def log(line):
             f.write(line + "\n")
 
 
-def describe(transport, q):
+def describe(transport, q, sport=0):
     qn = q.question[0] if len(q.question) else None
     fl = dns.flags.to_text(q.flags) or "-"
     edns = "edns=%d do=%d bufsize=%d opts=%s" % (
@@ -69,9 +75,10 @@ def describe(transport, q):
         q.payload if q.edns >= 0 else 0,
         ",".join(str(int(o.otype)) for o in q.options) or "-",
     ) if q.edns >= 0 else "edns=-1"
-    return "%s id=%d name=%s type=%s flags=%s %s" % (
+    return "%s id=%d name=%s type=%s sport=%d flags=%s %s" % (
         transport, q.id, qn.name.to_text() if qn is not None else "-",
-        dns.rdatatype.to_text(qn.rdtype) if qn is not None else "-", fl.replace(" ", ","), edns)
+        dns.rdatatype.to_text(qn.rdtype) if qn is not None else "-", sport,
+        fl.replace(" ", ","), edns)
 
 
 def answer_for(q, tc=False):
@@ -87,6 +94,27 @@ def answer_for(q, tc=False):
             r.answer.append(dns.rrset.from_text_list(qn.name, 300, "IN", "TXT", strings))
     if tc:
         r.flags |= dns.flags.TC
+    return r
+
+
+def ecs_answer(q):
+    """Mode ecs: the answer tailored to Q's client subnet, with its ECS and COOKIE options."""
+    r = dns.message.make_response(q)
+    r.flags |= dns.flags.AA
+    addr, opts = GOOD_ADDR, []
+    for o in q.options if q.edns >= 0 else []:
+        if isinstance(o, dns.edns.ECSOption):
+            if o.family == 1 and o.srclen > 0:
+                addr = "10." + ".".join(o.address.split(".")[:3])
+            opts.append(dns.edns.ECSOption(o.address, o.srclen, o.srclen))
+        elif o.otype == dns.edns.OptionType.COOKIE and len(o.data) >= 8:
+            opts.append(dns.edns.GenericOption(dns.edns.OptionType.COOKIE,
+                                               o.data[:8] + os.urandom(8)))
+    if q.edns >= 0:
+        r.use_edns(0, payload=1232, options=opts)
+    qn = q.question[0]
+    if qn.rdtype == dns.rdatatype.A:
+        r.answer.append(dns.rrset.from_text(qn.name, 300, "IN", "A", addr))
     return r
 
 
@@ -123,9 +151,9 @@ def serve_udp(sock, other, addr_other):
         q = parse(data)
         if q is None:
             continue
-        log(describe("udp", q))
+        log(describe("udp", q, peer[1]))
         mode = args.mode
-        good = answer_for(q)
+        good = ecs_answer(q) if mode == "ecs" and q.question else answer_for(q)
 
         # Default arguments bind this query's values now: the timers fire after the loop has
         # moved on to later queries.
@@ -140,7 +168,7 @@ def serve_udp(sock, other, addr_other):
 
         if mode == "silent":
             continue
-        if mode == "good":
+        if mode in ("good", "ecs"):
             send_good()
         elif mode == "slow":
             later(args.delay_ms, send_good)
@@ -204,9 +232,13 @@ def serve_tcp_conn(conn):
             q = parse(data)
             if q is None:
                 return
-            log(describe("tcp", q))
-            payload = wire(lowercased(q) if args.mode == "lowercase" and q.question else
-                           answer_for(q))
+            log(describe("tcp", q, conn.getpeername()[1]))
+            if args.mode == "lowercase" and q.question:
+                payload = wire(lowercased(q))
+            elif args.mode == "ecs" and q.question:
+                payload = wire(ecs_answer(q))
+            else:
+                payload = wire(answer_for(q))
             framed = struct.pack("!H", len(payload)) + payload
             if args.mode == "silent":
                 held.append(q)
@@ -240,7 +272,8 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--mode", required=True,
                    choices=["good", "silent", "slow", "wrong-id", "wrong-port", "wrong-question",
-                            "garbage", "truncated", "tcp-close", "lowercase", "wrong-addr"])
+                            "garbage", "truncated", "tcp-close", "lowercase", "wrong-addr",
+                            "ecs"])
     p.add_argument("--delay-ms", type=int, default=3000)
     p.add_argument("--then-ms", type=int, default=100)
     p.add_argument("--log", default=None)
