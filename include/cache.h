@@ -1,11 +1,20 @@
 /*
  * cache: an optional per-worker cache of forwarded answers (`cache-size`, off by default).
  *
- * Keyed on the lower-cased question and the flags that change an answer (RD, CD, EDNS present,
- * DO). It is consulted only after the policy has let a name through, and emptied whenever a new
+ * It is consulted only after the policy has let a name through, and emptied whenever a new
  * policy is published, so a new block is never bypassed by an old answer. Entries live for the
  * answer's smallest TTL (RFC 2308 for negative answers) and are served with their TTLs aged.
  * One cache per worker thread: no locks, and a worker's clients mostly hit its own entries.
+ *
+ * What may be reused for whom. An answer is reused only for a query the upstream would see as
+ * the same: the key is the lower-cased question, the flags that change an answer (RD, CD, AD,
+ * EDNS present, DO), the most the client takes (its UDP size, or 65,535 over TCP), and every EDNS
+ * option of the query but COOKIE. EDNS Client Subnet is keyed on its family, source prefix and
+ * address masked to that prefix (RFC 7871 7.3.1), so a subnet's tailored answer goes to that
+ * subnet only; an answer whose ECS option does not echo the query's is not stored. COOKIE is
+ * left out of the key (it differs per client) and cut out of the stored answer: a server cookie
+ * belongs to the client it was made for (RFC 7873), so a cached answer carries none. Every other
+ * option of the answer (NSID, EDE, ...) is kept, as it was sent for exactly that query.
  */
 #ifndef BLOKIR_CACHE_H
 #define BLOKIR_CACHE_H
@@ -22,22 +31,21 @@ struct cache *cache_new(size_t entries);
 void cache_free(struct cache *c);
 void cache_clear(struct cache *c);
 
-/* The key flags of a query (RD, CD, EDNS, DO). */
-uint8_t cache_flags(const struct wire_query *q);
+/*
+ * Copies a fresh answer to Q, asked over a transport that takes at most LIMIT bytes (65535 for
+ * TCP, else wire_udp_limit), into OUT (CAP bytes) with Q's ID and spelling of the name and the
+ * TTLs aged, fills A for it, and returns its length; 0 on a miss or when Q is not cacheable.
+ */
+size_t cache_lookup(struct cache *c, const struct wire_query *q, size_t limit, uint64_t now_ms,
+	uint8_t *out, size_t cap, struct wire_answer *a);
 
 /*
- * Copies a fresh answer to Q into OUT (CAP bytes) with Q's ID and spelling of the name and the
- * TTLs aged, fills A for it, and returns its length; 0 on a miss.
+ * Stores a copy of the checked answer ANS (LEN bytes, its parts in A) to Q, asked with LIMIT,
+ * unless it is not cacheable: Q not cacheable (more EDNS options than the key holds, a malformed
+ * or repeated ECS option), TC, an rcode other than NOERROR/NXDOMAIN, TTL 0, an ECS option that
+ * does not match Q's, or a COOKIE that cannot be cut out. ANS itself is not changed.
  */
-size_t cache_lookup(struct cache *c, const struct wire_query *q, uint64_t now_ms, uint8_t *out,
-	size_t cap, struct wire_answer *a);
-
-/*
- * Stores the checked answer ANS (its question is the one asked: QNAME_LOWER, QTYPE, QCLASS) under
- * FLAGS, unless it is not cacheable (TC, an rcode other than NOERROR/NXDOMAIN, TTL 0).
- */
-void cache_store(struct cache *c, const uint8_t *qname_lower, size_t qname_len, uint16_t qtype,
-	uint16_t qclass, uint8_t flags, const uint8_t *ans, size_t len, const struct wire_answer *a,
-	uint64_t now_ms);
+void cache_store(struct cache *c, const struct wire_query *q, size_t limit, const uint8_t *ans,
+	size_t len, const struct wire_answer *a, uint64_t now_ms);
 
 #endif

@@ -50,7 +50,7 @@ struct wire_query {
 	size_t length;
 	uint16_t id;
 	uint8_t opcode;
-	bool rd, cd;
+	bool rd, cd, ad;
 	bool question_ok;    /* qname, qtype, qclass below are valid */
 	size_t qname_len;    /* the question name starts at WIRE_HEADER_LEN in packet */
 	uint8_t qname_lower[WIRE_NAME_MAX]; /* A-Z lowered; only the first qname_len bytes set */
@@ -61,6 +61,7 @@ struct wire_query {
 	bool edns_do;
 	uint8_t edns_version;
 	uint16_t edns_udp_size; /* as advertised, before clamping */
+	size_t opt_offset, opt_len; /* the OPT RR in packet (checked); opt_len 0 when absent */
 };
 
 /*
@@ -139,6 +140,25 @@ struct wire_redirect {
 size_t wire_build_redirect(const struct wire_query *q, const struct wire_block *b,
 	const struct wire_redirect *r, uint8_t *out, size_t cap);
 
+#define WIRE_OPT_NSID 3     /* EDNS option codes (IANA registry) */
+#define WIRE_OPT_ECS 8      /* EDNS Client Subnet, RFC 7871 */
+#define WIRE_OPT_COOKIE 10  /* DNS COOKIE, RFC 7873 */
+#define WIRE_OPT_PADDING 12 /* RFC 7830 */
+
+/*
+ * The EDNS options of a checked OPT record (a query's or an answer's, whose OPT_OFFSET and
+ * OPT_LEN say where it is), in the order they appear. Plain iterator state, no allocation; the
+ * record was checked to hold only whole options, so iterating cannot fail midway.
+ */
+struct wire_opt_iter {
+	const uint8_t *p, *end;
+};
+
+void wire_opt_iter_init(struct wire_opt_iter *it, const uint8_t *pkt, size_t opt_offset,
+	size_t opt_len);
+/* The next option: its CODE and DATA (LEN bytes, pointing into the packet); false at the end. */
+bool wire_opt_next(struct wire_opt_iter *it, uint16_t *code, const uint8_t **data, size_t *len);
+
 /* Where the parts of a checked upstream answer are. */
 struct wire_answer {
 	uint16_t id;
@@ -167,6 +187,14 @@ int wire_check_answer(const uint8_t *ans, size_t len, const uint8_t *qname, size
  * not fit.
  */
 size_t wire_truncate_answer(uint8_t *ans, size_t len, const struct wire_answer *a, size_t limit);
+
+/*
+ * Removes every EDNS option CODE from the OPT record of a checked answer and updates A. Returns
+ * the new length (LEN when there is no such option), or 0 when the OPT record is not the last
+ * record: the records after it would move, and a compression pointer among them would then
+ * point at the wrong bytes.
+ */
+size_t wire_answer_remove_option(uint8_t *ans, size_t len, struct wire_answer *a, uint16_t code);
 
 /*
  * Fills Q from a checked answer ANS as if it were the query it answers, so the builders above can

@@ -14,7 +14,10 @@
 #define XXH_INLINE_ALL /* header-only libxxhash: inlined for short keys */
 #include <xxhash.h>
 
-#define KEY_EXTRA 5 /* qtype, qclass, flags after the name */
+#define KEY_FIXED 7     /* qtype, qclass, flags, limit after the name */
+#define KEY_OPTS_MAX 64 /* EDNS option bytes a key holds: ECS and NSID need 4 to 24 */
+#define KEY_MAX (WIRE_NAME_MAX + KEY_FIXED + KEY_OPTS_MAX)
+#define ECS_NORM_MAX 19 /* family, source prefix, 16 address bytes */
 
 struct entry {
 	uint64_t hash;
@@ -68,29 +71,108 @@ void cache_free(struct cache *c)
 	free(c);
 }
 
-uint8_t cache_flags(const struct wire_query *q)
+/*
+ * An ECS option's DATA (LEN bytes) as keys and the answer check compare it: family, source
+ * prefix and the address masked to the prefix (RFC 7871 7.3.1). The scope is left out: it is 0
+ * in a query and what the upstream varies in its answer. Returns the length written to OUT
+ * (ECS_NORM_MAX bytes), 0 when the option is malformed (a family other than IPv4/IPv6, a prefix
+ * too long for it, an address not exactly as long as the prefix needs).
+ */
+static size_t ecs_norm(const uint8_t *data, size_t len, uint8_t *out)
 {
-	return (uint8_t)(q->rd | q->cd << 1 | q->edns << 2 | q->edns_do << 3);
+	if (len < 4)
+		return 0;
+	unsigned family = (unsigned)data[0] << 8 | data[1], src = data[2];
+	size_t alen = (src + 7) / 8;
+	if (!((family == 1 && src <= 32) || (family == 2 && src <= 128)) || len != 4 + alen)
+		return 0;
+	memcpy(out, data, 3);
+	memcpy(out + 3, data + 4, alen);
+	if (src % 8 != 0)
+		out[2 + alen] &= (uint8_t)(0xff << (8 - src % 8));
+	return 3 + alen;
 }
 
-/* Builds the key into KEY (WIRE_NAME_MAX + KEY_EXTRA bytes); returns its length. */
-static size_t make_key(uint8_t *key, const uint8_t *name, size_t name_len, uint16_t qtype,
-	uint16_t qclass, uint8_t flags)
+/*
+ * Builds Q's key for an answer of at most LIMIT bytes into KEY (KEY_MAX bytes), and Q's ECS
+ * option as ecs_norm gives it into ECS (*ECS_LEN 0 without one). Returns the key's length, or 0
+ * when Q is not cacheable.
+ */
+static size_t make_key(const struct wire_query *q, size_t limit, uint8_t *key, uint8_t *ecs,
+	size_t *ecs_len)
 {
-	memcpy(key, name, name_len);
-	key[name_len] = (uint8_t)(qtype >> 8);
-	key[name_len + 1] = (uint8_t)qtype;
-	key[name_len + 2] = (uint8_t)(qclass >> 8);
-	key[name_len + 3] = (uint8_t)qclass;
-	key[name_len + 4] = flags;
-	return name_len + KEY_EXTRA;
+	size_t n = q->qname_len;
+	struct wire_opt_iter it;
+	const uint8_t *data;
+	uint16_t code;
+	size_t len;
+
+	memcpy(key, q->qname_lower, n);
+	key[n++] = (uint8_t)(q->qtype >> 8);
+	key[n++] = (uint8_t)q->qtype;
+	key[n++] = (uint8_t)(q->qclass >> 8);
+	key[n++] = (uint8_t)q->qclass;
+	key[n++] = (uint8_t)(q->rd | q->cd << 1 | q->ad << 2 | q->edns << 3 | q->edns_do << 4);
+	key[n++] = (uint8_t)(limit >> 8);
+	key[n++] = (uint8_t)limit;
+	*ecs_len = 0;
+	wire_opt_iter_init(&it, q->packet, q->opt_offset, q->opt_len);
+	while (wire_opt_next(&it, &code, &data, &len)) {
+		if (code == WIRE_OPT_COOKIE)
+			continue; /* per client: never part of what is shared */
+		if (code == WIRE_OPT_ECS) {
+			if (*ecs_len != 0 || (*ecs_len = ecs_norm(data, len, ecs)) == 0)
+				return 0; /* twice, or malformed: the upstream decides, nothing is kept */
+			data = ecs;
+			len = *ecs_len;
+		}
+		if (len + 4 > KEY_MAX - n)
+			return 0;
+		key[n++] = (uint8_t)(code >> 8);
+		key[n++] = (uint8_t)code;
+		key[n++] = (uint8_t)(len >> 8);
+		key[n++] = (uint8_t)len;
+		memcpy(key + n, data, len);
+		n += len;
+	}
+	return n;
 }
 
-size_t cache_lookup(struct cache *c, const struct wire_query *q, uint64_t now_ms, uint8_t *out,
-	size_t cap, struct wire_answer *a)
+/*
+ * Whether the answer's ECS option fits the query's (normalized in QECS, QECS_LEN 0 for none):
+ * none when the query had none, and otherwise the query's family, source prefix and address
+ * echoed (RFC 7871 7.3.1 has a resolver drop any other answer). The answer may also have none:
+ * an upstream without ECS, whose answer is the same for every subnet.
+ */
+static bool ecs_matches(const uint8_t *ans, const struct wire_answer *a, const uint8_t *qecs,
+	size_t qecs_len)
 {
-	uint8_t key[WIRE_NAME_MAX + KEY_EXTRA];
-	size_t klen = make_key(key, q->qname_lower, q->qname_len, q->qtype, q->qclass, cache_flags(q));
+	struct wire_opt_iter it;
+	const uint8_t *data;
+	uint8_t norm[ECS_NORM_MAX];
+	uint16_t code;
+	size_t len;
+	unsigned seen = 0;
+
+	wire_opt_iter_init(&it, ans, a->opt_offset, a->opt_len);
+	while (wire_opt_next(&it, &code, &data, &len)) {
+		if (code != WIRE_OPT_ECS)
+			continue;
+		size_t n = ecs_norm(data, len, norm);
+		if (++seen > 1 || n == 0 || n != qecs_len || memcmp(norm, qecs, n) != 0)
+			return false;
+	}
+	return true;
+}
+
+size_t cache_lookup(struct cache *c, const struct wire_query *q, size_t limit, uint64_t now_ms,
+	uint8_t *out, size_t cap, struct wire_answer *a)
+{
+	uint8_t key[KEY_MAX], ecs[ECS_NORM_MAX];
+	size_t ecs_len, klen = make_key(q, limit, key, ecs, &ecs_len);
+
+	if (klen == 0)
+		return 0;
 	uint64_t h = XXH3_64bits(key, klen);
 	struct entry *e = &c->slots[h & c->mask];
 
@@ -107,12 +189,12 @@ size_t cache_lookup(struct cache *c, const struct wire_query *q, uint64_t now_ms
 	return e->ans_len;
 }
 
-void cache_store(struct cache *c, const uint8_t *qname_lower, size_t qname_len, uint16_t qtype,
-	uint16_t qclass, uint8_t flags, const uint8_t *ans, size_t len, const struct wire_answer *a,
-	uint64_t now_ms)
+void cache_store(struct cache *c, const struct wire_query *q, size_t limit, const uint8_t *ans,
+	size_t len, const struct wire_answer *a, uint64_t now_ms)
 {
-	uint8_t key[WIRE_NAME_MAX + KEY_EXTRA];
-	size_t klen;
+	uint8_t key[KEY_MAX], ecs[ECS_NORM_MAX];
+	struct wire_answer sa = *a;
+	size_t ecs_len, klen;
 	uint32_t ttl;
 	uint8_t *data;
 
@@ -122,15 +204,22 @@ void cache_store(struct cache *c, const uint8_t *qname_lower, size_t qname_len, 
 	ttl = wire_answer_ttl(ans, len, a);
 	if (ttl == 0)
 		return;
-	klen = make_key(key, qname_lower, qname_len, qtype, qclass, flags);
+	klen = make_key(q, limit, key, ecs, &ecs_len);
+	if (klen == 0 || !ecs_matches(ans, a, ecs, ecs_len))
+		return;
 	data = malloc(klen + len); /* owned by the entry */
 	if (data == NULL)
 		return; /* a cache may forget */
 	memcpy(data, key, klen);
 	memcpy(data + klen, ans, len);
+	len = wire_answer_remove_option(data + klen, len, &sa, WIRE_OPT_COOKIE);
+	if (len == 0) {
+		free(data);
+		return;
+	}
 	uint64_t h = XXH3_64bits(key, klen);
 	struct entry *e = &c->slots[h & c->mask];
 	free(e->data);
 	*e = (struct entry){ h, now_ms, now_ms + (uint64_t)ttl * 1000, data, (uint16_t)klen,
-		(uint16_t)len, *a };
+		(uint16_t)len, sa };
 }

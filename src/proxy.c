@@ -221,7 +221,7 @@ static bool answer_cached(struct worker *w, const struct wire_query *q,
 	struct wire_answer a;
 	size_t limit = c->conn ? 65535 : wire_udp_limit(q);
 
-	*n = cache_lookup(w->cache, q, clock_now_ms(), out, cap, &a);
+	*n = cache_lookup(w->cache, q, limit, clock_now_ms(), out, cap, &a);
 	if (*n == 0)
 		return false;
 	stats_inc(&w->stats, STAT_CACHE_HIT);

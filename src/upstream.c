@@ -76,7 +76,6 @@ struct slot {
 	size_t limit;              /* client's maximum answer size */
 	size_t qname_len;
 	uint16_t qtype, qclass;
-	uint8_t cache_flags;       /* the query's RD, CD, EDNS, DO: part of the cache key */
 	const uint8_t *qname_sent; /* the name as the upstream must echo it: the query's own, or
 	                              qname_0x20 */
 	uint8_t qname_0x20[WIRE_NAME_MAX]; /* use-0x20: the query name with randomized case */
@@ -401,16 +400,15 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- answers ---- */
 
+/* The stored query is parsed again for its cache key: only with cache-size on, and a query
+ * parses in a few hundred instructions, less than keeping a second copy of its key per slot. */
 static void slot_cache_store(struct upstream *u, struct slot *sl, const uint8_t *buf, size_t len,
 	const struct wire_answer *a)
 {
-	uint8_t lower[WIRE_NAME_MAX];
-	const uint8_t *name = sl->query + WIRE_HEADER_LEN;
+	struct wire_query q;
 
-	for (size_t i = 0; i < sl->qname_len; i++)
-		lower[i] = (unsigned)(name[i] - 'A') < 26u ? name[i] | 0x20 : name[i];
-	cache_store(u->w->cache, lower, sl->qname_len, sl->qtype, sl->qclass, sl->cache_flags, buf,
-		len, a, clock_now_ms());
+	if (wire_parse_query(sl->query, sl->qlen, &q) == WIRE_OK)
+		cache_store(u->w->cache, &q, sl->limit, buf, len, a, clock_now_ms());
 }
 
 /* Relays a good answer in BUF (which may be modified) to the slot's client and frees the slot. */
@@ -606,7 +604,6 @@ void upstream_forward(struct upstream *u, const struct wire_query *q, const stru
 	sl->qname_len = q->qname_len;
 	sl->qtype = q->qtype;
 	sl->qclass = q->qclass;
-	sl->cache_flags = cache_flags(q);
 	sl->conn = c->conn;
 	sl->udp_fd = c->udp_fd;
 	sl->addrlen = c->addrlen;

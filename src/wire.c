@@ -19,6 +19,7 @@
 #define FLAG_TC 0x02
 #define FLAG_RD 0x01
 #define FLAG_RA 0x80 /* in byte 3 */
+#define FLAG_AD 0x20
 #define FLAG_CD 0x10
 
 #define TYPE_A 1
@@ -266,6 +267,8 @@ static enum wire_status parse_body(const uint8_t *p, size_t len, struct wire_que
 	if (opt.len == 0)
 		return WIRE_OK;
 
+	q->opt_offset = opt.offset;
+	q->opt_len = opt.len;
 	const uint8_t *rr = p + opt.offset + 1; /* past the root owner */
 	uint32_t ttl = rd32(rr + 4);
 	q->edns = true;
@@ -288,6 +291,7 @@ enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, struct wire_qu
 	q->edns = q->edns_do = false;
 	q->edns_version = 0;
 	q->edns_udp_size = 0;
+	q->opt_offset = q->opt_len = 0;
 
 	if (len < WIRE_HEADER_LEN || (pkt[2] & FLAG_QR))
 		return WIRE_DROP;
@@ -295,6 +299,7 @@ enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, struct wire_qu
 	q->opcode = (pkt[2] >> 3) & 0x0f;
 	q->rd = (pkt[2] & FLAG_RD) != 0;
 	q->cd = (pkt[3] & FLAG_CD) != 0;
+	q->ad = (pkt[3] & FLAG_AD) != 0;
 
 	/* The body is parsed even for an unknown opcode so NOTIMP can echo the question and, if
 	 * the query had a valid OPT, carry one back. */
@@ -618,6 +623,7 @@ void wire_query_from_answer(const uint8_t *ans, size_t len, const struct wire_an
 	q->opcode = 0;
 	q->rd = (ans[2] & FLAG_RD) != 0;
 	q->cd = (ans[3] & FLAG_CD) != 0;
+	q->ad = (ans[3] & FLAG_AD) != 0;
 	q->question_ok = true;
 	q->qname_len = qend - 4 - WIRE_HEADER_LEN;
 	lower_copy(q->qname_lower, ans + WIRE_HEADER_LEN, q->qname_len);
@@ -628,6 +634,54 @@ void wire_query_from_answer(const uint8_t *ans, size_t len, const struct wire_an
 	q->edns_version = 0;
 	q->edns_do = q->edns && (rd32(ans + a->opt_offset + 5) & EDNS_DO) != 0;
 	q->edns_udp_size = (uint16_t)(limit > 0xffff ? 0xffff : limit);
+	q->opt_offset = a->opt_offset;
+	q->opt_len = a->opt_len;
+}
+
+void wire_opt_iter_init(struct wire_opt_iter *it, const uint8_t *pkt, size_t opt_offset,
+	size_t opt_len)
+{
+	/* The RDATA follows the root owner and the fixed part; opt_len 0 gives an empty walk. */
+	it->p = pkt + opt_offset + (opt_len ? OPT_RR_LEN : 0);
+	it->end = pkt + opt_offset + opt_len;
+}
+
+bool wire_opt_next(struct wire_opt_iter *it, uint16_t *code, const uint8_t **data, size_t *len)
+{
+	if (it->end - it->p < 4)
+		return false;
+	*code = rd16(it->p);
+	*len = rd16(it->p + 2);
+	*data = it->p + 4;
+	it->p += 4 + *len; /* opt_rdata_ok checked that every option is whole */
+	return true;
+}
+
+size_t wire_answer_remove_option(uint8_t *ans, size_t len, struct wire_answer *a, uint16_t code)
+{
+	if (a->opt_len == 0)
+		return len;
+	uint8_t *rdata = ans + a->opt_offset + OPT_RR_LEN, *end = ans + a->opt_offset + a->opt_len;
+	uint8_t *in = rdata, *out = rdata;
+	bool found = false;
+
+	for (uint8_t *p = rdata; p < end; p += 4 + rd16(p + 2))
+		found |= rd16(p) == code;
+	if (!found)
+		return len;
+	if (a->opt_offset + a->opt_len != len)
+		return 0;
+	while (in < end) {
+		size_t olen = 4 + (size_t)rd16(in + 2);
+		if (rd16(in) != code) {
+			memmove(out, in, olen);
+			out += olen;
+		}
+		in += olen;
+	}
+	wr16(ans + a->opt_offset + OPT_RR_LEN - 2, (unsigned)(out - rdata));
+	a->opt_len = (size_t)(out - (ans + a->opt_offset));
+	return (size_t)(out - ans);
 }
 
 /*

@@ -1,7 +1,8 @@
 /*
  * fuzz_answer: wire_check_answer on arbitrary bytes as the answer to a fixed question
- * (WwW.Example.COM A IN, the corpus answers it), then wire_truncate_answer to several limits.
- * Whatever is accepted must be internally consistent, and every truncation must be accepted by
+ * (WwW.Example.COM A IN, the corpus answers it), then wire_truncate_answer to several limits and
+ * wire_answer_remove_option (the cache's COOKIE cut) for a few option codes. Whatever is accepted
+ * must be internally consistent, and every truncation or cut must be accepted by
  * wire_check_answer again and parse with ldns. Any violation aborts.
  */
 #include "wire.h" /* first: see the note on ldns and bool there */
@@ -47,6 +48,38 @@ static void truncate_to(const uint8_t *data, size_t size, const struct wire_answ
 	ldns_pkt_free(p);
 }
 
+static void remove_option(const uint8_t *data, size_t size, const struct wire_answer *a,
+	uint16_t code)
+{
+	struct wire_answer r = *a, t;
+	struct wire_opt_iter it;
+	const uint8_t *odata;
+	uint16_t ocode;
+	size_t olen;
+
+	memcpy(buf, data, size);
+	size_t n = wire_answer_remove_option(buf, size, &r, code);
+	if (n == 0) {
+		REQUIRE(a->opt_len != 0 && a->opt_offset + a->opt_len != size);
+		return;
+	}
+	REQUIRE(n <= size && n == size - (a->opt_len - r.opt_len));
+	REQUIRE(wire_check_answer(buf, n, qname, QNAME_LEN, QTYPE, QCLASS, &t) == 0);
+	REQUIRE(t.opt_offset == r.opt_offset && t.opt_len == r.opt_len);
+	wire_opt_iter_init(&it, buf, t.opt_offset, t.opt_len);
+	while (wire_opt_next(&it, &ocode, &odata, &olen))
+		REQUIRE(ocode != code && odata + olen <= buf + n);
+
+	/* RDATA is only bounds-checked, so ldns may refuse the original; then the cut too. */
+	ldns_pkt *p = NULL;
+	if (ldns_wire2pkt(&p, data, size) == LDNS_STATUS_OK) {
+		ldns_pkt_free(p);
+		p = NULL;
+		REQUIRE(ldns_wire2pkt(&p, buf, n) == LDNS_STATUS_OK);
+		ldns_pkt_free(p);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wire_answer a;
@@ -65,5 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		truncate_to(data, size, &a, limits[i]);
 	if (size > 0)
 		truncate_to(data, size, &a, size - 1);
+	remove_option(data, size, &a, WIRE_OPT_COOKIE);
+	remove_option(data, size, &a, WIRE_OPT_ECS);
+	remove_option(data, size, &a, 0);
 	return 0;
 }
