@@ -1,7 +1,7 @@
 # blokir build. Plain make + pkg-config; see README.md "Building".
 #   make              ./blokir
 #   make SANITIZE=1   ASan + UBSan build (also for the tests)
-#   make test         unit tests (prove) + system tests
+#   make test         unit tests (prove), the include-graph check (tests/layers.t) + system tests
 #   make CC=clang     the same with clang; warnings are errors with both
 PKGS     := ldns libevent libevent_pthreads yaml-0.1 libxxhash libidn2 libfstrm libprotobuf-c
 CC       ?= cc
@@ -83,13 +83,13 @@ REPLAYBIN := $(FUZZSRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
 export BUILD
 export BLOKIR := $(CURDIR)/$(BIN)
 unit: $(UNITBIN) $(REPLAYBIN)
-	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t)
+	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t) tests/layers.t
 
 system: $(BIN)
 	prove --exec '' $(wildcard tests/system/*.t)
 
 test: $(BIN) $(UNITBIN) $(REPLAYBIN)
-	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t) $(wildcard tests/system/*.t)
+	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t) tests/layers.t $(wildcard tests/system/*.t)
 
 # libFuzzer targets (clang only): make fuzz [FUZZTIME=60]. Each target runs for FUZZTIME seconds,
 # seeded from tests/fuzz/corpus/NAME; what it finds goes to build/fuzz/corpus-NAME (copy an

@@ -29,7 +29,22 @@ struct cache;
 /* Returns a cache of about ENTRIES answers, or NULL when ENTRIES is 0 or memory is short. */
 struct cache *cache_new(size_t entries);
 void cache_free(struct cache *c);
+/* Empties C in place: walks every slot, so not for the event loop at a large cache-size. */
 void cache_clear(struct cache *c);
+
+/*
+ * An empty cache of C's size, or NULL when memory is short. Its table comes zeroed from calloc,
+ * i.e. from fresh pages for a large one, so this costs no walk of C's up to 10 M slots; together
+ * with cache_free_detached it replaces C without stalling the thread that owns it.
+ */
+struct cache *cache_new_like(const struct cache *c);
+/*
+ * cache_free (C) on a detached thread of its own; inline when no thread can be started.
+ * cache_wait_detached waits until every such free has finished (before the process exits, so
+ * leak checkers see all memory returned).
+ */
+void cache_free_detached(struct cache *c);
+void cache_wait_detached(void);
 
 /*
  * Copies a fresh answer to Q, asked over a transport that takes at most LIMIT bytes (65535 for

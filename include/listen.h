@@ -2,31 +2,69 @@
  * listen: a worker's client-facing front end. UDP: batched recvmmsg/sendmmsg on the worker's
  * SO_REUSEPORT sockets. TCP (RFC 7766): 2-byte length framing, many queries per connection
  * answered as they complete, idle timeout, a cap on connections, backpressure on slow readers.
+ *
+ * listen knows nothing of what a query means: every client message that passes the guard goes to
+ * the query callback it was given, which returns an answer to send at once or 0 (the answer comes
+ * later through listen_reply, or never). It calls nothing above it.
  */
 #ifndef BLOKIR_LISTEN_H
 #define BLOKIR_LISTEN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "worker.h"
+#include "client.h"
 
-/* Takes ownership of the sockets. Returns NULL on failure (logged). */
-struct listen *listen_new(struct worker *w, const int *udp_fds, const int *tcp_fds, size_t n);
+struct caplog;
+struct config;
+struct event_base;
+struct guard;
+struct sendq;
+struct stats;
+struct listen;
+
+/*
+ * Handles one client message PKT (LEN bytes) from C. Returns the length of an answer written to
+ * OUT (CAP bytes, also the most the client takes) to send now, or 0 for nothing now.
+ */
+typedef size_t (*listen_query_cb)(void *arg, const uint8_t *pkt, size_t len,
+	const struct client_ref *c, uint8_t *out, size_t cap);
+
+/* What a listen works with; every pointer is borrowed and must outlive it. */
+struct listen_env {
+	struct event_base *base;
+	const struct config *cfg;     /* max-tcp-connections, the TCP timeouts */
+	struct stats *stats;
+	struct caplog *caps;
+	struct guard *guard;          /* allow-from and rate limits, checked before the callback */
+	struct sendq *sendq;          /* flushed after each batch of client messages */
+	_Atomic unsigned *tcp_conns;  /* TCP client connections of all workers */
+	unsigned index;               /* the worker's number, for log lines */
+	listen_query_cb query;
+	void *query_arg;
+};
+
+/*
+ * Takes ownership of the sockets (N UDP and N listening TCP), also on failure, when they are
+ * closed. Returns NULL on failure (logged).
+ */
+struct listen *listen_new(const struct listen_env *env, const int *udp_fds, const int *tcp_fds,
+	size_t n);
 void listen_free(struct listen *l);
 
 /* Sends ANS (LEN bytes, ID already the client's) to C. For TCP, drops it if the peer is gone. */
-void listen_reply(struct worker *w, const struct client_ref *c, const uint8_t *ans, size_t len);
+void listen_reply(struct listen *l, const struct client_ref *c, const uint8_t *ans, size_t len);
 
 /*
  * The same, for UDP through the worker's send queue: ANS must stay valid until the caller's next
  * sendq_flush (the upstream answer path flushes after each receive batch).
  */
-void listen_reply_queued(struct worker *w, const struct client_ref *c, const uint8_t *ans,
+void listen_reply_queued(struct listen *l, const struct client_ref *c, const uint8_t *ans,
 	size_t len);
 
-/* A pending query keeps its TCP connection's memory alive until it is answered. */
+/* A pending query keeps its TCP connection's memory alive until it is answered (client_hold_cb). */
 void listen_conn_hold(struct tcp_conn *conn);
 void listen_conn_release(struct tcp_conn *conn);
 

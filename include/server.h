@@ -13,6 +13,12 @@
 struct server;
 
 /*
+ * The worker count for `workers: 0`: one per online CPU (NCPUS, from sysconf, < 1 when unknown:
+ * then 1), at most the 64 the key allows.
+ */
+unsigned server_auto_workers(long ncpus);
+
+/*
  * Takes ownership of CFG (the start-up configuration, with command-line overrides applied and
  * cfg->workers resolved) and POL (the policy compiled from it). CFG->path is re-read on SIGHUP.
  * Returns NULL on failure.

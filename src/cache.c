@@ -8,8 +8,13 @@
  */
 #include "cache.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "log.h"
 
 #define XXH_INLINE_ALL /* header-only libxxhash: inlined for short keys */
 #include <xxhash.h>
@@ -69,6 +74,49 @@ void cache_free(struct cache *c)
 	cache_clear(c);
 	free(c->slots);
 	free(c);
+}
+
+struct cache *cache_new_like(const struct cache *c)
+{
+	return cache_new(c->mask + 1);
+}
+
+/* Frees in progress on their own threads, process-wide: only cache_wait_detached reads it. */
+static _Atomic unsigned detached_frees;
+
+static void *free_main(void *arg)
+{
+	cache_free(arg);
+	atomic_fetch_sub(&detached_frees, 1);
+	return NULL;
+}
+
+void cache_free_detached(struct cache *c)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int err;
+
+	if (c == NULL)
+		return;
+	atomic_fetch_add(&detached_frees, 1);
+	err = pthread_attr_init(&attr);
+	if (err == 0) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		err = pthread_create(&t, &attr, free_main, c);
+		pthread_attr_destroy(&attr);
+	}
+	if (err != 0) {
+		log_warn("cache: no thread to free the old cache on (%s); freeing it here",
+			strerror(err));
+		free_main(c);
+	}
+}
+
+void cache_wait_detached(void)
+{
+	while (atomic_load(&detached_frees) > 0)
+		usleep(1000);
 }
 
 /*

@@ -24,11 +24,14 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "guard.h"
+#include "caplog.h"
 #include "clock.h"
+#include "config.h"
+#include "guard.h"
 #include "log.h"
-#include "proxy.h"
 #include "sendq.h"
+#include "stats.h"
+#include "wire.h"
 
 #define UDP_BATCH 32
 #define UDP_ROUNDS 4
@@ -58,13 +61,14 @@ struct tcp_conn {
 };
 
 struct listen {
-	struct worker *w;
+	struct listen_env env;            /* borrowed pointers, see listen.h */
 	struct udp_sock *udp;            /* owned array */
 	struct evconnlistener **tcp;     /* owned array of owned listeners */
 	size_t n;                        /* listen addresses: n UDP sockets and n TCP listeners */
 	unsigned conns;                  /* this worker's open connections */
 	unsigned max_conns;              /* max-tcp-connections, for all workers together */
 	bool accept_paused;
+	bool stopped;                    /* listen_stop ran: accept stays off */
 	struct event *accept_retry;      /* owned: re-enables accept after EMFILE */
 	struct tcp_conn *conn_list;      /* open and closing connections */
 
@@ -74,6 +78,7 @@ struct listen {
 	struct sockaddr_storage peers[UDP_BATCH];
 	uint8_t inbuf[UDP_BATCH][UDP_IN_MAX];
 	uint8_t outbuf[UDP_BATCH][UDP_OUT_MAX];
+	uint8_t tcp_frame[65535];        /* one TCP query, copied out of the stream */
 	uint8_t tcp_out[2 + 65535];
 };
 
@@ -99,17 +104,17 @@ static void udp_send_batch(struct udp_sock *s, unsigned count)
 }
 
 /* The answer (if any) to a query the guard stopped: REFUSED, or an empty TC=1 answer. */
-static size_t guard_answer(struct worker *w, enum guard_verdict v, const uint8_t *pkt, size_t len,
+static size_t guard_answer(struct listen *l, enum guard_verdict v, const uint8_t *pkt, size_t len,
 	uint8_t *out, size_t cap)
 {
 	struct wire_query q;
 	size_t n;
 
 	if (v == GUARD_RATE_DROP || v == GUARD_RATE_TC)
-		worker_cap_hit(w, STAT_RATE_LIMITED, "rate limit: queries from a client network over "
+		caplog_hit(l->env.caps, STAT_RATE_LIMITED, "rate limit: queries from a client network over "
 			"rate-limit-qps");
 	else
-		worker_cap_hit(w, STAT_ACL_DENIED, ACL_DENIED_LOG);
+		caplog_hit(l->env.caps, STAT_ACL_DENIED, ACL_DENIED_LOG);
 	if (v == GUARD_ACL_DROP || v == GUARD_RATE_DROP)
 		return 0;
 	if (wire_parse_query(pkt, len, &q) == WIRE_DROP)
@@ -125,8 +130,6 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_sock *s = arg;
 	struct listen *l = s->l;
-	struct worker *w = l->w;
-	const struct policy *pol = worker_policy(w);
 	(void)what;
 
 	for (int round = 0; round < UDP_ROUNDS; round++) {
@@ -142,16 +145,16 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < got; i++) {
 			struct msghdr *mh = &l->in[i].msg_hdr;
 			struct client_ref c = { NULL, fd, mh->msg_namelen, (struct sockaddr *)&l->peers[i] };
-			stats_inc(&w->stats, STAT_QUERIES);
+			stats_inc(l->env.stats, STAT_QUERIES);
 			if (mh->msg_flags & MSG_TRUNC) {
-				stats_inc(&w->stats, STAT_DROPPED);
+				stats_inc(l->env.stats, STAT_DROPPED);
 				continue;
 			}
-			enum guard_verdict v = guard_check(w->guard, c.addr, now);
+			enum guard_verdict v = guard_check(l->env.guard, c.addr, now);
 			size_t n = v != GUARD_PASS ?
-				guard_answer(w, v, l->inbuf[i], l->in[i].msg_len, l->outbuf[nout], UDP_OUT_MAX) :
-				proxy_query(w, pol, l->inbuf[i], l->in[i].msg_len, &c, l->outbuf[nout],
-					UDP_OUT_MAX);
+				guard_answer(l, v, l->inbuf[i], l->in[i].msg_len, l->outbuf[nout], UDP_OUT_MAX) :
+				l->env.query(l->env.query_arg, l->inbuf[i], l->in[i].msg_len, &c,
+					l->outbuf[nout], UDP_OUT_MAX);
 			if (n == 0)
 				continue;
 			l->out_iov[nout].iov_len = n;
@@ -161,7 +164,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (nout > 0)
 			udp_send_batch(s, nout);
-		sendq_flush(w->sendq); /* the queries this batch forwarded */
+		sendq_flush(l->env.sendq); /* the queries this batch forwarded */
 		if (got < UDP_BATCH)
 			return;
 	}
@@ -220,8 +223,8 @@ static void conn_close(struct tcp_conn *conn)
 	event_free(conn->slow_ev);
 	conn->slow_ev = NULL;
 	l->conns--;
-	atomic_fetch_sub(l->w->tcp_conns, 1);
-	if (!l->w->stopping && atomic_load(l->w->tcp_conns) < l->max_conns)
+	atomic_fetch_sub(l->env.tcp_conns, 1);
+	if (!l->stopped && atomic_load(l->env.tcp_conns) < l->max_conns)
 		accept_set(l, true);
 	if (conn->pending == 0)
 		conn_free(conn);
@@ -273,14 +276,14 @@ static void conn_slow_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	worker_cap_hit(conn->l->w, STAT_TCP_SLOW, "tcp-read-timeout-ms: closed a connection that "
+	caplog_hit(conn->l->env.caps, STAT_TCP_SLOW, "tcp-read-timeout-ms: closed a connection that "
 		"sent a message too slowly");
 	conn_close(conn);
 }
 
 static void conn_read_deadline(struct tcp_conn *conn, bool partial, bool restart)
 {
-	unsigned ms = conn->l->w->cfg->tcp_read_timeout_ms;
+	unsigned ms = conn->l->env.cfg->tcp_read_timeout_ms;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	if (ms == 0 || conn->slow_ev == NULL)
@@ -295,9 +298,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *conn = arg;
 	struct listen *l = conn->l;
-	struct worker *w = l->w;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	const struct policy *pol = worker_policy(w);
 	bool completed = false;
 	uint8_t prefix[2];
 
@@ -306,11 +307,11 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		if (evbuffer_get_length(in) < 2 + len)
 			break;
 		evbuffer_drain(in, 2);
-		evbuffer_remove(in, w->tcp_frame, len);
+		evbuffer_remove(in, l->tcp_frame, len);
 		completed = true;
-		stats_inc(&w->stats, STAT_QUERIES);
+		stats_inc(l->env.stats, STAT_QUERIES);
 		struct client_ref c = { conn, -1, conn->peerlen, (struct sockaddr *)&conn->peer };
-		size_t n = proxy_query(w, pol, w->tcp_frame, len, &c, l->tcp_out + 2, 65535);
+		size_t n = l->env.query(l->env.query_arg, l->tcp_frame, len, &c, l->tcp_out + 2, 65535);
 		if (n > 0)
 			conn_write_frame(conn, l->tcp_out + 2, n);
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > TCP_OUT_HIGH)
@@ -318,7 +319,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (conn->bev != NULL)
 		conn_read_deadline(conn, evbuffer_get_length(in) > 0, completed);
-	sendq_flush(w->sendq); /* the queries these frames forwarded */
+	sendq_flush(l->env.sendq); /* the queries these frames forwarded */
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
@@ -334,7 +335,6 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct tcp_conn *conn = arg;
-	struct worker *w = conn->l->w;
 
 	if (what & BEV_EVENT_TIMEOUT) {
 		/* The idle timeout runs only while nothing is owed to the client (RFC 7766 6.2.3). */
@@ -343,7 +343,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			bufferevent_enable(bev, EV_READ);
 			return;
 		}
-		stats_inc(&w->stats, STAT_TCP_TIMEOUT);
+		stats_inc(conn->l->env.stats, STAT_TCP_TIMEOUT);
 		conn_close(conn);
 		return;
 	}
@@ -367,16 +367,16 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static bool tcp_over_limit(struct listen *l)
 {
 	struct timeval poll = { 0, ACCEPT_POLL_MS * 1000 };
-	unsigned n = atomic_fetch_add(l->w->tcp_conns, 1) + 1;
+	unsigned n = atomic_fetch_add(l->env.tcp_conns, 1) + 1;
 
 	if (n < l->max_conns)
 		return false;
-	worker_cap_hit(l->w, STAT_TCP_REFUSED, "max-tcp-connections reached: accept paused");
+	caplog_hit(l->env.caps, STAT_TCP_REFUSED, "max-tcp-connections reached: accept paused");
 	accept_set(l, false);
 	event_add(l->accept_retry, &poll);
 	if (n == l->max_conns)
 		return false;
-	atomic_fetch_sub(l->w->tcp_conns, 1);
+	atomic_fetch_sub(l->env.tcp_conns, 1);
 	return true;
 }
 
@@ -384,16 +384,16 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	int salen, void *arg)
 {
 	struct listen *l = arg;
-	struct worker *w = l->w;
+	const struct config *cfg = l->env.cfg;
 	struct tcp_conn *conn = NULL;
-	struct timeval idle = { w->cfg->tcp_idle_timeout_ms / 1000,
-		(w->cfg->tcp_idle_timeout_ms % 1000) * 1000 };
+	struct timeval idle = { cfg->tcp_idle_timeout_ms / 1000,
+		(cfg->tcp_idle_timeout_ms % 1000) * 1000 };
 	struct timeval wr = { idle.tv_sec * 3 + 1, 0 };
 	(void)lev;
 
-	if (guard_check_acl(w->guard, sa) != GUARD_PASS) {
+	if (guard_check_acl(l->env.guard, sa) != GUARD_PASS) {
 		/* A TCP client outside allow-from learns nothing, not even REFUSED. */
-		worker_cap_hit(w, STAT_ACL_DENIED, ACL_DENIED_LOG);
+		caplog_hit(l->env.caps, STAT_ACL_DENIED, ACL_DENIED_LOG);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -407,10 +407,10 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	conn->l = l;
 	conn->peerlen = (socklen_t)salen;
 	memcpy(&conn->peer, sa, (size_t)salen < sizeof(conn->peer) ? (size_t)salen : sizeof(conn->peer));
-	conn->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	conn->bev = bufferevent_socket_new(l->env.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (conn->bev == NULL)
 		goto fail;
-	conn->slow_ev = evtimer_new(w->base, conn_slow_cb, conn);
+	conn->slow_ev = evtimer_new(l->env.base, conn_slow_cb, conn);
 	if (conn->slow_ev == NULL)
 		goto fail;
 	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
@@ -421,11 +421,11 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	if (l->conn_list)
 		l->conn_list->prev = conn;
 	l->conn_list = conn;
-	stats_inc(&w->stats, STAT_TCP_ACCEPTED);
+	stats_inc(l->env.stats, STAT_TCP_ACCEPTED);
 	l->conns++;
 	return;
 fail:
-	atomic_fetch_sub(w->tcp_conns, 1);
+	atomic_fetch_sub(l->env.tcp_conns, 1);
 	log_warn("tcp: cannot set up a connection: out of memory");
 	if (conn == NULL || conn->bev == NULL)
 		evutil_closesocket(fd);
@@ -441,9 +441,9 @@ static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	if (l->w->stopping)
+	if (l->stopped)
 		return;
-	if (atomic_load(l->w->tcp_conns) < l->max_conns)
+	if (atomic_load(l->env.tcp_conns) < l->max_conns)
 		accept_set(l, true);
 	else
 		event_add(l->accept_retry, &poll);
@@ -464,20 +464,21 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
 
 /* ---- the module ---- */
 
-void listen_reply_queued(struct worker *w, const struct client_ref *c, const uint8_t *ans,
+void listen_reply_queued(struct listen *l, const struct client_ref *c, const uint8_t *ans,
 	size_t len)
 {
 	struct iovec iov = { (void *)ans, len };
 
 	if (c->conn != NULL) {
-		listen_reply(w, c, ans, len); /* the TCP output buffer copies it */
+		listen_reply(l, c, ans, len); /* the TCP output buffer copies it */
 		return;
 	}
-	sendq_add(w->sendq, c->udp_fd, c->addr, c->addrlen, &iov, 1);
+	sendq_add(l->env.sendq, c->udp_fd, c->addr, c->addrlen, &iov, 1);
 }
 
-void listen_reply(struct worker *w, const struct client_ref *c, const uint8_t *ans, size_t len)
+void listen_reply(struct listen *l, const struct client_ref *c, const uint8_t *ans, size_t len)
 {
+	(void)l;
 	if (c->conn == NULL) {
 		if (sendto(c->udp_fd, ans, len, MSG_DONTWAIT, c->addr, c->addrlen) < 0)
 			log_debug("sendto: %s", strerror(errno));
@@ -485,41 +486,47 @@ void listen_reply(struct worker *w, const struct client_ref *c, const uint8_t *a
 	}
 	if (c->conn->bev != NULL)
 		conn_write_frame(c->conn, ans, len);
-	(void)w;
 }
 
 static int listen_open_udp(struct listen *l, size_t i, int fd)
 {
 	l->udp[i].l = l;
 	l->udp[i].fd = fd;
-	l->udp[i].ev = event_new(l->w->base, fd, EV_READ | EV_PERSIST, udp_read_cb, &l->udp[i]);
+	l->udp[i].ev = event_new(l->env.base, fd, EV_READ | EV_PERSIST, udp_read_cb, &l->udp[i]);
 	if (l->udp[i].ev == NULL || event_add(l->udp[i].ev, NULL) < 0)
 		return -1;
 	return 0;
 }
 
-struct listen *listen_new(struct worker *w, const int *udp_fds, const int *tcp_fds, size_t n)
+struct listen *listen_new(const struct listen_env *env, const int *udp_fds, const int *tcp_fds,
+	size_t n)
 {
 	struct listen *l = calloc(1, sizeof(*l)); /* owned by the worker */
+	size_t taken = 0; /* sockets 0..taken-1 (both kinds) belong to l from here on */
 
 	if (l == NULL)
-		goto fail_fds;
-	l->w = w;
+		goto fail;
+	l->env = *env;
 	l->n = n;
-	l->max_conns = w->cfg->max_tcp_connections;
+	l->max_conns = env->cfg->max_tcp_connections;
 	udp_batch_init(l);
 	l->udp = calloc(n, sizeof(*l->udp));
 	l->tcp = calloc(n, sizeof(*l->tcp));
-	l->accept_retry = evtimer_new(w->base, accept_retry_cb, l);
-	if (l->udp == NULL || l->tcp == NULL || l->accept_retry == NULL)
-		goto fail_fds;
+	if (l->udp == NULL || l->tcp == NULL)
+		goto fail;
 	for (size_t i = 0; i < n; i++)
 		l->udp[i].fd = -1;
+	l->accept_retry = evtimer_new(env->base, accept_retry_cb, l);
+	if (l->accept_retry == NULL)
+		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		if (listen_open_udp(l, i, udp_fds[i]) < 0)
+		taken = i + 1;
+		if (listen_open_udp(l, i, udp_fds[i]) < 0) {
+			close(tcp_fds[i]);
 			goto fail;
+		}
 		/* The socket is already listening (server.c), so backlog 0: do not call listen(). */
-		l->tcp[i] = evconnlistener_new(w->base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE, 0,
+		l->tcp[i] = evconnlistener_new(env->base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE, 0,
 			tcp_fds[i]);
 		if (l->tcp[i] == NULL) {
 			close(tcp_fds[i]);
@@ -528,28 +535,29 @@ struct listen *listen_new(struct worker *w, const int *udp_fds, const int *tcp_f
 		evconnlistener_set_error_cb(l->tcp[i], accept_error_cb);
 	}
 	return l;
-fail_fds:
-	for (size_t i = 0; i < n; i++) {
+fail:
+	/* listen.h promises to take the sockets even on failure: those not yet handed to l are
+	 * closed here, the rest by listen_free. */
+	for (size_t i = taken; i < n; i++) {
 		close(udp_fds[i]);
 		close(tcp_fds[i]);
 	}
-	if (l != NULL) {
+	log_err("worker %u: cannot set up listeners", env->index);
+	if (l != NULL && l->udp != NULL && l->tcp != NULL) {
+		listen_free(l);
+	} else if (l != NULL) {
 		free(l->udp);
 		free(l->tcp);
 		if (l->accept_retry)
 			event_free(l->accept_retry);
 		free(l);
 	}
-	log_err("worker %u: out of memory setting up listeners", w->index);
-	return NULL;
-fail:
-	log_err("worker %u: cannot set up listeners", w->index);
-	listen_free(l);
 	return NULL;
 }
 
 void listen_stop(struct listen *l)
 {
+	l->stopped = true;
 	for (size_t i = 0; i < l->n; i++) {
 		/* Stop reading, but keep the socket: answers to queries in flight leave through it. */
 		if (l->udp[i].ev)

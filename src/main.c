@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "export.h"
 #include "log.h"
+#include "pidfile.h"
 #include "policy.h"
 #include "server.h"
 
@@ -168,17 +169,6 @@ static int make_paths_absolute(struct config *cfg, struct options *o, char *pid_
 	return 0;
 }
 
-static int write_pidfile(const char *path)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
-		log_err("pidfile %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* Options of `blokir export`: the word "export" is argv[0] here. Returns -1 on a usage error. */
 static int parse_export_args(int argc, char **argv, const char **config, const char **origin)
 {
@@ -302,10 +292,8 @@ int main(int argc, char **argv)
 	    make_paths_absolute(cfg, &o, pidfile_abs, sizeof(pidfile_abs)) < 0)
 		goto out;
 	cfg->allow_root |= o.allow_root;
-	if (cfg->workers == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		cfg->workers = n > 0 && n < 64 ? (unsigned)n : 1;
-	}
+	if (cfg->workers == 0)
+		cfg->workers = server_auto_workers(sysconf(_SC_NPROCESSORS_ONLN));
 	srv = server_new(cfg, pol); /* owns cfg and pol from here, even on failure */
 	cfg = NULL;
 	pol = NULL;
@@ -318,7 +306,7 @@ int main(int argc, char **argv)
 		}
 		log_init(o.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, true);
 	}
-	if (o.pidfile && write_pidfile(o.pidfile) < 0)
+	if (o.pidfile && pidfile_write(o.pidfile, getpid()) < 0)
 		goto out;
 	rc = server_run(srv);
 	if (o.pidfile)

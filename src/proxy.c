@@ -10,13 +10,25 @@
  */
 #include "proxy.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "cache.h"
 #include "clock.h"
-#include "listen.h"
+#include "config.h"
 #include "log.h"
-#include "upstream.h"
+#include "policy.h"
+#include "stats.h"
+
+struct proxy {
+	struct proxy_env env;  /* borrowed pointers, see proxy.h */
+	struct cache *cache;   /* owned: forwarded answers; NULL when cache-size is 0 */
+};
+
+static inline const struct policy *proxy_policy(const struct proxy *p)
+{
+	return atomic_load_explicit(p->env.policy, memory_order_acquire);
+}
 
 /* The landing page of a redirect rule in the builder's terms; none at all gives NODATA. */
 static void redirect_of(const struct policy_rule *rule, struct wire_redirect *r)
@@ -69,7 +81,7 @@ static void ede_with_ref(const struct policy_rule *rule, char *buf, struct wire_
  * client takes (a redirect with many addresses is cut to TC by it); 0 for drop. B comes with
  * the SOA owner set (an offset into the question, or a name of its own) and gets the rest here.
  */
-static size_t answer_blocked(struct worker *w, const struct policy *pol,
+static size_t answer_blocked(struct proxy *p, const struct policy *pol,
 	const struct policy_rule *rule, struct wire_block *b, const struct wire_query *q,
 	uint8_t *out, size_t cap)
 {
@@ -98,7 +110,7 @@ static size_t answer_blocked(struct worker *w, const struct policy *pol,
 		b->with_soa = false;
 		break;
 	case ACTION_DROP:
-		stats_inc(&w->stats, STAT_DROPPED);
+		stats_inc(p->env.stats, STAT_DROPPED);
 		return 0;
 	case ACTION_REDIRECT:
 		redirect_of(rule, &r);
@@ -110,12 +122,14 @@ static size_t answer_blocked(struct worker *w, const struct policy *pol,
 	return wire_build_blocked(q, b, out, cap);
 }
 
-static bool answer_cached(struct worker *w, const struct wire_query *q,
+static bool answer_cached(struct proxy *p, const struct wire_query *q,
 	const struct client_ref *c, uint8_t *out, size_t cap, size_t *n);
 
-size_t proxy_query(struct worker *w, const struct policy *pol, const uint8_t *pkt, size_t len,
-	const struct client_ref *c, uint8_t *out, size_t cap)
+size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct client_ref *c,
+	uint8_t *out, size_t cap)
 {
+	const struct policy *pol = proxy_policy(p);
+	struct stats *stats = p->env.stats;
 	struct wire_query q;
 	size_t match_offset = 0;
 	const struct policy_rule *rule;
@@ -124,26 +138,26 @@ size_t proxy_query(struct worker *w, const struct policy *pol, const uint8_t *pk
 	case WIRE_OK:
 		break;
 	case WIRE_DROP:
-		stats_inc(&w->stats, STAT_DROPPED);
+		stats_inc(stats, STAT_DROPPED);
 		return 0;
 	case WIRE_FORMERR:
-		stats_inc(&w->stats, STAT_FORMERR);
+		stats_inc(stats, STAT_FORMERR);
 		return wire_build_error(&q, WIRE_RCODE_FORMERR, out, cap);
 	case WIRE_NOTIMP:
-		stats_inc(&w->stats, STAT_NOTIMP);
+		stats_inc(stats, STAT_NOTIMP);
 		return wire_build_error(&q, WIRE_RCODE_NOTIMP, out, cap);
 	case WIRE_BADVERS:
-		stats_inc(&w->stats, STAT_BADVERS);
+		stats_inc(stats, STAT_BADVERS);
 		return wire_build_error(&q, WIRE_RCODE_BADVERS, out, cap);
 	}
 	rule = policy_match(pol, q.qname_lower, q.qname_len, &match_offset);
 	if (rule == NULL || rule->action == ACTION_ALLOW) {
 		size_t n = 0;
-		if (w->cache == NULL || !answer_cached(w, &q, c, out, cap, &n))
-			upstream_forward(w->upstream, &q, c);
+		if (p->cache == NULL || !answer_cached(p, &q, c, out, cap, &n))
+			p->env.forward(p->env.forward_arg, &q, c);
 		return n;
 	}
-	stats_inc(&w->stats, STAT_BLOCKED);
+	stats_inc(stats, STAT_BLOCKED);
 	log_debug("blocked by \"%s\" (%s, line %u, reason \"%s\", ref \"%s\")", rule->name,
 		config_action_name(rule->action), rule->line, rule->reason ? rule->reason : "",
 		rule->ref ? rule->ref : "");
@@ -153,7 +167,7 @@ size_t proxy_query(struct worker *w, const struct policy *pol, const uint8_t *pk
 	if (c->conn == NULL && cap > limit)
 		cap = limit;
 	struct wire_block b = { .soa_owner_offset = match_offset };
-	return answer_blocked(w, pol, rule, &b, &q, out, cap);
+	return answer_blocked(p, pol, rule, &b, &q, out, cap);
 }
 
 /*
@@ -178,10 +192,10 @@ static const struct policy_rule *chain_blocked(const struct policy *pol, struct 
  * name: an operator's exception for a name wins over what it points to. Returns true when ANS
  * must not be relayed.
  */
-static bool answer_cloaked(struct worker *w, const struct client_ref *c, const uint8_t *ans,
+static bool answer_cloaked(struct proxy *p, const struct client_ref *c, const uint8_t *ans,
 	size_t len, const struct wire_answer *a, size_t limit)
 {
-	const struct policy *pol = worker_policy(w);
+	const struct policy *pol = proxy_policy(p);
 	const struct policy_rule *rule, *own;
 	struct wire_chain ch;
 	struct wire_query q;
@@ -199,13 +213,13 @@ static bool answer_cloaked(struct worker *w, const struct client_ref *c, const u
 	if (own != NULL && own->action == ACTION_ALLOW)
 		return false;
 
-	stats_inc(&w->stats, STAT_CNAME_BLOCKED);
+	stats_inc(p->env.stats, STAT_CNAME_BLOCKED);
 	log_debug("answer's CNAME chain reaches a name blocked by \"%s\" (%s, line %u)",
 		rule->name, config_action_name(rule->action), rule->line);
 	struct wire_block b = { .soa_owner = ch.name + off, .soa_owner_len = ch.name_len - off };
-	size_t n = answer_blocked(w, pol, rule, &b, &q, buf, limit < sizeof(buf) ? limit : sizeof(buf));
+	size_t n = answer_blocked(p, pol, rule, &b, &q, buf, limit < sizeof(buf) ? limit : sizeof(buf));
 	if (n > 0)
-		listen_reply(w, c, buf, n);
+		p->env.reply(p->env.reply_arg, c, buf, n);
 	return true;
 }
 
@@ -215,50 +229,104 @@ static bool answer_cloaked(struct worker *w, const struct client_ref *c, const u
  * is also emptied on every policy change). Returns true when the query was answered: *N bytes in
  * OUT to send now, or *N = 0 when the answer already went out.
  */
-static bool answer_cached(struct worker *w, const struct wire_query *q,
+static bool answer_cached(struct proxy *p, const struct wire_query *q,
 	const struct client_ref *c, uint8_t *out, size_t cap, size_t *n)
 {
 	struct wire_answer a;
 	size_t limit = c->conn ? 65535 : wire_udp_limit(q);
 
-	*n = cache_lookup(w->cache, q, limit, clock_now_ms(), out, cap, &a);
+	*n = cache_lookup(p->cache, q, limit, clock_now_ms(), out, cap, &a);
 	if (*n == 0)
 		return false;
-	stats_inc(&w->stats, STAT_CACHE_HIT);
-	if (a.alias && w->cfg->inspect_answers && answer_cloaked(w, c, out, *n, &a, limit)) {
+	stats_inc(p->env.stats, STAT_CACHE_HIT);
+	if (a.alias && p->env.cfg->inspect_answers && answer_cloaked(p, c, out, *n, &a, limit)) {
 		*n = 0;
 		return true;
 	}
 	if (*n > limit) {
 		*n = wire_truncate_answer(out, *n, &a, limit);
-		stats_inc(&w->stats, STAT_TRUNCATED);
+		stats_inc(p->env.stats, STAT_TRUNCATED);
 	}
 	return true;
 }
 
-void proxy_answer(struct worker *w, const struct client_ref *c, uint8_t *ans, size_t len,
-	const struct wire_answer *a, size_t limit)
+/*
+ * Stores a checked answer under the query it answers, QUERY (QLEN bytes, as forwarded). The query
+ * is parsed again for its cache key: only with cache-size on, and a query parses in a few hundred
+ * instructions, less than keeping a second copy of its key with every pending query.
+ */
+static void answer_store(struct proxy *p, const uint8_t *ans, size_t len,
+	const struct wire_answer *a, size_t limit, const uint8_t *query, size_t qlen)
 {
+	struct wire_query q;
+
+	if (wire_parse_query(query, qlen, &q) == WIRE_OK)
+		cache_store(p->cache, &q, limit, ans, len, a, clock_now_ms());
+}
+
+void proxy_answer(struct proxy *p, const struct client_ref *c, uint8_t *ans, size_t len,
+	const struct wire_answer *a, size_t limit, const uint8_t *query, size_t qlen)
+{
+	if (p->cache)
+		answer_store(p, ans, len, a, limit, query, qlen);
 	/* Most answers carry no alias, and then inspection costs this one test. */
-	if (a->alias && w->cfg->inspect_answers && answer_cloaked(w, c, ans, len, a, limit))
+	if (a->alias && p->env.cfg->inspect_answers && answer_cloaked(p, c, ans, len, a, limit))
 		return;
 	if (len > limit) {
 		/* Too big for this client over UDP: TC tells it to ask again over TCP. */
 		len = wire_truncate_answer(ans, len, a, limit);
-		stats_inc(&w->stats, STAT_TRUNCATED);
+		stats_inc(p->env.stats, STAT_TRUNCATED);
 		if (len == 0)
 			return;
 	}
 	/* ANS is the upstream receive buffer, which the caller flushes before reusing. */
-	listen_reply_queued(w, c, ans, len);
+	p->env.reply_queued(p->env.reply_arg, c, ans, len);
 }
 
-void proxy_fail(struct worker *w, const struct client_ref *c, const struct wire_query *q,
-	unsigned rcode)
+void proxy_fail(struct proxy *p, const struct client_ref *c, const struct wire_query *q)
 {
 	uint8_t buf[WIRE_HEADER_LEN + WIRE_NAME_MAX + 4 + 64];
-	size_t n = wire_build_error(q, rcode, buf, sizeof(buf));
+	size_t n = wire_build_error(q, WIRE_RCODE_SERVFAIL, buf, sizeof(buf));
 
 	if (n > 0)
-		listen_reply(w, c, buf, n);
+		p->env.reply(p->env.reply_arg, c, buf, n);
+}
+
+void proxy_policy_changed(struct proxy *p)
+{
+	struct cache *fresh;
+
+	if (p->cache == NULL)
+		return;
+	fresh = cache_new_like(p->cache);
+	if (fresh == NULL) {
+		/* No memory for a second table: empty this one in place, slow but correct. */
+		log_warn("cache: out of memory for a fresh cache; emptying the old one in place");
+		cache_clear(p->cache);
+		return;
+	}
+	cache_free_detached(p->cache);
+	p->cache = fresh;
+}
+
+struct proxy *proxy_new(const struct proxy_env *env)
+{
+	struct proxy *p = calloc(1, sizeof(*p)); /* owned by the worker */
+
+	if (p == NULL)
+		return NULL;
+	p->env = *env;
+	if (env->cfg->cache_size > 0 && (p->cache = cache_new(env->cfg->cache_size)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void proxy_free(struct proxy *p)
+{
+	if (p == NULL)
+		return;
+	cache_free(p->cache);
+	free(p);
 }

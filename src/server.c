@@ -15,6 +15,7 @@
 #include <malloc.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include "worker.h"
 
 #define RETIRED_MAX 16
+#define WORKERS_MAX 64 /* the most `workers:` accepts (config.c's root key table) */
 
 struct retired {
 	struct policy *policy; /* owned until every worker has seen generation `gen` */
@@ -47,7 +49,7 @@ struct server {
 	struct retired retired[RETIRED_MAX];
 	size_t nretired;
 
-	struct worker *workers;            /* owned array of cfg->workers */
+	struct worker **workers;           /* owned array of cfg->workers, each owned */
 	unsigned nworkers;
 	int *udp_fds, *tcp_fds;            /* bound sockets, per worker x listen address, until
 	                                      handed to the workers */
@@ -205,7 +207,7 @@ static void publish_policy(struct server *s, struct policy *fresh)
 		s->retired[s->nretired++] = (struct retired){ old, gen };
 	}
 	for (unsigned i = 0; i < s->nworkers; i++)
-		worker_post(&s->workers[i], WORKER_MAIL_POLICY);
+		worker_post(s->workers[i], WORKER_MAIL_POLICY);
 }
 
 /* ---- schedules ---- */
@@ -288,9 +290,11 @@ static void retire_policies(struct server *s)
 	uint64_t min_seen = UINT64_MAX;
 
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		uint64_t seen = atomic_load(&s->workers[i].seen_gen);
+		if (s->workers[i] == NULL)
+			continue;
+		uint64_t seen = worker_seen_gen(s->workers[i]);
 		/* An exited worker reads nothing any more. */
-		if (!atomic_load(&s->workers[i].exited) && seen < min_seen)
+		if (!worker_exited(s->workers[i]) && seen < min_seen)
 			min_seen = seen;
 	}
 	size_t keep = 0, freed = 0;
@@ -323,7 +327,7 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->stopping && !s->loading) {
 		bool all_exited = true;
 		for (unsigned i = 0; i < s->nworkers; i++)
-			all_exited &= atomic_load(&s->workers[i].exited);
+			all_exited &= s->workers[i] == NULL || worker_exited(s->workers[i]);
 		if (all_exited)
 			event_base_loopexit(s->base, NULL);
 	}
@@ -337,7 +341,8 @@ static void log_stats(struct server *s)
 	char line[1536];
 
 	for (unsigned i = 0; i < s->nworkers; i++)
-		stats_add_to(&s->workers[i].stats, sum);
+		if (s->workers[i] != NULL)
+			stats_add_to(worker_stats(s->workers[i]), sum);
 	log_info("stats: %s", stats_format(sum, line, sizeof(line)));
 }
 
@@ -360,12 +365,19 @@ static void signal_cb(evutil_socket_t signo, short what, void *arg)
 		log_info("stopping: answering queries in flight");
 		s->stopping = true;
 		for (unsigned i = 0; i < s->nworkers; i++)
-			worker_post(&s->workers[i], WORKER_MAIL_STOP);
+			worker_post(s->workers[i], WORKER_MAIL_STOP);
 		break;
 	}
 }
 
 /* ---- life cycle ---- */
+
+unsigned server_auto_workers(long ncpus)
+{
+	if (ncpus < 1)
+		return 1; /* sysconf failed: one worker still serves */
+	return ncpus > WORKERS_MAX ? WORKERS_MAX : (unsigned)ncpus;
+}
 
 struct server *server_new(struct config *cfg, struct policy *pol)
 {
@@ -386,8 +398,6 @@ struct server *server_new(struct config *cfg, struct policy *pol)
 		goto fail;
 	for (size_t i = 0; i < nfds; i++)
 		s->udp_fds[i] = s->tcp_fds[i] = -1;
-	for (unsigned i = 0; i < s->nworkers; i++)
-		s->workers[i].mail_fd = -1;
 	return s;
 fail:
 	log_err("out of memory");
@@ -433,13 +443,14 @@ int server_run(struct server *s)
 		log_err("cannot set up the main event loop");
 		return 3;
 	}
+	const struct worker_shared sh = { .cfg = s->cfg, .policy = &s->policy,
+		.policy_gen = &s->policy_gen, .tcp_conns = &s->tcp_conns, .ack_cb = server_notify,
+		.ack_arg = s };
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		s->workers[i].tcp_conns = &s->tcp_conns;
-		int r = worker_init(&s->workers[i], i, s->cfg, &s->policy, &s->policy_gen,
-			server_notify, s, s->udp_fds + i * n, s->tcp_fds + i * n, n);
+		s->workers[i] = worker_new(i, &sh, s->udp_fds + i * n, s->tcp_fds + i * n, n);
 		for (size_t j = 0; j < n; j++) /* the worker owns them now, even on failure */
 			s->udp_fds[i * n + j] = s->tcp_fds[i * n + j] = -1;
-		if (r < 0 || worker_start(&s->workers[i]) < 0)
+		if (s->workers[i] == NULL || worker_start(s->workers[i]) < 0)
 			goto fail;
 		started++;
 	}
@@ -449,16 +460,16 @@ int server_run(struct server *s)
 		policy_rule_count(atomic_load(&s->policy)), policy_list_names(atomic_load(&s->policy)));
 	event_base_dispatch(s->base);
 	for (unsigned i = 0; i < started; i++)
-		worker_join(&s->workers[i]);
+		worker_join(s->workers[i]);
 	log_stats(s);
 	log_info("stopped");
 	return 0;
 fail:
 	s->stopping = true;
 	for (unsigned i = 0; i < started; i++)
-		worker_post(&s->workers[i], WORKER_MAIL_STOP);
+		worker_post(s->workers[i], WORKER_MAIL_STOP);
 	for (unsigned i = 0; i < started; i++)
-		worker_join(&s->workers[i]);
+		worker_join(s->workers[i]);
 	return 3;
 }
 
@@ -471,7 +482,7 @@ void server_free(struct server *s)
 	policy_free(s->loaded);
 	diag_free(s->load_diag);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
-		worker_release(&s->workers[i]);
+		worker_free(s->workers[i]);
 	size_t nfds = (size_t)s->nworkers * s->cfg->listen_count;
 	for (size_t i = 0; s->udp_fds && s->tcp_fds && i < nfds; i++) {
 		if (s->udp_fds[i] >= 0)

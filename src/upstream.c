@@ -34,12 +34,13 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "cache.h"
-#include "listen.h"
+#include "caplog.h"
 #include "clock.h"
+#include "config.h"
 #include "log.h"
-#include "proxy.h"
+#include "rand.h"
 #include "sendq.h"
+#include "stats.h"
 
 #define UP_SOCKETS_DEFAULT 4    /* active sockets per worker and upstream */
 #define UP_SOCKETS_MAX 64
@@ -86,7 +87,7 @@ struct slot {
 };
 
 struct upstream {
-	struct worker *w;
+	struct upstream_env env;   /* borrowed pointers, see upstream.h */
 	const struct config *cfg;
 	struct slot *slots;        /* owned array */
 	uint32_t nslots;
@@ -138,7 +139,7 @@ static int sock_open(struct upstream *u, unsigned pos, const struct config_endpo
 	    connect(s->fd, (const struct sockaddr *)&e->addr, e->addrlen) < 0)
 		goto fail;
 	s->ids = calloc(65536, sizeof(*s->ids)); /* owned by the socket */
-	s->ev = event_new(u->w->base, s->fd, EV_READ | EV_PERSIST, sock_read_cb, s);
+	s->ev = event_new(u->env.base, s->fd, EV_READ | EV_PERSIST, sock_read_cb, s);
 	if (s->ids == NULL || s->ev == NULL || event_add(s->ev, NULL) < 0)
 		goto fail;
 	return 0;
@@ -273,7 +274,7 @@ static void slot_free(struct upstream *u, struct slot *sl)
 	if (sl->query != sl->inline_q)
 		free(sl->query);
 	if (sl->conn)
-		listen_conn_release(sl->conn);
+		u->env.release(sl->conn);
 	sl->conn = NULL;
 	sl->used = false;
 	slot_put(u, sl);
@@ -294,8 +295,8 @@ static void slot_fail(struct upstream *u, struct slot *sl)
 
 	wire_set_id(sl->query, sl->client_id);
 	if (wire_parse_query(sl->query, sl->qlen, &q) != WIRE_DROP)
-		proxy_fail(u->w, &c, &q, WIRE_RCODE_SERVFAIL);
-	stats_inc(&u->w->stats, STAT_SERVFAIL);
+		u->env.fail(u->env.arg, &c, &q);
+	stats_inc(u->env.stats, STAT_SERVFAIL);
 	slot_free(u, sl);
 }
 
@@ -313,7 +314,7 @@ static void randomize_case(struct upstream *u, struct slot *sl)
 	for (size_t i = 0; i < sl->qname_len; i++) {
 		uint8_t c = name[i];
 		if (i % 32 == 0)
-			bits = rand_u32(&u->w->rand);
+			bits = rand_u32(u->env.rand);
 		if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
 			c = (uint8_t)((c & ~0x20) | ((bits & 1) << 5));
 		bits >>= 1;
@@ -335,11 +336,11 @@ static void send_query(struct upstream *u, struct up_sock *s, struct slot *sl)
 	if (!u->cfg->use_0x20) {
 		sl->qname_sent = sl->query + WIRE_HEADER_LEN;
 		iov[0].iov_len = sl->qlen;
-		sendq_add(u->w->sendq, s->fd, NULL, 0, iov, 1);
+		sendq_add(u->env.sendq, s->fd, NULL, 0, iov, 1);
 		return;
 	}
 	randomize_case(u, sl);
-	sendq_add(u->w->sendq, s->fd, NULL, 0, iov, 3);
+	sendq_add(u->env.sendq, s->fd, NULL, 0, iov, 3);
 }
 
 /* Sends (or re-sends) the slot's query over UDP to its current upstream. */
@@ -351,7 +352,7 @@ static void slot_send_udp(struct upstream *u, struct slot *sl)
 	sl->via_tcp = false;
 	sl->sock = (uint16_t)(s - u->socks);
 	do
-		sl->up_id = rand_u16(&u->w->rand);
+		sl->up_id = rand_u16(u->env.rand);
 	while (s->ids[sl->up_id] != 0);
 	s->ids[sl->up_id] = idx;
 	s->inflight++;
@@ -390,26 +391,15 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	while (u->fifo_head && u->fifo_head->deadline_ms <= now && budget-- > 0) {
 		struct slot *sl = u->fifo_head;
-		stats_inc(&u->w->stats, STAT_UPSTREAM_TIMEOUT);
+		stats_inc(u->env.stats, STAT_UPSTREAM_TIMEOUT);
 		log_debug("upstream %s: timeout", u->cfg->upstreams[sl->upstream].text);
 		slot_next_try(u, sl);
 	}
 	timer_arm(u);
-	sendq_flush(u->w->sendq);
+	sendq_flush(u->env.sendq);
 }
 
 /* ---- answers ---- */
-
-/* The stored query is parsed again for its cache key: only with cache-size on, and a query
- * parses in a few hundred instructions, less than keeping a second copy of its key per slot. */
-static void slot_cache_store(struct upstream *u, struct slot *sl, const uint8_t *buf, size_t len,
-	const struct wire_answer *a)
-{
-	struct wire_query q;
-
-	if (wire_parse_query(sl->query, sl->qlen, &q) == WIRE_OK)
-		cache_store(u->w->cache, &q, sl->limit, buf, len, a, clock_now_ms());
-}
 
 /* Relays a good answer in BUF (which may be modified) to the slot's client and frees the slot. */
 static void slot_deliver(struct upstream *u, struct slot *sl, uint8_t *buf, size_t len,
@@ -417,13 +407,11 @@ static void slot_deliver(struct upstream *u, struct slot *sl, uint8_t *buf, size
 {
 	struct client_ref c = slot_client(sl);
 
-	if (u->w->cache)
-		slot_cache_store(u, sl, buf, len, a);
 	wire_set_id(buf, sl->client_id);
 	/* The client gets its own spelling of the question back (0x20 changed ours). */
 	memcpy(buf + WIRE_HEADER_LEN, sl->query + WIRE_HEADER_LEN, sl->qname_len);
-	stats_inc(&u->w->stats, STAT_ANSWERED_UPSTREAM);
-	proxy_answer(u->w, &c, buf, len, a, sl->limit);
+	stats_inc(u->env.stats, STAT_ANSWERED_UPSTREAM);
+	u->env.answer(u->env.arg, &c, buf, len, a, sl->limit, sl->query, sl->qlen);
 	slot_free(u, sl);
 }
 
@@ -445,13 +433,13 @@ static enum stat_id answer_problem(const struct slot *sl, const uint8_t *buf, si
 static void handle_udp_answer(struct up_sock *s, uint8_t *buf, size_t len)
 {
 	struct upstream *u = s->u;
-	struct worker *w = u->w;
+	struct stats *stats = u->env.stats;
 	struct wire_answer a;
 	struct slot *sl;
 	uint32_t idx;
 
 	if (len < WIRE_HEADER_LEN || (idx = s->ids[wire_get_id(buf)]) == 0) {
-		stats_inc(&w->stats, len < WIRE_HEADER_LEN ? STAT_MALFORMED : STAT_WRONG_ID);
+		stats_inc(stats, len < WIRE_HEADER_LEN ? STAT_MALFORMED : STAT_WRONG_ID);
 		return;
 	}
 	sl = &u->slots[idx - 1];
@@ -461,15 +449,15 @@ static void handle_udp_answer(struct up_sock *s, uint8_t *buf, size_t len)
 		/* Some old servers cut a truncated answer mid-record: the TC bit on an answer to our
 		 * question is still worth believing, and TCP will give the whole answer. */
 		if (problem == STAT_MALFORMED && (buf[2] & 0x02)) {
-			stats_inc(&w->stats, STAT_TCP_FALLBACK);
+			stats_inc(stats, STAT_TCP_FALLBACK);
 			slot_start_tcp(u, sl);
 			return;
 		}
-		stats_inc(&w->stats, problem);
+		stats_inc(stats, problem);
 		return;
 	}
 	if (a.tc) {
-		stats_inc(&w->stats, STAT_TCP_FALLBACK);
+		stats_inc(stats, STAT_TCP_FALLBACK);
 		slot_start_tcp(u, sl);
 		return;
 	}
@@ -494,7 +482,7 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < got && s->fd == fd; i++)
 			handle_udp_answer(s, u->rxbuf[i], u->rx[i].msg_len);
 		/* The queued answers point into rxbuf: send them before it is reused. */
-		sendq_flush(u->w->sendq);
+		sendq_flush(u->env.sendq);
 		if (got < UP_BATCH)
 			return;
 	}
@@ -519,20 +507,20 @@ static void tcp_read_cb(struct bufferevent *bev, void *arg)
 	evbuffer_drain(in, 2);
 	evbuffer_remove(in, buf, len);
 	if (len < WIRE_HEADER_LEN || wire_get_id(buf) != sl->up_id) {
-		stats_inc(&u->w->stats, len < WIRE_HEADER_LEN ? STAT_MALFORMED : STAT_WRONG_ID);
+		stats_inc(u->env.stats, len < WIRE_HEADER_LEN ? STAT_MALFORMED : STAT_WRONG_ID);
 		slot_next_try(u, sl);
-		sendq_flush(u->w->sendq);
+		sendq_flush(u->env.sendq);
 		return;
 	}
 	if (wire_check_answer(buf, len, sl->qname_sent, sl->qname_len, sl->qtype,
 	    sl->qclass, &a) < 0) {
-		stats_inc(&u->w->stats, answer_problem(sl, buf, len));
+		stats_inc(u->env.stats, answer_problem(sl, buf, len));
 		slot_next_try(u, sl);
-		sendq_flush(u->w->sendq);
+		sendq_flush(u->env.sendq);
 		return;
 	}
 	slot_deliver(u, sl, buf, len, &a);
-	sendq_flush(u->w->sendq);
+	sendq_flush(u->env.sendq);
 }
 
 static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -543,11 +531,11 @@ static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 	if (what & BEV_EVENT_TIMEOUT)
-		stats_inc(&sl->u->w->stats, STAT_UPSTREAM_TIMEOUT);
+		stats_inc(sl->u->env.stats, STAT_UPSTREAM_TIMEOUT);
 	log_debug("upstream %s: TCP retry failed (events 0x%x)",
 		sl->u->cfg->upstreams[sl->upstream].text, (unsigned)what);
 	slot_next_try(sl->u, sl);
-	sendq_flush(sl->u->w->sendq);
+	sendq_flush(sl->u->env.sendq);
 }
 
 /* The upstream truncated its UDP answer: ask the same upstream again over TCP (RFC 7766). */
@@ -562,9 +550,9 @@ static void slot_start_tcp(struct upstream *u, struct slot *sl)
 	slot_unregister(u, sl);
 	sl->via_tcp = true;
 	sl->qname_sent = sl->query + WIRE_HEADER_LEN; /* over TCP the name goes as the client sent it */
-	sl->up_id = rand_u16(&u->w->rand);
+	sl->up_id = rand_u16(u->env.rand);
 	wire_set_id(sl->query, sl->up_id);
-	sl->tcp = bufferevent_socket_new(u->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	sl->tcp = bufferevent_socket_new(u->env.base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (sl->tcp == NULL)
 		goto fail;
 	bufferevent_setcb(sl->tcp, tcp_read_cb, NULL, tcp_event_cb, sl);
@@ -584,11 +572,10 @@ fail:
 
 void upstream_forward(struct upstream *u, const struct wire_query *q, const struct client_ref *c)
 {
-	struct worker *w = u->w;
 	struct slot *sl = slot_take(u);
 
 	if (sl == NULL) {
-		worker_cap_hit(w, STAT_INFLIGHT_FULL, "max-inflight reached: answering SERVFAIL");
+		caplog_hit(u->env.caps, STAT_INFLIGHT_FULL, "max-inflight reached: answering SERVFAIL");
 		goto fail;
 	}
 	sl->query = sl->inline_q;
@@ -612,13 +599,13 @@ void upstream_forward(struct upstream *u, const struct wire_query *q, const stru
 	sl->upstream = 0;
 	sl->tries = 0;
 	if (c->conn)
-		listen_conn_hold(c->conn);
-	stats_inc(&w->stats, STAT_FORWARDED);
+		u->env.hold(c->conn);
+	stats_inc(u->env.stats, STAT_FORWARDED);
 	slot_send_udp(u, sl);
 	return;
 fail:
-	stats_inc(&w->stats, STAT_SERVFAIL);
-	proxy_fail(w, c, q, WIRE_RCODE_SERVFAIL);
+	stats_inc(u->env.stats, STAT_SERVFAIL);
+	u->env.fail(u->env.arg, c, q);
 }
 
 size_t upstream_inflight(const struct upstream *u)
@@ -626,15 +613,15 @@ size_t upstream_inflight(const struct upstream *u)
 	return u->inflight;
 }
 
-struct upstream *upstream_new(struct worker *w)
+struct upstream *upstream_new(const struct upstream_env *env)
 {
-	const struct config *cfg = w->cfg;
+	const struct config *cfg = env->cfg;
 	unsigned workers = cfg->workers ? cfg->workers : 1;
 	struct upstream *u = calloc(1, sizeof(*u)); /* owned by the worker */
 
 	if (u == NULL)
 		return NULL;
-	u->w = w;
+	u->env = *env;
 	u->cfg = cfg;
 	u->nactive = cfg->upstream_sockets ? cfg->upstream_sockets : UP_SOCKETS_DEFAULT;
 	if (u->nactive > UP_SOCKETS_MAX)
@@ -650,7 +637,7 @@ struct upstream *upstream_new(struct worker *w)
 	if (u->nslots < 16)
 		u->nslots = 16;
 	u->slots = calloc(u->nslots, sizeof(*u->slots));
-	u->timer = evtimer_new(w->base, timer_cb, u);
+	u->timer = evtimer_new(env->base, timer_cb, u);
 	if (u->slots == NULL || u->timer == NULL)
 		goto fail;
 	for (unsigned i = 0; i < UP_BATCH; i++) {
@@ -666,7 +653,7 @@ struct upstream *upstream_new(struct worker *w)
 		}
 	return u;
 fail:
-	log_err("worker %u: cannot set up upstream sockets", w->index);
+	log_err("worker %u: cannot set up upstream sockets", env->index);
 	upstream_free(u);
 	return NULL;
 }

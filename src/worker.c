@@ -1,15 +1,23 @@
 /*
- * worker: thread life cycle and the server <-> worker mailbox (see include/worker.h).
+ * worker: thread life cycle, the server <-> worker mailbox, and the wiring of the query path
+ * (see include/worker.h).
  *
  * The server never touches a worker's event base. It sets bits in `mail` and writes the worker's
  * eventfd; the worker handles the bits on its own thread. That keeps libevent single-threaded per
  * base (no evthread locking on the hot path) and gives the policy swap its safety point: when a
  * worker runs its mailbox callback it holds no policy pointer, so acknowledging the new
  * generation there proves it has let go of the old policy.
+ *
+ * The wiring: listen hands each client message to proxy (on_query); proxy forwards through
+ * upstream (on_forward) and replies through listen (on_reply, on_reply_queued); upstream hands
+ * answers and failures back to proxy (on_answer, on_fail) and holds TCP clients through listen's
+ * hold/release. The callbacks take the worker and find the module in it, since the three are
+ * made one after the other and each needs the others' addresses.
  */
 #include "worker.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +27,75 @@
 #include <event2/event.h>
 
 #include "cache.h"
-#include "guard.h"
+#include "caplog.h"
 #include "clock.h"
+#include "guard.h"
 #include "listen.h"
-#include "sendq.h"
 #include "log.h"
+#include "proxy.h"
+#include "rand.h"
+#include "sendq.h"
 #include "upstream.h"
+
+struct worker {
+	unsigned index;
+	pthread_t thread;
+	struct event_base *base;           /* owned */
+	struct worker_shared sh;           /* borrowed pointers, see worker.h */
+	struct stats stats;
+
+	/* Server <-> worker messages: the server sets bits in `mail` and writes the eventfd. */
+	int mail_fd;
+	struct event *mail_ev;
+	_Atomic unsigned mail;
+	_Atomic uint64_t seen_gen;         /* last policy generation this worker acknowledged */
+
+	struct listen *listen;             /* owned */
+	struct upstream *upstream;         /* owned */
+	struct proxy *proxy;               /* owned */
+	struct guard *guard;               /* owned: allow-from and rate limits */
+	struct sendq *sendq;               /* owned: batched UDP sends (upstream queries, answers) */
+	struct caplog caps;
+	struct rand_pool rand;
+	bool stopping;
+	_Atomic bool exited;               /* the thread has left its loop */
+	struct event *drain_ev;            /* owned: polls for the end of in-flight work on stop */
+	unsigned drain_ticks_left;
+};
+
+/* ---- the query path's wiring ---- */
+
+static size_t on_query(void *arg, const uint8_t *pkt, size_t len, const struct client_ref *c,
+	uint8_t *out, size_t cap)
+{
+	return proxy_query(((struct worker *)arg)->proxy, pkt, len, c, out, cap);
+}
+
+static void on_forward(void *arg, const struct wire_query *q, const struct client_ref *c)
+{
+	upstream_forward(((struct worker *)arg)->upstream, q, c);
+}
+
+static void on_reply(void *arg, const struct client_ref *c, const uint8_t *ans, size_t len)
+{
+	listen_reply(((struct worker *)arg)->listen, c, ans, len);
+}
+
+static void on_reply_queued(void *arg, const struct client_ref *c, const uint8_t *ans, size_t len)
+{
+	listen_reply_queued(((struct worker *)arg)->listen, c, ans, len);
+}
+
+static void on_answer(void *arg, const struct client_ref *c, uint8_t *ans, size_t len,
+	const struct wire_answer *a, size_t limit, const uint8_t *query, size_t qlen)
+{
+	proxy_answer(((struct worker *)arg)->proxy, c, ans, len, a, limit, query, qlen);
+}
+
+static void on_fail(void *arg, const struct client_ref *c, const struct wire_query *q)
+{
+	proxy_fail(((struct worker *)arg)->proxy, c, q);
+}
 
 #define DRAIN_TICK_MS 20
 
@@ -46,7 +117,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 /* Graceful stop: no new queries; answer what is in flight, bounded by every upstream's timeout. */
 static void worker_begin_stop(struct worker *w)
 {
-	unsigned bound_ms = w->cfg->upstream_timeout_ms * (unsigned)(w->cfg->upstream_count + 1) + 1000;
+	const struct config *cfg = w->sh.cfg;
+	unsigned bound_ms = cfg->upstream_timeout_ms * (unsigned)(cfg->upstream_count + 1) + 1000;
 
 	if (w->stopping)
 		return;
@@ -66,30 +138,12 @@ static void mail_cb(evutil_socket_t fd, short what, void *arg)
 		log_warn("worker %u: mailbox: %s", w->index, strerror(errno));
 	unsigned bits = atomic_exchange(&w->mail, 0);
 	if (bits & WORKER_MAIL_POLICY) {
-		/* Answers cached under the old policy may name what the new one blocks. */
-		if (w->cache)
-			cache_clear(w->cache);
-		atomic_store(&w->seen_gen, atomic_load(w->policy_gen));
-		w->ack_cb(w->ack_arg);
+		proxy_policy_changed(w->proxy);
+		atomic_store(&w->seen_gen, atomic_load(w->sh.policy_gen));
+		w->sh.ack_cb(w->sh.ack_arg);
 	}
 	if (bits & WORKER_MAIL_STOP)
 		worker_begin_stop(w);
-}
-
-#define CAP_LOG_INTERVAL_MS 10000
-
-void worker_cap_hit(struct worker *w, enum stat_id id, const char *what)
-{
-	uint64_t now = clock_now_ms();
-
-	stats_inc(&w->stats, id);
-	w->cap_unlogged[id]++;
-	if (w->cap_logged_ms[id] != 0 && now - w->cap_logged_ms[id] < CAP_LOG_INTERVAL_MS)
-		return;
-	log_warn("worker %u: %s (%llu time%s since the last report)", w->index, what,
-		(unsigned long long)w->cap_unlogged[id], w->cap_unlogged[id] == 1 ? "" : "s");
-	w->cap_logged_ms[id] = now;
-	w->cap_unlogged[id] = 0;
 }
 
 void worker_post(struct worker *w, unsigned bits)
@@ -101,38 +155,50 @@ void worker_post(struct worker *w, unsigned bits)
 		log_warn("worker %u: cannot post to mailbox: %s", w->index, strerror(errno));
 }
 
-int worker_init(struct worker *w, unsigned index, const struct config *cfg,
-	_Atomic(struct policy *) *policy, _Atomic uint64_t *policy_gen, void (*ack_cb)(void *),
-	void *ack_arg, const int *udp_fds, const int *tcp_fds, size_t n)
+struct worker *worker_new(unsigned index, const struct worker_shared *sh, const int *udp_fds,
+	const int *tcp_fds, size_t n)
 {
+	const struct config *cfg = sh->cfg;
+	/* owned by the server; aligned for struct stats, which keeps its cache lines to itself */
+	struct worker *w = aligned_alloc(_Alignof(struct worker), sizeof(*w));
+
+	if (w == NULL)
+		goto fail_fds;
+	memset(w, 0, sizeof(*w));
 	w->index = index;
-	w->cfg = cfg;
-	w->policy = policy;
-	w->policy_gen = policy_gen;
-	atomic_store(&w->seen_gen, atomic_load(policy_gen));
-	w->ack_cb = ack_cb;
-	w->ack_arg = ack_arg;
+	w->sh = *sh;
+	w->mail_fd = -1;
+	atomic_store(&w->seen_gen, atomic_load(sh->policy_gen));
+	caplog_init(&w->caps, &w->stats, index);
 	rand_init(&w->rand);
 	w->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	w->base = event_base_new(); /* owned by the worker; freed in worker_release */
+	w->base = event_base_new();
 	if (w->mail_fd < 0 || w->base == NULL)
 		goto fail_fds;
 	w->sendq = sendq_new(w->base);
-	w->cache = cache_new(cfg->cache_size);
-	if (w->sendq == NULL || (cfg->cache_size > 0 && w->cache == NULL))
+	w->guard = guard_new(cfg, cfg->workers);
+	w->proxy = proxy_new(&(struct proxy_env){ .cfg = cfg, .policy = sh->policy,
+		.stats = &w->stats, .forward = on_forward, .forward_arg = w, .reply = on_reply,
+		.reply_queued = on_reply_queued, .reply_arg = w });
+	if (w->sendq == NULL || w->guard == NULL || w->proxy == NULL)
 		goto fail_fds;
 	w->mail_ev = event_new(w->base, w->mail_fd, EV_READ | EV_PERSIST, mail_cb, w);
 	w->drain_ev = evtimer_new(w->base, drain_cb, w);
 	if (w->mail_ev == NULL || w->drain_ev == NULL || event_add(w->mail_ev, NULL) < 0)
 		goto fail_fds;
-	w->listen = listen_new(w, udp_fds, tcp_fds, n); /* takes the sockets, even on failure */
+	w->listen = listen_new(&(struct listen_env){ .base = w->base, .cfg = cfg,
+		.stats = &w->stats, .caps = &w->caps, .guard = w->guard, .sendq = w->sendq,
+		.tcp_conns = sh->tcp_conns, .index = index, .query = on_query, .query_arg = w },
+		udp_fds, tcp_fds, n); /* takes the sockets, even on failure */
 	if (w->listen == NULL)
 		goto fail;
-	w->upstream = upstream_new(w);
-	w->guard = guard_new(cfg, cfg->workers);
-	if (w->upstream == NULL || w->guard == NULL)
+	w->upstream = upstream_new(&(struct upstream_env){ .base = w->base, .cfg = cfg,
+		.stats = &w->stats, .caps = &w->caps, .sendq = w->sendq, .rand = &w->rand,
+		.index = index, .answer = on_answer, .fail = on_fail, .arg = w,
+		.hold = listen_conn_hold, .release = listen_conn_release });
+	if (w->upstream == NULL)
 		goto fail;
-	return 0;
+	return w;
 fail_fds:
 	for (size_t i = 0; i < n; i++) {
 		close(udp_fds[i]);
@@ -140,7 +206,8 @@ fail_fds:
 	}
 fail:
 	log_err("worker %u: set-up failed", index);
-	return -1;
+	worker_free(w);
+	return NULL;
 }
 
 /*
@@ -153,7 +220,7 @@ fail:
  */
 static void loop_busy_poll(struct worker *w)
 {
-	uint64_t limit = (uint64_t)w->cfg->busy_poll_us * 1000;
+	uint64_t limit = (uint64_t)w->sh.cfg->busy_poll_us * 1000;
 
 	for (;;) {
 		if (upstream_inflight(w->upstream) > 0) {
@@ -173,12 +240,12 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	if (w->cfg->busy_poll_us > 0)
+	if (w->sh.cfg->busy_poll_us > 0)
 		loop_busy_poll(w);
 	else
 		event_base_dispatch(w->base);
 	atomic_store(&w->exited, true);
-	w->ack_cb(w->ack_arg);
+	w->sh.ack_cb(w->sh.ack_arg);
 	return NULL;
 }
 
@@ -209,18 +276,35 @@ void worker_join(struct worker *w)
 	pthread_join(w->thread, NULL);
 }
 
-void worker_release(struct worker *w)
+uint64_t worker_seen_gen(const struct worker *w)
 {
+	return atomic_load(&w->seen_gen);
+}
+
+bool worker_exited(const struct worker *w)
+{
+	return atomic_load(&w->exited);
+}
+
+const struct stats *worker_stats(const struct worker *w)
+{
+	return &w->stats;
+}
+
+void worker_free(struct worker *w)
+{
+	if (w == NULL)
+		return;
 	/* The queue first, while the sockets it sends on are open; then upstream, whose slots
 	 * hold TCP connections of listen. */
 	sendq_free(w->sendq);
-	w->sendq = NULL;
-	cache_free(w->cache);
-	w->cache = NULL;
 	upstream_free(w->upstream);
 	listen_free(w->listen);
+	proxy_free(w->proxy);
+	/* Old caches may still be being freed on threads of their own: let them finish before the
+	 * process can exit, so a leak checker sees the memory returned. */
+	cache_wait_detached();
 	guard_free(w->guard);
-	w->guard = NULL;
 	if (w->mail_ev)
 		event_free(w->mail_ev);
 	if (w->drain_ev)
@@ -229,8 +313,5 @@ void worker_release(struct worker *w)
 		event_base_free(w->base);
 	if (w->mail_fd >= 0)
 		close(w->mail_fd);
-	w->upstream = NULL;
-	w->listen = NULL;
-	w->base = NULL;
-	w->mail_fd = -1;
+	free(w);
 }
