@@ -28,20 +28,7 @@
 
 #include "config.h"
 #include "diag.h"
-
-/* One name found in a list. Borrowed: valid during the callback only. */
-struct lists_entry {
-	const uint8_t *name; size_t name_len; /* lower-case wire format */
-	enum match_form form;
-	enum policy_action action; /* ACTION_DEFAULT: the list's own action (domains, hosts) */
-	const uint8_t *cname; size_t cname_len; /* rpz redirect to a name; cname_len 0 otherwise */
-	int addr_family;           /* rpz A/AAAA local data: AF_INET or AF_INET6; 0 otherwise */
-	uint8_t addr[16];
-	unsigned line;
-};
-
-/* Called for each entry; returns 0, or -1 to stop reading (out of memory). */
-typedef int lists_entry_cb(void *ctx, const struct lists_entry *e);
+#include "listentry.h"
 
 /* Most bad lines reported per list; after that only their count. */
 #define LISTS_REPORT_MAX 20

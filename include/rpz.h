@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lists.h" /* struct lists_entry, lists_entry_cb: what every list reader produces */
+#include "listentry.h" /* struct lists_entry, lists_entry_cb: what every list reader produces */
 
 /* A record that cannot be used: LINE (0 for a wire record) and a message; reading goes on. */
 typedef void rpz_bad_cb(void *ctx, unsigned line, const char *msg);
