@@ -92,6 +92,22 @@ struct config_list {
 	unsigned line, column;      /* position of the entry in the config file */
 };
 
+/* An RPZ zone pulled from primaries by zone transfer (`zones:` entry). */
+struct config_zone {
+	char *text;                    /* owned: the zone name, normalized, no trailing dot */
+	uint8_t name[CONFIG_NAME_MAX]; size_t name_len; /* lower-case wire format */
+	struct config_endpoint *primaries; size_t primary_count; /* owned; port 53 by default */
+	char *tsig_name;               /* owned, NULL: no TSIG. The key name, normalized */
+	char *tsig_algorithm;          /* owned when tsig_name: "hmac-sha256" (default) ... */
+	char *tsig_secret;             /* owned: the base64 secret, read from tsig-secret-file */
+	char *tsig_secret_file;        /* owned: where it was read from */
+	bool enabled;
+	enum policy_action action;     /* ACTION_DEFAULT: each record's own action (RPZ "given") */
+	char *reason, *ref;            /* owned, NULL when absent */
+	bool expire_drop;              /* on-expire: drop (default keep: go on enforcing + alarm) */
+	unsigned line, column;         /* position of the entry in the config file */
+};
+
 struct config_domain {
 	uint8_t name[CONFIG_NAME_MAX]; /* lower-case wire format, without the "*." of MATCH_BELOW */
 	size_t name_len;
@@ -151,6 +167,11 @@ struct config {
 	unsigned cache_size;              /* forwarded-answer cache entries per worker; 0 = off */
 	unsigned busy_poll_us;            /* poll without sleeping while upstream answers are
 	                                     awaited, up to this long; 0 (default) = off */
+
+	/* Fleet (issue 13). */
+	struct config_zone *zones; size_t zone_count; /* owned array, file order */
+	char *state_dir;                  /* owned: where zone copies are kept; default
+	                                     /var/lib/blokir (set by config_load) */
 };
 
 /*
@@ -200,6 +221,10 @@ const char *config_parse_cidr(const char *text, struct config_cidr *out);
 /* A deep copy of SRC into DST; release DST with config_redirect_release. -1 when out of memory. */
 int config_redirect_copy(struct config_redirect *dst, const struct config_redirect *src);
 void config_redirect_release(struct config_redirect *r); /* frees the arrays, zeroes R */
+
+/* The zone called NAME (wire format) in CFG, or NULL. */
+const struct config_zone *config_zone_find(const struct config *cfg, const uint8_t *name,
+	size_t len);
 
 /* "nxdomain" etc.; the name used in the file and in logs. */
 const char *config_action_name(enum policy_action action);

@@ -61,6 +61,27 @@ typedef bool domtree_accept_cb(uint32_t value, void *ctx);
 uint32_t domtree_lookup_filter(const struct domtree *t, const uint8_t *name, size_t len,
 	size_t *match_offset, domtree_accept_cb *accept, void *ctx);
 
+/*
+ * For a tree that changes (the zone-transfer module's copy of a zone; never one a lookup may be
+ * reading): the value of the one slot FORM names (MATCH_EXACT: SELF, MATCH_BELOW: BELOW), or
+ * DOMTREE_NONE; and a write of it. domtree_set writes VALUE whatever was there (DOMTREE_NONE
+ * unsets the slot; the name stays stored). 0, or -1 when out of memory or the name is invalid.
+ */
+uint32_t domtree_get(const struct domtree *t, const uint8_t *name, size_t len, enum match_form form);
+int domtree_set(struct domtree *t, const uint8_t *name, size_t len, enum match_form form,
+	uint32_t value);
+
+/* A copy of T that shares nothing with it (a memory copy, no rehash); NULL when out of memory. */
+struct domtree *domtree_clone(const struct domtree *t);
+
+/*
+ * Calls CB for every stored name with its SELF and BELOW values (either may be DOMTREE_NONE), in
+ * no particular order; stops and returns CB's value when it is not 0.
+ */
+typedef int domtree_each_cb(void *ctx, const uint8_t *name, size_t len, uint32_t self,
+	uint32_t below);
+int domtree_foreach(const struct domtree *t, domtree_each_cb *cb, void *ctx);
+
 size_t domtree_count(const struct domtree *t);  /* names stored */
 size_t domtree_memory(const struct domtree *t); /* bytes allocated */
 

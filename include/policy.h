@@ -50,6 +50,25 @@ void policy_free(struct policy *p);
 const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qname, size_t len,
 	size_t *match_offset);
 
+struct zonesnap;
+
+/*
+ * A policy answering as CORE does plus the RPZ zones of the configuration CORE was compiled
+ * from: SNAPS[i] is the current copy of cfg->zones[i] (N of them, NULL where there is none yet
+ * or it is not enforced; each non-NULL one gets a reference of the view's own). CORE is shared,
+ * not copied: a zone transfer publishes a new view in O(zones). CORE must have come from
+ * policy_new; the view holds a reference to it, so either may be freed first. Disabled zones
+ * (`enabled: false` in that configuration) never match. NULL when out of memory.
+ *
+ * Precedence: the most specific trigger wins, as between YAML entries and lists; for the same
+ * name and form, YAML entries and lists beat zones, and an earlier zone beats a later one.
+ */
+struct policy *policy_with_zones(struct policy *core, struct zonesnap *const *snaps, size_t n);
+size_t policy_zone_names(const struct policy *p); /* triggers of the zones in force */
+size_t policy_zone_count(const struct policy *p); /* `zones:` entries of its configuration */
+/* The name (wire format) of zone I of the configuration P was compiled from. */
+const uint8_t *policy_zone_name(const struct policy *p, size_t i, size_t *len);
+
 uint32_t policy_negative_ttl(const struct policy *p);
 uint32_t policy_serial(const struct policy *p); /* SOA serial: the policy's build time (unix s) */
 const uint8_t *policy_soa_mname(const struct policy *p, size_t *len);

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "client.h"
 #include "wire.h"
@@ -28,6 +29,13 @@ typedef void (*proxy_forward_cb)(void *arg, const struct wire_query *q, const st
 typedef void (*proxy_reply_cb)(void *arg, const struct client_ref *c, const uint8_t *ans,
 	size_t len);
 
+/*
+ * A NOTIFY (RFC 1996, opcode 4) for zone NAME (lower-case wire format) from FROM: the RCODE to
+ * answer with (the zone-transfer module decides; any thread).
+ */
+typedef unsigned (*proxy_notify_cb)(void *arg, const uint8_t *name, size_t len,
+	const struct sockaddr *from, socklen_t fromlen);
+
 /* What a proxy works with; every pointer is borrowed and must outlive it. */
 struct proxy_env {
 	const struct config *cfg;          /* inspect-answers, cache-size */
@@ -38,6 +46,8 @@ struct proxy_env {
 	proxy_reply_cb reply;              /* at once: ANS is only valid during the call */
 	proxy_reply_cb reply_queued;       /* ANS stays valid until the answer path's sendq_flush */
 	void *reply_arg;
+	proxy_notify_cb notify;            /* NULL: NOTIFY is answered NOTIMP like other opcodes */
+	void *notify_arg;
 };
 
 /* Returns a proxy (with its cache when cfg->cache_size > 0), or NULL when memory is short. */

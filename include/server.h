@@ -33,4 +33,11 @@ int server_run(struct server *s);
 
 void server_free(struct server *s);
 
+struct stats_zone;
+/*
+ * The status of each RPZ zone (`zones:`, start-up order) into OUT (CAP entries); returns how
+ * many zones there are (0 without zones). Any thread: for the status and metrics commands.
+ */
+size_t server_zone_status(struct server *s, struct stats_zone *out, size_t cap);
+
 #endif

@@ -8,6 +8,7 @@
 #define BLOKIR_STATS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,29 @@ static inline void stats_inc(struct stats *s, enum stat_id id)
 	atomic_store_explicit(&s->c[id], atomic_load_explicit(&s->c[id], memory_order_relaxed) + 1,
 		memory_order_relaxed);
 }
+
+/*
+ * The status of one RPZ zone pulled by zone transfer (xfr_status fills it): what `SIGUSR1` logs
+ * per zone and what a status or metrics endpoint shows.
+ */
+struct stats_zone {
+	char name[256];              /* presentation form, no trailing dot */
+	bool have_copy;              /* some version is held (and enforced unless expired+drop) */
+	bool enforced;
+	bool expired;                /* no primary reached for the SOA expire interval */
+	uint32_t serial;             /* of the copy held */
+	int64_t last_check;          /* unix seconds of the last SOA check or transfer try; 0 never */
+	int64_t last_transfer;       /* of the last transfer applied; 0 never */
+	int64_t last_contact;        /* of the last answer from a primary (expire counts from it) */
+	uint64_t records;            /* triggers in the copy */
+	uint64_t skipped;            /* records skipped in it: rpz-ip, rpz-nsdname, ... */
+	char result[160];            /* the last check's outcome: "ok", "up to date", "TSIG ..." */
+	uint64_t checks, ixfr, axfr, failures, tsig_failures, backwards, expiries;
+	uint64_t notify_accepted, notify_refused;
+};
+
+/* Formats Z as "zone NAME: serial=N records=N ... result=\"...\"" into BUF; returns BUF. */
+char *stats_zone_format(const struct stats_zone *z, char *buf, size_t cap);
 
 /* Adds every counter of SRC into the plain array SUM (STAT_COUNT entries). */
 void stats_add_to(const struct stats *src, uint64_t *sum);

@@ -36,6 +36,8 @@
 
 #define WIRE_EDE_CENSORED 16 /* RFC 8914 */
 
+#define WIRE_OPCODE_NOTIFY 4 /* RFC 1996: answered by the zone-transfer module */
+
 enum wire_status {
 	WIRE_OK,      /* a well-formed standard query with one question */
 	WIRE_DROP,    /* shorter than a header, or QR=1: never answered (no reflection) */

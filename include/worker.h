@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "policy.h"
@@ -36,6 +37,11 @@ struct worker_shared {
 	void (*ack_cb)(void *arg);         /* tells the server a mailbox item was handled, or that
 	                                      the thread exited; called from the worker's thread */
 	void *ack_arg;
+	/* A NOTIFY for zone NAME from FROM: the RCODE to answer with (the zone-transfer module,
+	   through the server); NULL without zones: NOTIFY is answered NOTIMP. */
+	unsigned (*notify)(void *arg, const uint8_t *name, size_t len, const struct sockaddr *from,
+		socklen_t fromlen);
+	void *notify_arg;
 };
 
 /*

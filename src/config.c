@@ -34,6 +34,7 @@
 #define DEFAULT_LISTEN "127.0.0.1:53"
 #define DEFAULT_SOA_MNAME "blokir.invalid."
 #define DEFAULT_SOA_RNAME "hostmaster.blokir.invalid."
+#define DEFAULT_STATE_DIR "/var/lib/blokir"
 
 /* Indexed by enum policy_action. */
 static const char *const action_names[] = {
@@ -306,7 +307,7 @@ enum root_key {
 	ROOT_DOMAINS, ROOT_REDIRECT, ROOT_INSPECT, ROOT_LISTS, ROOT_ALLOW_FROM, ROOT_DENY_ACTION,
 	ROOT_RL_QPS, ROOT_RL_BURST, ROOT_RL_V4, ROOT_RL_V6, ROOT_RL_TC, ROOT_USER, ROOT_GROUP,
 	ROOT_CHROOT, ROOT_ALLOW_ROOT, ROOT_0X20, ROOT_UPSTREAM_SOCKETS, ROOT_TCP_READ, ROOT_CACHE,
-	ROOT_BUSY_POLL, ROOT_KEY_COUNT
+	ROOT_BUSY_POLL, ROOT_ZONES, ROOT_STATE_DIR, ROOT_KEY_COUNT
 };
 
 struct loader {
@@ -1126,7 +1127,7 @@ out:
 
 enum key_type {
 	KEY_ENDPOINTS, KEY_U32, KEY_UINT, KEY_ACTION, KEY_NAME, KEY_DOMAINS, KEY_BOOL, KEY_STRING,
-	KEY_PATH, KEY_DENY, KEY_REDIRECT, KEY_LISTS, KEY_CIDRS
+	KEY_PATH, KEY_DENY, KEY_REDIRECT, KEY_LISTS, KEY_CIDRS, KEY_ZONES
 };
 
 static const char *const root_key_names[ROOT_KEY_COUNT] = {
@@ -1143,7 +1144,8 @@ static const char *const root_key_names[ROOT_KEY_COUNT] = {
 	[ROOT_RL_TC] = "rate-limit-tc", [ROOT_USER] = "user", [ROOT_GROUP] = "group",
 	[ROOT_CHROOT] = "chroot", [ROOT_ALLOW_ROOT] = "allow-root", [ROOT_0X20] = "use-0x20",
 	[ROOT_UPSTREAM_SOCKETS] = "upstream-sockets", [ROOT_TCP_READ] = "tcp-read-timeout-ms",
-	[ROOT_CACHE] = "cache-size", [ROOT_BUSY_POLL] = "busy-poll-us",
+	[ROOT_CACHE] = "cache-size", [ROOT_BUSY_POLL] = "busy-poll-us", [ROOT_ZONES] = "zones",
+	[ROOT_STATE_DIR] = "state-dir",
 };
 
 /* The schema of the top level: per key (root_key_names), where its value goes and its range. */
@@ -1171,6 +1173,8 @@ static const struct key_spec {
 	[ROOT_REDIRECT] = { KEY_REDIRECT, F(redirect), 0, 0, 0 },
 	[ROOT_INSPECT] = { KEY_BOOL, F(inspect_answers), 0, 0, 0 },
 	[ROOT_LISTS] = { KEY_LISTS, 0, 0, 0, 0 },
+	[ROOT_ZONES] = { KEY_ZONES, 0, 0, 0, 0 },
+	[ROOT_STATE_DIR] = { KEY_PATH, F(state_dir), 0, 0, 0 },
 	[ROOT_ALLOW_FROM] = { KEY_CIDRS, 0, 0, 0, 0 },
 	[ROOT_DENY_ACTION] = { KEY_DENY, F(deny_drop), 0, 0, 0 },
 	[ROOT_RL_QPS] = { KEY_UINT, F(rate_limit_qps), 0, 0, 10000000 },
@@ -1502,6 +1506,290 @@ static bool load_lists(struct loader *ld)
 	return advance(ld);
 }
 
+/* ---- zones: RPZ zones pulled by zone transfer ------------------------------------------------ */
+
+enum zone_key {
+	ZKEY_NAME, ZKEY_PRIMARIES, ZKEY_TSIG_KEY, ZKEY_TSIG_ALG, ZKEY_TSIG_FILE, ZKEY_ENABLED,
+	ZKEY_ACTION, ZKEY_REASON, ZKEY_REF, ZKEY_ON_EXPIRE, ZKEY_COUNT
+};
+
+static const char *const zone_keys[ZKEY_COUNT] = {
+	[ZKEY_NAME] = "name", [ZKEY_PRIMARIES] = "primaries", [ZKEY_TSIG_KEY] = "tsig-key",
+	[ZKEY_TSIG_ALG] = "tsig-algorithm", [ZKEY_TSIG_FILE] = "tsig-secret-file",
+	[ZKEY_ENABLED] = "enabled", [ZKEY_ACTION] = "action", [ZKEY_REASON] = "reason",
+	[ZKEY_REF] = "ref", [ZKEY_ON_EXPIRE] = "on-expire",
+};
+
+/* The TSIG algorithms ldns signs and verifies with; hmac-sha256 is the default. */
+static const char *const tsig_algorithms[] = {
+	"hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1",
+};
+
+static void zone_release(struct config_zone *z)
+{
+	free(z->text);
+	free(z->primaries);
+	free(z->tsig_name);
+	free(z->tsig_algorithm);
+	free(z->tsig_secret);
+	free(z->tsig_secret_file);
+	free(z->reason);
+	free(z->ref);
+	memset(z, 0, sizeof(*z));
+}
+
+struct zone_primaries {
+	struct config_zone *z;
+	size_t index;
+};
+
+/* A "primaries" item: an address, port 53 unless given. */
+static bool zone_primary(struct loader *ld, const char *where, size_t index,
+	const struct scalar *s, void *ctx)
+{
+	struct zone_primaries *zp = ctx;
+	struct config_endpoint ep;
+	const char *err;
+
+	(void)where;
+	if (config_parse_endpoint(s->text, DNS_PORT, &ep, &err) < 0) {
+		report(ld, &ld->ev.start_mark, "zones[%zu].primaries[%zu]: %s", zp->index, index, err);
+		return true;
+	}
+	return endpoint_append(&zp->z->primaries, &zp->z->primary_count, &ep);
+}
+
+/*
+ * The TSIG secret: base64 in a file only its owner may read (a secret others can read is not
+ * one). Returns NULL, or what is wrong; *OUT is the secret without surrounding blanks.
+ */
+static const char *tsig_secret_read(const char *path, char **out)
+{
+	static _Thread_local char msg[160];
+	char buf[1024];
+	struct stat st;
+	size_t n, b, e;
+	FILE *fp = fopen(path, "re"); /* owned, closed below */
+	ldns_rdf *bin = NULL;
+
+	if (fp == NULL) {
+		snprintf(msg, sizeof(msg), "%s: %s", path, strerror(errno));
+		return msg;
+	}
+	n = fstat(fileno(fp), &st) == 0 ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+	fclose(fp);
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		snprintf(msg, sizeof(msg), "%s: readable by others (mode %03o): chmod 600 it", path,
+			(unsigned)(st.st_mode & 0777));
+		return msg;
+	}
+	for (b = 0; b < n && (buf[b] == ' ' || buf[b] == '\t' || buf[b] == '\n' || buf[b] == '\r'); b++)
+		;
+	for (e = n; e > b && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\n' ||
+		buf[e - 1] == '\r'); e--)
+		;
+	buf[e] = 0;
+	if (e == b || ldns_str2rdf_b64(&bin, buf + b) != LDNS_STATUS_OK) {
+		snprintf(msg, sizeof(msg), "%s: expected a base64 secret", path);
+		return msg;
+	}
+	ldns_rdf_deep_free(bin);
+	if ((*out = strdup(buf + b)) == NULL)
+		return "out of memory";
+	return NULL;
+}
+
+/* One scalar key of a zone entry, its value the current event. Reports problems itself. */
+static void zone_value(struct loader *ld, struct config_zone *z, size_t index, enum zone_key k)
+{
+	static const char *const expected[ZKEY_COUNT] = {
+		[ZKEY_NAME] = "expected a domain name", [ZKEY_TSIG_KEY] = "expected a domain name",
+		[ZKEY_TSIG_ALG] = "expected one of hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224, "
+			"hmac-sha1",
+		[ZKEY_TSIG_FILE] = "expected a file name",
+		[ZKEY_ENABLED] = "expected true or false",
+		[ZKEY_ACTION] = "expected one of nxdomain, nodata, refused, drop, allow",
+		[ZKEY_REASON] = "expected a string", [ZKEY_REF] = "expected a string",
+		[ZKEY_ON_EXPIRE] = "expected keep or drop",
+	};
+	const char *err = expected[k];
+	uint8_t wire[CONFIG_NAME_MAX];
+	size_t len;
+	struct scalar s;
+	int rc = -1;
+
+	if (scalar_get(ld, &s) == 0 && !scalar_is_null(&s)) {
+		switch (k) {
+		case ZKEY_NAME:
+		case ZKEY_TSIG_KEY:
+			if (config_parse_name(s.text, k == ZKEY_NAME ? z->name : wire,
+				k == ZKEY_NAME ? &z->name_len : &len, &err) == 0) {
+				char **dst = k == ZKEY_NAME ? &z->text : &z->tsig_name;
+				rc = 0;
+				if ((*dst = name_text(s.text, false)) == NULL)
+					oom(ld);
+			}
+			break;
+		case ZKEY_TSIG_ALG:
+			for (size_t i = 0; i < sizeof(tsig_algorithms) / sizeof(tsig_algorithms[0]); i++)
+				if (strcasecmp(s.text, tsig_algorithms[i]) == 0) {
+					rc = 0;
+					if ((z->tsig_algorithm = strdup(tsig_algorithms[i])) == NULL)
+						oom(ld);
+				}
+			break;
+		case ZKEY_TSIG_FILE:
+			if (s.len == 0)
+				break;
+			if ((z->tsig_secret_file = list_path(ld->path, s.text)) == NULL) {
+				oom(ld);
+				rc = 0;
+				break;
+			}
+			err = tsig_secret_read(z->tsig_secret_file, &z->tsig_secret);
+			rc = err == NULL ? 0 : -1;
+			break;
+		case ZKEY_ENABLED:
+			rc = parse_bool(s.text, &z->enabled);
+			break;
+		case ZKEY_ACTION:
+			rc = parse_action(s.text, ACTION_ALLOW, &z->action);
+			break;
+		case ZKEY_REASON:
+			rc = domain_text(ld, &z->reason, &s);
+			break;
+		case ZKEY_REF:
+			rc = domain_text(ld, &z->ref, &s);
+			break;
+		case ZKEY_ON_EXPIRE:
+			rc = strcmp(s.text, "keep") == 0 || strcmp(s.text, "drop") == 0 ? 0 : -1;
+			z->expire_drop = strcmp(s.text, "drop") == 0;
+			break;
+		case ZKEY_PRIMARIES:
+		case ZKEY_COUNT:
+			break;
+		}
+	}
+	if (rc < 0 && !ld->broken)
+		report(ld, &ld->ev.start_mark, "zones[%zu].%s: %s", index, zone_keys[k], err);
+}
+
+static bool zone_append(struct config *cfg, const struct config_zone *z)
+{
+	struct config_zone *nz = realloc(cfg->zones, (cfg->zone_count + 1) * sizeof(*nz));
+
+	if (nz == NULL)
+		return false;
+	nz[cfg->zone_count++] = *z;
+	cfg->zones = nz;
+	return true;
+}
+
+const struct config_zone *config_zone_find(const struct config *cfg, const uint8_t *name,
+	size_t len)
+{
+	for (size_t i = 0; i < cfg->zone_count; i++)
+		if (cfg->zones[i].name_len == len && memcmp(cfg->zones[i].name, name, len) == 0)
+			return &cfg->zones[i];
+	return NULL;
+}
+
+/* What a finished zone entry lacks or contradicts. */
+static void zone_check(struct loader *ld, const struct config_zone *z, size_t index,
+	const bool *seen, const yaml_mark_t *start)
+{
+	const struct config_zone *other;
+
+	if (!seen[ZKEY_NAME])
+		report(ld, start, "zones[%zu]: missing key \"name\"", index);
+	if (z->primary_count == 0)
+		report(ld, start, "zones[%zu]: expected at least one address in \"primaries\"", index);
+	if ((z->tsig_name != NULL) != (z->tsig_secret_file != NULL) ||
+		(z->tsig_algorithm != NULL && z->tsig_name == NULL))
+		report(ld, start, "zones[%zu]: tsig-key and tsig-secret-file go together "
+			"(tsig-algorithm only with them)", index);
+	if (z->text != NULL && (other = config_zone_find(ld->cfg, z->name, z->name_len)) != NULL)
+		report(ld, start, "zones[%zu]: duplicate zone \"%s\" (first at line %u)", index,
+			z->text, other->line);
+}
+
+/* One entry of "zones", a mapping; consumed whole. Returns false when the walk must stop. */
+static bool load_zone(struct loader *ld, size_t index)
+{
+	struct config_zone z = { .enabled = true, .action = ACTION_DEFAULT };
+	bool seen[ZKEY_COUNT] = { false };
+	yaml_mark_t start = ld->ev.start_mark;
+	size_t errors = ld->errors;
+	bool ok = false;
+
+	z.line = (unsigned)start.line + 1;
+	z.column = (unsigned)start.column + 1;
+	if (ld->ev.type != YAML_MAPPING_START_EVENT) {
+		report(ld, &start, "zones[%zu]: expected a mapping", index);
+		return skip_node(ld);
+	}
+	if (!advance(ld))
+		goto out;
+	while (ld->ev.type != YAML_MAPPING_END_EVENT) {
+		size_t k = key_find(ld, zone_keys, ZKEY_COUNT, seen);
+
+		if (!skip_node(ld))
+			goto out;
+		if (k == ZKEY_PRIMARIES) {
+			struct zone_primaries zp = { &z, index };
+			char where[32];
+			size_t n;
+
+			seen[k] = true;
+			snprintf(where, sizeof(where), "zones[%zu].primaries", index);
+			if (!load_scalar_seq(ld, where, zone_primary, &zp, &n))
+				goto out;
+			continue;
+		}
+		if (k < ZKEY_COUNT) {
+			seen[k] = true;
+			zone_value(ld, &z, index, (enum zone_key)k);
+		}
+		if (ld->broken || !skip_node(ld))
+			goto out;
+	}
+	if (z.tsig_name != NULL && z.tsig_algorithm == NULL &&
+		(z.tsig_algorithm = strdup("hmac-sha256")) == NULL) {
+		oom(ld);
+		goto out;
+	}
+	zone_check(ld, &z, index, seen, &start);
+	if (ld->errors == errors) {
+		if (!zone_append(ld->cfg, &z)) {
+			oom(ld);
+			goto out;
+		}
+		return advance(ld); /* the config owns the strings now */
+	}
+	ok = advance(ld);
+out:
+	zone_release(&z);
+	return ok;
+}
+
+/* "zones": a sequence of mappings; null counts as none. */
+static bool load_zones(struct loader *ld)
+{
+	if (current_is_null(ld))
+		return skip_node(ld);
+	ld->given[ROOT_ZONES] = true;
+	if (ld->ev.type != YAML_SEQUENCE_START_EVENT) {
+		report(ld, &ld->ev.start_mark, "zones: expected a sequence of mappings");
+		return skip_node(ld);
+	}
+	if (!advance(ld))
+		return false;
+	for (size_t i = 0; ld->ev.type != YAML_SEQUENCE_END_EVENT; i++)
+		if (!load_zone(ld, i))
+			return false;
+	return advance(ld);
+}
+
 /* A scalar-valued top-level key. Consumes the value; returns false when the walk must stop. */
 static bool load_scalar_key(struct loader *ld, enum root_key rk)
 {
@@ -1550,6 +1838,7 @@ static bool load_scalar_key(struct loader *ld, enum root_key rk)
 		case KEY_REDIRECT:
 		case KEY_LISTS:
 		case KEY_CIDRS:
+		case KEY_ZONES:
 			break;
 		}
 	}
@@ -1599,6 +1888,8 @@ static bool load_root(struct loader *ld)
 				go_on = load_lists(ld);
 			else if (root_keys[k].type == KEY_CIDRS)
 				go_on = load_allow_from(ld);
+			else if (root_keys[k].type == KEY_ZONES)
+				go_on = load_zones(ld);
 			else
 				go_on = load_scalar_key(ld, k);
 		}
@@ -1745,6 +2036,10 @@ static void load_finish(struct loader *ld)
 	if (!ld->given[ROOT_RL_BURST])
 		cfg->rate_limit_burst = cfg->rate_limit_qps * 2;
 	check_redirects(ld);
+	if (cfg->state_dir == NULL && (cfg->state_dir = strdup(DEFAULT_STATE_DIR)) == NULL) {
+		oom(ld);
+		return;
+	}
 	if (!ld->given[ROOT_UPSTREAMS] && cfg->upstream_count == 0)
 		upstreams_from_resolv_conf(ld);
 }
@@ -1817,6 +2112,10 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->list_count; i++)
 		list_release(&cfg->lists[i]);
 	free(cfg->lists);
+	for (size_t i = 0; i < cfg->zone_count; i++)
+		zone_release(&cfg->zones[i]);
+	free(cfg->zones);
+	free(cfg->state_dir);
 	redirect_release(&cfg->redirect);
 	free(cfg->allow_from);
 	free(cfg->user);

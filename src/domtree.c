@@ -473,6 +473,75 @@ uint32_t domtree_lookup_filter(const struct domtree *t, const uint8_t *name, siz
 	return lookup_lazy(t, name, len, match_offset, accept, ctx);
 }
 
+uint32_t domtree_get(const struct domtree *t, const uint8_t *name, size_t len, enum match_form form)
+{
+	size_t slot;
+	const uint8_t *r;
+
+	if (t->count == 0 || len == 0 || len > CONFIG_NAME_MAX)
+		return DOMTREE_NONE;
+	r = find(t, name, len, XXH3_64bits(name, len), &slot);
+	return r == NULL ? DOMTREE_NONE : record_get(r, form == MATCH_BELOW ? BELOW : SELF);
+}
+
+int domtree_set(struct domtree *t, const uint8_t *name, size_t len, enum match_form form,
+	uint32_t value)
+{
+	uint8_t *r = record_get_or_add(t, name, len);
+
+	if (r == NULL)
+		return -1;
+	if (form != MATCH_BELOW)
+		record_set(r, SELF, value);
+	if (form != MATCH_EXACT)
+		record_set(r, BELOW, value);
+	return 0;
+}
+
+struct domtree *domtree_clone(const struct domtree *t)
+{
+	struct domtree *c = calloc(1, sizeof(*c));
+	size_t cap = t->mask + 1;
+
+	if (c == NULL)
+		return NULL;
+	*c = *t;
+	c->chunks = NULL;
+	c->nchunks = c->chunks_cap = 0;
+	if ((c->slots = slots_alloc(cap)) == NULL)
+		goto fail;
+	memcpy(c->slots, t->slots, cap * sizeof(*c->slots));
+	if (t->nchunks > 0 && (c->chunks = calloc(t->nchunks, sizeof(*c->chunks))) == NULL)
+		goto fail;
+	c->chunks_cap = t->nchunks;
+	for (; c->nchunks < t->nchunks; c->nchunks++) {
+		/* a full-size block each: arena_add goes on filling the last one after `used` */
+		if ((c->chunks[c->nchunks] = malloc(CHUNK_SIZE)) == NULL)
+			goto fail;
+		memcpy(c->chunks[c->nchunks], t->chunks[c->nchunks],
+			c->nchunks + 1 == t->nchunks ? t->used : CHUNK_SIZE);
+	}
+	return c;
+fail:
+	domtree_free(c);
+	return NULL;
+}
+
+int domtree_foreach(const struct domtree *t, domtree_each_cb *cb, void *ctx)
+{
+	for (size_t i = 0; t->count > 0 && i <= t->mask; i++) {
+		const uint8_t *r;
+		int rc;
+
+		if (t->slots[i].off == 0)
+			continue;
+		r = record_at(t, t->slots[i].off);
+		if ((rc = cb(ctx, r + 1, r[0], record_get(r, SELF), record_get(r, BELOW))) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 size_t domtree_count(const struct domtree *t)
 {
 	return t->count;

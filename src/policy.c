@@ -20,6 +20,7 @@
 #include "policy.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,7 @@
 #include "domtree.h"
 #include "lists.h"
 #include "log.h"
+#include "zonedb.h"
 
 #define DISABLED 0x80000000u /* in a tree value: a disabled YAML entry (the rest: its index) */
 
@@ -43,7 +45,22 @@ struct policy_list {
 	size_t names;              /* names read (0 when disabled) */
 };
 
+/* A `zones:` entry as the policy applies it; the copy itself comes with a view. */
+struct policy_zone {
+	struct zonesnap *snap;          /* in a view: one reference, or NULL */
+	enum policy_action override;    /* ACTION_DEFAULT: the records' own actions */
+	bool enabled;
+	uint8_t name[CONFIG_NAME_MAX];  /* the zone, wire format */
+	size_t name_len;
+};
+
 struct policy {
+	/* A view (policy_with_zones) is a shallow copy of its core with zones of its own: every
+	 * pointer below but `zones` belongs to the core, which frees it with its last reference. */
+	struct policy *core;        /* this policy itself when it owns the compiled data */
+	_Atomic unsigned refs;      /* on a core: itself plus each view of it */
+	struct policy_zone *zones;  /* owned, zone_count of them (cfg->zones order) */
+	size_t zone_count, zone_names;
 	struct domtree *tree;       /* owned; values index rules (or DISABLED | entry index) */
 	struct policy_rule *rules;  /* owned array; strings point into strings and lists */
 	size_t nrules, rules_cap;
@@ -464,6 +481,10 @@ struct policy *policy_new(const struct config *cfg, struct diag *diag)
 	struct policy *p = calloc(1, sizeof(*p));
 	int rc = -1;
 
+	if (p != NULL) {
+		p->core = p;
+		atomic_init(&p->refs, 1);
+	}
 	if (p == NULL || (rc = policy_build(p, cfg, diag)) != 0)
 		goto fail;
 	p->negative_ttl = cfg->negative_ttl;
@@ -472,6 +493,17 @@ struct policy *policy_new(const struct config *cfg, struct diag *diag)
 	p->soa_mname_len = cfg->soa_mname_len;
 	memcpy(p->soa_rname, cfg->soa_rname, cfg->soa_rname_len);
 	p->soa_rname_len = cfg->soa_rname_len;
+	p->zone_count = cfg->zone_count;
+	if ((p->zones = calloc(p->zone_count ? p->zone_count : 1, sizeof(*p->zones))) == NULL) {
+		rc = -1;
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->zone_count; i++) {
+		p->zones[i].enabled = cfg->zones[i].enabled;
+		p->zones[i].override = cfg->zones[i].action;
+		memcpy(p->zones[i].name, cfg->zones[i].name, cfg->zones[i].name_len);
+		p->zones[i].name_len = cfg->zones[i].name_len;
+	}
 	return p;
 fail:
 	if (rc < 0)
@@ -480,10 +512,63 @@ fail:
 	return NULL;
 }
 
+struct policy *policy_with_zones(struct policy *core, struct zonesnap *const *snaps, size_t n)
+{
+	struct policy *v = malloc(sizeof(*v)); /* owned by the caller */
+
+	if (v == NULL)
+		return NULL;
+	*v = *core;
+	v->core = core->core;
+	v->zone_names = 0;
+	if ((v->zones = calloc(core->zone_count ? core->zone_count : 1, sizeof(*v->zones))) == NULL) {
+		free(v);
+		return NULL;
+	}
+	atomic_fetch_add(&v->core->refs, 1);
+	for (size_t i = 0; i < core->zone_count; i++) {
+		v->zones[i] = core->zones[i];
+		v->zones[i].snap = NULL;
+		if (i < n && snaps[i] != NULL && v->zones[i].enabled) {
+			zonesnap_ref(snaps[i]);
+			v->zones[i].snap = snaps[i];
+			v->zone_names += zonesnap_triggers(snaps[i]);
+		}
+	}
+	return v;
+}
+
+size_t policy_zone_count(const struct policy *p)
+{
+	return p->zone_count;
+}
+
+const uint8_t *policy_zone_name(const struct policy *p, size_t i, size_t *len)
+{
+	*len = p->zones[i].name_len;
+	return p->zones[i].name;
+}
+
+size_t policy_zone_names(const struct policy *p)
+{
+	return p->zone_names;
+}
+
 void policy_free(struct policy *p)
 {
 	if (p == NULL)
 		return;
+	if (p->core != p) {
+		for (size_t i = 0; p->zones != NULL && i < p->zone_count; i++)
+			zonesnap_unref(p->zones[i].snap);
+		free(p->zones);
+		policy_free(p->core); /* drops the view's reference */
+		free(p);
+		return;
+	}
+	if (atomic_fetch_sub(&p->refs, 1) != 1)
+		return;
+	free(p->zones); /* a core's zones hold no snapshots */
 	domtree_free(p->tree);
 	free(p->rules);
 	free(p->rule_redirect);
@@ -533,9 +618,23 @@ const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qn
 	struct match_state m = { .p = p };
 	/* Most policies have neither: then every stored value is a plain rule, no filter needed. */
 	domtree_accept_cb *accept = p->has_schedule || p->has_disabled ? rule_accept : NULL;
-	uint32_t i = domtree_lookup_filter(p->tree, qname, len, match_offset, accept, &m);
+	size_t off = 0, zoff;
+	uint32_t i = domtree_lookup_filter(p->tree, qname, len, &off, accept, &m);
+	const struct policy_rule *best = i == DOMTREE_NONE ? NULL : &p->rules[i], *r;
 
-	return i == DOMTREE_NONE ? NULL : &p->rules[i];
+	/* Zones after the tree: only a strictly more specific trigger beats what came before. */
+	for (size_t z = 0; z < p->zone_count; z++) {
+		if (p->zones[z].snap == NULL)
+			continue;
+		r = zonesnap_match(p->zones[z].snap, qname, len, p->zones[z].override, &zoff);
+		if (r != NULL && (best == NULL || zoff < off)) {
+			best = r;
+			off = zoff;
+		}
+	}
+	if (best != NULL && match_offset != NULL)
+		*match_offset = off;
+	return best;
 }
 
 int64_t policy_next_transition(const struct policy *p, int64_t now)

@@ -144,6 +144,9 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 		stats_inc(stats, STAT_FORMERR);
 		return wire_build_error(&q, WIRE_RCODE_FORMERR, out, cap);
 	case WIRE_NOTIMP:
+		if (q.opcode == WIRE_OPCODE_NOTIFY && p->env.notify != NULL && q.question_ok)
+			return wire_build_error(&q, p->env.notify(p->env.notify_arg, q.qname_lower,
+				q.qname_len, c->addr, c->addrlen), out, cap);
 		stats_inc(stats, STAT_NOTIMP);
 		return wire_build_error(&q, WIRE_RCODE_NOTIMP, out, cap);
 	case WIRE_BADVERS:

@@ -32,6 +32,8 @@
 #include "privdrop.h"
 #include "stats.h"
 #include "worker.h"
+#include "xfr.h"
+#include "zonedb.h"
 
 #define RETIRED_MAX 16
 #define WORKERS_MAX 64 /* the most `workers:` accepts (config.c's root key table) */
@@ -68,6 +70,16 @@ struct server {
 
 	struct event *sched_ev;            /* owned: fires at the policy's next schedule change */
 	int64_t sched_from;                /* changes after this instant are still to be logged */
+
+	/* RPZ zones (`zones:`). The published policy is then a view of `core` with the zones'
+	 * current snapshots; a transfer or a reload builds a new view and publishes it. */
+	struct xfr *xfr;                   /* owned; NULL without zones */
+	struct policy *core;               /* one reference: the policy the last load compiled */
+	struct zonesnap **snaps;           /* owned references, per start-up zone (cfg->zones) */
+	pthread_mutex_t zlock;             /* the three below, written by the transfer thread */
+	struct zonesnap **pending;         /* owned references, handed over by xfr */
+	bool *pending_set;
+	bool zones_changed;
 };
 
 static void server_notify(void *arg)
@@ -125,6 +137,66 @@ int server_bind(struct server *s)
 	return 0;
 }
 
+/* ---- zones ---- */
+
+/* xfr_publish_cb, on the transfer thread (or in xfr_start): parks SNAP for the main loop. */
+static void zone_published(void *ctx, size_t zone, struct zonesnap *snap)
+{
+	struct server *s = ctx;
+
+	pthread_mutex_lock(&s->zlock);
+	zonesnap_unref(s->pending[zone]);
+	s->pending[zone] = snap;
+	s->pending_set[zone] = true;
+	s->zones_changed = true;
+	pthread_mutex_unlock(&s->zlock);
+	server_notify(s);
+}
+
+/*
+ * A view of CORE with the current snapshots: CORE's zone I is the start-up zone of the same name
+ * (zones are matched by name, since a reload may reorder, add or remove them). NULL on ENOMEM.
+ */
+static struct policy *zones_view(struct server *s, struct policy *core)
+{
+	size_t n = policy_zone_count(core);
+	struct zonesnap **v = calloc(n ? n : 1, sizeof(*v));
+	struct policy *view;
+
+	if (v == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		const uint8_t *name = policy_zone_name(core, i, &len);
+		const struct config_zone *cz = config_zone_find(s->cfg, name, len);
+		if (cz != NULL)
+			v[i] = s->snaps[cz - s->cfg->zones];
+	}
+	view = policy_with_zones(core, v, n);
+	free(v);
+	return view;
+}
+
+/* Takes the snapshots the transfer thread handed over; true when any changed. */
+static bool zones_take(struct server *s)
+{
+	bool any;
+
+	pthread_mutex_lock(&s->zlock);
+	any = s->zones_changed;
+	s->zones_changed = false;
+	for (size_t i = 0; any && i < s->cfg->zone_count; i++) {
+		if (!s->pending_set[i])
+			continue;
+		zonesnap_unref(s->snaps[i]);
+		s->snaps[i] = s->pending[i];
+		s->pending[i] = NULL;
+		s->pending_set[i] = false;
+	}
+	pthread_mutex_unlock(&s->zlock);
+	return any;
+}
+
 /* ---- reload ---- */
 
 /*
@@ -146,6 +218,38 @@ static void load_summary(struct server *s)
 		d.switched_off, d.lists_on, d.lists_off, policy_list_names(s->loaded), s->load_seconds);
 }
 
+/*
+ * What a reload cannot change about zones: a zone's primaries, key, reason and ref belong to the
+ * transfer thread, which keeps the start-up configuration; a new zone needs a restart. Enabled
+ * and action do apply (they are the policy's). Logged, not refused: the rest of the file applies.
+ */
+static void zones_reload_check(struct server *s, const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->zone_count; i++) {
+		const struct config_zone *n = &cfg->zones[i], *o;
+
+		o = config_zone_find(s->cfg, n->name, n->name_len);
+		if (o == NULL) {
+			log_warn("reload: zone %s is new: it is pulled only after a restart", n->text);
+			continue;
+		}
+		bool same = o->primary_count == n->primary_count &&
+			(o->tsig_name == NULL) == (n->tsig_name == NULL) &&
+			(o->tsig_name == NULL || (strcmp(o->tsig_name, n->tsig_name) == 0 &&
+			strcmp(o->tsig_secret, n->tsig_secret) == 0 &&
+			strcmp(o->tsig_algorithm, n->tsig_algorithm) == 0)) &&
+			(o->reason == NULL) == (n->reason == NULL) &&
+			(o->reason == NULL || strcmp(o->reason, n->reason) == 0) &&
+			(o->ref == NULL) == (n->ref == NULL) && (o->ref == NULL || strcmp(o->ref, n->ref) == 0) &&
+			o->expire_drop == n->expire_drop;
+		for (size_t p = 0; same && p < o->primary_count; p++)
+			same = strcmp(o->primaries[p].text, n->primaries[p].text) == 0;
+		if (!same)
+			log_warn("reload: zone %s: primaries, TSIG, reason, ref and on-expire changes "
+				"apply after a restart (enabled and action apply now)", n->text);
+	}
+}
+
 static void *loader_main(void *arg)
 {
 	struct server *s = arg;
@@ -163,6 +267,8 @@ static void *loader_main(void *arg)
 		cfg = config_load(s->cfg->path, s->load_diag);
 		if (cfg != NULL)
 			s->loaded = policy_new(cfg, s->load_diag);
+		if (s->loaded != NULL)
+			zones_reload_check(s, cfg);
 		config_free(cfg);
 	}
 	s->load_seconds = (double)(clock_now_ns() - t0) / 1e9;
@@ -266,7 +372,19 @@ static void reload_finish(struct server *s)
 			"(loaded in %.3f s)", s->cfg->path, policy_rule_count(s->loaded),
 			policy_list_names(s->loaded), s->load_seconds);
 		log_info("reload: summary: %s", s->load_summary);
-		publish_policy(s, s->loaded);
+		if (s->xfr != NULL) {
+			struct policy *view = zones_view(s, s->loaded);
+			if (view == NULL) {
+				log_err("reload: out of memory; the current policy stays in force");
+				policy_free(s->loaded);
+			} else {
+				policy_free(s->core);
+				s->core = s->loaded;
+				publish_policy(s, view);
+			}
+		} else {
+			publish_policy(s, s->loaded);
+		}
 		sched_arm(s, policy_now());
 	} else {
 		size_t n = s->load_diag ? diag_count(s->load_diag) : 0;
@@ -323,6 +441,13 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 		log_warn("server: notify read: %s", strerror(errno));
 	if (s->loading && atomic_load(&s->load_done))
 		reload_finish(s);
+	if (s->xfr != NULL && zones_take(s) && !s->stopping) {
+		struct policy *view = zones_view(s, s->core);
+		if (view == NULL)
+			log_err("zones: out of memory building the policy; the previous copies stay in force");
+		else
+			publish_policy(s, view);
+	}
 	retire_policies(s);
 	if (s->stopping && !s->loading) {
 		bool all_exited = true;
@@ -344,6 +469,25 @@ static void log_stats(struct server *s)
 		if (s->workers[i] != NULL)
 			stats_add_to(worker_stats(s->workers[i]), sum);
 	log_info("stats: %s", stats_format(sum, line, sizeof(line)));
+	for (size_t i = 0; s->xfr != NULL && i < s->cfg->zone_count; i++) {
+		struct stats_zone z;
+		xfr_status_one(s->xfr, i, &z);
+		log_info("stats: %s", stats_zone_format(&z, line, sizeof(line)));
+	}
+}
+
+/* The worker's NOTIFY hook: the transfer module decides. */
+static unsigned server_notify_in(void *ctx, const uint8_t *name, size_t len,
+	const struct sockaddr *from, socklen_t fromlen)
+{
+	struct server *s = ctx;
+
+	return xfr_notify(s->xfr, name, len, from, fromlen);
+}
+
+size_t server_zone_status(struct server *s, struct stats_zone *out, size_t cap)
+{
+	return s->xfr != NULL ? xfr_status(s->xfr, out, cap) : 0;
 }
 
 static void signal_cb(evutil_socket_t signo, short what, void *arg)
@@ -398,9 +542,26 @@ struct server *server_new(struct config *cfg, struct policy *pol)
 		goto fail;
 	for (size_t i = 0; i < nfds; i++)
 		s->udp_fds[i] = s->tcp_fds[i] = -1;
+	pthread_mutex_init(&s->zlock, NULL);
+	if (cfg->zone_count > 0) {
+		struct policy *view;
+		s->snaps = calloc(cfg->zone_count, sizeof(*s->snaps));
+		s->pending = calloc(cfg->zone_count, sizeof(*s->pending));
+		s->pending_set = calloc(cfg->zone_count, sizeof(*s->pending_set));
+		if (s->snaps == NULL || s->pending == NULL || s->pending_set == NULL)
+			goto fail;
+		if ((s->xfr = xfr_new(cfg, zone_published, s)) == NULL)
+			goto fail_logged;
+		/* from here the published policy is a view, and core holds the compiled one */
+		if ((view = policy_with_zones(pol, NULL, 0)) == NULL)
+			goto fail;
+		s->core = pol;
+		atomic_store(&s->policy, view);
+	}
 	return s;
 fail:
 	log_err("out of memory");
+fail_logged:
 	if (s == NULL) {
 		config_free(cfg);
 		policy_free(pol);
@@ -443,9 +604,22 @@ int server_run(struct server *s)
 		log_err("cannot set up the main event loop");
 		return 3;
 	}
+	if (s->xfr != NULL) {
+		struct policy *view;
+		if (xfr_start(s->xfr) < 0)
+			return 3;
+		/* the copies read from the state directory are in force from the first query */
+		if (zones_take(s)) {
+			if ((view = zones_view(s, s->core)) == NULL) {
+				log_err("out of memory");
+				return 3;
+			}
+			policy_free(atomic_exchange(&s->policy, view));
+		}
+	}
 	const struct worker_shared sh = { .cfg = s->cfg, .policy = &s->policy,
 		.policy_gen = &s->policy_gen, .tcp_conns = &s->tcp_conns, .ack_cb = server_notify,
-		.ack_arg = s };
+		.ack_arg = s, .notify = s->xfr != NULL ? server_notify_in : NULL, .notify_arg = s };
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		s->workers[i] = worker_new(i, &sh, s->udp_fds + i * n, s->tcp_fds + i * n, n);
 		for (size_t j = 0; j < n; j++) /* the worker owns them now, even on failure */
@@ -455,9 +629,10 @@ int server_run(struct server *s)
 		started++;
 	}
 	log_info("ready: %u worker%s, %zu listen address%s, %zu upstream%s, %zu policy entries, "
-		"%zu list names", s->nworkers, s->nworkers == 1 ? "" : "s", n, n == 1 ? "" : "es",
-		s->cfg->upstream_count, s->cfg->upstream_count == 1 ? "" : "s",
-		policy_rule_count(atomic_load(&s->policy)), policy_list_names(atomic_load(&s->policy)));
+		"%zu list names, %zu zone names", s->nworkers, s->nworkers == 1 ? "" : "s", n,
+		n == 1 ? "" : "es", s->cfg->upstream_count, s->cfg->upstream_count == 1 ? "" : "s",
+		policy_rule_count(atomic_load(&s->policy)), policy_list_names(atomic_load(&s->policy)),
+		policy_zone_names(atomic_load(&s->policy)));
 	event_base_dispatch(s->base);
 	for (unsigned i = 0; i < started; i++)
 		worker_join(s->workers[i]);
@@ -479,6 +654,16 @@ void server_free(struct server *s)
 		return;
 	if (s->loading)
 		pthread_join(s->loader, NULL);
+	xfr_free(s->xfr); /* no more zone_published calls after this */
+	for (size_t i = 0; s->snaps && i < s->cfg->zone_count; i++)
+		zonesnap_unref(s->snaps[i]);
+	for (size_t i = 0; s->pending && i < s->cfg->zone_count; i++)
+		zonesnap_unref(s->pending[i]);
+	free(s->snaps);
+	free(s->pending);
+	free(s->pending_set);
+	policy_free(s->core);
+	pthread_mutex_destroy(&s->zlock);
 	policy_free(s->loaded);
 	diag_free(s->load_diag);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)

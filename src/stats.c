@@ -5,6 +5,7 @@
 #include "stats.h"
 
 #include <stdio.h>
+#include <time.h>
 
 static const char *const stat_names[STAT_COUNT] = {
 	[STAT_QUERIES] = "queries",
@@ -51,5 +52,37 @@ char *stats_format(const uint64_t *sum, char *buf, size_t cap)
 			break;
 		n += (size_t)r;
 	}
+	return buf;
+}
+
+/* Unix seconds as "2026-12-01T09:30:00Z", or "never". */
+static const char *stamp(int64_t t, char *buf, size_t cap)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
+		return "never";
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+char *stats_zone_format(const struct stats_zone *z, char *buf, size_t cap)
+{
+	char c[32], t[32], k[32];
+
+	snprintf(buf, cap, "zone %s: serial=%s%lu records=%llu skipped=%llu enforced=%s expired=%s "
+		"last-check=%s last-transfer=%s last-contact=%s checks=%llu ixfr=%llu axfr=%llu "
+		"failures=%llu tsig-failures=%llu serial-backwards=%llu expiries=%llu "
+		"notify-accepted=%llu notify-refused=%llu result=\"%s\"", z->name,
+		z->have_copy ? "" : "none/", (unsigned long)z->serial, (unsigned long long)z->records,
+		(unsigned long long)z->skipped, z->enforced ? "yes" : "no", z->expired ? "yes" : "no",
+		stamp(z->last_check, c, sizeof(c)), stamp(z->last_transfer, t, sizeof(t)),
+		stamp(z->last_contact, k, sizeof(k)), (unsigned long long)z->checks,
+		(unsigned long long)z->ixfr, (unsigned long long)z->axfr,
+		(unsigned long long)z->failures, (unsigned long long)z->tsig_failures,
+		(unsigned long long)z->backwards, (unsigned long long)z->expiries,
+		(unsigned long long)z->notify_accepted, (unsigned long long)z->notify_refused,
+		z->result);
 	return buf;
 }

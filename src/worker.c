@@ -179,7 +179,8 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	w->guard = guard_new(cfg, cfg->workers);
 	w->proxy = proxy_new(&(struct proxy_env){ .cfg = cfg, .policy = sh->policy,
 		.stats = &w->stats, .forward = on_forward, .forward_arg = w, .reply = on_reply,
-		.reply_queued = on_reply_queued, .reply_arg = w });
+		.reply_queued = on_reply_queued, .reply_arg = w, .notify = sh->notify,
+		.notify_arg = sh->notify_arg });
 	if (w->sendq == NULL || w->guard == NULL || w->proxy == NULL)
 		goto fail_fds;
 	w->mail_ev = event_new(w->base, w->mail_fd, EV_READ | EV_PERSIST, mail_cb, w);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FIXTURE_DIR "tests/unit/fixtures/config"
@@ -400,6 +401,93 @@ static void test_bad_new_keys(void)
 		":17:15: busy-poll-us: expected an integer 0..100000");
 }
 
+/* `zones:` and `state-dir:`: every key read, the secret taken from a file only its owner reads. */
+static void test_zones(void)
+{
+	char dir[] = "/tmp/blokir-zones-test-XXXXXX", key[128], yaml[128], text[1024], want[1100];
+	char readable[300], missing[300];
+	struct diag *diag;
+	struct config *cfg;
+	FILE *fp;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(key, sizeof(key), "%s/k.secret", dir);
+	snprintf(yaml, sizeof(yaml), "%s/z.yaml", dir);
+	fp = fopen(key, "w");
+	fputs("  c2VjcmV0IHNlY3JldCBzZWNyZXQ=\n", fp);
+	fclose(fp);
+	chmod(key, 0600);
+	snprintf(text, sizeof(text), "upstreams: [\"192.0.2.53\"]\nstate-dir: %s\nzones:\n"
+		"  - name: RPZ.Example.\n    primaries: [\"192.0.2.1\", \"[2001:db8::1]:5300\"]\n"
+		"    tsig-key: Key1.\n    tsig-secret-file: k.secret\n    enabled: false\n"
+		"    action: nodata\n    reason: \"feed\"\n    ref: \"order 1\"\n    on-expire: drop\n"
+		"  - name: second.example\n    primaries: 192.0.2.2\n", dir);
+	fp = fopen(yaml, "w");
+	fputs(text, fp);
+	fclose(fp);
+	cfg = load(yaml, &diag);
+	if (ok(cfg != NULL, "a file with two zones loads") && is_int(cfg->zone_count, 2, "2 zones")) {
+		const struct config_zone *z = &cfg->zones[0];
+		is_str(z->text, "rpz.example", "zone name normalized");
+		is_wire(z->name, z->name_len, "rpz.example", "zone name");
+		is_int(z->primary_count, 2, "two primaries");
+		is_str(z->primaries[0].text, "192.0.2.1:53", "port 53 by default");
+		is_str(z->primaries[1].text, "[2001:db8::1]:5300", "an IPv6 primary with a port");
+		is_str(z->tsig_name, "key1", "tsig-key normalized");
+		is_str(z->tsig_algorithm, "hmac-sha256", "hmac-sha256 by default");
+		is_str(z->tsig_secret, "c2VjcmV0IHNlY3JldCBzZWNyZXQ=", "the secret, blanks trimmed");
+		ok(!z->enabled && z->action == ACTION_NODATA && z->expire_drop, "enabled, action, on-expire");
+		is_str(z->reason, "feed", "reason");
+		is_str(z->ref, "order 1", "ref");
+		z = &cfg->zones[1];
+		ok(z->enabled && z->action == ACTION_DEFAULT && !z->expire_drop && z->tsig_name == NULL &&
+			z->primary_count == 1, "zone defaults: enabled, the records' actions, keep, no TSIG");
+		is_str(cfg->state_dir, dir, "state-dir");
+		ok(config_zone_find(cfg, z->name, z->name_len) == z, "config_zone_find");
+	}
+	config_free(cfg);
+	diag_free(diag);
+	cfg = load(fixture("good-minimal.yaml"), &diag);
+	if (cfg != NULL)
+		is_str(cfg->state_dir, "/var/lib/blokir", "state-dir defaults to /var/lib/blokir");
+	config_free(cfg);
+	diag_free(diag);
+	unlink(key);
+	unlink(yaml);
+	rmdir(dir);
+
+	snprintf(readable, sizeof(readable), ":8:23: zones[0].tsig-secret-file: %s/"
+		"zone-secret-readable.key: readable by others (mode 644): chmod 600 it", fixture_dir);
+	snprintf(missing, sizeof(missing), ":22:23: zones[4].tsig-secret-file: %s/"
+		"does-not-exist.key: No such file or directory", fixture_dir);
+	/* the secret's mode is not kept by git: set it, as a checkout with a umask of 022 would */
+	snprintf(want, sizeof(want), "%s/zone-secret-readable.key", fixture_dir);
+	chmod(want, 0644);
+	{
+		const char *const wanted[] = {
+			":2:12: state-dir: expected an absolute path",
+			":5:30: zones[0].primaries[1]: expected an IPv4 or IPv6 address",
+			":7:21: zones[0].tsig-algorithm: expected one of hmac-sha256, hmac-sha384, "
+				"hmac-sha512, hmac-sha224, hmac-sha1",
+			readable,
+			":9:13: zones[0].action: expected one of nxdomain, nodata, refused, drop, allow",
+			":10:16: zones[0].on-expire: expected keep or drop",
+			":13:11: zones[2].name: empty label",
+			":13:5: zones[2]: expected at least one address in \"primaries\"",
+			":17:14: zones[3].enabled: expected true or false",
+			":18:5: unknown key \"colour\"",
+			":15:5: zones[3]: missing key \"name\"",
+			":15:5: zones[3]: tsig-key and tsig-secret-file go together (tsig-algorithm only "
+				"with them)",
+			missing,
+			":23:5: zones[5]: expected a mapping",
+			":26:5: zones[7]: duplicate zone \"dup.example\" (first at line 24)",
+		};
+		expect_errors("bad-zones.yaml", wanted, N(wanted));
+	}
+}
+
 /* RFC 3339 times: forms, offsets, calendar checks. */
 static void test_times(void)
 {
@@ -704,6 +792,7 @@ int main(void)
 	test_idn();
 	test_bad();
 	test_times();
+	test_zones();
 	test_resolv_conf();
 	test_endpoints();
 	test_names();

@@ -1,0 +1,1435 @@
+/*
+ * xfr: the RPZ secondary (see include/xfr.h).
+ *
+ * Per zone, one state machine on the transfer thread's event base:
+ *
+ *   IDLE --refresh/retry timer, NOTIFY--> SOA (UDP query to a primary, 2 s per try)
+ *   SOA  --serial newer, or no copy-->    XFR (TCP: IXFR when a good copy is held, else AXFR)
+ *   SOA  --same serial-->                 IDLE (refresh timer), contact noted
+ *   SOA/XFR --failure-->                  next primary, or IDLE (retry timer) when all failed
+ *   XFR  --IXFR refused-->                XFR (AXFR from the same primary)
+ *
+ * The answer of a transfer is read message by message (each verified with TSIG when a key is
+ * configured, chaining the MACs as RFC 8945 5.3.1 says) and kept aside: a full zone goes into a
+ * fresh zonedb, an increment into a change log. Only when the final SOA has arrived in a
+ * verified message is it applied (the change log to the zone's store), published as a snapshot
+ * and written to the state directory; any failure before that leaves the copy as it was.
+ *
+ * ldns builds and parses the messages and does TSIG: a transfer is not on the query path, and a
+ * hand-written HMAC chain is exactly the kind of code that should come from a library.
+ */
+#include "wire.h" /* before ldns: see wire.h */
+#include "xfr.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <ldns/ldns.h>
+
+#include "clock.h"
+#include "diag.h"
+#include "lists.h"
+#include "log.h"
+#include "rpz.h"
+#include "zonedb.h"
+
+#define SOA_TIMEOUT_MS 2000    /* one SOA query to one primary */
+#define XFR_IDLE_MS 10000      /* a transfer connection with nothing arriving for this long */
+#define RETRY_NO_COPY_S 5      /* retry interval before any SOA is known */
+#define REFRESH_MIN_S 1        /* bounds on the zone's own refresh and retry values */
+#define REFRESH_MAX_S 86400
+#define TSIG_FUDGE 300
+#define NOTIFY_LOG_INTERVAL_S 10
+#define MSG_MAX 65535
+
+enum zstate { Z_IDLE, Z_SOA, Z_XFR };
+
+/* Where a transfer answer is, RR by RR (RFC 1995 4, RFC 5936 2.2). */
+enum phase {
+	P_FIRST,  /* the first SOA: the primary's serial */
+	P_SECOND, /* IXFR: an SOA with our serial starts an increment; anything else is a full zone */
+	P_FULL,   /* full zone: records until the final SOA */
+	P_DEL,    /* increment: deletions until the next SOA */
+	P_ADD,    /* increment: additions until the next SOA (the final one when it has the new serial) */
+	P_DONE
+};
+
+/* The changes of an IXFR, kept as a flat byte log until the transfer is complete. */
+struct change_log {
+	uint8_t *buf; /* owned */
+	size_t len, cap, count;
+};
+
+struct run {
+	bool ixfr;               /* we asked for an increment */
+	bool up_to_date;         /* the answer was our own serial */
+	enum phase phase;
+	uint32_t serial, refresh, retry, expire, minimum; /* of the new version */
+	char mname[LDNS_MAX_DOMAINLEN + 2], rname[LDNS_MAX_DOMAINLEN + 2];
+	struct zonedb *fresh;    /* owned: a full zone being received */
+	struct change_log log;
+	size_t skipped_add, skipped_del;
+	const char *skip_why;
+	unsigned messages;
+	size_t records;
+	uint64_t t0;
+};
+
+struct xfr_zone {
+	struct xfr *x;
+	size_t index;
+	const struct config_zone *cz; /* borrowed from x->cfg */
+	ldns_rdf *apex;               /* owned */
+	char *key_name, *key_alg;     /* owned, absolute ("key." "hmac-sha256."), NULL: no TSIG */
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+
+	/* The copy held. */
+	struct zonedb *db;            /* owned */
+	bool have_copy, dirty;        /* dirty: the store differs from the primary (full transfer) */
+	uint32_t serial, refresh, retry, expire, minimum;
+	char mname[LDNS_MAX_DOMAINLEN + 2], rname[LDNS_MAX_DOMAINLEN + 2];
+	int64_t last_contact;         /* wall clock: expire counts from here */
+	bool expired, dropped;        /* dropped: expired with on-expire: drop, not enforced */
+	uint64_t skipped;
+	bool skip_warned;
+
+	/* The machine. */
+	enum zstate state;
+	size_t primary, tried;
+	bool axfr_next;               /* the primary refused IXFR: ask again for the whole zone */
+	bool recheck;                 /* a NOTIFY came while busy: check again when done */
+	_Atomic bool notify_pending;
+	struct event *timer, *expire_ev, *io; /* owned */
+	int fd;
+	uint16_t qid;
+	ldns_rdf *mac;                /* owned: our query's MAC, then the last verified one */
+	uint8_t *rbuf;                /* owned: TCP bytes received, not yet a whole message */
+	size_t rlen, rcap;
+	uint8_t *wbuf;                /* owned: the query, length-prefixed */
+	size_t wlen, woff;
+	bool writing;
+	struct run run;
+
+	struct stats_zone st;         /* under x->lock */
+	int64_t refused_logged;
+	uint64_t refused_unlogged;
+};
+
+struct xfr {
+	const struct config *cfg;     /* borrowed */
+	xfr_publish_cb *cb;
+	void *ctx;
+	struct xfr_zone *zones;       /* owned array */
+	size_t nzones;
+	pthread_mutex_t lock;         /* the zones' st */
+	struct event_base *base;      /* owned */
+	int wake_fd;                  /* eventfd: NOTIFYs and stop */
+	struct event *wake_ev;
+	_Atomic bool stop;
+	pthread_t thread;
+	bool started;
+	_Atomic int64_t unknown_logged;
+};
+
+static void check_start(struct xfr_zone *z);
+static void xfr_begin(struct xfr_zone *z, bool ixfr);
+
+/* ---- small helpers --------------------------------------------------------------------------- */
+
+static int64_t wall_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* RFC 1982 serial number arithmetic: whether A is newer than B. */
+static bool serial_gt(uint32_t a, uint32_t b)
+{
+	return a != b && (int32_t)(a - b) > 0;
+}
+
+static uint32_t clamp_interval(uint32_t v)
+{
+	return v < REFRESH_MIN_S ? REFRESH_MIN_S : v > REFRESH_MAX_S ? REFRESH_MAX_S : v;
+}
+
+static const char *primary_text(const struct xfr_zone *z)
+{
+	return z->cz->primaries[z->primary].text;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void set_result(struct xfr_zone *z, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&z->x->lock);
+	va_start(ap, fmt);
+	vsnprintf(z->st.result, sizeof(z->st.result), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&z->x->lock);
+}
+
+/* Copies the copy's state into the status block. */
+static void status_sync(struct xfr_zone *z)
+{
+	pthread_mutex_lock(&z->x->lock);
+	z->st.have_copy = z->have_copy;
+	z->st.serial = z->serial;
+	z->st.records = z->db ? zonedb_triggers(z->db) : 0;
+	z->st.skipped = z->skipped;
+	z->st.expired = z->expired;
+	z->st.enforced = z->have_copy && !z->dropped && z->cz->enabled;
+	z->st.last_contact = z->last_contact;
+	pthread_mutex_unlock(&z->x->lock);
+}
+
+static void count(struct xfr_zone *z, uint64_t *field)
+{
+	pthread_mutex_lock(&z->x->lock);
+	(*field)++;
+	pthread_mutex_unlock(&z->x->lock);
+}
+
+static uint16_t random_id(void)
+{
+	uint16_t id = 0;
+
+	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+		id = (uint16_t)clock_now_ns();
+	return id;
+}
+
+static void io_close(struct xfr_zone *z)
+{
+	if (z->io != NULL) {
+		event_free(z->io);
+		z->io = NULL;
+	}
+	if (z->fd >= 0) {
+		close(z->fd);
+		z->fd = -1;
+	}
+	free(z->wbuf);
+	z->wbuf = NULL;
+	z->rlen = 0;
+}
+
+static void run_release(struct run *r)
+{
+	zonedb_free(r->fresh);
+	free(r->log.buf);
+	memset(r, 0, sizeof(*r));
+}
+
+static void timer_arm(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	event_del(ev);
+	event_add(ev, &tv);
+}
+
+/* ---- expiry ---------------------------------------------------------------------------------- */
+
+static void publish(struct xfr_zone *z)
+{
+	struct zonesnap *snap = NULL;
+
+	if (!z->dropped && z->have_copy && (snap = zonedb_snapshot(z->db)) == NULL) {
+		log_err("zone %s: out of memory publishing serial %u; the previous copy stays in force",
+			z->cz->text, z->serial);
+		return;
+	}
+	z->x->cb(z->x->ctx, z->index, snap);
+}
+
+static void expire_arm(struct xfr_zone *z)
+{
+	int64_t left;
+
+	if (!z->have_copy || z->expire == 0)
+		return;
+	left = z->last_contact + (int64_t)z->expire - wall_now();
+	timer_arm(z->expire_ev, left > 0 ? (uint64_t)left * 1000 : 0);
+}
+
+static void expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfr_zone *z = arg;
+	(void)fd;
+	(void)what;
+
+	if (z->expired || !z->have_copy)
+		return;
+	if (wall_now() < z->last_contact + (int64_t)z->expire) {
+		expire_arm(z); /* contact came meanwhile */
+		return;
+	}
+	z->expired = true;
+	count(z, &z->st.expiries);
+	if (z->cz->expire_drop) {
+		log_err("zone %s: EXPIRED: no primary reached for %u s (SOA expire); serial %u is no "
+			"longer enforced (on-expire: drop)", z->cz->text, z->expire, z->serial);
+		z->dropped = true;
+		publish(z);
+	} else {
+		log_err("zone %s: EXPIRED: no primary reached for %u s (SOA expire); serial %u stays "
+			"enforced (on-expire: keep)", z->cz->text, z->expire, z->serial);
+	}
+	set_result(z, "expired: no primary reached for %u s", z->expire);
+	status_sync(z);
+}
+
+/* A primary answered with a version we hold or take: the expire clock starts again. */
+static void contact(struct xfr_zone *z)
+{
+	z->last_contact = wall_now();
+	if (z->expired) {
+		log_info("zone %s: primary %s reached again; no longer expired", z->cz->text,
+			primary_text(z));
+		z->expired = false;
+		if (z->dropped) {
+			z->dropped = false;
+			publish(z);
+		}
+	}
+	expire_arm(z);
+}
+
+/* ---- the state directory --------------------------------------------------------------------- */
+
+/* Wire name N (relative or absolute) in presentation form, escaped as RFC 1035 5.1 says. */
+static void name_print(FILE *fp, const uint8_t *n)
+{
+	bool first = true;
+
+	for (; *n != 0; n += 1 + *n) {
+		if (!first)
+			fputc('.', fp);
+		first = false;
+		for (size_t i = 1; i <= *n; i++) {
+			uint8_t c = n[i];
+			if (c == '.' || c == '\\' || c == '"' || c == ';' || c == '(' || c == ')' ||
+				c == '$' || c == '@')
+				fprintf(fp, "\\%c", c);
+			else if (c <= ' ' || c >= 0x7f)
+				fprintf(fp, "\\%03u", c);
+			else
+				fputc(c, fp);
+		}
+	}
+}
+
+static int persist_entry(void *ctx, const struct lists_entry *e)
+{
+	FILE *fp = ctx;
+	static const char *const targets[] = {
+		[ACTION_NXDOMAIN] = ".", [ACTION_NODATA] = "*.", [ACTION_ALLOW] = "rpz-passthru.",
+		[ACTION_DROP] = "rpz-drop.",
+	};
+	char addr[INET6_ADDRSTRLEN];
+
+	if (e->form == MATCH_BELOW)
+		fputs(e->name_len > 1 ? "*." : "*", fp);
+	name_print(fp, e->name);
+	if (e->addr_family != 0) {
+		inet_ntop(e->addr_family, e->addr, addr, sizeof(addr));
+		fprintf(fp, " 0 IN %s %s\n", e->addr_family == AF_INET ? "A" : "AAAA", addr);
+	} else if (e->action == ACTION_REDIRECT) {
+		fputs(" 0 IN CNAME ", fp);
+		name_print(fp, e->cname);
+		fputs(".\n", fp);
+	} else {
+		fprintf(fp, " 0 IN CNAME %s\n", e->action < sizeof(targets) / sizeof(targets[0]) &&
+			targets[e->action] ? targets[e->action] : ".");
+	}
+	return ferror(fp) ? -1 : 0;
+}
+
+/*
+ * Writes the copy to STATE-DIR/ZONE.rpz: a temporary file, fsync, rename, so that a crash at any
+ * moment leaves either the old copy or the new one, never half of one.
+ */
+static void persist(struct xfr_zone *z)
+{
+	FILE *fp = fopen(z->tmp, "we"); /* owned, closed below */
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd;
+
+	if (fp == NULL)
+		goto fail;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(fp, "; blokir: copy of zone %s, serial %u, from %s at %s\n$ORIGIN %s.\n"
+		"@ 0 IN SOA %s %s %u %u %u %u %u\n; skipped %llu (rpz-ip, rpz-nsdname, ... records "
+		"the primary has and blokir does not enforce)\n", z->cz->text, z->serial,
+		primary_text(z), when, z->cz->text, z->mname, z->rname, z->serial, z->refresh, z->retry,
+		z->expire, z->minimum, (unsigned long long)z->skipped);
+	if (zonedb_foreach(z->db, persist_entry, fp) < 0 || fflush(fp) != 0 ||
+		fsync(fileno(fp)) != 0) {
+		fclose(fp);
+		goto fail;
+	}
+	if (fclose(fp) != 0 || rename(z->tmp, z->path) != 0)
+		goto fail;
+	/* the rename itself is durable once the directory is synced */
+	if ((fd = open(z->x->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	return;
+fail:
+	log_err("zone %s: cannot write its copy to %s: %s; the copy in memory is still enforced",
+		z->cz->text, z->path, strerror(errno));
+	unlink(z->tmp);
+}
+
+static int load_entry(void *ctx, const struct lists_entry *e)
+{
+	return zonedb_add(ctx, e) < 0 ? -1 : 0;
+}
+
+/*
+ * Reads STATE-DIR/ZONE.rpz, written by persist: the SOA line for the serial and timers, then the
+ * triggers through the RPZ list reader. A missing file is no copy; a bad one is logged and
+ * ignored (a transfer replaces it).
+ */
+static void load_copy(struct xfr_zone *z)
+{
+	struct config_list l = { .path = z->path, .format = LIST_RPZ, .enabled = true,
+		.action = ACTION_DEFAULT };
+	char line[2048], mname[LDNS_MAX_DOMAINLEN + 2], rname[LDNS_MAX_DOMAINLEN + 2];
+	uint32_t serial, refresh, retry, expire, minimum;
+	struct zonedb *db = NULL;
+	struct diag *d = NULL;
+	struct stat st;
+	bool soa = false;
+	size_t bad = 0;
+	uint64_t t0 = clock_now_ns();
+	FILE *fp = fopen(z->path, "re"); /* owned, closed below */
+
+	if (fp == NULL) {
+		if (errno != ENOENT)
+			log_err("zone %s: cannot read its copy %s: %s", z->cz->text, z->path,
+				strerror(errno));
+		else
+			log_info("zone %s: no copy in %s yet", z->cz->text, z->path);
+		return;
+	}
+	unsigned long long skipped = 0;
+	for (int i = 0; i < 8 && fgets(line, sizeof(line), fp) != NULL; i++) {
+		soa |= sscanf(line, "@ %*u IN SOA %255s %255s %u %u %u %u %u", mname, rname, &serial,
+			&refresh, &retry, &expire, &minimum) == 7;
+		if (sscanf(line, "; skipped %llu", &skipped) == 1)
+			break;
+	}
+	if (fstat(fileno(fp), &st) < 0)
+		st.st_mtime = 0;
+	fclose(fp);
+	if (!soa) {
+		log_err("zone %s: %s has no SOA line; ignored", z->cz->text, z->path);
+		return;
+	}
+	if ((d = diag_new()) == NULL || (db = zonedb_new(z->cz->text, z->cz->reason, z->cz->ref,
+		lists_estimate(&l))) == NULL)
+		goto nomem;
+	if (lists_read(&l, d, load_entry, db, &bad) < 0) {
+		for (size_t i = 0; i < diag_count(d); i++)
+			log_err("zone %s: %s", z->cz->text, diag_get(d, i));
+		log_err("zone %s: its copy %s is unusable; waiting for a transfer", z->cz->text,
+			z->path);
+		goto out;
+	}
+	zonedb_free(z->db);
+	z->db = db;
+	db = NULL;
+	z->have_copy = true;
+	z->serial = serial;
+	z->refresh = refresh;
+	z->retry = retry;
+	z->expire = expire;
+	z->minimum = minimum;
+	snprintf(z->mname, sizeof(z->mname), "%s", mname);
+	snprintf(z->rname, sizeof(z->rname), "%s", rname);
+	z->last_contact = (int64_t)st.st_mtime;
+	z->skipped = skipped;
+	log_info("zone %s: serial %u read from %s: %zu triggers (%.3f s)", z->cz->text, serial,
+		z->path, zonedb_triggers(z->db), (double)(clock_now_ns() - t0) / 1e9);
+	goto out;
+nomem:
+	log_err("zone %s: out of memory reading %s", z->cz->text, z->path);
+out:
+	zonedb_free(db);
+	diag_free(d);
+}
+
+/* ---- messages -------------------------------------------------------------------------------- */
+
+/* Our query for TYPE, signed when the zone has a key; its wire form in *WIRE. -1 on failure. */
+static int query_build(struct xfr_zone *z, ldns_rr_type type, uint8_t **wire, size_t *len)
+{
+	ldns_pkt *q = ldns_pkt_query_new(ldns_rdf_clone(z->apex), type, LDNS_RR_CLASS_IN, 0);
+	int rc = -1;
+
+	if (q == NULL)
+		return -1;
+	z->qid = random_id();
+	ldns_pkt_set_id(q, z->qid);
+	if (type == LDNS_RR_TYPE_IXFR) {
+		/* RFC 1995 3: the authority section carries the SOA of the version we hold */
+		char text[LDNS_MAX_DOMAINLEN * 2 + 128];
+		ldns_rr *soa = NULL;
+
+		snprintf(text, sizeof(text), "%s. 0 IN SOA %s %s %u %u %u %u %u", z->cz->text,
+			z->mname, z->rname, z->serial, z->refresh, z->retry, z->expire, z->minimum);
+		if (ldns_rr_new_frm_str(&soa, text, 0, NULL, NULL) != LDNS_STATUS_OK)
+			goto out;
+		ldns_pkt_push_rr(q, LDNS_SECTION_AUTHORITY, soa);
+	}
+	ldns_rdf_deep_free(z->mac);
+	z->mac = NULL;
+	if (z->key_name != NULL) {
+		if (ldns_pkt_tsig_sign(q, z->key_name, z->cz->tsig_secret, TSIG_FUDGE, z->key_alg,
+			NULL) != LDNS_STATUS_OK)
+			goto out;
+		if ((z->mac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(q), 3))) == NULL)
+			goto out;
+	}
+	rc = ldns_pkt2wire(wire, q, len) == LDNS_STATUS_OK ? 0 : -1;
+out:
+	ldns_pkt_free(q);
+	return rc;
+}
+
+/*
+ * Checks an answer's header and TSIG. FIRST: the first message of the answer (TSIG over all its
+ * variables; later ones chain timers only). Returns NULL, or why the answer is refused; *TSIG is
+ * set when that reason is a TSIG failure.
+ */
+static const char *answer_check(struct xfr_zone *z, ldns_pkt *p, const uint8_t *wire, size_t len,
+	bool first, bool *tsig)
+{
+	static _Thread_local char msg[96];
+
+	*tsig = false;
+	if (ldns_pkt_id(p) != z->qid || !ldns_pkt_qr(p))
+		return "answer with a wrong ID";
+	if (z->key_name != NULL) {
+		ldns_rr *t = ldns_pkt_tsig(p);
+		*tsig = true;
+		if (t == NULL)
+			return ldns_pkt_get_rcode(p) == LDNS_RCODE_NOTAUTH ?
+				"TSIG refused by the primary (NOTAUTH: wrong key or secret?)" :
+				"TSIG missing from the answer";
+		if (!ldns_pkt_tsig_verify_next(p, wire, len, z->key_name, z->cz->tsig_secret, z->mac,
+			first ? 0 : 1))
+			return "TSIG mismatch (wrong secret?)";
+		ldns_rdf_deep_free(z->mac);
+		z->mac = ldns_rdf_clone(ldns_rr_rdf(t, 3));
+		*tsig = false;
+	}
+	if (ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR) {
+		*tsig = ldns_pkt_get_rcode(p) == LDNS_RCODE_NOTAUTH && z->key_name != NULL;
+		snprintf(msg, sizeof(msg), "primary answered %s",
+			ldns_lookup_by_id(ldns_rcodes, ldns_pkt_get_rcode(p)) ?
+			ldns_lookup_by_id(ldns_rcodes, ldns_pkt_get_rcode(p))->name : "an error");
+		return msg;
+	}
+	return NULL;
+}
+
+/* ---- ending a try ---------------------------------------------------------------------------- */
+
+/* Back to idle, the next check after SECONDS. */
+static void idle(struct xfr_zone *z, uint32_t seconds)
+{
+	io_close(z);
+	run_release(&z->run);
+	z->state = Z_IDLE;
+	status_sync(z);
+	if (z->recheck) {
+		z->recheck = false;
+		check_start(z);
+		return;
+	}
+	timer_arm(z->timer, (uint64_t)seconds * 1000);
+}
+
+static uint32_t retry_interval(const struct xfr_zone *z)
+{
+	return z->retry > 0 ? clamp_interval(z->retry) : RETRY_NO_COPY_S;
+}
+
+static uint32_t refresh_interval(const struct xfr_zone *z)
+{
+	return z->refresh > 0 ? clamp_interval(z->refresh) : RETRY_NO_COPY_S;
+}
+
+/*
+ * This primary failed for WHY: the next one is asked, or when every one has been, the zone
+ * waits for its retry interval. The copy held is untouched either way.
+ */
+static void primary_failed(struct xfr_zone *z, const char *why, bool tsig)
+{
+	log_warn("zone %s: %s from %s: %s; %s", z->cz->text, z->state == Z_XFR ?
+		(z->run.ixfr ? "IXFR" : "AXFR") : "SOA query", primary_text(z), why,
+		z->have_copy ? "the current copy stays in force" : "no copy yet");
+	pthread_mutex_lock(&z->x->lock);
+	z->st.failures++;
+	z->st.tsig_failures += tsig;
+	snprintf(z->st.result, sizeof(z->st.result), "%s: %s", primary_text(z), why);
+	pthread_mutex_unlock(&z->x->lock);
+	io_close(z);
+	run_release(&z->run);
+	z->axfr_next = false;
+	if (++z->tried < z->cz->primary_count) {
+		z->primary = (z->primary + 1) % z->cz->primary_count;
+		z->state = Z_IDLE;
+		check_start(z);
+		return;
+	}
+	idle(z, retry_interval(z));
+}
+
+static void serial_backwards(struct xfr_zone *z, uint32_t theirs)
+{
+	log_err("zone %s: primary %s has serial %u, older than ours (%u): refused, the current copy "
+		"stays in force", z->cz->text, primary_text(z), theirs, z->serial);
+	count(z, &z->st.backwards);
+	primary_failed(z, "serial went backwards", false);
+}
+
+/* ---- applying a transfer --------------------------------------------------------------------- */
+
+/* A change log record: op, form, action, family, name, cname, address. */
+static int log_change(struct change_log *cl, bool add, const struct lists_entry *e)
+{
+	size_t need = 6 + e->name_len + e->cname_len + (e->addr_family ? 16 : 0);
+
+	if (cl->len + need > cl->cap) {
+		size_t ncap = cl->cap ? cl->cap * 2 : 4096;
+		uint8_t *nb;
+		while (ncap < cl->len + need)
+			ncap *= 2;
+		if ((nb = realloc(cl->buf, ncap)) == NULL)
+			return -1;
+		cl->buf = nb;
+		cl->cap = ncap;
+	}
+	uint8_t *p = cl->buf + cl->len;
+	*p++ = add;
+	*p++ = (uint8_t)e->form;
+	*p++ = (uint8_t)e->action;
+	*p++ = (uint8_t)(e->addr_family == AF_INET ? 4 : e->addr_family == AF_INET6 ? 6 : 0);
+	*p++ = (uint8_t)e->name_len;
+	memcpy(p, e->name, e->name_len);
+	p += e->name_len;
+	*p++ = (uint8_t)e->cname_len;
+	memcpy(p, e->cname, e->cname_len);
+	p += e->cname_len;
+	if (e->addr_family) {
+		memcpy(p, e->addr, 16);
+		p += 16;
+	}
+	cl->len = (size_t)(p - cl->buf);
+	cl->count++;
+	return 0;
+}
+
+/*
+ * Applies the change log to the store. Returns 0, 1 when a deletion named a record we do not
+ * have (our copy and the primary's differ: the store is marked dirty), -1 when out of memory.
+ */
+static int log_apply(struct xfr_zone *z, const struct change_log *cl, size_t *dels, size_t *adds)
+{
+	const uint8_t *p = cl->buf, *end = cl->buf + cl->len;
+	int result = 0;
+
+	while (p < end) {
+		struct lists_entry e = { .form = (enum match_form)p[1],
+			.action = (enum policy_action)p[2] };
+		bool add = p[0];
+		int rc;
+
+		e.addr_family = p[3] == 4 ? AF_INET : p[3] == 6 ? AF_INET6 : 0;
+		e.name_len = p[4];
+		e.name = p + 5;
+		p += 5 + e.name_len;
+		e.cname_len = *p++;
+		e.cname = p;
+		p += e.cname_len;
+		if (e.addr_family) {
+			memcpy(e.addr, p, 16);
+			p += 16;
+		}
+		rc = add ? zonedb_add(z->db, &e) : zonedb_del(z->db, &e);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			result = 1;
+		*(add ? adds : dels) += 1;
+	}
+	return result;
+}
+
+/* The transfer has arrived whole: it becomes the copy, is published and written out. */
+static void run_finish(struct xfr_zone *z)
+{
+	struct run *r = &z->run;
+	uint32_t old = z->serial;
+	bool had = z->have_copy;
+	size_t dels = 0, adds = 0;
+	double secs = (double)(clock_now_ns() - r->t0) / 1e9;
+	const char *how;
+
+	pthread_mutex_lock(&z->x->lock);
+	z->st.last_check = wall_now();
+	pthread_mutex_unlock(&z->x->lock);
+	if (r->up_to_date) {
+		contact(z);
+		log_info("zone %s: %s: serial %u is current", z->cz->text, primary_text(z), z->serial);
+		set_result(z, "up to date (serial %u)", z->serial);
+		idle(z, refresh_interval(z));
+		return;
+	}
+	if (r->fresh != NULL) {
+		zonedb_free(z->db);
+		z->db = r->fresh;
+		r->fresh = NULL;
+		z->skipped = r->skipped_add;
+		how = r->ixfr ? "IXFR answered with the full zone" : "AXFR";
+		count(z, &z->st.axfr);
+	} else {
+		int rc = log_apply(z, &r->log, &dels, &adds);
+		if (rc != 0) {
+			z->dirty = true;
+			log_warn("zone %s: IXFR %u -> %u from %s %s; asking for the whole zone",
+				z->cz->text, old, r->serial, primary_text(z), rc < 0 ? "ran out of memory" :
+				"deletes records our copy does not have");
+			set_result(z, "IXFR did not match our copy: AXFR");
+			io_close(z);
+			run_release(r);
+			xfr_begin(z, false);
+			return;
+		}
+		z->skipped = z->skipped + r->skipped_add >= r->skipped_del ?
+			z->skipped + r->skipped_add - r->skipped_del : 0;
+		how = "IXFR";
+		count(z, &z->st.ixfr);
+	}
+	z->have_copy = true;
+	z->dirty = false;
+	z->serial = r->serial;
+	z->refresh = r->refresh;
+	z->retry = r->retry;
+	z->expire = r->expire;
+	z->minimum = r->minimum;
+	memcpy(z->mname, r->mname, sizeof(z->mname));
+	memcpy(z->rname, r->rname, sizeof(z->rname));
+	contact(z); /* after the new SOA's expire is known */
+	if (z->skipped > 0 && !z->skip_warned) {
+		log_warn("zone %s: %llu records skipped (first: %s): only QNAME triggers are enforced",
+			z->cz->text, (unsigned long long)z->skipped, r->skip_why ? r->skip_why : "?");
+		z->skip_warned = true;
+	}
+	publish(z);
+	if (r->fresh == NULL && dels + adds > 0)
+		log_info("zone %s: %s %u -> %u from %s: %zu deleted, %zu added, %zu triggers in force "
+			"(%.3f s)", z->cz->text, how, old, z->serial, primary_text(z), dels, adds,
+			zonedb_triggers(z->db), secs);
+	else
+		log_info("zone %s: %s %s%u from %s: %zu triggers in force, %llu records skipped "
+			"(%.3f s)", z->cz->text, how, had ? "to serial " : "serial ", z->serial,
+			primary_text(z), zonedb_triggers(z->db), (unsigned long long)z->skipped, secs);
+	pthread_mutex_lock(&z->x->lock);
+	z->st.last_transfer = wall_now();
+	snprintf(z->st.result, sizeof(z->st.result), "%s of serial %u from %s", how, z->serial,
+		primary_text(z));
+	pthread_mutex_unlock(&z->x->lock);
+	persist(z);
+	idle(z, refresh_interval(z));
+}
+
+/* One data record of the answer: into the fresh zone or the change log. NULL, or why not. */
+static const char *run_record(struct xfr_zone *z, const ldns_rr *rr, bool add)
+{
+	static _Thread_local char msg[160];
+	uint8_t buf[CONFIG_NAME_MAX + 1];
+	struct lists_entry e;
+	const ldns_rdf *rd = ldns_rr_rd_count(rr) > 0 ? ldns_rr_rdf(rr, 0) : NULL;
+	struct rpz_rr w = {
+		.owner = ldns_rdf_data(ldns_rr_owner(rr)), .owner_len = ldns_rdf_size(ldns_rr_owner(rr)),
+		.type = (uint16_t)ldns_rr_get_type(rr), .rclass = (uint16_t)ldns_rr_get_class(rr),
+		.ttl = ldns_rr_ttl(rr), .rdata = rd ? ldns_rdf_data(rd) : NULL,
+		.rdlen = rd ? ldns_rdf_size(rd) : 0,
+	};
+	const char *why = NULL;
+	struct run *r = &z->run;
+
+	switch (rpz_classify(ldns_rdf_data(z->apex), ldns_rdf_size(z->apex), &w, buf, &e, &why)) {
+	case RPZ_TRIGGER:
+		r->records++;
+		if (r->fresh != NULL)
+			return zonedb_add(r->fresh, &e) < 0 ? "out of memory" : NULL;
+		return log_change(&r->log, add, &e) < 0 ? "out of memory" : NULL;
+	case RPZ_APEX:
+		return NULL;
+	case RPZ_SKIP:
+		*(add ? &r->skipped_add : &r->skipped_del) += 1;
+		if (r->skip_why == NULL)
+			r->skip_why = why;
+		return NULL;
+	case RPZ_BAD:
+		break;
+	}
+	char *owner = ldns_rdf2str(ldns_rr_owner(rr));
+	snprintf(msg, sizeof(msg), "malformed record %s: %s", owner ? owner : "?", why);
+	free(owner);
+	return msg;
+}
+
+static uint32_t soa_field(const ldns_rr *soa, size_t i)
+{
+	return ldns_rdf2native_int32(ldns_rr_rdf(soa, i));
+}
+
+static bool is_soa(const ldns_rr *rr)
+{
+	return ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_rd_count(rr) == 7;
+}
+
+/* One record of the answer through the phases of enum phase. NULL, or why the answer is bad. */
+static const char *run_rr(struct xfr_zone *z, const ldns_rr *rr, bool *backwards)
+{
+	struct run *r = &z->run;
+	bool soa = is_soa(rr);
+
+	switch (r->phase) {
+	case P_FIRST: {
+		char *m, *n;
+		if (!soa || ldns_dname_compare(ldns_rr_owner(rr), z->apex) != 0)
+			return "the answer does not start with the zone's SOA";
+		r->serial = soa_field(rr, 2);
+		r->refresh = soa_field(rr, 3);
+		r->retry = soa_field(rr, 4);
+		r->expire = soa_field(rr, 5);
+		r->minimum = soa_field(rr, 6);
+		m = ldns_rdf2str(ldns_rr_rdf(rr, 0));
+		n = ldns_rdf2str(ldns_rr_rdf(rr, 1));
+		snprintf(r->mname, sizeof(r->mname), "%s", m ? m : ".");
+		snprintf(r->rname, sizeof(r->rname), "%s", n ? n : ".");
+		free(m);
+		free(n);
+		if (z->have_copy && !z->dirty && serial_gt(z->serial, r->serial)) {
+			*backwards = true;
+			return "serial went backwards";
+		}
+		if (r->ixfr) {
+			r->up_to_date = r->serial == z->serial;
+			r->phase = P_SECOND;
+			return NULL;
+		}
+		r->phase = P_FULL;
+		return (r->fresh = zonedb_new(z->cz->text, z->cz->reason, z->cz->ref, 1024)) == NULL ?
+			"out of memory" : NULL;
+	}
+	case P_SECOND:
+		r->up_to_date = false;
+		if (soa && soa_field(rr, 2) == z->serial && r->serial != z->serial) {
+			r->phase = P_DEL;
+			return NULL;
+		}
+		/* RFC 1995 4: a primary without the increment sends the whole zone instead */
+		if ((r->fresh = zonedb_new(z->cz->text, z->cz->reason, z->cz->ref,
+			z->db ? zonedb_triggers(z->db) : 1024)) == NULL)
+			return "out of memory";
+		r->phase = P_FULL;
+		/* this record is the zone's first */
+		__attribute__((fallthrough));
+	case P_FULL:
+		if (soa) {
+			if (soa_field(rr, 2) != r->serial)
+				return "the final SOA's serial differs from the first";
+			r->phase = P_DONE;
+			return NULL;
+		}
+		return run_record(z, rr, true);
+	case P_DEL:
+		if (soa) {
+			r->phase = P_ADD;
+			return NULL;
+		}
+		return run_record(z, rr, false);
+	case P_ADD:
+		if (soa) {
+			r->phase = soa_field(rr, 2) == r->serial ? P_DONE : P_DEL;
+			return NULL;
+		}
+		return run_record(z, rr, true);
+	case P_DONE:
+		break;
+	}
+	return "records after the final SOA";
+}
+
+/* One whole message of the transfer answer. Returns false when the try has ended. */
+static bool xfr_message(struct xfr_zone *z, const uint8_t *msg, size_t len)
+{
+	ldns_pkt *p = NULL;
+	bool tsig = false, backwards = false;
+	const char *err;
+	ldns_rr_list *an;
+
+	if (ldns_wire2pkt(&p, msg, len) != LDNS_STATUS_OK) {
+		primary_failed(z, "malformed message", false);
+		return false;
+	}
+	err = answer_check(z, p, msg, len, z->run.messages == 0, &tsig);
+	if (err != NULL && !tsig && z->run.ixfr && z->run.messages == 0 &&
+		(ldns_pkt_get_rcode(p) == LDNS_RCODE_NOTIMPL || ldns_pkt_get_rcode(p) == LDNS_RCODE_REFUSED ||
+		ldns_pkt_get_rcode(p) == LDNS_RCODE_FORMERR)) {
+		/* RFC 1995 does not oblige a primary to serve increments: take the whole zone */
+		log_info("zone %s: %s refuses IXFR (%s); asking for AXFR", z->cz->text, primary_text(z),
+			err);
+		ldns_pkt_free(p);
+		io_close(z);
+		run_release(&z->run);
+		xfr_begin(z, false);
+		return false;
+	}
+	z->run.messages++;
+	an = ldns_pkt_answer(p);
+	for (size_t i = 0; err == NULL && i < ldns_rr_list_rr_count(an); i++)
+		err = run_rr(z, ldns_rr_list_rr(an, i), &backwards);
+	/* an IXFR answer of one SOA with our serial: nothing to do */
+	if (err == NULL && z->run.phase == P_SECOND && z->run.up_to_date)
+		z->run.phase = P_DONE;
+	ldns_pkt_free(p);
+	if (err != NULL) {
+		if (backwards)
+			serial_backwards(z, z->run.serial);
+		else
+			primary_failed(z, err, tsig);
+		return false;
+	}
+	if (z->run.phase == P_DONE) {
+		run_finish(z);
+		return false;
+	}
+	return true;
+}
+
+/* ---- TCP: the transfer ----------------------------------------------------------------------- */
+
+static void xfr_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfr_zone *z = arg;
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		primary_failed(z, z->writing ? "connection timed out" : "transfer timed out", false);
+		return;
+	}
+	if (z->writing) {
+		n = send(fd, z->wbuf + z->woff, z->wlen - z->woff, MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n < 0) {
+			primary_failed(z, strerror(errno), false);
+			return;
+		}
+		z->woff += (size_t)n;
+		if (z->woff < z->wlen)
+			return;
+		z->writing = false;
+		event_free(z->io);
+		z->io = event_new(z->x->base, fd, EV_READ | EV_PERSIST, xfr_io, z);
+		struct timeval tv = { XFR_IDLE_MS / 1000, 0 };
+		if (z->io == NULL || event_add(z->io, &tv) < 0)
+			primary_failed(z, "out of memory", false);
+		return;
+	}
+	if (z->rcap - z->rlen < 16384) {
+		size_t ncap = z->rcap ? z->rcap * 2 : 2 * (MSG_MAX + 2);
+		uint8_t *nb = realloc(z->rbuf, ncap);
+		if (nb == NULL) {
+			primary_failed(z, "out of memory", false);
+			return;
+		}
+		z->rbuf = nb;
+		z->rcap = ncap;
+	}
+	n = recv(fd, z->rbuf + z->rlen, z->rcap - z->rlen, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		primary_failed(z, n == 0 ? "connection closed before the transfer was complete" :
+			strerror(errno), false);
+		return;
+	}
+	z->rlen += (size_t)n;
+	size_t off = 0;
+	while (z->rlen - off >= 2) {
+		size_t mlen = (size_t)z->rbuf[off] << 8 | z->rbuf[off + 1];
+		if (z->rlen - off - 2 < mlen)
+			break;
+		if (!xfr_message(z, z->rbuf + off + 2, mlen))
+			return; /* the try ended: z's buffers are gone or reset */
+		off += 2 + mlen;
+	}
+	memmove(z->rbuf, z->rbuf + off, z->rlen - off);
+	z->rlen -= off;
+}
+
+/* Starts a transfer from the current primary: IXFR when IXFR is set (a good copy is held). */
+static void xfr_begin(struct xfr_zone *z, bool ixfr)
+{
+	const struct config_endpoint *ep = &z->cz->primaries[z->primary];
+	uint8_t *wire = NULL;
+	size_t len;
+
+	z->state = Z_XFR;
+	run_release(&z->run);
+	z->run.ixfr = ixfr;
+	z->run.t0 = clock_now_ns();
+	if (query_build(z, ixfr ? LDNS_RR_TYPE_IXFR : LDNS_RR_TYPE_AXFR, &wire, &len) < 0 ||
+		(z->wbuf = malloc(len + 2)) == NULL) {
+		free(wire);
+		primary_failed(z, "cannot build the query (out of memory?)", false);
+		return;
+	}
+	z->wbuf[0] = (uint8_t)(len >> 8);
+	z->wbuf[1] = (uint8_t)len;
+	memcpy(z->wbuf + 2, wire, len);
+	free(wire);
+	z->wlen = len + 2;
+	z->woff = 0;
+	z->writing = true;
+	z->fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (z->fd < 0 || (connect(z->fd, (const struct sockaddr *)&ep->addr, ep->addrlen) < 0 &&
+		errno != EINPROGRESS)) {
+		primary_failed(z, strerror(errno), false);
+		return;
+	}
+	z->io = event_new(z->x->base, z->fd, EV_WRITE | EV_PERSIST, xfr_io, z);
+	struct timeval tv = { SOA_TIMEOUT_MS / 1000, 0 };
+	if (z->io == NULL || event_add(z->io, &tv) < 0)
+		primary_failed(z, "out of memory", false);
+	else
+		log_debug("zone %s: %s from %s", z->cz->text, ixfr ? "IXFR" : "AXFR", ep->text);
+}
+
+/* ---- UDP: the SOA check ---------------------------------------------------------------------- */
+
+static void soa_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfr_zone *z = arg;
+	uint8_t buf[MSG_MAX];
+	ldns_pkt *p = NULL;
+	const char *err;
+	bool tsig = false;
+	ssize_t n;
+	uint32_t serial = 0;
+	bool found = false;
+
+	if (what & EV_TIMEOUT) {
+		primary_failed(z, "SOA query timed out", false);
+		return;
+	}
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		primary_failed(z, strerror(errno), false); /* ECONNREFUSED: nothing listens there */
+		return;
+	}
+	if (ldns_wire2pkt(&p, buf, (size_t)n) != LDNS_STATUS_OK || ldns_pkt_id(p) != z->qid) {
+		ldns_pkt_free(p);
+		return; /* not the answer: wait on (the socket is connected to the primary) */
+	}
+	err = answer_check(z, p, buf, (size_t)n, true, &tsig);
+	for (size_t i = 0; err == NULL && i < ldns_rr_list_rr_count(ldns_pkt_answer(p)); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(p), i);
+		if (is_soa(rr) && ldns_dname_compare(ldns_rr_owner(rr), z->apex) == 0) {
+			serial = soa_field(rr, 2);
+			found = true;
+		}
+	}
+	ldns_pkt_free(p);
+	if (err == NULL && !found)
+		err = "no SOA in the answer (not authoritative for the zone?)";
+	if (err != NULL) {
+		primary_failed(z, err, tsig);
+		return;
+	}
+	io_close(z);
+	pthread_mutex_lock(&z->x->lock);
+	z->st.last_check = wall_now();
+	pthread_mutex_unlock(&z->x->lock);
+	if (z->have_copy && !z->dirty && serial == z->serial) {
+		contact(z);
+		/* the copy's file time is when a primary last confirmed it, for expire after a restart */
+		utimensat(AT_FDCWD, z->path, NULL, 0);
+		set_result(z, "up to date (serial %u)", serial);
+		log_debug("zone %s: %s: serial %u is current", z->cz->text, primary_text(z), serial);
+		z->state = Z_IDLE;
+		idle(z, refresh_interval(z));
+		return;
+	}
+	if (z->have_copy && !z->dirty && serial_gt(z->serial, serial)) {
+		z->state = Z_IDLE;
+		serial_backwards(z, serial);
+		return;
+	}
+	xfr_begin(z, z->have_copy && !z->dirty && !z->axfr_next);
+}
+
+static void soa_send(struct xfr_zone *z)
+{
+	const struct config_endpoint *ep = &z->cz->primaries[z->primary];
+	uint8_t *wire = NULL;
+	size_t len;
+
+	z->state = Z_SOA;
+	count(z, &z->st.checks);
+	if (query_build(z, LDNS_RR_TYPE_SOA, &wire, &len) < 0) {
+		primary_failed(z, "cannot build the query (out of memory?)", false);
+		return;
+	}
+	z->fd = socket(ep->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (z->fd < 0 || connect(z->fd, (const struct sockaddr *)&ep->addr, ep->addrlen) < 0 ||
+		send(z->fd, wire, len, 0) < 0) {
+		free(wire);
+		primary_failed(z, strerror(errno), false);
+		return;
+	}
+	free(wire);
+	z->io = event_new(z->x->base, z->fd, EV_READ | EV_PERSIST, soa_io, z);
+	struct timeval tv = { SOA_TIMEOUT_MS / 1000, (SOA_TIMEOUT_MS % 1000) * 1000 };
+	if (z->io == NULL || event_add(z->io, &tv) < 0)
+		primary_failed(z, "out of memory", false);
+}
+
+/* A check starts with the primary that answered last and goes round the list once. */
+static void check_start(struct xfr_zone *z)
+{
+	if (z->state != Z_IDLE) {
+		z->recheck = true;
+		return;
+	}
+	event_del(z->timer);
+	soa_send(z);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfr_zone *z = arg;
+	(void)fd;
+	(void)what;
+
+	z->tried = 0;
+	check_start(z);
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfr *x = arg;
+	uint64_t v;
+	(void)what;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("xfr: wake: %s", strerror(errno));
+	if (atomic_load(&x->stop)) {
+		event_base_loopbreak(x->base);
+		return;
+	}
+	for (size_t i = 0; i < x->nzones; i++) {
+		struct xfr_zone *z = &x->zones[i];
+		if (atomic_exchange(&z->notify_pending, false)) {
+			if (z->state == Z_IDLE)
+				z->tried = 0;
+			check_start(z);
+		}
+	}
+}
+
+/* ---- NOTIFY ---------------------------------------------------------------------------------- */
+
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+			&((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		&((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+static void addr_text(const struct sockaddr *a, char *buf, size_t cap)
+{
+	if (a->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, buf, (socklen_t)cap);
+	else if (a->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, buf, (socklen_t)cap);
+	else
+		snprintf(buf, cap, "?");
+}
+
+unsigned xfr_notify(struct xfr *x, const uint8_t *name, size_t len, const struct sockaddr *from,
+	socklen_t fromlen)
+{
+	char who[INET6_ADDRSTRLEN];
+	int64_t now = wall_now();
+	(void)fromlen;
+
+	addr_text(from, who, sizeof(who));
+	for (size_t i = 0; i < x->nzones; i++) {
+		struct xfr_zone *z = &x->zones[i];
+		bool listed = false;
+		uint64_t one = 1, unlogged;
+
+		if (z->cz->name_len != len || memcmp(z->cz->name, name, len) != 0)
+			continue;
+		for (size_t p = 0; p < z->cz->primary_count; p++)
+			listed |= same_address(&z->cz->primaries[p].addr, from);
+		pthread_mutex_lock(&x->lock);
+		if (listed) {
+			z->st.notify_accepted++;
+		} else {
+			z->st.notify_refused++;
+			z->refused_unlogged++;
+		}
+		bool log_now = !listed && now - z->refused_logged >= NOTIFY_LOG_INTERVAL_S;
+		unlogged = z->refused_unlogged;
+		if (log_now) {
+			z->refused_logged = now;
+			z->refused_unlogged = 0;
+		}
+		pthread_mutex_unlock(&x->lock);
+		if (!listed) {
+			if (log_now)
+				log_warn("zone %s: NOTIFY from %s refused: not a listed primary (%llu since "
+					"the last such line)", z->cz->text, who, (unsigned long long)unlogged);
+			return WIRE_RCODE_REFUSED;
+		}
+		log_info("zone %s: NOTIFY from %s: checking now", z->cz->text, who);
+		atomic_store(&z->notify_pending, true);
+		if (write(x->wake_fd, &one, sizeof(one)) < 0)
+			log_warn("xfr: wake: %s", strerror(errno));
+		return WIRE_RCODE_NOERROR;
+	}
+	if (now - atomic_load(&x->unknown_logged) >= NOTIFY_LOG_INTERVAL_S) {
+		atomic_store(&x->unknown_logged, now);
+		log_warn("NOTIFY from %s for a zone that is not in zones: refused", who);
+	}
+	return WIRE_RCODE_REFUSED;
+}
+
+size_t xfr_status(struct xfr *x, struct stats_zone *out, size_t cap)
+{
+	pthread_mutex_lock(&x->lock);
+	for (size_t i = 0; i < x->nzones && i < cap; i++)
+		out[i] = x->zones[i].st;
+	pthread_mutex_unlock(&x->lock);
+	return x->nzones;
+}
+
+void xfr_status_one(struct xfr *x, size_t i, struct stats_zone *out)
+{
+	pthread_mutex_lock(&x->lock);
+	*out = x->zones[i].st;
+	pthread_mutex_unlock(&x->lock);
+}
+
+/* ---- life cycle ------------------------------------------------------------------------------ */
+
+static void *xfr_main(void *arg)
+{
+	struct xfr *x = arg;
+
+	/* Transfers and the writing of copies yield to the workers under contention. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 5) < 0)
+		log_debug("xfr: setpriority: %s", strerror(errno));
+	for (size_t i = 0; i < x->nzones; i++)
+		timer_arm(x->zones[i].timer, 0);
+	event_base_dispatch(x->base);
+	return NULL;
+}
+
+/* "name" as an absolute name for ldns ("name."). Caller frees. */
+static char *absolute(const char *name)
+{
+	size_t n = strlen(name);
+	char *out = malloc(n + 2);
+
+	if (out == NULL)
+		return NULL;
+	memcpy(out, name, n);
+	out[n] = '.';
+	out[n + 1] = 0;
+	if (n == 1 && name[0] == '.')
+		out[1] = 0;
+	return out;
+}
+
+static int zone_init(struct xfr *x, struct xfr_zone *z, size_t i)
+{
+	const struct config_zone *cz = &x->cfg->zones[i];
+	char *abs = absolute(cz->text);
+
+	z->x = x;
+	z->index = i;
+	z->cz = cz;
+	z->fd = -1;
+	atomic_init(&z->notify_pending, false);
+	snprintf(z->st.name, sizeof(z->st.name), "%s", cz->text);
+	snprintf(z->st.result, sizeof(z->st.result), "not checked yet");
+	if (abs == NULL || ldns_str2rdf_dname(&z->apex, abs) != LDNS_STATUS_OK)
+		goto fail;
+	ldns_dname2canonical(z->apex);
+	free(abs);
+	abs = NULL;
+	if (cz->tsig_name != NULL && ((z->key_name = absolute(cz->tsig_name)) == NULL ||
+		(z->key_alg = absolute(cz->tsig_algorithm)) == NULL))
+		goto fail;
+	if ((size_t)snprintf(z->path, sizeof(z->path), "%s/%s.rpz", x->cfg->state_dir, cz->text) >=
+		sizeof(z->path))
+		goto fail;
+	snprintf(z->tmp, sizeof(z->tmp), "%s/.%s.rpz.tmp", x->cfg->state_dir, cz->text);
+	if ((z->db = zonedb_new(cz->text, cz->reason, cz->ref, 1024)) == NULL)
+		goto fail;
+	z->timer = evtimer_new(x->base, timer_cb, z);
+	z->expire_ev = evtimer_new(x->base, expire_cb, z);
+	if (z->timer == NULL || z->expire_ev == NULL)
+		goto fail;
+	return 0;
+fail:
+	free(abs);
+	return -1;
+}
+
+static void zone_release(struct xfr_zone *z)
+{
+	io_close(z);
+	run_release(&z->run);
+	if (z->timer)
+		event_free(z->timer);
+	if (z->expire_ev)
+		event_free(z->expire_ev);
+	ldns_rdf_deep_free(z->apex);
+	ldns_rdf_deep_free(z->mac);
+	free(z->key_name);
+	free(z->key_alg);
+	free(z->rbuf);
+	zonedb_free(z->db);
+}
+
+struct xfr *xfr_new(const struct config *cfg, xfr_publish_cb *cb, void *ctx)
+{
+	struct xfr *x = calloc(1, sizeof(*x)); /* owned by the caller */
+	struct stat st;
+
+	if (x == NULL)
+		goto nomem;
+	x->cfg = cfg;
+	x->cb = cb;
+	x->ctx = ctx;
+	x->wake_fd = -1;
+	pthread_mutex_init(&x->lock, NULL);
+	if (stat(cfg->state_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_err("state-dir %s: %s", cfg->state_dir, errno ? strerror(errno) : "not a directory");
+		goto fail;
+	}
+	if (access(cfg->state_dir, W_OK) < 0)
+		log_warn("state-dir %s: not writable (%s): transferred zones will not survive a restart",
+			cfg->state_dir, strerror(errno));
+	x->base = event_base_new();
+	x->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	x->zones = calloc(cfg->zone_count ? cfg->zone_count : 1, sizeof(*x->zones));
+	if (x->base == NULL || x->wake_fd < 0 || x->zones == NULL)
+		goto nomem;
+	x->wake_ev = event_new(x->base, x->wake_fd, EV_READ | EV_PERSIST, wake_cb, x);
+	if (x->wake_ev == NULL || event_add(x->wake_ev, NULL) < 0)
+		goto nomem;
+	for (; x->nzones < cfg->zone_count; x->nzones++)
+		if (zone_init(x, &x->zones[x->nzones], x->nzones) < 0) {
+			x->nzones++; /* so xfr_free releases the partial one */
+			goto nomem;
+		}
+	return x;
+nomem:
+	log_err("xfr: out of memory");
+fail:
+	xfr_free(x);
+	return NULL;
+}
+
+int xfr_start(struct xfr *x)
+{
+	int err;
+
+	if (x->nzones == 0)
+		return 0;
+	for (size_t i = 0; i < x->nzones; i++) {
+		struct xfr_zone *z = &x->zones[i];
+		load_copy(z);
+		if (z->have_copy) {
+			if (z->expire > 0 && wall_now() >= z->last_contact + (int64_t)z->expire)
+				log_warn("zone %s: its copy was last confirmed %lld s ago, past its SOA "
+					"expire (%u s)", z->cz->text,
+					(long long)(wall_now() - z->last_contact), z->expire);
+			publish(z);
+			expire_arm(z);
+		}
+		status_sync(z);
+	}
+	if ((err = pthread_create(&x->thread, NULL, xfr_main, x)) != 0) {
+		log_err("xfr: cannot start the transfer thread: %s", strerror(err));
+		return -1;
+	}
+	x->started = true;
+	return 0;
+}
+
+void xfr_free(struct xfr *x)
+{
+	uint64_t one = 1;
+
+	if (x == NULL)
+		return;
+	if (x->started) {
+		atomic_store(&x->stop, true);
+		if (write(x->wake_fd, &one, sizeof(one)) < 0)
+			log_warn("xfr: wake: %s", strerror(errno));
+		pthread_join(x->thread, NULL);
+	}
+	for (size_t i = 0; i < x->nzones; i++)
+		zone_release(&x->zones[i]);
+	free(x->zones);
+	if (x->wake_ev)
+		event_free(x->wake_ev);
+	if (x->wake_fd >= 0)
+		close(x->wake_fd);
+	if (x->base)
+		event_base_free(x->base);
+	pthread_mutex_destroy(&x->lock);
+	free(x);
+}
