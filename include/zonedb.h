@@ -36,7 +36,7 @@ struct zonedb *zonedb_new(const char *name, const char *reason, const char *ref,
 void zonedb_free(struct zonedb *db);
 
 /*
- * Adds or removes the meaning of one record (E from rpz_classify or lists_read). An address
+ * Adds or removes the meaning of one record (E from the RPZ reader, rpz.h). An address
  * joins (or leaves) the owner's local data; a CNAME replaces what the owner had. zonedb_del
  * returns 1 when the record was not there (the copy and the primary's differ). 0, or -1 when out
  * of memory (the store may then be partly changed: start again from a full transfer).

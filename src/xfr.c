@@ -88,6 +88,11 @@ struct run {
 	unsigned messages;
 	size_t records;
 	uint64_t t0;
+	struct rpz_reader *reader;  /* owned: the RPZ reader the data records go through */
+	struct rpz_sink sink;
+	struct rpz_stats rst;
+	bool adding;                /* the record being read is an addition (else a deletion) */
+	const char *bad;            /* the reader's complaint about it, or NULL */
 };
 
 struct xfr_zone {
@@ -233,6 +238,7 @@ static void run_release(struct run *r)
 {
 	zonedb_free(r->fresh);
 	free(r->log.buf);
+	rpz_reader_free(r->reader);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -401,27 +407,44 @@ fail:
 	unlink(z->tmp);
 }
 
+/* Reading a copy: the store it goes into, and what was wrong with it. */
+struct load_ctx {
+	const struct xfr_zone *z;
+	struct zonedb *db;
+	size_t bad;
+};
+
 static int load_entry(void *ctx, const struct lists_entry *e)
 {
-	return zonedb_add(ctx, e) < 0 ? -1 : 0;
+	struct load_ctx *lc = ctx;
+
+	return zonedb_add(lc->db, e) < 0 ? -1 : 0;
+}
+
+static void load_bad(void *ctx, unsigned line, const char *msg)
+{
+	struct load_ctx *lc = ctx;
+
+	if (lc->bad++ < LISTS_REPORT_MAX)
+		log_err("zone %s: %s:%u: %s", lc->z->cz->text, lc->z->path, line, msg);
 }
 
 /*
- * Reads STATE-DIR/ZONE.rpz, written by persist: the SOA line for the serial and timers, then the
- * triggers through the RPZ list reader. A missing file is no copy; a bad one is logged and
- * ignored (a transfer replaces it).
+ * Reads STATE-DIR/ZONE.rpz, written by persist: its header lines for the SOA names and the
+ * skipped count, and the whole file through the RPZ reader (rpz.h) for the triggers and the SOA
+ * timers. A missing file is no copy; a bad one is logged and ignored (a transfer replaces it).
  */
 static void load_copy(struct xfr_zone *z)
 {
-	struct config_list l = { .path = z->path, .format = LIST_RPZ, .enabled = true,
-		.action = ACTION_DEFAULT };
-	char line[2048], mname[LDNS_MAX_DOMAINLEN + 2], rname[LDNS_MAX_DOMAINLEN + 2];
-	uint32_t serial, refresh, retry, expire, minimum;
-	struct zonedb *db = NULL;
-	struct diag *d = NULL;
+	char line[2048], mname[LDNS_MAX_DOMAINLEN + 2] = ".", rname[LDNS_MAX_DOMAINLEN + 2] = ".";
+	struct load_ctx lc = { .z = z };
+	struct rpz_stats rst = { 0 };
+	struct rpz_sink sink = { .entry = load_entry, .bad = load_bad, .ctx = &lc,
+		.flags = RPZ_SKIP_OTHER_TRIGGERS };
+	struct zonedb *db;
+	unsigned long long skipped = 0;
+	const char *err = NULL;
 	struct stat st;
-	bool soa = false;
-	size_t bad = 0;
 	uint64_t t0 = clock_now_ns();
 	FILE *fp = fopen(z->path, "re"); /* owned, closed below */
 
@@ -433,51 +456,41 @@ static void load_copy(struct xfr_zone *z)
 			log_info("zone %s: no copy in %s yet", z->cz->text, z->path);
 		return;
 	}
-	unsigned long long skipped = 0;
 	for (int i = 0; i < 8 && fgets(line, sizeof(line), fp) != NULL; i++) {
-		soa |= sscanf(line, "@ %*u IN SOA %255s %255s %u %u %u %u %u", mname, rname, &serial,
-			&refresh, &retry, &expire, &minimum) == 7;
+		sscanf(line, "@ %*u IN SOA %255s %255s", mname, rname);
 		if (sscanf(line, "; skipped %llu", &skipped) == 1)
 			break;
 	}
 	if (fstat(fileno(fp), &st) < 0)
 		st.st_mtime = 0;
 	fclose(fp);
-	if (!soa) {
-		log_err("zone %s: %s has no SOA line; ignored", z->cz->text, z->path);
+	if ((db = zonedb_new(z->cz->text, z->cz->reason, z->cz->ref, 1024)) == NULL) {
+		log_err("zone %s: out of memory reading %s", z->cz->text, z->path);
 		return;
 	}
-	if ((d = diag_new()) == NULL || (db = zonedb_new(z->cz->text, z->cz->reason, z->cz->ref,
-		lists_estimate(&l))) == NULL)
-		goto nomem;
-	if (lists_read(&l, d, load_entry, db, &bad) < 0) {
-		for (size_t i = 0; i < diag_count(d); i++)
-			log_err("zone %s: %s", z->cz->text, diag_get(d, i));
-		log_err("zone %s: its copy %s is unusable; waiting for a transfer", z->cz->text,
-			z->path);
-		goto out;
+	lc.db = db;
+	if (rpz_read_file(z->path, ldns_rdf_data(z->apex), ldns_rdf_size(z->apex), &sink, &rst,
+		&err) < 0 || lc.bad > 0 || rst.bad > 0 || !rst.have_soa) {
+		log_err("zone %s: its copy %s is unusable (%s); waiting for a transfer", z->cz->text,
+			z->path, err ? err : !rst.have_soa ? "no SOA" : rst.bad ? "bad records" :
+			"out of memory");
+		zonedb_free(db);
+		return;
 	}
 	zonedb_free(z->db);
 	z->db = db;
-	db = NULL;
 	z->have_copy = true;
-	z->serial = serial;
-	z->refresh = refresh;
-	z->retry = retry;
-	z->expire = expire;
-	z->minimum = minimum;
+	z->serial = rst.serial;
+	z->refresh = rst.refresh;
+	z->retry = rst.retry;
+	z->expire = rst.expire;
+	z->minimum = rst.minimum;
 	snprintf(z->mname, sizeof(z->mname), "%s", mname);
 	snprintf(z->rname, sizeof(z->rname), "%s", rname);
 	z->last_contact = (int64_t)st.st_mtime;
 	z->skipped = skipped;
-	log_info("zone %s: serial %u read from %s: %zu triggers (%.3f s)", z->cz->text, serial,
+	log_info("zone %s: serial %u read from %s: %zu triggers (%.3f s)", z->cz->text, z->serial,
 		z->path, zonedb_triggers(z->db), (double)(clock_now_ns() - t0) / 1e9);
-	goto out;
-nomem:
-	log_err("zone %s: out of memory reading %s", z->cz->text, z->path);
-out:
-	zonedb_free(db);
-	diag_free(d);
 }
 
 /* ---- messages -------------------------------------------------------------------------------- */
@@ -642,7 +655,8 @@ static int log_change(struct change_log *cl, bool add, const struct lists_entry 
 	memcpy(p, e->name, e->name_len);
 	p += e->name_len;
 	*p++ = (uint8_t)e->cname_len;
-	memcpy(p, e->cname, e->cname_len);
+	if (e->cname_len > 0)
+		memcpy(p, e->cname, e->cname_len);
 	p += e->cname_len;
 	if (e->addr_family) {
 		memcpy(p, e->addr, 16);
@@ -767,42 +781,69 @@ static void run_finish(struct xfr_zone *z)
 	idle(z, refresh_interval(z));
 }
 
-/* One data record of the answer: into the fresh zone or the change log. NULL, or why not. */
-static const char *run_record(struct xfr_zone *z, const ldns_rr *rr, bool add)
+/* The reader's sink: each trigger into the fresh zone or the change log. */
+static int run_entry(void *ctx, const struct lists_entry *e)
 {
-	static _Thread_local char msg[160];
-	uint8_t buf[CONFIG_NAME_MAX + 1];
-	struct lists_entry e;
-	const ldns_rdf *rd = ldns_rr_rd_count(rr) > 0 ? ldns_rr_rdf(rr, 0) : NULL;
-	struct rpz_rr w = {
-		.owner = ldns_rdf_data(ldns_rr_owner(rr)), .owner_len = ldns_rdf_size(ldns_rr_owner(rr)),
-		.type = (uint16_t)ldns_rr_get_type(rr), .rclass = (uint16_t)ldns_rr_get_class(rr),
-		.ttl = ldns_rr_ttl(rr), .rdata = rd ? ldns_rdf_data(rd) : NULL,
-		.rdlen = rd ? ldns_rdf_size(rd) : 0,
-	};
-	const char *why = NULL;
+	struct xfr_zone *z = ctx;
 	struct run *r = &z->run;
 
-	switch (rpz_classify(ldns_rdf_data(z->apex), ldns_rdf_size(z->apex), &w, buf, &e, &why)) {
-	case RPZ_TRIGGER:
-		r->records++;
-		if (r->fresh != NULL)
-			return zonedb_add(r->fresh, &e) < 0 ? "out of memory" : NULL;
-		return log_change(&r->log, add, &e) < 0 ? "out of memory" : NULL;
-	case RPZ_APEX:
-		return NULL;
-	case RPZ_SKIP:
+	r->records++;
+	if (r->fresh != NULL)
+		return zonedb_add(r->fresh, e) < 0 ? -1 : 0;
+	return log_change(&r->log, r->adding, e);
+}
+
+static void run_bad(void *ctx, unsigned line, const char *msg)
+{
+	struct xfr_zone *z = ctx;
+	(void)line;
+
+	if (z->run.bad == NULL)
+		z->run.bad = msg;
+}
+
+/*
+ * One data record of the answer, through the RPZ reader (rpz.h), which makes it a trigger as it
+ * would a line of a zone file. Other trigger types and local data other than CNAME, A and AAAA
+ * are counted and skipped; anything the reader calls bad fails the transfer. NULL, or why.
+ */
+static const char *run_record(struct xfr_zone *z, const ldns_rr *rr, bool add)
+{
+	static _Thread_local char msg[192];
+	struct run *r = &z->run;
+	ldns_rr_type type = ldns_rr_get_type(rr);
+	const ldns_rdf *rd = ldns_rr_rd_count(rr) == 1 ? ldns_rr_rdf(rr, 0) : NULL;
+	size_t other = r->rst.other_triggers;
+
+	if (type == LDNS_RR_TYPE_NS && ldns_dname_compare(ldns_rr_owner(rr), z->apex) == 0)
+		return NULL; /* the zone's own NS */
+	if ((type != LDNS_RR_TYPE_CNAME && type != LDNS_RR_TYPE_A && type != LDNS_RR_TYPE_AAAA) ||
+		ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
 		*(add ? &r->skipped_add : &r->skipped_del) += 1;
 		if (r->skip_why == NULL)
-			r->skip_why = why;
+			r->skip_why = "local data other than CNAME, A and AAAA";
 		return NULL;
-	case RPZ_BAD:
-		break;
 	}
-	char *owner = ldns_rdf2str(ldns_rr_owner(rr));
-	snprintf(msg, sizeof(msg), "malformed record %s: %s", owner ? owner : "?", why);
-	free(owner);
-	return msg;
+	if (rd == NULL)
+		return "a record without its data";
+	r->adding = add;
+	r->bad = NULL;
+	if (rpz_reader_rr(r->reader, ldns_rdf_data(ldns_rr_owner(rr)),
+		ldns_rdf_size(ldns_rr_owner(rr)), (uint16_t)type, ldns_rdf_data(rd),
+		ldns_rdf_size(rd)) < 0)
+		return "out of memory";
+	if (r->rst.other_triggers > other) {
+		*(add ? &r->skipped_add : &r->skipped_del) += 1;
+		if (r->skip_why == NULL)
+			r->skip_why = "rpz-ip, rpz-nsip, rpz-nsdname or rpz-client-ip trigger";
+	}
+	if (r->bad != NULL) {
+		char *owner = ldns_rdf2str(ldns_rr_owner(rr));
+		snprintf(msg, sizeof(msg), "malformed record %s: %s", owner ? owner : "?", r->bad);
+		free(owner);
+		return msg;
+	}
+	return NULL;
 }
 
 static uint32_t soa_field(const ldns_rr *soa, size_t i)
@@ -1009,6 +1050,13 @@ static void xfr_begin(struct xfr_zone *z, bool ixfr)
 	run_release(&z->run);
 	z->run.ixfr = ixfr;
 	z->run.t0 = clock_now_ns();
+	z->run.sink = (struct rpz_sink){ .entry = run_entry, .bad = run_bad, .ctx = z,
+		.flags = RPZ_SKIP_OTHER_TRIGGERS };
+	if ((z->run.reader = rpz_reader_new(ldns_rdf_data(z->apex), ldns_rdf_size(z->apex),
+		&z->run.sink, &z->run.rst)) == NULL) {
+		primary_failed(z, "out of memory", false);
+		return;
+	}
 	if (query_build(z, ixfr ? LDNS_RR_TYPE_IXFR : LDNS_RR_TYPE_AXFR, &wire, &len) < 0 ||
 		(z->wbuf = malloc(len + 2)) == NULL) {
 		free(wire);

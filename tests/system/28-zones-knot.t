@@ -23,7 +23,7 @@ write_secondary "$CFG" "$BPORT" "$KNOT_PORT" "$T_TMP/state" \
 start_blokir "$CFG" "$BPORT" || bail "blokir did not start"
 wait_log 10 "zone $ZONE: AXFR serial 1 from 127.0.0.1:$KNOT_PORT: 5 triggers in force, 2 records skipped"
 ok $? "the zone arrives by AXFR, TSIG-signed"
-wait_log 5 "zone $ZONE: 2 records skipped \(first: rpz-ip\): only QNAME triggers are enforced"
+wait_log 5 "zone $ZONE: 2 records skipped \(first: rpz-ip, rpz-nsip, rpz-nsdname or rpz-client-ip trigger\): only QNAME triggers are enforced"
 ok $? "skipped trigger types: one warning"
 is "$(decide "$BPORT" bad.example)" nxdomain "CNAME . blocks with NXDOMAIN"
 is "$(decide "$BPORT" www.bad.example)" forwarded "  the name only (not below it)"

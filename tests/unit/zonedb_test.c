@@ -1,7 +1,6 @@
 /*
- * zonedb_test: an RPZ zone's triggers as the transfer module keeps them: records classified by
- * rpz_classify (QNAME triggers, the actions, local data, the skipped trigger types), added and
- * removed record by record, published as snapshots that later changes never touch (base plus
+ * zonedb_test: an RPZ zone's triggers as the transfer module keeps them: records read by the RPZ
+ * reader (rpz.h) as a transfer's are, added and removed record by record, published as snapshots that later changes never touch (base plus
  * overlay, tombstones, compaction), and the precedence of zones in a policy view.
  */
 #include <stdlib.h>
@@ -17,42 +16,52 @@
 static uint8_t origin[CONFIG_NAME_MAX];
 static size_t origin_len;
 
-/* Classifies OWNER (relative, "." for the apex) TYPE RDATA of zone rpz.test. */
-static enum rpz_kind classify(const char *owner, uint16_t type, const void *rdata, size_t rdlen,
-	uint8_t *buf, struct lists_entry *e, const char **why)
+/* Feeding one record through the RPZ reader (rpz.h), as the transfer module does. */
+struct feed {
+	struct zonedb *db;
+	bool del;
+	int rc;
+};
+
+static int feed_entry(void *ctx, const struct lists_entry *e)
+{
+	struct feed *f = ctx;
+
+	f->rc = f->del ? zonedb_del(f->db, e) : zonedb_add(f->db, e);
+	return f->rc < 0 ? -1 : 0;
+}
+
+/* OWNER (relative) TYPE RDATA of zone rpz.test into DB, or out of it with DEL; the store's result. */
+static int feed(struct zonedb *db, bool del, const char *owner, uint16_t type, const void *rdata,
+	size_t rdlen)
 {
 	uint8_t name[CONFIG_NAME_MAX * 2];
-	size_t n = strcmp(owner, ".") == 0 ? 0 : wire(owner, name) - 1;
-	struct rpz_rr rr = { .owner = name, .type = type, .rclass = RPZ_CLASS_IN,
-		.rdata = rdata, .rdlen = rdlen };
+	size_t n = wire(owner, name) - 1;
+	struct feed f = { db, del, -2 };
+	struct rpz_stats st = { 0 };
+	struct rpz_sink sink = { .entry = feed_entry, .ctx = &f, .flags = RPZ_SKIP_OTHER_TRIGGERS };
+	struct rpz_reader *r = rpz_reader_new(origin, origin_len, &sink, &st);
 
 	memcpy(name + n, origin, origin_len);
-	rr.owner_len = n + origin_len;
-	return rpz_classify(origin, origin_len, &rr, buf, e, why);
+	rpz_reader_rr(r, name, n + origin_len, type, rdata, rdlen);
+	rpz_reader_free(r);
+	return f.rc;
 }
 
 /* Adds (or with DEL removes) OWNER CNAME TARGET ("." "*." "rpz-passthru." or a name). */
 static int cname(struct zonedb *db, bool del, const char *owner, const char *target)
 {
-	uint8_t t[CONFIG_NAME_MAX], buf[CONFIG_NAME_MAX + 1];
-	struct lists_entry e;
-	const char *why;
+	uint8_t t[CONFIG_NAME_MAX];
 	size_t tl = strcmp(target, "*.") == 0 ? (memcpy(t, "\1*\0", 3), 3) : wire(target, t);
 
-	if (classify(owner, RPZ_TYPE_CNAME, t, tl, buf, &e, &why) != RPZ_TRIGGER)
-		return -2;
-	return del ? zonedb_del(db, &e) : zonedb_add(db, &e);
+	return feed(db, del, owner, 5, t, tl);
 }
 
 static int addr(struct zonedb *db, bool del, const char *owner, uint8_t last)
 {
-	uint8_t a[4] = { 192, 0, 2, last }, buf[CONFIG_NAME_MAX + 1];
-	struct lists_entry e;
-	const char *why;
+	uint8_t a[4] = { 192, 0, 2, last };
 
-	if (classify(owner, RPZ_TYPE_A, a, 4, buf, &e, &why) != RPZ_TRIGGER)
-		return -2;
-	return del ? zonedb_del(db, &e) : zonedb_add(db, &e);
+	return feed(db, del, owner, 1, a, 4);
 }
 
 /* The action SNAP gives QNAME, as a string; "none" when no trigger covers it. */
@@ -63,61 +72,6 @@ static const char *decide(const struct zonesnap *s, const char *qname)
 	const struct policy_rule *r = zonesnap_match(s, q, len, ACTION_DEFAULT, &off);
 
 	return r == NULL ? "none" : config_action_name(r->action);
-}
-
-static void test_classify(void)
-{
-	uint8_t buf[CONFIG_NAME_MAX + 1], t[CONFIG_NAME_MAX];
-	struct lists_entry e;
-	const char *why = NULL;
-
-	is_int(classify("bad.example", RPZ_TYPE_CNAME, "\0", 1, buf, &e, &why), RPZ_TRIGGER,
-		"bad.example CNAME . is a trigger");
-	is_int(e.action, ACTION_NXDOMAIN, "  nxdomain");
-	is_int(e.form, MATCH_EXACT, "  for the name itself");
-	is_int(e.name_len, 13, "  named without the origin");
-	classify("*.wild.example", RPZ_TYPE_CNAME, "\1*\0", 3, buf, &e, &why);
-	ok(e.action == ACTION_NODATA && e.form == MATCH_BELOW, "*.wild CNAME *. is nodata below");
-	wire("rpz-passthru", t);
-	classify("ok.example", RPZ_TYPE_CNAME, t, 14, buf, &e, &why);
-	is_int(e.action, ACTION_ALLOW, "CNAME rpz-passthru. is allow");
-	wire("rpz-drop", t);
-	classify("x.example", RPZ_TYPE_CNAME, t, 10, buf, &e, &why);
-	is_int(e.action, ACTION_DROP, "CNAME rpz-drop. is drop");
-	wire("landing.example", t);
-	classify("r.example", RPZ_TYPE_CNAME, t, 17, buf, &e, &why);
-	ok(e.action == ACTION_REDIRECT && e.cname_len == 17, "CNAME elsewhere is a redirect");
-	classify("a.example", RPZ_TYPE_A, "\300\0\2\1", 4, buf, &e, &why);
-	ok(e.action == ACTION_REDIRECT && e.addr_family == AF_INET, "A is local data");
-	is_int(classify("32.1.0.0.127.rpz-ip", RPZ_TYPE_CNAME, "\0", 1, buf, &e, &why), RPZ_SKIP,
-		"rpz-ip triggers are skipped");
-	is_str(why, "rpz-ip", "  saying which");
-	is_int(classify("ns.example.rpz-nsdname", RPZ_TYPE_CNAME, "\0", 1, buf, &e, &why), RPZ_SKIP,
-		"rpz-nsdname too");
-	is_int(classify("x.rpz-client-ip", RPZ_TYPE_CNAME, "\0", 1, buf, &e, &why), RPZ_SKIP,
-		"rpz-client-ip too");
-	is_int(classify("x.rpz-nsip", RPZ_TYPE_CNAME, "\0", 1, buf, &e, &why), RPZ_SKIP,
-		"rpz-nsip too");
-	is_int(classify("t.example", 16, "\1x", 2, buf, &e, &why), RPZ_SKIP, "TXT local data skipped");
-	is_int(classify(".", RPZ_TYPE_SOA, "", 0, buf, &e, &why), RPZ_APEX, "the SOA is apex data");
-	is_int(classify("a.example", RPZ_TYPE_A, "\300\0\2", 3, buf, &e, &why), RPZ_BAD,
-		"a 3-byte A record is malformed");
-	{
-		uint8_t other[64];
-		size_t n = wire("x.other.test", other);
-		struct rpz_rr rr = { .owner = other, .owner_len = n, .type = RPZ_TYPE_CNAME,
-			.rclass = RPZ_CLASS_IN, .rdata = (const uint8_t *)"\0", .rdlen = 1 };
-		is_int(rpz_classify(origin, origin_len, &rr, buf, &e, &why), RPZ_BAD,
-			"an owner outside the zone is malformed");
-	}
-	{
-		uint8_t up[64];
-		size_t n = wire("BAD.Example.RPZ.test", up);
-		struct rpz_rr rr = { .owner = up, .owner_len = n, .type = RPZ_TYPE_CNAME,
-			.rclass = RPZ_CLASS_IN, .rdata = (const uint8_t *)"\0", .rdlen = 1 };
-		rpz_classify(origin, origin_len, &rr, buf, &e, &why);
-		ok(memcmp(e.name, "\3bad\7example\0", 13) == 0, "owners are lower-cased");
-	}
 }
 
 static void test_deltas(void)
@@ -286,7 +240,6 @@ static void test_view(void)
 int main(void)
 {
 	origin_len = wire("rpz.test", origin);
-	test_classify();
 	test_deltas();
 	test_foreach();
 	test_view();
