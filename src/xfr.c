@@ -377,6 +377,7 @@ static void persist(struct xfr_zone *z)
 	char when[32];
 	time_t now = time(NULL);
 	struct tm tm;
+	uint64_t t0 = clock_now_ns();
 	int fd;
 
 	if (fp == NULL)
@@ -400,6 +401,8 @@ static void persist(struct xfr_zone *z)
 		fsync(fd);
 		close(fd);
 	}
+	log_debug("zone %s: serial %u written to %s (%.3f s)", z->cz->text, z->serial, z->path,
+		(double)(clock_now_ns() - t0) / 1e9);
 	return;
 fail:
 	log_err("zone %s: cannot write its copy to %s: %s; the copy in memory is still enforced",
