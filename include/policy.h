@@ -14,21 +14,9 @@
 
 #include "config.h"
 #include "diag.h"
+#include "rule.h"
 
 struct policy;
-
-/* What a matching entry says. Borrowed from the policy; valid as long as the policy is. */
-struct policy_rule {
-	enum policy_action action; /* never ACTION_DEFAULT: resolved at build time */
-	const char *name;          /* the entry as written, normalized ("t.me", "*.telegram.org") */
-	const char *reason;        /* NULL when none */
-	size_t reason_len;
-	const char *ref;           /* NULL when none */
-	unsigned line;             /* where the entry is in the file */
-	const struct config_redirect *redirect; /* ACTION_REDIRECT: the landing page (the policy
-	                                           keeps its own copy); NULL otherwise */
-	int64_t from, until;       /* schedule, unix seconds, 0 = unbounded */
-};
 
 /*
  * Compiles CFG (borrowed; the policy keeps copies of what it needs) and reads its enabled lists.

@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lists.h"
-#include "policy.h"
+#include "listentry.h"
+#include "rule.h"
 
 #define ZONEDB_COMPACT_MIN 16384
 

@@ -1,4 +1,4 @@
-# zones.sh: helpers for the RPZ secondary tests (tests/system/28-*.t to 31-*.t), sourced after
+# zones.sh: helpers for the RPZ secondary tests (tests/system/32-*.t to 35-*.t), sourced after
 # lib.sh. Real primaries on loopback, each started in the foreground as a background job with
 # its PID tracked by lib.sh (so the exit trap stops exactly it): Knot DNS (knotd, IXFR from zone
 # file differences), BIND (named, ixfr-from-differences) and nsd (AXFR only).

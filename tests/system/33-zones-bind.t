@@ -1,5 +1,5 @@
 #!/bin/bash
-# 29-zones-bind: BIND 9 as the primary (ixfr-from-differences, TSIG-signed transfers). blokir
+# 33-zones-bind: BIND 9 as the primary (ixfr-from-differences, TSIG-signed transfers). blokir
 # takes the zone by AXFR; a change reloaded into BIND is sent as NOTIFY and arrives as an IXFR
 # (BIND's xfer-out log and blokir's counters say so) within 1 s of the NOTIFY.
 . "$(dirname "$0")/lib.sh"

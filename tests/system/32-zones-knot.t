@@ -1,5 +1,5 @@
 #!/bin/bash
-# 28-zones-knot: blokir as an RPZ secondary of Knot DNS, with TSIG. The zone arrives by AXFR and
+# 32-zones-knot: blokir as an RPZ secondary of Knot DNS, with TSIG. The zone arrives by AXFR and
 # is enforced beside the YAML entries (the 2017 order reads the same); rpz-ip and rpz-nsdname
 # records are skipped with a count and one warning; the copy is written to state-dir. A change
 # on the primary (a zone-file difference: Knot journals it and sends NOTIFY) is in force within

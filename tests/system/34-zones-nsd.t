@@ -1,5 +1,5 @@
 #!/bin/bash
-# 30-zones-nsd: an AXFR-only primary (nsd 4.6 keeps no zone-file differences): blokir's IXFR is
+# 34-zones-nsd: an AXFR-only primary (nsd 4.6 keeps no zone-file differences): blokir's IXFR is
 # answered with the whole zone, which blokir takes as such; a change + NOTIFY is in force within
 # 1 s. A primary whose serial goes backwards is refused (copy kept, counted, logged). When no
 # primary has been reached for the SOA expire time the zone stays enforced with an alarm (log,

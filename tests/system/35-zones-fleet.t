@@ -1,5 +1,5 @@
 #!/bin/bash
-# 31-zones-fleet: ten blokir secondaries of one Knot DNS primary, all on loopback. After a change
+# 35-zones-fleet: ten blokir secondaries of one Knot DNS primary, all on loopback. After a change
 # on the primary, each receives NOTIFY and within 2 s of it all ten are on the same serial and
 # give the same decisions for a set of names.
 . "$(dirname "$0")/lib.sh"

@@ -1,0 +1,28 @@
+/*
+ * rule: what a matching policy entry says, the one type both the compiled policy (policy) and
+ * an RPZ zone's snapshots (zonedb) hand to the query path. Apart from policy.h so that zonedb can
+ * build rules without including the module that reads it (policy), which would make an include
+ * circle.
+ */
+#ifndef BLOKIR_RULE_H
+#define BLOKIR_RULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* What a matching entry says. Borrowed from the policy; valid as long as the policy is. */
+struct policy_rule {
+	enum policy_action action; /* never ACTION_DEFAULT: resolved at build time */
+	const char *name;          /* the entry as written, normalized ("t.me", "*.telegram.org") */
+	const char *reason;        /* NULL when none */
+	size_t reason_len;
+	const char *ref;           /* NULL when none */
+	unsigned line;             /* where the entry is in the file */
+	const struct config_redirect *redirect; /* ACTION_REDIRECT: the landing page (the policy
+	                                           keeps its own copy); NULL otherwise */
+	int64_t from, until;       /* schedule, unix seconds, 0 = unbounded */
+};
+
+#endif
