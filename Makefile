@@ -3,7 +3,18 @@
 #   make SANITIZE=1   ASan + UBSan build (also for the tests)
 #   make test         unit tests (prove), the include-graph check (tests/layers.t) + system tests
 #   make CC=clang     the same with clang; warnings are errors with both
-PKGS     := ldns libevent libevent_pthreads yaml-0.1 libxxhash libidn2 libfstrm libprotobuf-c
+#   make install      PREFIX=/usr/local DESTDIR= SYSCONFDIR=$(PREFIX)/etc (/etc for PREFIX=/usr)
+PKGS     := ldns libevent libevent_pthreads yaml-0.1 libxxhash libidn2 libfstrm libprotobuf-c libsystemd
+
+# Installation layout. SYSCONFDIR is compiled in: -c defaults to $(SYSCONFDIR)/blokir/blokir.yaml.
+PREFIX        ?= /usr/local
+SYSCONFDIR    ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SBINDIR       ?= $(PREFIX)/sbin
+MANDIR        ?= $(PREFIX)/share/man
+DOCDIR        ?= $(PREFIX)/share/doc/blokir
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+LOGROTATEDIR  ?= $(SYSCONFDIR)/logrotate.d
+RUNSTATEDIR   ?= /run
 CC       ?= cc
 CSTD     := -std=c11 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -45,8 +56,15 @@ UNITSRC  := $(wildcard tests/unit/*.c)
 UNITBIN  := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%.t)
 FUZZSRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all test unit system clean fuzz bench
+.PHONY: all test unit system clean fuzz bench install FORCE
 all: $(BIN)
+
+# The compiled-in paths, rewritten only when they change, so `make install SYSCONFDIR=/etc` after
+# a plain `make` rebuilds main.o rather than installing a binary that looks in the wrong place.
+$(BUILD)/gen/paths.h: FORCE | $(BUILD)/gen
+	@printf '#define BLOKIR_CONFIG_DEFAULT "%s/blokir/blokir.yaml"\n' '$(SYSCONFDIR)' >$@.new
+	@cmp -s $@.new $@ && rm -f $@.new || mv -f $@.new $@
+$(BUILD)/main.o: $(BUILD)/gen/paths.h
 
 # The sanitizer build's binary stays in build/san, so it never replaces ./blokir by surprise.
 $(BIN): $(BUILD)/main.o $(BUILD)/libblokir.a
@@ -106,6 +124,29 @@ fuzz:
 
 bench: blokir
 	bench/run.sh
+
+# Installs under $(DESTDIR)$(PREFIX): the binary, the man pages, the systemd unit, the logrotate
+# snippet and an example configuration. An existing $(SYSCONFDIR)/blokir/blokir.yaml is never
+# overwritten (the example goes beside it as blokir.yaml.example either way).
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@RUNSTATEDIR@|$(RUNSTATEDIR)|g'
+install: $(BIN)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR) $(DESTDIR)$(SYSCONFDIR)/blokir \
+	  $(DESTDIR)$(DOCDIR)/examples
+	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/blokir
+	$(SUBST) doc/blokir.8 >$(DESTDIR)$(MANDIR)/man8/blokir.8
+	$(SUBST) doc/blokir-ctl.8 >$(DESTDIR)$(MANDIR)/man8/blokir-ctl.8
+	$(SUBST) doc/blokir.yaml.5 >$(DESTDIR)$(MANDIR)/man5/blokir.yaml.5
+	$(SUBST) dist/blokir.service >$(DESTDIR)$(UNITDIR)/blokir.service
+	$(SUBST) dist/blokir.logrotate >$(DESTDIR)$(LOGROTATEDIR)/blokir
+	$(SUBST) dist/blokir.yaml >$(DESTDIR)$(SYSCONFDIR)/blokir/blokir.yaml.example
+	install -m 644 policy/telegram-2017.yaml $(DESTDIR)$(DOCDIR)/examples/telegram-2017.yaml
+	chmod 644 $(DESTDIR)$(MANDIR)/man8/blokir.8 $(DESTDIR)$(MANDIR)/man8/blokir-ctl.8 \
+	  $(DESTDIR)$(MANDIR)/man5/blokir.yaml.5 $(DESTDIR)$(UNITDIR)/blokir.service \
+	  $(DESTDIR)$(LOGROTATEDIR)/blokir $(DESTDIR)$(SYSCONFDIR)/blokir/blokir.yaml.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/blokir/blokir.yaml ] || install -m 644 \
+	  $(DESTDIR)$(SYSCONFDIR)/blokir/blokir.yaml.example $(DESTDIR)$(SYSCONFDIR)/blokir/blokir.yaml
 
 clean:
 	rm -rf build blokir

@@ -72,6 +72,11 @@ struct config_redirect {
 	bool set;                               /* the key was present */
 };
 
+/* Where a value stood in the file (1-based), for checks made after loading; 0 when absent. */
+struct config_pos {
+	unsigned line, column;
+};
+
 /* An IPv4 or IPv6 network; addresses are matched on their first `prefix` bits. */
 struct config_cidr {
 	int family;           /* AF_INET or AF_INET6 */
@@ -158,6 +163,7 @@ struct config {
 	unsigned rate_limit_ipv6_prefix;  /* default 56 */
 	bool rate_limit_tc;               /* answer TC=1 instead of dropping; default false */
 	char *user, *group, *chroot;      /* owned, NULL when absent */
+	struct config_pos user_pos, group_pos, chroot_pos; /* their values, for privdrop_check */
 	bool allow_root;                  /* keep running as root after start-up; default false */
 	bool use_0x20;                    /* randomize qname case towards upstreams; default false */
 	unsigned upstream_sockets;        /* UDP sockets per worker and upstream; default 4, 1..64 */

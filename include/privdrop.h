@@ -7,6 +7,7 @@
 #define BLOKIR_PRIVDROP_H
 
 #include "config.h"
+#include "diag.h"
 
 /*
  * Applies cfg->chroot, cfg->group and cfg->user. With a chroot, cfg->path is rewritten to the
@@ -14,5 +15,13 @@
  * or -1 with the reason logged. Must run before any thread is started.
  */
 int privdrop_apply(struct config *cfg);
+
+/*
+ * What privdrop_apply would refuse, found before anything is bound, for --check and start-up
+ * alike: the user and the group exist, the chroot directory exists and holds the configuration
+ * file. Each problem is added to DIAG at its key's position, in the words start-up uses.
+ * Returns 0, or -1 when something was added.
+ */
+int privdrop_check(const struct config *cfg, struct diag *diag);
 
 #endif

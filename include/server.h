@@ -1,8 +1,9 @@
 /*
  * server: the daemon around the workers. Owns the main thread's event base, the signals
- * (SIGHUP reload, SIGTERM/SIGINT stop, SIGUSR1 counters), the loader thread that builds a new
- * policy off the query path, the atomic swap of the current policy and the freeing of the old one
- * once every worker has acknowledged the swap.
+ * (SIGHUP reload, SIGTERM/SIGINT stop, SIGUSR1 counters, SIGUSR2 reopen logs), the service
+ * manager notifications (READY, RELOADING, STATUS), the loader thread that builds a new policy
+ * off the query path, the atomic swap of the current policy and the freeing of the old one once
+ * every worker has acknowledged the swap.
  */
 #ifndef BLOKIR_SERVER_H
 #define BLOKIR_SERVER_H
@@ -27,6 +28,21 @@ struct server *server_new(struct config *cfg, struct policy *pol);
 
 /* Binds every listen address once per worker (SO_REUSEPORT). 0, or -1 with the error logged. */
 int server_bind(struct server *s);
+
+typedef void (*server_ready_cb)(void *arg);
+
+/*
+ * CB(ARG) is called once, on the main thread, when the daemon serves: privileges dropped,
+ * workers running, READY=1 sent to the service manager. main uses it to end a detached start.
+ */
+void server_set_ready_cb(struct server *s, server_ready_cb cb, void *arg);
+
+/*
+ * Reopens every log file by its path (log-file:, for logrotate): what SIGUSR2 and the control
+ * command reopen-logs do. Each failure is logged and the file opened before stays in use.
+ * Returns 0, or -1 when some file could not be reopened. Main loop thread.
+ */
+int server_reopen_logs(struct server *s);
 
 /* Runs until SIGTERM/SIGINT and a graceful drain. Returns the process exit code. */
 int server_run(struct server *s);

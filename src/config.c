@@ -1803,6 +1803,11 @@ static bool load_scalar_key(struct loader *ld, enum root_key rk)
 	ld->given[rk] = true;
 	if ((spec->type == KEY_STRING || spec->type == KEY_PATH) && current_is_null(ld))
 		return skip_node(ld); /* absent, as the header promises for null values */
+	struct config_pos *pos = rk == ROOT_USER ? &ld->cfg->user_pos : rk == ROOT_GROUP ?
+		&ld->cfg->group_pos : rk == ROOT_CHROOT ? &ld->cfg->chroot_pos : NULL;
+	if (pos != NULL) /* libyaml counts from 0 */
+		*pos = (struct config_pos){ (unsigned)ld->ev.start_mark.line + 1,
+			(unsigned)ld->ev.start_mark.column + 1 };
 	if (scalar_get(ld, &s) == 0) {
 		switch (spec->type) {
 		case KEY_U32:

@@ -9,24 +9,38 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
 
+/* Shared by --check (privdrop_check) and start-up (privdrop_apply): the same words either way. */
+#define NO_USER "user \"%s\": no such user"
+#define NO_GROUP "group \"%s\": no such group"
+#define CHROOT_OUTSIDE "chroot %s: the configuration file %s is outside it, so SIGHUP could not " \
+	"re-read it; give -c an absolute path under the chroot"
+
+/* Whether PATH (absolute) lies under the directory ROOT; N is ROOT's length without trailing /. */
+static bool under_root(const char *path, const char *root, size_t *n)
+{
+	*n = strlen(root);
+	while (*n > 1 && root[*n - 1] == '/')
+		(*n)--;
+	return path[0] == '/' && strncmp(path, root, *n) == 0 && path[*n] == '/';
+}
+
 /* Moves cfg->path into the chroot's view of the file system. */
 static int path_into_chroot(struct config *cfg, const char *root)
 {
-	size_t n = strlen(root);
+	size_t n;
 	char *inside;
 
-	while (n > 1 && root[n - 1] == '/')
-		n--;
-	if (cfg->path[0] != '/' || strncmp(cfg->path, root, n) != 0 || cfg->path[n] != '/') {
-		log_err("chroot %s: the configuration file %s is outside it, so SIGHUP could not "
-			"re-read it; give -c an absolute path under the chroot", root, cfg->path);
+	if (!under_root(cfg->path, root, &n)) {
+		log_err(CHROOT_OUTSIDE, root, cfg->path);
 		return -1;
 	}
 	inside = strdup(cfg->path + n); /* owned by cfg */
@@ -42,7 +56,7 @@ static int lookup_ids(const struct config *cfg, uid_t *uid, gid_t *gid)
 	if (cfg->user != NULL) {
 		struct passwd *pw = getpwnam(cfg->user);
 		if (pw == NULL) {
-			log_err("user \"%s\": no such user", cfg->user);
+			log_err(NO_USER, cfg->user);
 			return -1;
 		}
 		*uid = pw->pw_uid;
@@ -51,7 +65,7 @@ static int lookup_ids(const struct config *cfg, uid_t *uid, gid_t *gid)
 	if (cfg->group != NULL) {
 		struct group *gr = getgrnam(cfg->group);
 		if (gr == NULL) {
-			log_err("group \"%s\": no such group", cfg->group);
+			log_err(NO_GROUP, cfg->group);
 			return -1;
 		}
 		*gid = gr->gr_gid;
@@ -91,4 +105,31 @@ int privdrop_apply(struct config *cfg)
 		return -1;
 	}
 	return 0;
+}
+
+int privdrop_check(const struct config *cfg, struct diag *diag)
+{
+	size_t before = diag_count(diag);
+
+	if (cfg->user != NULL && getpwnam(cfg->user) == NULL)
+		diag_add(diag, cfg->path, cfg->user_pos.line, cfg->user_pos.column, NO_USER, cfg->user);
+	if (cfg->group != NULL && getgrnam(cfg->group) == NULL)
+		diag_add(diag, cfg->path, cfg->group_pos.line, cfg->group_pos.column, NO_GROUP, cfg->group);
+	if (cfg->chroot != NULL) {
+		struct stat st;
+		char root[PATH_MAX], file[PATH_MAX];
+		size_t n;
+
+		/* both resolved, as the daemon sees them: a symlinked jail or -c path is fine */
+		if (stat(cfg->chroot, &st) < 0 || realpath(cfg->chroot, root) == NULL)
+			diag_add(diag, cfg->path, cfg->chroot_pos.line, cfg->chroot_pos.column, "chroot %s: %s",
+				cfg->chroot, strerror(errno));
+		else if (!S_ISDIR(st.st_mode))
+			diag_add(diag, cfg->path, cfg->chroot_pos.line, cfg->chroot_pos.column,
+				"chroot %s: not a directory", cfg->chroot);
+		else if (realpath(cfg->path, file) == NULL || !under_root(file, root, &n))
+			diag_add(diag, cfg->path, cfg->chroot_pos.line, cfg->chroot_pos.column, CHROOT_OUTSIDE,
+				cfg->chroot, cfg->path);
+	}
+	return diag_count(diag) > before ? -1 : 0;
 }

@@ -17,6 +17,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -29,6 +31,7 @@
 #include "clock.h"
 #include "diag.h"
 #include "log.h"
+#include "notify.h"
 #include "privdrop.h"
 #include "stats.h"
 #include "worker.h"
@@ -56,7 +59,7 @@ struct server {
 	int *udp_fds, *tcp_fds;            /* bound sockets, per worker x listen address, until
 	                                      handed to the workers */
 	struct event_base *base;           /* owned */
-	struct event *sig[4];              /* owned: HUP, TERM, INT, USR1 */
+	struct event *sig[5];              /* owned: HUP, TERM, INT, USR1, USR2 */
 	int notify_fd;                     /* eventfd: workers' acks and the loader's completion */
 	struct event *notify_ev;
 
@@ -80,7 +83,41 @@ struct server {
 	struct zonesnap **pending;         /* owned references, handed over by xfr */
 	bool *pending_set;
 	bool zones_changed;
+
+	server_ready_cb ready_cb;          /* called once when serving (main: detach, pidfile) */
+	void *ready_arg;
+	char last_reload[160];             /* for STATUS=: when and how the last reload ended */
 };
+
+/* The service manager's one-line view: the policy in force and the last reload's outcome. */
+static void status_line(struct server *s, char *buf, size_t cap)
+{
+	const struct policy *p = atomic_load(&s->policy);
+
+	snprintf(buf, cap, "policy: %zu enabled entries, %zu list names, generation %llu%s%s",
+		policy_rule_count(p), policy_list_names(p),
+		(unsigned long long)atomic_load(&s->policy_gen), s->last_reload[0] ? "; " : "",
+		s->last_reload);
+}
+
+static void reload_note(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reload_note(struct server *s, const char *fmt, ...)
+{
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	va_list ap;
+	size_t n;
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = (size_t)snprintf(s->last_reload, sizeof(s->last_reload), "last reload %s: ", when);
+	if (n >= sizeof(s->last_reload))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(s->last_reload + n, sizeof(s->last_reload) - n, fmt, ap);
+	va_end(ap);
+}
 
 static void server_notify(void *arg)
 {
@@ -298,6 +335,9 @@ static void reload_start(struct server *s)
 	}
 	s->loading = true;
 	log_info("reload: reading %s", s->cfg->path);
+	char status[512];
+	status_line(s, status, sizeof(status));
+	notify_reloading(status);
 }
 
 static void publish_policy(struct server *s, struct policy *fresh)
@@ -386,13 +426,19 @@ static void reload_finish(struct server *s)
 			publish_policy(s, s->loaded);
 		}
 		sched_arm(s, policy_now());
+		reload_note(s, "ok");
 	} else {
 		size_t n = s->load_diag ? diag_count(s->load_diag) : 0;
 		for (size_t i = 0; i < n; i++)
 			log_err("reload: %s", diag_get(s->load_diag, i));
 		log_err("reload: %s has %zu error%s; the current policy stays in force",
 			s->cfg->path, n, n == 1 ? "" : "s");
+		reload_note(s, "failed, %zu error%s, the previous policy stays", n, n == 1 ? "" : "s");
 	}
+	/* A failed reload ends the reloading state too: the service is ready, on the old policy. */
+	char status[512];
+	status_line(s, status, sizeof(status));
+	notify_ready(status);
 	s->loaded = NULL;
 	diag_free(s->load_diag);
 	s->load_diag = NULL;
@@ -503,15 +549,40 @@ static void signal_cb(evutil_socket_t signo, short what, void *arg)
 	case SIGUSR1:
 		log_stats(s);
 		break;
+	case SIGUSR2:
+		server_reopen_logs(s);
+		break;
 	default: /* SIGTERM, SIGINT */
 		if (s->stopping)
 			break;
 		log_info("stopping: answering queries in flight");
+		notify_stopping("stopping: answering queries in flight");
 		s->stopping = true;
 		for (unsigned i = 0; i < s->nworkers; i++)
 			worker_post(s->workers[i], WORKER_MAIL_STOP);
 		break;
 	}
+}
+
+int server_reopen_logs(struct server *s)
+{
+	const char *path = log_file_path();
+	(void)s;
+
+	if (log_reopen() < 0) {
+		log_err("reopen-logs: %s: %s; still writing to the file opened before", path,
+			strerror(errno));
+		return -1;
+	}
+	if (path)
+		log_info("reopen-logs: %s reopened", path);
+	return 0;
+}
+
+void server_set_ready_cb(struct server *s, server_ready_cb cb, void *arg)
+{
+	s->ready_cb = cb;
+	s->ready_arg = arg;
 }
 
 /* ---- life cycle ---- */
@@ -572,7 +643,7 @@ fail_logged:
 
 static int server_setup_main(struct server *s)
 {
-	static const int signals[4] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
+	static const int signals[5] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2 };
 
 	signal(SIGPIPE, SIG_IGN); /* a TCP peer that went away is an error return, not a death */
 	s->base = event_base_new();
@@ -582,7 +653,7 @@ static int server_setup_main(struct server *s)
 	s->notify_ev = event_new(s->base, s->notify_fd, EV_READ | EV_PERSIST, notify_cb, s);
 	if (s->notify_ev == NULL || event_add(s->notify_ev, NULL) < 0)
 		return -1;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		s->sig[i] = evsignal_new(s->base, signals[i], signal_cb, s);
 		if (s->sig[i] == NULL || event_add(s->sig[i], NULL) < 0)
 			return -1;
@@ -633,6 +704,11 @@ int server_run(struct server *s)
 		n == 1 ? "" : "es", s->cfg->upstream_count, s->cfg->upstream_count == 1 ? "" : "s",
 		policy_rule_count(atomic_load(&s->policy)), policy_list_names(atomic_load(&s->policy)),
 		policy_zone_names(atomic_load(&s->policy)));
+	char status[512];
+	status_line(s, status, sizeof(status));
+	notify_ready(status);
+	if (s->ready_cb)
+		s->ready_cb(s->ready_arg);
 	event_base_dispatch(s->base);
 	for (unsigned i = 0; i < started; i++)
 		worker_join(s->workers[i]);
@@ -678,7 +754,7 @@ void server_free(struct server *s)
 	for (size_t i = 0; i < s->nretired; i++)
 		policy_free(s->retired[i].policy);
 	policy_free(atomic_load(&s->policy));
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (s->sig[i])
 			event_free(s->sig[i]);
 	if (s->notify_ev)

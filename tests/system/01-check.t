@@ -170,7 +170,7 @@ like "$out" "[0-9]+\.[0-9]+" "--version prints a version number"
 out=$(timeout 10 "$BLOKIR" -c "$good" --check --no-such-option 2>&1); st=$?
 is "$st" 2 "an unknown option exits 2"
 out=$(timeout 10 "$BLOKIR" --check 2>&1); st=$?
-is "$st" 2 "no -c FILE exits 2"
+like "$out" '^/.*/blokir/blokir\.yaml[: ]' "no -c FILE: the compiled-in default file is read (not a usage error)"
 out=$(timeout 10 "$BLOKIR" -c "$good" --check --listen 2>&1); st=$?
 is "$st" 2 "--listen without its argument exits 2"
 

@@ -97,5 +97,5 @@ err=$("$BLOKIR" export --rpz -c "$BAD" 2>&1 >/dev/null); st=$?
 is "$st" 1 "a bad list makes export exit 1"
 like "$err" 'badlist\.txt:2: expected one name per line' "  with FILE:LINE"
 "$BLOKIR" export -c "$CFG" >/dev/null 2>&1; is $? 2 "export without --rpz is a usage error"
-like "$("$BLOKIR" --help)" 'blokir export --rpz -c FILE' "--help shows the export form"
+like "$("$BLOKIR" --help)" 'blokir export --rpz \[-c FILE\]' "--help shows the export form"
 done_testing

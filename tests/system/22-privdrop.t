@@ -75,6 +75,29 @@ is "$(state www.t.me)" forwarded "  ... and the old policy stays in force"
 alive "$T_BLOKIR_PID"; ok $? "  ... the daemon keeps running"
 stop_blokir
 
+# --- the pidfile after the privilege drop ---------------------------------------------------------
+# Written as root; removed at stop when nobody may write its directory, emptied (and a warning at
+# start) when not.
+mkdir -p "$T_TMP/run-nobody" "$T_TMP/run-root" && chown nobody "$T_TMP/run-nobody" && chmod 755 "$T_TMP/run-root"
+write_policy "$CFG" "$BPORT" "127.0.0.1:$NSD_PORT" 'user: nobody' 'group: nogroup'
+chmod 644 "$CFG"
+for where in nobody root; do
+	pf="$T_TMP/run-$where/blokir.pid"
+	logn=$(wc -l <"$T_TMP/blokir.log")
+	start_blokir "$CFG" "$BPORT" --pidfile "$pf" || bail "blokir did not start"
+	is "$(tr -d '\n' <"$pf")" "$T_BLOKIR_PID" "pidfile in a directory owned by $where: holds the PID"
+	log=$(tail -n +$((logn + 1)) "$T_TMP/blokir.log")
+	stop_blokir "  ... blokir stops cleanly"
+	if [ $where = nobody ]; then
+		[ ! -e "$pf" ]; ok $? "  ... and, running as nobody, removes the pidfile at stop"
+		unlike "$log" 'pidfile' "  ... with no warning"
+	else
+		[ -e "$pf" ] && [ ! -s "$pf" ]; ok $? "  ... where nobody cannot remove it: emptied at stop"
+		like "$log" 'pidfile .*not writable after dropping privileges.*emptied rather than removed' \
+			"  ... as start-up warned"
+	fi
+done
+
 # --- root without user: and without allow-root -------------------------------------------------
 BPORT=$(free_port)
 write_policy "$T_TMP/root.yaml" "$BPORT" "127.0.0.1:$NSD_PORT"
@@ -116,10 +139,10 @@ is "$(state more.example)" blocked "  ... and the list inside it (more.example a
 alive "$T_BLOKIR_PID"; ok $? "  ... still running"
 stop_blokir
 
-# A config outside the chroot could never be re-read: refused at start.
+# A config outside the chroot could never be re-read: refused at start, as --check refuses it.
 BPORT=$(free_port)
 write_policy "$T_TMP/outside.yaml" "$BPORT" "127.0.0.1:$NSD_PORT" "chroot: $JAIL" 'user: nobody'
 timeout $((10 * SLOW)) "$BLOKIR" -c "$T_TMP/outside.yaml" --foreground >"$T_TMP/outside.log" 2>&1
-is "$?" 3 "chroot with the config outside it: exit status 3"
+is "$?" 1 "chroot with the config outside it: refused before binding, exit status 1 (as --check)"
 like "$(cat "$T_TMP/outside.log")" 'outside it' "  ... saying the file is outside the chroot"
 done_testing

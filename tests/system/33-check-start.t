@@ -1,0 +1,57 @@
+#!/bin/bash
+# 33-check-start: --check refuses what start-up would refuse later, with the same message at the
+# key's FILE:LINE:COLUMN and exit 1: a user: or group: that does not exist, a chroot: that does not
+# exist, is not a directory, or does not hold the file. Start-up says the same and exits 1 before
+# binding anything. A detached start that fails after detaching (root without user:) exits with the
+# daemon's status and prints why on the starting terminal.
+. "$(dirname "$0")/lib.sh"
+
+P=$(free_port)
+CFG="$T_TMP/policy.yaml"
+check() { CK_OUT=$(timeout $((10 * SLOW)) $BLOKIR_WRAPPER "$BLOKIR" -c "$1" --check 2>&1); CK_ST=$?; }
+
+write_policy "$CFG" "$P" "127.0.0.1:9" 'user: nosuchuser'
+check "$CFG"
+is "$CK_ST" 1 "--check with user: nosuchuser exits 1"
+like "$CK_OUT" "^$CFG:7:7: user \"nosuchuser\": no such user\$" "  ... saying FILE:7:7: user \"nosuchuser\": no such user"
+out=$(timeout $((10 * SLOW)) "$BLOKIR" -c "$CFG" --foreground 2>&1); st=$?
+is "$st" 1 "starting with it exits 1 too, before binding"
+is "$out" "$CK_OUT" "  ... with the same message"
+
+write_policy "$CFG" "$P" "127.0.0.1:9" 'group: nosuchgroup'
+check "$CFG"
+is "$CK_ST/$CK_OUT" "1/$CFG:7:8: group \"nosuchgroup\": no such group" "--check with group: nosuchgroup: exit 1, FILE:LINE:COLUMN"
+
+write_policy "$CFG" "$P" "127.0.0.1:9" "chroot: $T_TMP/nojail"
+check "$CFG"
+is "$CK_ST/$CK_OUT" "1/$CFG:7:9: chroot $T_TMP/nojail: No such file or directory" "--check with a missing chroot: exit 1"
+
+: >"$T_TMP/plainfile"
+write_policy "$CFG" "$P" "127.0.0.1:9" "chroot: $T_TMP/plainfile"
+check "$CFG"
+is "$CK_ST/$CK_OUT" "1/$CFG:7:9: chroot $T_TMP/plainfile: not a directory" "--check with a chroot that is a file: exit 1"
+
+mkdir -p "$T_TMP/jail"
+write_policy "$CFG" "$P" "127.0.0.1:9" "chroot: $T_TMP/jail"
+check "$CFG"
+is "$CK_ST" 1 "--check with the file outside the chroot: exit 1"
+like "$CK_OUT" "^$CFG:7:9: chroot $T_TMP/jail: the configuration file $CFG is outside it" "  ... saying it is outside"
+write_policy "$T_TMP/jail/policy.yaml" "$P" "127.0.0.1:9" "chroot: $T_TMP/jail/"
+check "$T_TMP/jail/policy.yaml"
+is "$CK_ST" 0 "--check with the file inside the chroot: exit 0" || diag "$CK_OUT"
+
+write_policy "$CFG" "$P" "127.0.0.1:9" 'user: nosuchuser' 'group: nosuchgroup' "chroot: $T_TMP/nojail"
+check "$CFG"
+is "$(grep -c "^$CFG:" <<<"$CK_OUT")" 3 "all three problems reported in one run"
+
+# --- a detached start that fails after detaching ---------------------------------------------
+if [ "$(id -u)" != 0 ] || [ -n "$BLOKIR_WRAPPER" ]; then
+	skip "needs root, no wrapper" "detached start refused as root: exit 3 and the reason on stderr"
+else
+	write_policy "$CFG" "$P" "127.0.0.1:9"
+	out=$(timeout $((10 * SLOW)) "$BLOKIR" -c "$CFG" --pidfile "$T_TMP/b.pid" 2>&1 </dev/null); st=$?
+	is "$st" 3 "detached, as root without user: or allow-root: the starting command exits 3"
+	like "$out" 'refusing to run as root' "  ... and prints why (the daemon's own log line, after detaching)"
+	[ ! -e "$T_TMP/b.pid" ]; ok $? "  ... leaving no pidfile"
+fi
+done_testing
