@@ -35,10 +35,9 @@ struct pidfile *pidfile_write(const char *path, pid_t pid)
 		if (w >= 0)
 			errno = ENOSPC; /* a short write of a few bytes means a full disk */
 		log_err("pidfile %s: %s", path, strerror(errno));
-		if (pf->fd >= 0) {
+		/* not unlinked: PATH may be something that was there before (even /dev/full) */
+		if (pf->fd >= 0)
 			close(pf->fd);
-			unlink(path);
-		}
 		free(pf->path);
 		free(pf);
 		return NULL;

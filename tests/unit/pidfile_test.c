@@ -1,8 +1,9 @@
 /*
- * pidfile_test: pidfile_write's content, and that it leaves no descriptor open on any path
- * (the stdio version leaked its FILE when fprintf failed): a write to /dev/full fails with
- * ENOSPC, a path in a missing directory fails at open, and after each the next descriptor the
- * process gets is the same number as before.
+ * pidfile_test: pidfile_write's content; it keeps exactly one descriptor (for emptying the file
+ * when it cannot be removed) and leaks none on a failure: a write to /dev/full fails with
+ * ENOSPC, a path in a missing directory fails at open. pidfile_remove removes the file and
+ * closes the descriptor. (Emptying instead of removing needs a non-root user: see
+ * tests/system/22-privdrop.t.)
  */
 #include "pidfile.h"
 
@@ -24,11 +25,23 @@ static int next_fd(void)
 	return fd;
 }
 
+static int read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	memset(buf, 0, cap);
+	n = fd >= 0 ? read(fd, buf, cap - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	return (int)n;
+}
+
 int main(void)
 {
-	char dir[] = "/tmp/pidfile_test.XXXXXX", path[64], buf[64] = { 0 };
-	int before, fd;
-	ssize_t n;
+	char dir[] = "/tmp/pidfile_test.XXXXXX", path[64], buf[64];
+	struct pidfile *pf, *pf2;
+	int before;
 
 	log_init(LOG_LEVEL_ERR, false);
 	if (mkdtemp(dir) == NULL) {
@@ -37,32 +50,33 @@ int main(void)
 	}
 	snprintf(path, sizeof(path), "%s/blokir.pid", dir);
 	before = next_fd();
-	is_int(pidfile_write(path, 4242), 0, "writes a pidfile");
-	fd = open(path, O_RDONLY);
-	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	ok(n == 5 && strcmp(buf, "4242\n") == 0, "the PID and a newline");
-	is_int(pidfile_write(path, 7), 0, "rewrites an existing one");
-	fd = open(path, O_RDONLY);
-	memset(buf, 0, sizeof(buf));
-	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	ok(n == 2 && strcmp(buf, "7\n") == 0, "truncated first: no digits of the old PID left");
-	is_int(next_fd(), before, "no descriptor left open after success");
+	pf = pidfile_write(path, 4242);
+	ok(pf != NULL, "writes a pidfile");
+	ok(read_file(path, buf, sizeof(buf)) == 5 && strcmp(buf, "4242\n") == 0, "the PID and a newline");
+	is_int(next_fd(), before + 1, "keeps one descriptor open");
+	pidfile_remove(pf);
+	ok(access(path, F_OK) < 0, "pidfile_remove removes the file");
+	is_int(next_fd(), before, "  ... and closes the descriptor");
+
+	pf = pidfile_write(path, 4242424);
+	pidfile_remove(NULL);
+	pf2 = pf ? pidfile_write(path, 7) : NULL;
+	ok(pf2 != NULL && read_file(path, buf, sizeof(buf)) == 2 && strcmp(buf, "7\n") == 0,
+		"rewrites an existing one, truncated first: no digits of the old PID left");
+	pidfile_remove(pf2);
+	pidfile_remove(pf); /* the file is gone already: emptying the open descriptor is harmless */
+	is_int(next_fd(), before, "no descriptor left open after both are removed");
 
 	if (access("/dev/full", W_OK) == 0) {
-		is_int(pidfile_write("/dev/full", 4242), -1, "a full disk (/dev/full): -1");
+		ok(pidfile_write("/dev/full", 4242) == NULL, "a full disk (/dev/full): NULL");
 		is_int(next_fd(), before, "no descriptor left open when the write fails");
 	} else {
 		ok(1, "# SKIP no /dev/full");
 		ok(1, "# SKIP no /dev/full");
 	}
 	snprintf(buf, sizeof(buf), "%s/missing/blokir.pid", dir);
-	is_int(pidfile_write(buf, 4242), -1, "a missing directory: -1");
+	ok(pidfile_write(buf, 4242) == NULL, "a missing directory: NULL");
 	is_int(next_fd(), before, "no descriptor left open when open fails");
-	unlink(path);
 	rmdir(dir);
 	return tap_exit();
 }
