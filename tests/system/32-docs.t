@@ -61,7 +61,7 @@ keys_of() { # TABLE-NAME-ERE
 		on && /};/ { on = 0 }' "$ROOT/src/config.c" | sort -u
 }
 root_keys=$(keys_of 'root_key_names')
-sub_keys=$(keys_of 'domain_keys|list_keys|redirect_keys')
+sub_keys=$(keys_of 'domain_keys|list_keys|redirect_keys|zone_keys')
 [ "$(wc -l <<<"$root_keys")" -ge 20 ] && [ "$(wc -l <<<"$sub_keys")" -ge 10 ]
 ok $? "config.c's key tables found ($(wc -l <<<"$root_keys") top-level keys, $(wc -l <<<"$sub_keys") in entries)"
 # tags SECTION-TITLE-ERE: the .TP tags of those sections of blokir.yaml(5)
@@ -72,13 +72,13 @@ tags() {
 		{ prev = $0 }' | sort -u
 }
 doc_root=$(tags 'TOP-LEVEL KEYS')
-doc_sub=$(tags 'DOMAIN ENTRIES|LISTS|REDIRECT')
+doc_sub=$(tags 'DOMAIN ENTRIES|LISTS|REDIRECT|ZONES')
 is "$(comm -23 <(echo "$root_keys") <(echo "$doc_root") | tr '\n' ' ')" "" \
 	"every top-level key the loader accepts has an entry in blokir.yaml(5)"
 is "$(comm -13 <(echo "$root_keys") <(echo "$doc_root") | tr '\n' ' ')" "" \
 	"  ... and blokir.yaml(5) documents no top-level key the loader refuses"
 is "$(comm -23 <(echo "$sub_keys") <(echo "$doc_sub") | tr '\n' ' ')" "" \
-	"every key of domains, lists and redirect entries has an entry in blokir.yaml(5)"
+	"every key of domains, lists, redirect and zones entries has an entry in blokir.yaml(5)"
 is "$(comm -13 <(echo "$sub_keys") <(echo "$doc_sub") | tr '\n' ' ')" "" \
 	"  ... and none that the loader refuses"
 noreload=$(plain "$M5" | awk '/^\.SH TOP-LEVEL KEYS/ { on = 1; next } /^\.SH / { on = 0 }
