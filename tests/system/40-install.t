@@ -1,5 +1,5 @@
 #!/bin/bash
-# 30-install: `make install` into a DESTDIR puts the binary, the three man pages, the systemd unit,
+# 40-install: `make install` into a DESTDIR puts the binary, the three man pages, the systemd unit,
 # the logrotate snippet and the example configuration where the layout says; the installed binary
 # runs on the installed example (blocking its example names, forwarding the rest to nsd); an
 # existing blokir.yaml is not overwritten by a second install; the unit is accepted by

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 33-check-start: --check refuses what start-up would refuse later, with the same message at the
+# 43-check-start: --check refuses what start-up would refuse later, with the same message at the
 # key's FILE:LINE:COLUMN and exit 1: a user: or group: that does not exist, a chroot: that does not
 # exist, is not a directory, or does not hold the file. Start-up says the same and exits 1 before
 # binding anything. A detached start that fails after detaching (root without user:) exits with the

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 31-notify: the sd_notify protocol, without systemd: NOTIFY_SOCKET points at a unix datagram
+# 41-notify: the sd_notify protocol, without systemd: NOTIFY_SOCKET points at a unix datagram
 # socket this test reads (notifyd.py). Expected, in order: READY=1 with a STATUS= naming the policy,
 # sent only once blokir answers; for a good reload RELOADING=1 with MONOTONIC_USEC=, then READY=1
 # with the new policy in STATUS= and "last reload ...: ok"; for a refused file RELOADING=1 again,
