@@ -52,6 +52,12 @@ int zonedb_foreach(const struct zonedb *db, lists_entry_cb *cb, void *ctx);
 /* An immutable view of the store as it is now; the caller owns one reference. NULL on ENOMEM. */
 struct zonesnap *zonedb_snapshot(struct zonedb *db);
 
+/*
+ * Calls CB once per record of snapshot S, as zonedb_foreach does for the store; stops at CB's
+ * -1. Any thread: a snapshot never changes, so its copy can be written while the store moves on.
+ */
+int zonesnap_foreach(const struct zonesnap *s, lists_entry_cb *cb, void *ctx);
+
 void zonesnap_ref(struct zonesnap *s);
 void zonesnap_unref(struct zonesnap *s); /* NULL is a no-op; frees with the last reference */
 size_t zonesnap_triggers(const struct zonesnap *s);

@@ -131,6 +131,8 @@ struct xfr_zone {
 	struct run run;
 
 	struct stats_zone st;         /* under x->lock */
+	struct zonesnap *to_write;    /* under x->wlock: a copy for the writer thread (a reference) */
+	char to_write_head[1024];     /*   and its file's first lines */
 	int64_t refused_logged;
 	uint64_t refused_unlogged;
 };
@@ -149,6 +151,13 @@ struct xfr {
 	pthread_t thread;
 	bool started;
 	_Atomic int64_t unknown_logged;
+
+	/* The writer thread: persisted copies are written from snapshots, so a 2 M-name zone's
+	 * second of file writing never holds up the next transfer. */
+	pthread_t writer;
+	bool writer_started, writer_stop; /* writer_stop under wlock */
+	pthread_mutex_t wlock;
+	pthread_cond_t wcond;
 };
 
 static void check_start(struct xfr_zone *z);
@@ -252,16 +261,28 @@ static void timer_arm(struct event *ev, uint64_t ms)
 
 /* ---- expiry ---------------------------------------------------------------------------------- */
 
-static void publish(struct xfr_zone *z)
+/*
+ * Hands the current copy (or none, when dropped) to the daemon. Returns another reference to the
+ * snapshot published when KEEP is set (the caller owns it), else NULL.
+ */
+static struct zonesnap *publish_keep(struct xfr_zone *z, bool keep)
 {
 	struct zonesnap *snap = NULL;
 
 	if (!z->dropped && z->have_copy && (snap = zonedb_snapshot(z->db)) == NULL) {
 		log_err("zone %s: out of memory publishing serial %u; the previous copy stays in force",
 			z->cz->text, z->serial);
-		return;
+		return NULL;
 	}
+	if (keep && snap != NULL)
+		zonesnap_ref(snap);
 	z->x->cb(z->x->ctx, z->index, snap);
+	return keep ? snap : NULL;
+}
+
+static void publish(struct xfr_zone *z)
+{
+	publish_keep(z, false);
 }
 
 static void expire_arm(struct xfr_zone *z)
@@ -368,28 +389,20 @@ static int persist_entry(void *ctx, const struct lists_entry *e)
 }
 
 /*
- * Writes the copy to STATE-DIR/ZONE.rpz: a temporary file, fsync, rename, so that a crash at any
- * moment leaves either the old copy or the new one, never half of one.
+ * Writes snapshot SNAP of zone Z to STATE-DIR/ZONE.rpz, HEAD first: a temporary file, fsync,
+ * rename, so that a crash at any moment leaves either the old copy or the new one, never half of
+ * one. On the writer thread; Z's path fields never change.
  */
-static void persist(struct xfr_zone *z)
+static void write_copy(const struct xfr_zone *z, const struct zonesnap *snap, const char *head)
 {
 	FILE *fp = fopen(z->tmp, "we"); /* owned, closed below */
-	char when[32];
-	time_t now = time(NULL);
-	struct tm tm;
 	uint64_t t0 = clock_now_ns();
 	int fd;
 
 	if (fp == NULL)
 		goto fail;
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(fp, "; blokir: copy of zone %s, serial %u, from %s at %s\n$ORIGIN %s.\n"
-		"@ 0 IN SOA %s %s %u %u %u %u %u\n; skipped %llu (rpz-ip, rpz-nsdname, ... records "
-		"the primary has and blokir does not enforce)\n", z->cz->text, z->serial,
-		primary_text(z), when, z->cz->text, z->mname, z->rname, z->serial, z->refresh, z->retry,
-		z->expire, z->minimum, (unsigned long long)z->skipped);
-	if (zonedb_foreach(z->db, persist_entry, fp) < 0 || fflush(fp) != 0 ||
+	fputs(head, fp);
+	if (zonesnap_foreach(snap, persist_entry, fp) < 0 || fflush(fp) != 0 ||
 		fsync(fileno(fp)) != 0) {
 		fclose(fp);
 		goto fail;
@@ -401,13 +414,75 @@ static void persist(struct xfr_zone *z)
 		fsync(fd);
 		close(fd);
 	}
-	log_debug("zone %s: serial %u written to %s (%.3f s)", z->cz->text, z->serial, z->path,
+	log_debug("zone %s: copy written to %s (%.3f s)", z->cz->text, z->path,
 		(double)(clock_now_ns() - t0) / 1e9);
 	return;
 fail:
 	log_err("zone %s: cannot write its copy to %s: %s; the copy in memory is still enforced",
 		z->cz->text, z->path, strerror(errno));
 	unlink(z->tmp);
+}
+
+static void *writer_main(void *arg)
+{
+	struct xfr *x = arg;
+
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+		log_debug("xfr: writer: setpriority: %s", strerror(errno));
+	pthread_mutex_lock(&x->wlock);
+	for (;;) {
+		struct xfr_zone *z = NULL;
+		struct zonesnap *snap;
+		char head[sizeof(z->to_write_head)];
+
+		for (size_t i = 0; i < x->nzones && z == NULL; i++)
+			if (x->zones[i].to_write != NULL)
+				z = &x->zones[i];
+		if (z == NULL) {
+			if (x->writer_stop) /* every copy handed over is written before the thread ends */
+				break;
+			pthread_cond_wait(&x->wcond, &x->wlock);
+			continue;
+		}
+		snap = z->to_write;
+		z->to_write = NULL;
+		memcpy(head, z->to_write_head, sizeof(head));
+		pthread_mutex_unlock(&x->wlock);
+		write_copy(z, snap, head);
+		zonesnap_unref(snap);
+		pthread_mutex_lock(&x->wlock);
+	}
+	pthread_mutex_unlock(&x->wlock);
+	return NULL;
+}
+
+/*
+ * Has the writer thread write SNAP (the caller's reference, taken over) as the zone's copy. A
+ * copy still waiting is replaced: only the newest one matters.
+ */
+static void persist(struct xfr_zone *z, struct zonesnap *snap)
+{
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	struct zonesnap *old;
+
+	if (snap == NULL)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pthread_mutex_lock(&z->x->wlock);
+	old = z->to_write;
+	z->to_write = snap;
+	snprintf(z->to_write_head, sizeof(z->to_write_head),
+		"; blokir: copy of zone %s, serial %u, from %s at %s\n$ORIGIN %s.\n"
+		"@ 0 IN SOA %s %s %u %u %u %u %u\n; skipped %llu (rpz-ip, rpz-nsdname, ... records "
+		"the primary has and blokir does not enforce)\n", z->cz->text, z->serial,
+		primary_text(z), when, z->cz->text, z->mname, z->rname, z->serial, z->refresh, z->retry,
+		z->expire, z->minimum, (unsigned long long)z->skipped);
+	pthread_cond_signal(&z->x->wcond);
+	pthread_mutex_unlock(&z->x->wlock);
+	zonesnap_unref(old);
 }
 
 /* Reading a copy: the store it goes into, and what was wrong with it. */
@@ -766,7 +841,7 @@ static void run_finish(struct xfr_zone *z)
 			z->cz->text, (unsigned long long)z->skipped, r->skip_why ? r->skip_why : "?");
 		z->skip_warned = true;
 	}
-	publish(z);
+	struct zonesnap *keep = publish_keep(z, true);
 	if (r->fresh == NULL && dels + adds > 0)
 		log_info("zone %s: %s %u -> %u from %s: %zu deleted, %zu added, %zu triggers in force "
 			"(%.3f s)", z->cz->text, how, old, z->serial, primary_text(z), dels, adds,
@@ -780,7 +855,7 @@ static void run_finish(struct xfr_zone *z)
 	snprintf(z->st.result, sizeof(z->st.result), "%s of serial %u from %s", how, z->serial,
 		primary_text(z));
 	pthread_mutex_unlock(&z->x->lock);
-	persist(z);
+	persist(z, keep);
 	idle(z, refresh_interval(z));
 }
 
@@ -1379,6 +1454,7 @@ fail:
 
 static void zone_release(struct xfr_zone *z)
 {
+	zonesnap_unref(z->to_write);
 	io_close(z);
 	run_release(&z->run);
 	if (z->timer)
@@ -1405,6 +1481,8 @@ struct xfr *xfr_new(const struct config *cfg, xfr_publish_cb *cb, void *ctx)
 	x->ctx = ctx;
 	x->wake_fd = -1;
 	pthread_mutex_init(&x->lock, NULL);
+	pthread_mutex_init(&x->wlock, NULL);
+	pthread_cond_init(&x->wcond, NULL);
 	if (stat(cfg->state_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_err("state-dir %s: %s", cfg->state_dir, errno ? strerror(errno) : "not a directory");
 		goto fail;
@@ -1452,6 +1530,11 @@ int xfr_start(struct xfr *x)
 		}
 		status_sync(z);
 	}
+	if ((err = pthread_create(&x->writer, NULL, writer_main, x)) != 0) {
+		log_err("xfr: cannot start the writer thread: %s", strerror(err));
+		return -1;
+	}
+	x->writer_started = true;
 	if ((err = pthread_create(&x->thread, NULL, xfr_main, x)) != 0) {
 		log_err("xfr: cannot start the transfer thread: %s", strerror(err));
 		return -1;
@@ -1472,6 +1555,13 @@ void xfr_free(struct xfr *x)
 			log_warn("xfr: wake: %s", strerror(errno));
 		pthread_join(x->thread, NULL);
 	}
+	if (x->writer_started) {
+		pthread_mutex_lock(&x->wlock);
+		x->writer_stop = true;
+		pthread_cond_signal(&x->wcond);
+		pthread_mutex_unlock(&x->wlock);
+		pthread_join(x->writer, NULL);
+	}
 	for (size_t i = 0; i < x->nzones; i++)
 		zone_release(&x->zones[i]);
 	free(x->zones);
@@ -1482,5 +1572,7 @@ void xfr_free(struct xfr *x)
 	if (x->base)
 		event_base_free(x->base);
 	pthread_mutex_destroy(&x->lock);
+	pthread_mutex_destroy(&x->wlock);
+	pthread_cond_destroy(&x->wcond);
 	free(x);
 }

@@ -206,8 +206,9 @@ void zonedb_free(struct zonedb *db)
 /* Writes V to E's slot, keeping the counts and noting the name as changed. */
 static int slot_put(struct zonedb *db, const struct lists_entry *e, uint32_t old, uint32_t v)
 {
-	if (domtree_set(db->store, e->name, e->name_len, e->form, v) < 0 ||
-		domtree_set(db->changed, e->name, e->name_len, e->form, 0) < 0)
+	/* before the first snapshot everything goes into the base: no need to note changes */
+	if (domtree_set(db->store, e->name, e->name_len, e->form, v) < 0 || (db->base != NULL &&
+		domtree_set(db->changed, e->name, e->name_len, e->form, 0) < 0))
 		return -1;
 	db->triggers += (old == DOMTREE_NONE) - (v == DOMTREE_NONE);
 	db->live_redirects += (v != DOMTREE_NONE && v >= ZV_REDIRECT) -
@@ -293,7 +294,9 @@ size_t zonedb_triggers(const struct zonedb *db)
 }
 
 struct each_state {
-	const struct zonedb *db;
+	const struct zrules *rules;
+	const struct domtree *overlay; /* a snapshot's: names it holds are skipped in the base */
+	bool tombstones;               /* walking an overlay: ZV_TOMB is no trigger */
 	lists_entry_cb *cb;
 	void *ctx;
 };
@@ -304,13 +307,15 @@ static int each_slot(struct each_state *st, const uint8_t *name, size_t len, enu
 	struct lists_entry e = { .name = name, .name_len = len, .form = f };
 	const struct config_redirect *to;
 
-	if (v == DOMTREE_NONE)
+	if (v == DOMTREE_NONE || (st->tombstones && v == ZV_TOMB))
 		return 0;
+	if (st->overlay != NULL && domtree_get(st->overlay, name, len, f) != DOMTREE_NONE)
+		return 0; /* changed since the base: the overlay says what it is now */
 	if (v < ZV_REDIRECT) {
 		e.action = (enum policy_action)v;
 		return st->cb(st->ctx, &e);
 	}
-	to = &redir_at(st->db->rules, v)->to;
+	to = &redir_at(st->rules, v)->to;
 	e.action = ACTION_REDIRECT;
 	if (to->cname_len > 0) {
 		e.cname = to->cname;
@@ -344,7 +349,7 @@ static int each_name(void *ctx, const uint8_t *name, size_t len, uint32_t self, 
 
 int zonedb_foreach(const struct zonedb *db, lists_entry_cb *cb, void *ctx)
 {
-	struct each_state st = { db, cb, ctx };
+	struct each_state st = { .rules = db->rules, .cb = cb, .ctx = ctx };
 
 	return domtree_foreach(db->store, each_name, &st);
 }
@@ -483,6 +488,19 @@ fail:
 	domtree_free(s->overlay);
 	free(s);
 	return NULL;
+}
+
+int zonesnap_foreach(const struct zonesnap *s, lists_entry_cb *cb, void *ctx)
+{
+	struct each_state st = { .rules = s->rules, .overlay = s->overlay, .cb = cb, .ctx = ctx };
+
+	if (domtree_foreach(s->base->tree, each_name, &st) < 0)
+		return -1;
+	if (s->overlay == NULL)
+		return 0;
+	st.overlay = NULL;
+	st.tombstones = true;
+	return domtree_foreach(s->overlay, each_name, &st);
 }
 
 void zonesnap_ref(struct zonesnap *s)

@@ -170,6 +170,22 @@ static void test_foreach(void)
 	cname(db, true, "a.example", ".");
 	zonedb_foreach(db, count_entry, &n);
 	is_int(n, 3, "foreach: one call per record held (two addresses, one CNAME)");
+	{
+		struct zonesnap *s1 = zonedb_snapshot(db), *s2;
+		cname(db, false, "d.example", "*.");
+		addr(db, true, "b.example", 1);
+		cname(db, true, "*.c.example", "landing.example");
+		s2 = zonedb_snapshot(db);
+		n = 0;
+		zonesnap_foreach(s1, count_entry, &n);
+		is_int(n, 3, "snapshot foreach: the copy as it was");
+		n = 0;
+		zonesnap_foreach(s2, count_entry, &n);
+		is_int(n, 2, "snapshot foreach with an overlay: one address left, d.example added, "
+			"*.c.example gone");
+		zonesnap_unref(s1);
+		zonesnap_unref(s2);
+	}
 	zonedb_free(db);
 }
 
