@@ -56,6 +56,7 @@ size_t policy_zone_names(const struct policy *p); /* triggers of the zones in fo
 size_t policy_zone_count(const struct policy *p); /* `zones:` entries of its configuration */
 /* The name (wire format) of zone I of the configuration P was compiled from. */
 const uint8_t *policy_zone_name(const struct policy *p, size_t i, size_t *len);
+bool policy_zone_enabled(const struct policy *p, size_t i); /* its `enabled:` */
 
 uint32_t policy_negative_ttl(const struct policy *p);
 uint32_t policy_serial(const struct policy *p); /* SOA serial: the policy's build time (unix s) */

@@ -69,6 +69,12 @@ unsigned xfr_notify(struct xfr *x, const uint8_t *name, size_t len, const struct
  */
 size_t xfr_status(struct xfr *x, struct stats_zone *out, size_t cap);
 
+/*
+ * Whether zone I is in the policy in force (`enabled:` as the last reload read it, and still in
+ * the file), for its status. Any thread.
+ */
+void xfr_set_enforced(struct xfr *x, size_t i, bool enabled);
+
 /* The status of zone I alone into *OUT. */
 void xfr_status_one(struct xfr *x, size_t i, struct stats_zone *out);
 

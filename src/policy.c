@@ -549,6 +549,11 @@ const uint8_t *policy_zone_name(const struct policy *p, size_t i, size_t *len)
 	return p->zones[i].name;
 }
 
+bool policy_zone_enabled(const struct policy *p, size_t i)
+{
+	return p->zones[i].enabled;
+}
+
 size_t policy_zone_names(const struct policy *p)
 {
 	return p->zone_names;

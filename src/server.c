@@ -211,6 +211,17 @@ static struct policy *zones_view(struct server *s, struct policy *core)
 	}
 	view = policy_with_zones(core, v, n);
 	free(v);
+	/* the status says which zones this view enforces */
+	for (size_t j = 0; view != NULL && j < s->cfg->zone_count; j++) {
+		bool on = false;
+		for (size_t i = 0; i < n; i++) {
+			size_t len;
+			const uint8_t *name = policy_zone_name(core, i, &len);
+			if (len == s->cfg->zones[j].name_len && memcmp(name, s->cfg->zones[j].name, len) == 0)
+				on = policy_zone_enabled(core, i);
+		}
+		xfr_set_enforced(s->xfr, j, on);
+	}
 	return view;
 }
 

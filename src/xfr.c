@@ -119,6 +119,7 @@ struct xfr_zone {
 	bool axfr_next;               /* the primary refused IXFR: ask again for the whole zone */
 	bool recheck;                 /* a NOTIFY came while busy: check again when done */
 	_Atomic bool notify_pending;
+	_Atomic bool enabled;         /* in the policy in force (a reload may switch it) */
 	struct event *timer, *expire_ev, *io; /* owned */
 	int fd;
 	uint16_t qid;
@@ -207,7 +208,7 @@ static void status_sync(struct xfr_zone *z)
 	z->st.records = z->db ? zonedb_triggers(z->db) : 0;
 	z->st.skipped = z->skipped;
 	z->st.expired = z->expired;
-	z->st.enforced = z->have_copy && !z->dropped && z->cz->enabled;
+	z->st.enforced = z->have_copy && !z->dropped && atomic_load(&z->enabled);
 	z->st.last_contact = z->last_contact;
 	pthread_mutex_unlock(&z->x->lock);
 }
@@ -1378,6 +1379,16 @@ size_t xfr_status(struct xfr *x, struct stats_zone *out, size_t cap)
 	return x->nzones;
 }
 
+void xfr_set_enforced(struct xfr *x, size_t i, bool enabled)
+{
+	struct xfr_zone *z = &x->zones[i];
+
+	atomic_store(&z->enabled, enabled);
+	pthread_mutex_lock(&x->lock);
+	z->st.enforced = z->have_copy && !z->dropped && enabled;
+	pthread_mutex_unlock(&x->lock);
+}
+
 void xfr_status_one(struct xfr *x, size_t i, struct stats_zone *out)
 {
 	pthread_mutex_lock(&x->lock);
@@ -1426,6 +1437,7 @@ static int zone_init(struct xfr *x, struct xfr_zone *z, size_t i)
 	z->cz = cz;
 	z->fd = -1;
 	atomic_init(&z->notify_pending, false);
+	atomic_init(&z->enabled, cz->enabled);
 	snprintf(z->st.name, sizeof(z->st.name), "%s", cz->text);
 	snprintf(z->st.result, sizeof(z->st.result), "not checked yet");
 	if (abs == NULL || ldns_str2rdf_dname(&z->apex, abs) != LDNS_STATUS_OK)

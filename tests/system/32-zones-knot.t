@@ -101,6 +101,21 @@ stop_pid "$B2PID"
 is "$(until_decision 3 "$BPORT" third.example nxdomain "$(now_ms)" | grep -c timeout)" 0 \
 	"the right secret gets serial 3"
 
+# SIGHUP with enabled: false lifts the whole zone, and true puts it back (the copy is kept)
+sed -i "s/^  - name: $ZONE\$/  - name: $ZONE\n    enabled: false/" "$CFG"
+kill -HUP "$T_BLOKIR_PID"
+is "$(until_decision 5 "$BPORT" third.example forwarded "$(now_ms)" | grep -c timeout)" 0 \
+	"SIGHUP with enabled: false: the zone's names are forwarded"
+is "$(decide "$BPORT" web.telegram.org)" nxdomain "  the YAML entries stay"
+zone_stats
+is "$(zone_stat enforced)" no "  status: enforced=no"
+sed -i '/^    enabled: false$/d' "$CFG"
+kill -HUP "$T_BLOKIR_PID"
+is "$(until_decision 5 "$BPORT" third.example nxdomain "$(now_ms)" | grep -c timeout)" 0 \
+	"enabled again: the kept copy is enforced at once"
+zone_stats
+is "$(zone_stat enforced)" yes "  status: enforced=yes"
+
 # the primary down at start: the persisted copy is enforced
 stop_blokir "blokir stops cleanly"
 stop_pid "$KNOT_PID"
