@@ -129,6 +129,26 @@ struct config_domain {
 	unsigned line, column; /* position of the entry's "name" value, for duplicate reports */
 };
 
+/* A TSIG key (RFC 8945) of `serve-rpz: keys:`. The secret is read from SECRET_FILE at start. */
+struct config_tsig_key {
+	char *name;        /* owned: presentation form, lower case, with its trailing dot */
+	char *algorithm;   /* owned: "hmac-sha256", "hmac-sha384" or "hmac-sha512" */
+	char *secret_file; /* owned: holds the base64 secret; readable by its owner only */
+	unsigned line, column;
+};
+
+/* `serve-rpz:`: blokir as the primary of its own policy (xfrout.h). */
+#define CONFIG_SERVE_ORIGIN_DEFAULT "rpz.blokir."
+#define CONFIG_SERVE_HISTORY_DEFAULT 32
+struct config_serve {
+	bool enabled;                        /* the key was present */
+	char *zone;                          /* owned: the origin, presentation form with a dot */
+	struct config_cidr *allow; size_t allow_count;       /* owned; default 127.0.0.0/8, ::1 */
+	struct config_tsig_key *keys; size_t key_count;      /* owned; none: no TSIG */
+	struct config_endpoint *notify; size_t notify_count; /* owned; port default 53 */
+	unsigned history;                    /* changes kept for IXFR, 1..1000 */
+};
+
 /* At most this many upstreams: they are tried in order, so more would only lengthen the path to
  * SERVFAIL, and each costs every worker upstream-sockets sockets. */
 #define CONFIG_UPSTREAMS_MAX 16
@@ -178,6 +198,7 @@ struct config {
 	struct config_zone *zones; size_t zone_count; /* owned array, file order */
 	char *state_dir;                  /* owned: where zone copies are kept; default
 	                                     /var/lib/blokir (set by config_load) */
+	struct config_serve serve;        /* serve-rpz: */
 };
 
 /*

@@ -30,12 +30,22 @@
 /* A record that cannot be used: LINE (0 for a wire record) and a message; reading goes on. */
 typedef void rpz_bad_cb(void *ctx, unsigned line, const char *msg);
 
+/*
+ * Every record as read, before it is judged (SOA and NS included): OWNER lower-case wire form,
+ * RDATA uncompressed wire form, the TTL ($TTL when the record has none). Borrowed for the call.
+ * Returns 0, or -1 to stop the reader. For a consumer that wants the zone's records themselves
+ * (the zone blokir serves to its secondaries is built from its own export this way).
+ */
+typedef int rpz_record_cb(void *ctx, const uint8_t *owner, size_t owner_len, uint16_t type,
+	uint32_t ttl, const uint8_t *rdata, size_t rdlen);
+
 /* RPZ_SKIP_OTHER_TRIGGERS: rpz-ip, rpz-nsip... owners are counted, not reported as bad. */
 #define RPZ_SKIP_OTHER_TRIGGERS 1u
 
 /* Where a reader's results go. All borrowed. */
 struct rpz_sink {
-	lists_entry_cb *entry; /* each trigger; -1 stops the reader (out of memory) */
+	lists_entry_cb *entry; /* each trigger, or NULL; -1 stops the reader (out of memory) */
+	rpz_record_cb *record; /* each record, or NULL */
 	rpz_bad_cb *bad;       /* each bad record; may be NULL (then only counted) */
 	void *ctx;
 	unsigned flags;
@@ -72,12 +82,12 @@ void rpz_reader_free(struct rpz_reader *r);
 int rpz_reader_text(struct rpz_reader *r, const char *text, size_t len, unsigned first_line);
 
 /*
- * One record in wire form: OWNER (wire, any case, OWNER_LEN octets), TYPE, and its RDATA
+ * One record in wire form: OWNER (wire, any case, OWNER_LEN octets), TYPE, TTL and its RDATA
  * (RDLEN octets) with any names in it uncompressed, as ldns_rr_rdata2buffer_wire writes them or
  * as a transfer's records are once decompressed. Returns 0, or -1 when the entry callback failed.
  */
 int rpz_reader_rr(struct rpz_reader *r, const uint8_t *owner, size_t owner_len, uint16_t type,
-	const uint8_t *rdata, size_t rdlen);
+	uint32_t ttl, const uint8_t *rdata, size_t rdlen);
 
 /*
  * The whole file PATH read with a new reader (apex as for rpz_reader_new). Returns 0, or -1

@@ -178,12 +178,15 @@ static void soa_fields(struct rpz_stats *st, const uint8_t *rdata, size_t rdlen)
  * reported; returns -1 only when the entry callback failed.
  */
 static int record(struct rpz_reader *r, const uint8_t *owner, size_t olen, uint16_t type,
-	const uint8_t *rdata, size_t rdlen, unsigned line)
+	uint32_t ttl, const uint8_t *rdata, size_t rdlen, unsigned line)
 {
 	uint8_t trig[CONFIG_NAME_MAX], target[CONFIG_NAME_MAX];
 	struct lists_entry e = { .line = line, .name = trig, .form = MATCH_EXACT };
 	size_t tlen, n;
 
+	if (r->sink->record != NULL &&
+		r->sink->record(r->sink->ctx, owner, olen, type, ttl, rdata, rdlen) < 0)
+		return -1;
 	if (type == TYPE_SOA) {
 		if (!r->st->have_soa)
 			soa_fields(r->st, rdata, rdlen);
@@ -256,11 +259,11 @@ static int record(struct rpz_reader *r, const uint8_t *owner, size_t olen, uint1
 		return 0;
 	}
 	r->st->entries++;
-	return r->sink->entry(r->sink->ctx, &e);
+	return r->sink->entry != NULL ? r->sink->entry(r->sink->ctx, &e) : 0;
 }
 
 int rpz_reader_rr(struct rpz_reader *r, const uint8_t *owner, size_t owner_len, uint16_t type,
-	const uint8_t *rdata, size_t rdlen)
+	uint32_t ttl, const uint8_t *rdata, size_t rdlen)
 {
 	uint8_t name[CONFIG_NAME_MAX];
 
@@ -270,7 +273,7 @@ int rpz_reader_rr(struct rpz_reader *r, const uint8_t *owner, size_t owner_len, 
 		return 0;
 	}
 	lower(name, owner, owner_len);
-	return record(r, name, owner_len, type, rdata, rdlen, 0);
+	return record(r, name, owner_len, type, ttl, rdata, rdlen, 0);
 }
 
 /* ---- text: the fast path --------------------------------------------------------------------- */
@@ -444,6 +447,7 @@ static int fast_line(struct rpz_reader *r, const char *p, const char *end, unsig
 	const char *w;
 	bool inherit = *p == ' ' || *p == '\t';
 	uint16_t type;
+	uint32_t ttl = r->ttl;
 	char addr[INET6_ADDRSTRLEN + 1];
 
 	if (!next_word(&p, end, &w, &n))
@@ -464,9 +468,19 @@ static int fast_line(struct rpz_reader *r, const char *p, const char *end, unsig
 			return 1;
 	}
 	/* [TTL] [IN] in either order, then the type */
-	for (k = 0; k < 2 && (is_ttl(w, n) || word_is(w, n, "IN")); k++)
+	for (k = 0; k < 2 && (is_ttl(w, n) || word_is(w, n, "IN")); k++) {
+		if (is_ttl(w, n)) {
+			uint64_t v = 0;
+
+			for (size_t i = 0; i < n; i++)
+				v = v * 10 + (uint64_t)(w[i] - '0');
+			if (v > UINT32_MAX)
+				return 1;
+			ttl = (uint32_t)v;
+		}
 		if (!next_word(&p, end, &w, &n))
 			return 1;
+	}
 	if (word_is(w, n, "CNAME"))
 		type = TYPE_CNAME;
 	else if (word_is(w, n, "A"))
@@ -501,7 +515,7 @@ static int fast_line(struct rpz_reader *r, const char *p, const char *end, unsig
 		r->owner_len = olen;
 	}
 	r->st->records++;
-	return record(r, owner, olen, type, rdata, rdlen, line);
+	return record(r, owner, olen, type, ttl, rdata, rdlen, line);
 }
 
 /* ---- text: the ldns fallback ----------------------------------------------------------------- */
@@ -661,7 +675,8 @@ static int slow_record(struct rpz_reader *r, size_t len, unsigned line)
 		r->oom = true; /* the buffer could not grow */
 		goto out;
 	}
-	rc = record(r, owner, olen, (uint16_t)ldns_rr_get_type(rr), ldns_buffer_begin(r->rdata),
+	rc = record(r, owner, olen, (uint16_t)ldns_rr_get_type(rr), ldns_rr_ttl(rr),
+		ldns_buffer_begin(r->rdata),
 		ldns_buffer_position(r->rdata), line);
 out:
 	ldns_rr_free(rr);

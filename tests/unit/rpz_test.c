@@ -276,18 +276,18 @@ static void test_wire(void)
 
 	if (!ok(r != NULL, "a reader with a given apex"))
 		return;
-	rpz_reader_rr(r, apex, sizeof(apex), 6, soa, sizeof(soa) - 1);
-	rpz_reader_rr(r, W("\2NX\7example\3RPZ\7example"), 5, (const uint8_t *)"", 1);
-	rpz_reader_rr(r, W("\1*\1w\7example\3rpz\7example"), 5,
+	rpz_reader_rr(r, apex, sizeof(apex), 6, 60, soa, sizeof(soa) - 1);
+	rpz_reader_rr(r, W("\2NX\7example\3RPZ\7example"), 5, 60, (const uint8_t *)"", 1);
+	rpz_reader_rr(r, W("\1*\1w\7example\3rpz\7example"), 5, 60,
 		(const uint8_t *)"\14rpz-passthru", 14);
-	rpz_reader_rr(r, W("\4land\7example\3rpz\7example"), 5,
+	rpz_reader_rr(r, W("\4land\7example\3rpz\7example"), 5, 60,
 		(const uint8_t *)"\1x\3org", 7);
-	rpz_reader_rr(r, W("\4addr\7example\3rpz\7example"), 1, a, 4);
-	rpz_reader_rr(r, W("\4addr\7example\5other"), 1, a, 4);
-	rpz_reader_rr(r, W("\4addr\7example\3rpz\7example"), 28, a, 4);
-	rpz_reader_rr(r, W("\4land\7example\3rpz\7example"), 5,
+	rpz_reader_rr(r, W("\4addr\7example\3rpz\7example"), 1, 60, a, 4);
+	rpz_reader_rr(r, W("\4addr\7example\5other"), 1, 60, a, 4);
+	rpz_reader_rr(r, W("\4addr\7example\3rpz\7example"), 28, 60, a, 4);
+	rpz_reader_rr(r, W("\4land\7example\3rpz\7example"), 5, 60,
 		(const uint8_t *)"\xc0\x0c", 2);
-	rpz_reader_rr(r, W("\2ip\6rpz-ip\3rpz\7example"), 5, (const uint8_t *)"", 1);
+	rpz_reader_rr(r, W("\2ip\6rpz-ip\3rpz\7example"), 5, 60, (const uint8_t *)"", 1);
 	rpz_reader_free(r);
 	expect("wire records", &s, want, N(want));
 	ok(st.have_soa && st.serial == 42 && st.refresh == 3600 && st.minimum == 60,
