@@ -64,6 +64,22 @@ void listen_reply(struct listen *l, const struct client_ref *c, const uint8_t *a
 void listen_reply_queued(struct listen *l, const struct client_ref *c, const uint8_t *ans,
 	size_t len);
 
+/*
+ * A long answer (a zone transfer) pulled one message at a time: NEXT writes the next message
+ * into OUT (CAP bytes) and returns its length, 0 at the end; DONE frees ARG after the last one
+ * or when the connection closes first.
+ */
+typedef size_t (*listen_stream_next_cb)(void *arg, uint8_t *out, size_t cap);
+typedef void (*listen_stream_done_cb)(void *arg);
+
+/*
+ * Sends the messages of a stream to TCP client C (ARG is the stream's, and passes to DONE), as
+ * fast as the client reads them: the connection's other queries wait until it is over. For a
+ * UDP client (never given one) DONE is called at once.
+ */
+void listen_stream(struct listen *l, const struct client_ref *c, listen_stream_next_cb next,
+	listen_stream_done_cb done, void *arg);
+
 /* A pending query keeps its TCP connection's memory alive until it is answered (client_hold_cb). */
 void listen_conn_hold(struct tcp_conn *conn);
 void listen_conn_release(struct tcp_conn *conn);

@@ -22,6 +22,9 @@ struct config;
 struct policy;
 struct stats;
 struct proxy;
+struct caplog;
+struct xfrout;
+struct xfrout_stream;
 
 /* Sends Q (its packet borrowed for the call) upstream for C. */
 typedef void (*proxy_forward_cb)(void *arg, const struct wire_query *q, const struct client_ref *c);
@@ -35,6 +38,8 @@ typedef void (*proxy_reply_cb)(void *arg, const struct client_ref *c, const uint
  */
 typedef unsigned (*proxy_notify_cb)(void *arg, const uint8_t *name, size_t len,
 	const struct sockaddr *from, socklen_t fromlen);
+/* Sends the transfer S (the callee owns it from here) to TCP client C. */
+typedef void (*proxy_stream_cb)(void *arg, const struct client_ref *c, struct xfrout_stream *s);
 
 /* What a proxy works with; every pointer is borrowed and must outlive it. */
 struct proxy_env {
@@ -48,6 +53,10 @@ struct proxy_env {
 	void *reply_arg;
 	proxy_notify_cb notify;            /* NULL: NOTIFY is answered NOTIMP like other opcodes */
 	void *notify_arg;
+	struct xfrout *xfrout;             /* serve-rpz: the zone served, or NULL */
+	struct caplog *caps;               /* counts and logs its refusals */
+	proxy_stream_cb stream;            /* sends its transfers */
+	void *stream_arg;
 };
 
 /* Returns a proxy (with its cache when cfg->cache_size > 0), or NULL when memory is short. */

@@ -37,6 +37,10 @@ enum stat_id {
 	STAT_TCP_SLOW,         /* connections closed for sending a message too slowly */
 	STAT_CNAME_BLOCKED,    /* forwarded answers replaced: their CNAME chain reached a blocked name */
 	STAT_CACHE_HIT,        /* answered from the answer cache (cache-size) */
+	STAT_XFR_SOA,          /* serve-rpz: SOA queries for the served zone answered */
+	STAT_XFR_AXFR,         /* serve-rpz: whole zones sent (AXFR, or IXFR older than the history) */
+	STAT_XFR_IXFR,         /* serve-rpz: IXFR answered with the changes (or the SOA alone) */
+	STAT_XFR_REFUSED,      /* serve-rpz: requests refused (allow, unsigned, UDP AXFR, bad TSIG) */
 	STAT_COUNT
 };
 

@@ -23,6 +23,7 @@
 #include "stats.h"
 
 struct worker;
+struct xfrout;
 
 /* Bits the server posts to a worker's mailbox. */
 #define WORKER_MAIL_POLICY 1u /* a new policy was published: acknowledge */
@@ -42,6 +43,7 @@ struct worker_shared {
 	unsigned (*notify)(void *arg, const uint8_t *name, size_t len, const struct sockaddr *from,
 		socklen_t fromlen);
 	void *notify_arg;
+	struct xfrout *xfrout;             /* the zone served (serve-rpz), or NULL */
 };
 
 /*

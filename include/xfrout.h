@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "diag.h"
+#include "policy.h"
 #include "wire.h"
 
 struct xfrout;
@@ -70,6 +72,14 @@ void xfrout_free(struct xfrout *x);
  */
 int xfrout_publish(struct xfrout *x, const char *zone, size_t len, uint32_t *serial,
 	size_t *changes, const char **err);
+
+/*
+ * xfrout_publish for the zone `blokir export --rpz` writes for CFG and POL (borrowed; POL built
+ * from CFG) at instant NOW, with this zone's origin. Returns as xfrout_publish; on -1 what went
+ * wrong is in DIAG (the export's problems) or *ERR.
+ */
+int xfrout_publish_policy(struct xfrout *x, const struct config *cfg, const struct policy *pol,
+	int64_t now, struct diag *diag, uint32_t *serial, size_t *changes, const char **err);
 
 /* The current serial, 0 before the first version. */
 uint32_t xfrout_serial(const struct xfrout *x);

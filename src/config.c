@@ -307,7 +307,7 @@ enum root_key {
 	ROOT_DOMAINS, ROOT_REDIRECT, ROOT_INSPECT, ROOT_LISTS, ROOT_ALLOW_FROM, ROOT_DENY_ACTION,
 	ROOT_RL_QPS, ROOT_RL_BURST, ROOT_RL_V4, ROOT_RL_V6, ROOT_RL_TC, ROOT_USER, ROOT_GROUP,
 	ROOT_CHROOT, ROOT_ALLOW_ROOT, ROOT_0X20, ROOT_UPSTREAM_SOCKETS, ROOT_TCP_READ, ROOT_CACHE,
-	ROOT_BUSY_POLL, ROOT_ZONES, ROOT_STATE_DIR, ROOT_KEY_COUNT
+	ROOT_BUSY_POLL, ROOT_ZONES, ROOT_STATE_DIR, ROOT_SERVE_RPZ, ROOT_KEY_COUNT
 };
 
 struct loader {
@@ -1127,7 +1127,7 @@ out:
 
 enum key_type {
 	KEY_ENDPOINTS, KEY_U32, KEY_UINT, KEY_ACTION, KEY_NAME, KEY_DOMAINS, KEY_BOOL, KEY_STRING,
-	KEY_PATH, KEY_DENY, KEY_REDIRECT, KEY_LISTS, KEY_CIDRS, KEY_ZONES
+	KEY_PATH, KEY_DENY, KEY_REDIRECT, KEY_LISTS, KEY_CIDRS, KEY_ZONES, KEY_SERVE
 };
 
 static const char *const root_key_names[ROOT_KEY_COUNT] = {
@@ -1145,7 +1145,7 @@ static const char *const root_key_names[ROOT_KEY_COUNT] = {
 	[ROOT_CHROOT] = "chroot", [ROOT_ALLOW_ROOT] = "allow-root", [ROOT_0X20] = "use-0x20",
 	[ROOT_UPSTREAM_SOCKETS] = "upstream-sockets", [ROOT_TCP_READ] = "tcp-read-timeout-ms",
 	[ROOT_CACHE] = "cache-size", [ROOT_BUSY_POLL] = "busy-poll-us", [ROOT_ZONES] = "zones",
-	[ROOT_STATE_DIR] = "state-dir",
+	[ROOT_STATE_DIR] = "state-dir", [ROOT_SERVE_RPZ] = "serve-rpz",
 };
 
 /* The schema of the top level: per key (root_key_names), where its value goes and its range. */
@@ -1175,6 +1175,7 @@ static const struct key_spec {
 	[ROOT_LISTS] = { KEY_LISTS, 0, 0, 0, 0 },
 	[ROOT_ZONES] = { KEY_ZONES, 0, 0, 0, 0 },
 	[ROOT_STATE_DIR] = { KEY_PATH, F(state_dir), 0, 0, 0 },
+	[ROOT_SERVE_RPZ] = { KEY_SERVE, 0, 0, 0, 0 },
 	[ROOT_ALLOW_FROM] = { KEY_CIDRS, 0, 0, 0, 0 },
 	[ROOT_DENY_ACTION] = { KEY_DENY, F(deny_drop), 0, 0, 0 },
 	[ROOT_RL_QPS] = { KEY_UINT, F(rate_limit_qps), 0, 0, 10000000 },
@@ -1790,6 +1791,276 @@ static bool load_zones(struct loader *ld)
 	return advance(ld);
 }
 
+/* ---- serve-rpz: blokir as the primary of its own policy ------------------------------------ */
+
+enum serve_key { SKEY_ZONE, SKEY_ALLOW, SKEY_KEYS, SKEY_NOTIFY, SKEY_HISTORY, SKEY_COUNT };
+
+static const char *const serve_keys[SKEY_COUNT] = {
+	[SKEY_ZONE] = "zone", [SKEY_ALLOW] = "allow", [SKEY_KEYS] = "keys", [SKEY_NOTIFY] = "notify",
+	[SKEY_HISTORY] = "history",
+};
+
+enum tsig_key_field { TKEY_NAME, TKEY_ALGORITHM, TKEY_SECRET_FILE, TKEY_COUNT };
+
+static const char *const tsig_key_fields[TKEY_COUNT] = {
+	[TKEY_NAME] = "name", [TKEY_ALGORITHM] = "algorithm", [TKEY_SECRET_FILE] = "secret-file",
+};
+
+/* The TSIG algorithms serve-rpz offers: what ldns signs with, minus MD5, SHA-1 and SHA-224. */
+static const char *const serve_tsig_algorithms[] = { "hmac-sha256", "hmac-sha384", "hmac-sha512" };
+
+static void tsig_key_release(struct config_tsig_key *k)
+{
+	free(k->name);
+	free(k->algorithm);
+	free(k->secret_file);
+}
+
+static void serve_release(struct config_serve *sv)
+{
+	for (size_t i = 0; i < sv->key_count; i++)
+		tsig_key_release(&sv->keys[i]);
+	free(sv->keys);
+	free(sv->allow);
+	free(sv->notify);
+	free(sv->zone);
+	memset(sv, 0, sizeof(*sv));
+}
+
+/* A presentation name (validated) as "name." in lower case, as TSIG and the log print it. */
+static int dotted_name(const char *text, char **out, const char **err)
+{
+	uint8_t wire[CONFIG_NAME_MAX];
+	size_t len, w = 0;
+	char buf[CONFIG_NAME_MAX * 4 + 2];
+
+	if (config_parse_name(text, wire, &len, err) < 0)
+		return -1;
+	if (len == 1) {
+		*err = "the root is not a zone blokir can serve";
+		return -1;
+	}
+	for (size_t o = 0; wire[o] != 0; o += 1 + wire[o]) {
+		memcpy(buf + w, wire + o + 1, wire[o]);
+		w += wire[o];
+		buf[w++] = '.';
+	}
+	buf[w] = '\0';
+	*err = "out of memory";
+	return (*out = strdup(buf)) != NULL ? 0 : -1;
+}
+
+static bool serve_cidr_item(struct loader *ld, const char *where, size_t index,
+	const struct scalar *s, void *ctx)
+{
+	struct config_serve *sv = ctx;
+	struct config_cidr c, *na;
+	const char *err = config_parse_cidr(s->text, &c);
+
+	if (err != NULL) {
+		report(ld, &ld->ev.start_mark, "%s[%zu]: %s", where, index, err);
+		return true;
+	}
+	if ((na = realloc(sv->allow, (sv->allow_count + 1) * sizeof(*na))) == NULL)
+		return false;
+	na[sv->allow_count++] = c;
+	sv->allow = na;
+	return true;
+}
+
+static bool serve_notify_item(struct loader *ld, const char *where, size_t index,
+	const struct scalar *s, void *ctx)
+{
+	struct config_serve *sv = ctx;
+	struct config_endpoint ep;
+	const char *err;
+
+	if (config_parse_endpoint(s->text, DNS_PORT, &ep, &err) < 0) {
+		report(ld, &ld->ev.start_mark, "%s[%zu]: %s", where, index, err);
+		return true;
+	}
+	return endpoint_append(&sv->notify, &sv->notify_count, &ep);
+}
+
+/* One entry of serve-rpz.keys, a mapping {name, algorithm, secret-file}; consumed whole. */
+static bool load_tsig_key(struct loader *ld, struct config_serve *sv, size_t index)
+{
+	struct config_tsig_key k = { 0 };
+	bool seen[TKEY_COUNT] = { false };
+	yaml_mark_t start = ld->ev.start_mark;
+	size_t errors = ld->errors;
+	struct config_tsig_key *nk;
+	bool ok = false;
+
+	k.line = (unsigned)start.line + 1;
+	k.column = (unsigned)start.column + 1;
+	if (ld->ev.type != YAML_MAPPING_START_EVENT) {
+		report(ld, &start, "serve-rpz.keys[%zu]: expected a mapping", index);
+		return skip_node(ld);
+	}
+	if (!advance(ld))
+		goto out;
+	while (ld->ev.type != YAML_MAPPING_END_EVENT) {
+		size_t f = key_find(ld, tsig_key_fields, TKEY_COUNT, seen);
+		struct scalar s;
+		const char *err = "expected a string";
+		int rc = -1;
+
+		if (!skip_node(ld))
+			goto out;
+		if (f < TKEY_COUNT) {
+			seen[f] = true;
+			if (scalar_get(ld, &s) == 0 && !scalar_is_null(&s)) {
+				if (f == TKEY_NAME) {
+					rc = dotted_name(s.text, &k.name, &err);
+				} else if (f == TKEY_ALGORITHM) {
+					err = "expected hmac-sha256, hmac-sha384 or hmac-sha512";
+					for (size_t a = 0; a < sizeof(serve_tsig_algorithms) /
+						sizeof(serve_tsig_algorithms[0]); a++)
+						if (strcasecmp(s.text, serve_tsig_algorithms[a]) == 0)
+							rc = (k.algorithm = strdup(serve_tsig_algorithms[a])) !=
+								NULL ? 0 : -1;
+				} else if (s.len > 0) {
+					err = "out of memory";
+					rc = (k.secret_file = list_path(ld->path, s.text)) != NULL ? 0 : -1;
+				}
+			}
+			if (rc < 0)
+				report(ld, &ld->ev.start_mark, "serve-rpz.keys[%zu].%s: %s", index,
+					tsig_key_fields[f], err);
+		}
+		if (ld->broken || !skip_node(ld))
+			goto out;
+	}
+	if (!seen[TKEY_NAME])
+		report(ld, &start, "serve-rpz.keys[%zu]: missing key \"name\"", index);
+	if (!seen[TKEY_SECRET_FILE])
+		report(ld, &start, "serve-rpz.keys[%zu]: missing key \"secret-file\"", index);
+	if (ld->errors == errors && k.algorithm == NULL && (k.algorithm = strdup("hmac-sha256")) == NULL) {
+		oom(ld);
+		goto out;
+	}
+	if (ld->errors == errors) {
+		for (size_t i = 0; i < sv->key_count; i++)
+			if (strcmp(sv->keys[i].name, k.name) == 0)
+				report(ld, &start, "serve-rpz.keys[%zu]: duplicate key name \"%s\" "
+					"(first at line %u)", index, k.name, sv->keys[i].line);
+	}
+	if (ld->errors == errors) {
+		if ((nk = realloc(sv->keys, (sv->key_count + 1) * sizeof(*nk))) == NULL) {
+			oom(ld);
+			goto out;
+		}
+		nk[sv->key_count++] = k;
+		sv->keys = nk;
+		return advance(ld); /* the config owns the strings now */
+	}
+	ok = advance(ld);
+out:
+	tsig_key_release(&k);
+	return ok;
+}
+
+/* "serve-rpz": a mapping; null counts as absent (not serving). Consumes the value. */
+static bool load_serve(struct loader *ld)
+{
+	struct config_serve *sv = &ld->cfg->serve;
+	bool seen[SKEY_COUNT] = { false };
+	size_t n;
+
+	if (current_is_null(ld))
+		return skip_node(ld);
+	ld->given[ROOT_SERVE_RPZ] = true;
+	sv->enabled = true;
+	if (ld->ev.type != YAML_MAPPING_START_EVENT) {
+		report(ld, &ld->ev.start_mark, "serve-rpz: expected a mapping");
+		return skip_node(ld);
+	}
+	if (!advance(ld))
+		return false;
+	while (ld->ev.type != YAML_MAPPING_END_EVENT) {
+		size_t k = key_find(ld, serve_keys, SKEY_COUNT, seen);
+		yaml_mark_t at;
+		struct scalar s;
+		const char *err;
+		unsigned long v;
+
+		if (!skip_node(ld))
+			return false;
+		at = ld->ev.start_mark;
+		if (k < SKEY_COUNT)
+			seen[k] = true;
+		switch (k) {
+		case SKEY_ZONE:
+			free(sv->zone);
+			sv->zone = NULL;
+			err = "expected a domain name";
+			if (scalar_get(ld, &s) < 0 || dotted_name(s.text, &sv->zone, &err) < 0)
+				report(ld, &at, "serve-rpz.zone: %s", err);
+			break;
+		case SKEY_ALLOW:
+			if (!load_scalar_seq(ld, "serve-rpz.allow", serve_cidr_item, sv, &n))
+				return false;
+			if (n == 0)
+				report(ld, &at, "serve-rpz.allow: expected at least one network");
+			continue; /* consumed */
+		case SKEY_NOTIFY:
+			if (current_is_null(ld))
+				break;
+			if (!load_scalar_seq(ld, "serve-rpz.notify", serve_notify_item, sv, &n))
+				return false;
+			continue;
+		case SKEY_KEYS:
+			if (current_is_null(ld))
+				break;
+			if (ld->ev.type != YAML_SEQUENCE_START_EVENT) {
+				report(ld, &at, "serve-rpz.keys: expected a sequence of mappings");
+				break;
+			}
+			if (!advance(ld))
+				return false;
+			for (size_t i = 0; ld->ev.type != YAML_SEQUENCE_END_EVENT; i++)
+				if (!load_tsig_key(ld, sv, i))
+					return false;
+			if (!advance(ld))
+				return false;
+			continue;
+		case SKEY_HISTORY:
+			if (scalar_get(ld, &s) < 0 || parse_uint(s.text, 1, 1000, &v) < 0)
+				report(ld, &at, "serve-rpz.history: expected an integer 1..1000");
+			else
+				sv->history = (unsigned)v;
+			break;
+		default:
+			break;
+		}
+		if (ld->broken || !skip_node(ld))
+			return false;
+	}
+	return advance(ld);
+}
+
+/* The networks allowed to transfer when serve-rpz.allow is absent: this host only. */
+static const char *const default_serve_allow[] = { "127.0.0.0/8", "::1/128" };
+
+static bool serve_defaults(struct config_serve *sv)
+{
+	size_t n = sizeof(default_serve_allow) / sizeof(default_serve_allow[0]);
+
+	if (sv->zone == NULL && (sv->zone = strdup(CONFIG_SERVE_ORIGIN_DEFAULT)) == NULL)
+		return false;
+	if (sv->history == 0)
+		sv->history = CONFIG_SERVE_HISTORY_DEFAULT;
+	if (sv->allow_count > 0)
+		return true;
+	if ((sv->allow = calloc(n, sizeof(*sv->allow))) == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		config_parse_cidr(default_serve_allow[i], &sv->allow[i]); /* constants: cannot fail */
+	sv->allow_count = n;
+	return true;
+}
+
 /* A scalar-valued top-level key. Consumes the value; returns false when the walk must stop. */
 static bool load_scalar_key(struct loader *ld, enum root_key rk)
 {
@@ -1844,6 +2115,7 @@ static bool load_scalar_key(struct loader *ld, enum root_key rk)
 		case KEY_LISTS:
 		case KEY_CIDRS:
 		case KEY_ZONES:
+		case KEY_SERVE:
 			break;
 		}
 	}
@@ -1895,6 +2167,8 @@ static bool load_root(struct loader *ld)
 				go_on = load_allow_from(ld);
 			else if (root_keys[k].type == KEY_ZONES)
 				go_on = load_zones(ld);
+			else if (root_keys[k].type == KEY_SERVE)
+				go_on = load_serve(ld);
 			else
 				go_on = load_scalar_key(ld, k);
 		}
@@ -2040,6 +2314,10 @@ static void load_finish(struct loader *ld)
 	}
 	if (!ld->given[ROOT_RL_BURST])
 		cfg->rate_limit_burst = cfg->rate_limit_qps * 2;
+	if (cfg->serve.enabled && !serve_defaults(&cfg->serve)) {
+		oom(ld);
+		return;
+	}
 	check_redirects(ld);
 	if (cfg->state_dir == NULL && (cfg->state_dir = strdup(DEFAULT_STATE_DIR)) == NULL) {
 		oom(ld);
@@ -2122,6 +2400,7 @@ void config_free(struct config *cfg)
 	free(cfg->zones);
 	free(cfg->state_dir);
 	redirect_release(&cfg->redirect);
+	serve_release(&cfg->serve);
 	free(cfg->allow_from);
 	free(cfg->user);
 	free(cfg->group);

@@ -55,6 +55,9 @@ struct tcp_conn {
 	struct event *slow_ev;   /* owned: deadline for the message being received (slowloris) */
 	unsigned pending;        /* forwarded queries not yet answered (each holds the struct) */
 	bool eof;                /* peer finished sending, or we are stopping: close when done */
+	listen_stream_next_cb stream_next; /* a long answer being sent; NULL when none */
+	listen_stream_done_cb stream_done;
+	void *stream_arg;
 	struct tcp_conn *prev, *next;
 	socklen_t peerlen;
 	struct sockaddr_storage peer;
@@ -218,6 +221,10 @@ static void conn_close(struct tcp_conn *conn)
 
 	if (conn->bev == NULL)
 		return;
+	if (conn->stream_next != NULL) {
+		conn->stream_done(conn->stream_arg);
+		conn->stream_next = NULL;
+	}
 	bufferevent_free(conn->bev);
 	conn->bev = NULL;
 	event_free(conn->slow_ev);
@@ -233,7 +240,7 @@ static void conn_close(struct tcp_conn *conn)
 /* After the peer's EOF (or on stop), close once every answer is written. */
 static void conn_maybe_finish(struct tcp_conn *conn)
 {
-	if (conn->bev && conn->eof && conn->pending == 0 &&
+	if (conn->bev && conn->eof && conn->pending == 0 && conn->stream_next == NULL &&
 	    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
 		conn_close(conn);
 }
@@ -294,6 +301,58 @@ static void conn_read_deadline(struct tcp_conn *conn, bool partial, bool restart
 		event_add(conn->slow_ev, &tv);
 }
 
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+
+/* The stream is over: the connection's next queries, already received or not, are read again. */
+static void conn_stream_end(struct tcp_conn *conn)
+{
+	conn->stream_done(conn->stream_arg);
+	conn->stream_next = NULL;
+	bufferevent_setwatermark(conn->bev, EV_WRITE, 0, 0);
+	if (conn->eof) { /* only from the write callback: reading stopped at the EOF */
+		conn_maybe_finish(conn);
+		return;
+	}
+	bufferevent_enable(conn->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(conn->bev)) > 0)
+		conn_read_cb(conn->bev, conn);
+}
+
+/* Tops the output up with the stream's next messages, to TCP_OUT_HIGH. */
+static void conn_stream_fill(struct tcp_conn *conn)
+{
+	struct evbuffer *out = bufferevent_get_output(conn->bev);
+
+	while (conn->stream_next != NULL && evbuffer_get_length(out) < TCP_OUT_HIGH) {
+		size_t n = conn->stream_next(conn->stream_arg, conn->l->tcp_out + 2, 65535);
+
+		if (n == 0) {
+			conn_stream_end(conn);
+			return;
+		}
+		conn_write_frame(conn, conn->l->tcp_out + 2, n);
+	}
+}
+
+void listen_stream(struct listen *l, const struct client_ref *c, listen_stream_next_cb next,
+	listen_stream_done_cb done, void *arg)
+{
+	struct tcp_conn *conn = c->conn;
+	(void)l;
+
+	if (conn == NULL || conn->bev == NULL || conn->stream_next != NULL) {
+		done(arg);
+		return;
+	}
+	conn->stream_next = next;
+	conn->stream_done = done;
+	conn->stream_arg = arg;
+	bufferevent_disable(conn->bev, EV_READ);
+	/* refill at half the high mark, so the socket never runs dry between two fills */
+	bufferevent_setwatermark(conn->bev, EV_WRITE, TCP_OUT_HIGH / 2, 0);
+	conn_stream_fill(conn);
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *conn = arg;
@@ -312,9 +371,10 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		stats_inc(l->env.stats, STAT_QUERIES);
 		struct client_ref c = { conn, -1, conn->peerlen, (struct sockaddr *)&conn->peer };
 		size_t n = l->env.query(l->env.query_arg, l->tcp_frame, len, &c, l->tcp_out + 2, 65535);
-		if (n > 0)
+		if (n > 0 && conn->bev != NULL)
 			conn_write_frame(conn, l->tcp_out + 2, n);
-		if (evbuffer_get_length(bufferevent_get_output(bev)) > TCP_OUT_HIGH)
+		if (conn->stream_next != NULL ||
+			evbuffer_get_length(bufferevent_get_output(bev)) > TCP_OUT_HIGH)
 			break;
 	}
 	if (conn->bev != NULL)
@@ -326,6 +386,10 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *conn = arg;
 
+	if (conn->stream_next != NULL) {
+		conn_stream_fill(conn);
+		return;
+	}
 	/* The output drained: a client paused for not reading may send again. */
 	if (!conn->eof)
 		bufferevent_enable(bev, EV_READ);
@@ -338,7 +402,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_TIMEOUT) {
 		/* The idle timeout runs only while nothing is owed to the client (RFC 7766 6.2.3). */
-		if ((what & BEV_EVENT_READING) && (conn->pending > 0 ||
+		if ((what & BEV_EVENT_READING) && (conn->pending > 0 || conn->stream_next != NULL ||
 		    evbuffer_get_length(bufferevent_get_output(bev)) > 0)) {
 			bufferevent_enable(bev, EV_READ);
 			return;
@@ -590,6 +654,8 @@ void listen_free(struct listen *l)
 	/* Whatever is left is closed hard; pending queries were finished or dropped by now. */
 	while (l->conn_list) {
 		struct tcp_conn *c = l->conn_list;
+		if (c->bev && c->stream_next != NULL)
+			c->stream_done(c->stream_arg);
 		if (c->bev) {
 			bufferevent_free(c->bev);
 			c->bev = NULL;

@@ -14,9 +14,11 @@
 #include <string.h>
 
 #include "cache.h"
+#include "caplog.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "xfrout.h"
 #include "policy.h"
 #include "stats.h"
 
@@ -125,6 +127,53 @@ static size_t answer_blocked(struct proxy *p, const struct policy *pol,
 static bool answer_cached(struct proxy *p, const struct wire_query *q,
 	const struct client_ref *c, uint8_t *out, size_t cap, size_t *n);
 
+/* ---- serve-rpz ---- */
+
+/*
+ * A request for the zone blokir serves (SOA, AXFR, IXFR): answered here, never forwarded.
+ * Returns false when Q is not for that zone. *N is the length of an answer in OUT; a transfer
+ * goes out through the stream callback instead.
+ */
+static bool zone_request(struct proxy *p, const struct wire_query *q, const struct client_ref *c,
+	uint8_t *out, size_t cap, size_t *n)
+{
+	static const enum stat_id ids[XFROUT_KIND_COUNT] = {
+		[XFROUT_SOA] = STAT_XFR_SOA, [XFROUT_AXFR] = STAT_XFR_AXFR,
+		[XFROUT_IXFR] = STAT_XFR_IXFR, [XFROUT_IXFR_UDP] = STAT_XFR_IXFR,
+		[XFROUT_REFUSED] = STAT_XFR_REFUSED, [XFROUT_BADTSIG] = STAT_XFR_REFUSED,
+	};
+	struct xfrout_stream *s = NULL;
+	enum xfrout_kind kind;
+	char line[400];
+	size_t limit = wire_udp_limit(q);
+
+	*n = 0;
+	if (c->conn == NULL && cap > limit)
+		cap = limit;
+	switch (xfrout_query(p->env.xfrout, q, c->addr, c->conn != NULL, out, cap, n, &s, &kind,
+		line, sizeof(line))) {
+	case XFROUT_NOT_OURS:
+		return false;
+	case XFROUT_STREAM:
+		p->env.stream(p->env.stream_arg, c, s);
+		break;
+	case XFROUT_ANSWER:
+		break;
+	}
+	/* refusals are logged at most once per 10 s (caplog): they may be a flood */
+	if (kind == XFROUT_REFUSED || kind == XFROUT_BADTSIG) {
+		if (p->env.caps != NULL)
+			caplog_hit(p->env.caps, ids[kind], line);
+		else
+			stats_inc(p->env.stats, ids[kind]);
+		return true;
+	}
+	stats_inc(p->env.stats, ids[kind]);
+	if (line[0] != '\0')
+		log_info("%s", line);
+	return true;
+}
+
 size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct client_ref *c,
 	uint8_t *out, size_t cap)
 {
@@ -152,6 +201,12 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 	case WIRE_BADVERS:
 		stats_inc(stats, STAT_BADVERS);
 		return wire_build_error(&q, WIRE_RCODE_BADVERS, out, cap);
+	}
+	if (p->env.xfrout != NULL) {
+		size_t n;
+
+		if (zone_request(p, &q, c, out, cap, &n))
+			return n;
 	}
 	rule = policy_match(pol, q.qname_lower, q.qname_len, &match_offset);
 	if (rule == NULL || rule->action == ACTION_ALLOW) {

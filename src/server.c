@@ -32,11 +32,13 @@
 #include "diag.h"
 #include "log.h"
 #include "notify.h"
+#include "xfrnotify.h"
 #include "privdrop.h"
 #include "stats.h"
 #include "worker.h"
 #include "xfr.h"
 #include "zonedb.h"
+#include "xfrout.h"
 
 #define RETIRED_MAX 16
 #define WORKERS_MAX 64 /* the most `workers:` accepts (config.c's root key table) */
@@ -87,6 +89,20 @@ struct server {
 	server_ready_cb ready_cb;          /* called once when serving (main: detach, pidfile) */
 	void *ready_arg;
 	char last_reload[160];             /* for STATUS=: when and how the last reload ended */
+	/* serve-rpz: the zone served, rebuilt by the loader and, at schedule changes, by the
+	   exporter thread; never both at once (each waits for the other to finish). */
+	struct xfrout *xfrout;             /* owned; NULL when not serving */
+	struct xfrnotify *xfrnotify;       /* owned: NOTIFY to serve-rpz secondaries */
+	struct config *zone_cfg;           /* owned: the config of the current policy after a
+	                                      reload (NULL: s->cfg); the export needs it */
+	struct config *loaded_cfg;         /* set by the loader with `loaded` */
+	int zone_rc;                       /* the last xfrout_publish result, for the main loop */
+	uint32_t zone_serial;
+	size_t zone_changes;
+	char zone_err[256];
+	pthread_t exporter;
+	bool exporting, export_again;
+	_Atomic bool export_done;
 };
 
 /* The service manager's one-line view: the policy in force and the last reload's outcome. */
@@ -248,6 +264,97 @@ static bool zones_take(struct server *s)
 /* ---- reload ---- */
 
 /*
+ * Publishes the zone for CFG and POL at NOW (loader or exporter thread); the outcome goes to
+ * zone_rc and friends for the main loop to log and NOTIFY about.
+ */
+static void serve_publish(struct server *s, const struct config *cfg, const struct policy *pol,
+	int64_t now)
+{
+	struct diag *d = diag_new();
+	const char *err = "out of memory";
+
+	s->zone_rc = -1;
+	s->zone_err[0] = '\0';
+	if (d != NULL)
+		s->zone_rc = xfrout_publish_policy(s->xfrout, cfg, pol, now, d, &s->zone_serial,
+			&s->zone_changes, &err);
+	if (s->zone_rc < 0)
+		snprintf(s->zone_err, sizeof(s->zone_err), "%s%s%s", err, d != NULL &&
+			diag_count(d) > 0 ? ": " : "", d != NULL && diag_count(d) > 0 ?
+			diag_get(d, 0) : "");
+	diag_free(d);
+}
+
+/* Main loop: logs what serve_publish did and tells the secondaries of a new serial. */
+static void serve_published(struct server *s, const char *why)
+{
+	if (s->zone_rc < 0)
+		log_err("serve-rpz: %s: the zone stays at serial %u: %s", why,
+			xfrout_serial(s->xfrout), s->zone_err);
+	else if (s->zone_rc == 0)
+		log_info("serve-rpz: %s: zone %s unchanged at serial %u", why,
+			xfrout_apex_text(s->xfrout), xfrout_serial(s->xfrout));
+	if (s->zone_rc <= 0)
+		return;
+	log_info("serve-rpz: %s: zone %s now at serial %u (%zu record%s changed)", why,
+		xfrout_apex_text(s->xfrout), s->zone_serial, s->zone_changes,
+		s->zone_changes == 1 ? "" : "s");
+	if (s->xfrnotify != NULL)
+		xfrnotify_send(s->xfrnotify);
+}
+
+static void *exporter_main(void *arg)
+{
+	struct server *s = arg;
+
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+		log_debug("serve-rpz: setpriority: %s", strerror(errno));
+	/* the compiled policy: a view over zones may be replaced by a transfer meanwhile */
+	serve_publish(s, s->zone_cfg != NULL ? s->zone_cfg : s->cfg,
+		s->core != NULL ? s->core : atomic_load(&s->policy), policy_now());
+	atomic_store(&s->export_done, true);
+	server_notify(s);
+	return NULL;
+}
+
+static void reload_start(struct server *s);
+
+/* A schedule change: the export of this instant differs, so the zone is rebuilt off the loop. */
+static void export_start(struct server *s)
+{
+	int err;
+
+	if (s->xfrout == NULL)
+		return;
+	if (s->loading || s->exporting) {
+		s->export_again = true;
+		return;
+	}
+	atomic_store(&s->export_done, false);
+	if ((err = pthread_create(&s->exporter, NULL, exporter_main, s)) != 0) {
+		log_err("serve-rpz: cannot start the export thread: %s", strerror(err));
+		return;
+	}
+	s->exporting = true;
+}
+
+static void export_finish(struct server *s)
+{
+	pthread_join(s->exporter, NULL);
+	s->exporting = false;
+	serve_published(s, "schedule change");
+	if (s->stopping)
+		return;
+	if (s->reload_again) {
+		s->reload_again = false;
+		reload_start(s);
+	} else if (s->export_again) {
+		s->export_again = false;
+		export_start(s);
+	}
+}
+
+/*
  * The one-line reload summary, computed here in the loader thread so the diff (a sort of every
  * entry) never delays the main loop. The current policy cannot change meanwhile: only the main
  * loop publishes, and it does so after this thread is done.
@@ -317,6 +424,11 @@ static void *loader_main(void *arg)
 			s->loaded = policy_new(cfg, s->load_diag);
 		if (s->loaded != NULL)
 			zones_reload_check(s, cfg);
+		if (s->loaded != NULL && s->xfrout != NULL) {
+			serve_publish(s, cfg, s->loaded, policy_now());
+			s->loaded_cfg = cfg; /* kept for the exports at schedule changes */
+			cfg = NULL;
+		}
 		config_free(cfg);
 	}
 	s->load_seconds = (double)(clock_now_ns() - t0) / 1e9;
@@ -331,11 +443,12 @@ static void reload_start(struct server *s)
 {
 	int err;
 
-	if (s->loading) {
+	if (s->loading || s->exporting) {
 		s->reload_again = true;
 		return;
 	}
 	s->loaded = NULL;
+	s->loaded_cfg = NULL;
 	s->load_diag = NULL;
 	atomic_store(&s->load_done, false);
 	err = pthread_create(&s->loader, NULL, loader_main, s);
@@ -412,6 +525,7 @@ static void sched_cb(evutil_socket_t fd, short what, void *arg)
 			log_info("schedule: entry \"%s\" (line %u) now inactive", r->name, r->line);
 	}
 	sched_arm(s, now);
+	export_start(s);
 }
 
 static void reload_finish(struct server *s)
@@ -438,6 +552,12 @@ static void reload_finish(struct server *s)
 		}
 		sched_arm(s, policy_now());
 		reload_note(s, "ok");
+		if (s->loaded_cfg != NULL) {
+			config_free(s->zone_cfg);
+			s->zone_cfg = s->loaded_cfg;
+			s->loaded_cfg = NULL;
+			serve_published(s, "reload");
+		}
 	} else {
 		size_t n = s->load_diag ? diag_count(s->load_diag) : 0;
 		for (size_t i = 0; i < n; i++)
@@ -456,6 +576,9 @@ static void reload_finish(struct server *s)
 	if (s->reload_again && !s->stopping) {
 		s->reload_again = false;
 		reload_start(s);
+	} else if (s->export_again && !s->stopping) {
+		s->export_again = false;
+		export_start(s);
 	}
 }
 
@@ -505,8 +628,10 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 		else
 			publish_policy(s, view);
 	}
+	if (s->exporting && atomic_load(&s->export_done))
+		export_finish(s);
 	retire_policies(s);
-	if (s->stopping && !s->loading) {
+	if (s->stopping && !s->loading && !s->exporting) {
 		bool all_exited = true;
 		for (unsigned i = 0; i < s->nworkers; i++)
 			all_exited &= s->workers[i] == NULL || worker_exited(s->workers[i]);
@@ -605,6 +730,28 @@ unsigned server_auto_workers(long ncpus)
 	return ncpus > WORKERS_MAX ? WORKERS_MAX : (unsigned)ncpus;
 }
 
+/* serve-rpz at start: the zone, its first version (the policy of this instant). */
+static int serve_setup(struct server *s)
+{
+	char errbuf[512];
+	const char *err;
+
+	if ((s->xfrout = xfrout_new(&s->cfg->serve, errbuf, sizeof(errbuf), &err)) == NULL) {
+		log_err("serve-rpz: %s", err);
+		return -1;
+	}
+	serve_publish(s, s->cfg, s->core != NULL ? s->core : atomic_load(&s->policy), policy_now());
+	if (s->zone_rc < 0) {
+		log_err("serve-rpz: cannot build the zone: %s", s->zone_err);
+		return -1;
+	}
+	log_info("serve-rpz: serving zone %s at serial %u (%zu records) to %zu network%s%s",
+		xfrout_apex_text(s->xfrout), s->zone_serial, s->zone_changes + 2,
+		s->cfg->serve.allow_count, s->cfg->serve.allow_count == 1 ? "" : "s",
+		s->cfg->serve.key_count > 0 ? ", TSIG required" : "");
+	return 0;
+}
+
 struct server *server_new(struct config *cfg, struct policy *pol)
 {
 	struct server *s = calloc(1, sizeof(*s)); /* owned by main */
@@ -640,6 +787,10 @@ struct server *server_new(struct config *cfg, struct policy *pol)
 		s->core = pol;
 		atomic_store(&s->policy, view);
 	}
+	if (cfg->serve.enabled && serve_setup(s) < 0) {
+		server_free(s);
+		return NULL;
+	}
 	return s;
 fail:
 	log_err("out of memory");
@@ -672,6 +823,8 @@ static int server_setup_main(struct server *s)
 	if ((s->sched_ev = evtimer_new(s->base, sched_cb, s)) == NULL)
 		return -1;
 	sched_arm(s, policy_now());
+	if (s->xfrout != NULL && (s->xfrnotify = xfrnotify_new(s->base, s->xfrout)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -701,7 +854,8 @@ int server_run(struct server *s)
 	}
 	const struct worker_shared sh = { .cfg = s->cfg, .policy = &s->policy,
 		.policy_gen = &s->policy_gen, .tcp_conns = &s->tcp_conns, .ack_cb = server_notify,
-		.ack_arg = s, .notify = s->xfr != NULL ? server_notify_in : NULL, .notify_arg = s };
+		.ack_arg = s, .notify = s->xfr != NULL ? server_notify_in : NULL, .notify_arg = s,
+		.xfrout = s->xfrout };
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		s->workers[i] = worker_new(i, &sh, s->udp_fds + i * n, s->tcp_fds + i * n, n);
 		for (size_t j = 0; j < n; j++) /* the worker owns them now, even on failure */
@@ -720,6 +874,8 @@ int server_run(struct server *s)
 	notify_ready(status);
 	if (s->ready_cb)
 		s->ready_cb(s->ready_arg);
+	if (s->xfrnotify != NULL) /* a secondary that missed the last run's changes hears now */
+		xfrnotify_send(s->xfrnotify);
 	event_base_dispatch(s->base);
 	for (unsigned i = 0; i < started; i++)
 		worker_join(s->workers[i]);
@@ -751,6 +907,12 @@ void server_free(struct server *s)
 	free(s->pending_set);
 	policy_free(s->core);
 	pthread_mutex_destroy(&s->zlock);
+	if (s->exporting)
+		pthread_join(s->exporter, NULL);
+	xfrnotify_free(s->xfrnotify);
+	xfrout_free(s->xfrout);
+	config_free(s->zone_cfg);
+	config_free(s->loaded_cfg);
 	policy_free(s->loaded);
 	diag_free(s->load_diag);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)

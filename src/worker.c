@@ -11,7 +11,8 @@
  * The wiring: listen hands each client message to proxy (on_query); proxy forwards through
  * upstream (on_forward) and replies through listen (on_reply, on_reply_queued); upstream hands
  * answers and failures back to proxy (on_answer, on_fail) and holds TCP clients through listen's
- * hold/release. The callbacks take the worker and find the module in it, since the three are
+ * hold/release; proxy's zone transfers (serve-rpz) go to listen's streams (on_stream). The
+ * callbacks take the worker and find the module in it, since the three are
  * made one after the other and each needs the others' addresses.
  */
 #include "worker.h"
@@ -36,6 +37,7 @@
 #include "rand.h"
 #include "sendq.h"
 #include "upstream.h"
+#include "xfrout.h"
 
 struct worker {
 	unsigned index;
@@ -95,6 +97,22 @@ static void on_answer(void *arg, const struct client_ref *c, uint8_t *ans, size_
 static void on_fail(void *arg, const struct client_ref *c, const struct wire_query *q)
 {
 	proxy_fail(((struct worker *)arg)->proxy, c, q);
+}
+
+/* serve-rpz: proxy's transfers go out through listen, pulled message by message. */
+static size_t stream_next(void *arg, uint8_t *out, size_t cap)
+{
+	return xfrout_stream_next(arg, out, cap);
+}
+
+static void stream_done(void *arg)
+{
+	xfrout_stream_free(arg);
+}
+
+static void on_stream(void *arg, const struct client_ref *c, struct xfrout_stream *s)
+{
+	listen_stream(((struct worker *)arg)->listen, c, stream_next, stream_done, s);
 }
 
 #define DRAIN_TICK_MS 20
@@ -180,7 +198,8 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	w->proxy = proxy_new(&(struct proxy_env){ .cfg = cfg, .policy = sh->policy,
 		.stats = &w->stats, .forward = on_forward, .forward_arg = w, .reply = on_reply,
 		.reply_queued = on_reply_queued, .reply_arg = w, .notify = sh->notify,
-		.notify_arg = sh->notify_arg });
+		.notify_arg = sh->notify_arg, .xfrout = sh->xfrout, .caps = &w->caps,
+		.stream = on_stream, .stream_arg = w });
 	if (w->sendq == NULL || w->guard == NULL || w->proxy == NULL)
 		goto fail_fds;
 	w->mail_ev = event_new(w->base, w->mail_fd, EV_READ | EV_PERSIST, mail_cb, w);

@@ -908,7 +908,7 @@ static const char *run_record(struct xfr_zone *z, const ldns_rr *rr, bool add)
 	r->adding = add;
 	r->bad = NULL;
 	if (rpz_reader_rr(r->reader, ldns_rdf_data(ldns_rr_owner(rr)),
-		ldns_rdf_size(ldns_rr_owner(rr)), (uint16_t)type, ldns_rdf_data(rd),
+		ldns_rdf_size(ldns_rr_owner(rr)), (uint16_t)type, ldns_rr_ttl(rr), ldns_rdf_data(rd),
 		ldns_rdf_size(rd)) < 0)
 		return "out of memory";
 	if (r->rst.other_triggers > other) {

@@ -29,6 +29,7 @@
 
 #include <ldns/ldns.h>
 
+#include "export.h"
 #include "rpz.h"
 
 #define TYPE_SOA 6
@@ -201,6 +202,7 @@ struct xfrout {
 	size_t notify_count;
 	unsigned history;
 	pthread_mutex_t lock;            /* guards cur */
+	pthread_mutex_t publish;         /* one publisher at a time: each diffs against cur */
 	struct version *cur;             /* owned reference; NULL before the first publish */
 	_Atomic uint32_t serial;
 };
@@ -256,6 +258,7 @@ struct xfrout *xfrout_new(const struct config_serve *sc, char *errbuf, size_t er
 	if (x == NULL)
 		return NULL;
 	pthread_mutex_init(&x->lock, NULL);
+	pthread_mutex_init(&x->publish, NULL);
 	x->history = sc->history;
 	if (config_parse_name(sc->zone, x->apex, &x->apex_len, &perr) < 0) {
 		*err = perr;
@@ -312,6 +315,7 @@ void xfrout_free(struct xfrout *x)
 	free(x->notify);
 	free(x->apex_text);
 	pthread_mutex_destroy(&x->lock);
+	pthread_mutex_destroy(&x->publish);
 	free(x);
 }
 
@@ -442,6 +446,7 @@ int xfrout_publish(struct xfrout *x, const char *zone, size_t len, uint32_t *ser
 	int rc = -1;
 
 	*err = "out of memory";
+	pthread_mutex_lock(&x->publish);
 	if (v == NULL || (r = rpz_reader_new(x->apex, x->apex_len, &sink, &st)) == NULL)
 		goto out;
 	atomic_init(&v->refs, 1);
@@ -506,6 +511,32 @@ out:
 	delta_unref(d);
 	version_unref(cur);
 	version_unref(v);
+	pthread_mutex_unlock(&x->publish);
+	return rc;
+}
+
+int xfrout_publish_policy(struct xfrout *x, const struct config *cfg, const struct policy *pol,
+	int64_t now, struct diag *diag, uint32_t *serial, size_t *changes, const char **err)
+{
+	char *text = NULL; /* owned: the whole zone, as the export writes it */
+	size_t len = 0;
+	struct export_stats st;
+	FILE *mem = open_memstream(&text, &len);
+	int rc = -1;
+
+	*err = "out of memory";
+	if (mem == NULL)
+		return -1;
+	if (export_rpz(cfg, pol, x->apex_text, now, mem, diag, &st) < 0) {
+		*err = "the export failed";
+		fclose(mem);
+		goto out;
+	}
+	if (fclose(mem) != 0)
+		goto out;
+	rc = xfrout_publish(x, text, len, serial, changes, err);
+out:
+	free(text);
 	return rc;
 }
 

@@ -43,7 +43,7 @@ static int feed(struct zonedb *db, bool del, const char *owner, uint16_t type, c
 	struct rpz_reader *r = rpz_reader_new(origin, origin_len, &sink, &st);
 
 	memcpy(name + n, origin, origin_len);
-	rpz_reader_rr(r, name, n + origin_len, type, rdata, rdlen);
+	rpz_reader_rr(r, name, n + origin_len, type, 60, rdata, rdlen);
 	rpz_reader_free(r);
 	return f.rc;
 }
