@@ -271,10 +271,10 @@ struct xfrout *xfrout_new(const struct config_serve *sc, char *errbuf, size_t er
 	x->notify = calloc(sc->notify_count + 1, sizeof(*x->notify));
 	if (x->allow == NULL || x->keys == NULL || x->notify == NULL)
 		goto fail;
-	memcpy(x->allow, sc->allow, sc->allow_count * sizeof(*x->allow));
-	x->allow_count = sc->allow_count;
-	memcpy(x->notify, sc->notify, sc->notify_count * sizeof(*x->notify));
-	x->notify_count = sc->notify_count;
+	for (size_t i = 0; i < sc->allow_count; i++)
+		x->allow[x->allow_count++] = sc->allow[i];
+	for (size_t i = 0; i < sc->notify_count; i++)
+		x->notify[x->notify_count++] = sc->notify[i];
 	for (size_t i = 0; i < sc->key_count; i++) {
 		struct key *k = &x->keys[x->key_count++];
 		const struct config_tsig_key *ck = &sc->keys[i];

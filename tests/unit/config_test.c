@@ -488,6 +488,71 @@ static void test_zones(void)
 	}
 }
 
+/* serve-rpz: every key, the defaults, and each bad value with its position. */
+static void test_serve(void)
+{
+	struct diag *diag;
+	struct config *cfg = load(fixture("good-serve.yaml"), &diag);
+	char want[1200];
+
+	if (ok(cfg != NULL, "good-serve.yaml loads")) {
+		const struct config_serve *sv = &cfg->serve;
+
+		ok(sv->enabled, "serve-rpz enabled");
+		is_str(sv->zone, "rpz.example.", "zone lower-cased with its dot");
+		is_int(sv->allow_count, 2, "two allowed networks");
+		ok(sv->allow_count == 2 && sv->allow[0].family == AF_INET && sv->allow[0].prefix == 24 &&
+			sv->allow[1].family == AF_INET6 && sv->allow[1].prefix == 32, "  as written");
+		is_int(sv->key_count, 2, "two keys");
+		if (sv->key_count == 2) {
+			is_str(sv->keys[0].name, "xfr-key.", "key name lower-cased with its dot");
+			is_str(sv->keys[0].algorithm, "hmac-sha512", "algorithm as named");
+			snprintf(want, sizeof(want), "%s/xfr.key", fixture_dir);
+			is_str(sv->keys[0].secret_file, want, "secret-file relative to the config");
+			is_str(sv->keys[1].algorithm, "hmac-sha256", "algorithm default hmac-sha256");
+			is_str(sv->keys[1].secret_file, "/etc/blokir/second.key", "absolute secret-file");
+		}
+		is_int(sv->notify_count, 2, "two NOTIFY targets");
+		if (sv->notify_count == 2) {
+			is_str(sv->notify[0].text, "192.0.2.53:53", "  port 53 by default");
+			is_str(sv->notify[1].text, "[2001:db8::53]:5300", "  or as given");
+		}
+		is_int(sv->history, 8, "history");
+	} else {
+		for (size_t i = 0; i < diag_count(diag); i++)
+			printf("#   %s\n", diag_get(diag, i));
+	}
+	config_free(cfg);
+	diag_free(diag);
+	cfg = load(fixture("good-serve-minimal.yaml"), &diag);
+	if (ok(cfg != NULL, "serve-rpz: {} loads")) {
+		ok(cfg->serve.enabled, "  serving");
+		is_str(cfg->serve.zone, CONFIG_SERVE_ORIGIN_DEFAULT, "  zone default");
+		is_int(cfg->serve.history, CONFIG_SERVE_HISTORY_DEFAULT, "  history default");
+		ok(cfg->serve.allow_count == 2 && cfg->serve.allow[0].family == AF_INET &&
+			cfg->serve.allow[0].prefix == 8 && cfg->serve.allow[1].prefix == 128,
+			"  allow default: loopback only");
+		is_int(cfg->serve.key_count + cfg->serve.notify_count, 0, "  no keys, no NOTIFY");
+	}
+	config_free(cfg);
+	diag_free(diag);
+	cfg = load(fixture("good-minimal.yaml"), &diag);
+	ok(cfg != NULL && !cfg->serve.enabled, "without serve-rpz: not serving");
+	config_free(cfg);
+	diag_free(diag);
+	EXPECT("bad-serve.yaml", ":4:9: serve-rpz.zone: empty label",
+		":5:11: serve-rpz.allow[0]: host bits set after the prefix length",
+		":8:29: serve-rpz.keys[1].algorithm: expected hmac-sha256, hmac-sha384 or hmac-sha512",
+		":9:7: serve-rpz.keys[2]: missing key \"name\"",
+		":9:7: serve-rpz.keys[2]: missing key \"secret-file\"",
+		":10:7: serve-rpz.keys[3]: duplicate key name \"k1.\" (first at line 7)",
+		":11:7: serve-rpz.keys[4]: expected a mapping",
+		":12:12: serve-rpz.notify[0]: expected a port 1..65535",
+		":13:12: serve-rpz.history: expected an integer 1..1000",
+		":14:3: unknown key \"colour\"");
+	EXPECT("bad-serve-type.yaml", ":3:12: serve-rpz: expected a mapping");
+}
+
 /* RFC 3339 times: forms, offsets, calendar checks. */
 static void test_times(void)
 {
@@ -792,6 +857,7 @@ int main(void)
 	test_idn();
 	test_bad();
 	test_times();
+	test_serve();
 	test_zones();
 	test_resolv_conf();
 	test_endpoints();

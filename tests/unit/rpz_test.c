@@ -310,6 +310,37 @@ static void test_file(void)
 	is_str(err, "No such file or directory", "  with strerror's text");
 }
 
+/* rpz_record_cb: each record as "TYPE TTL owner-length". */
+static int collect_record(void *ctx, const uint8_t *owner, size_t olen, uint16_t type, uint32_t ttl,
+	const uint8_t *rdata, size_t rdlen)
+{
+	char line[100];
+
+	(void)owner;
+	(void)rdata;
+	snprintf(line, sizeof(line), "%u %u %zu %zu", type, ttl, olen, rdlen);
+	add(ctx, line);
+	return 0;
+}
+
+static void test_records(void)
+{
+	static const char *const want[] = { "6 300 13 27", "5 300 23 1", "5 45 23 1", "1 45 23 4",
+		"28 300 23 16" };
+	const char *text = "$ORIGIN rpz.example.\n$TTL 300\n@ SOA ns. h. 1 2 3 4 5\n"
+		"x.example CNAME .\ny.example 45 CNAME .\nz.example 45 IN A 192.0.2.1\n"
+		"w.example AAAA ( ::1 )\n";
+	struct seen s = { .n = 0 };
+	struct rpz_stats st = { 0 };
+	struct rpz_sink sink = { .record = collect_record, .ctx = &s };
+	struct rpz_reader *r = rpz_reader_new(NULL, 0, &sink, &st);
+
+	is_int(r != NULL ? rpz_reader_text(r, text, strlen(text), 1) : -2, 0,
+		"records only (no entry callback): read");
+	rpz_reader_free(r);
+	expect("every record with its TTL, fast path and ldns alike", &s, want, N(want));
+}
+
 int main(void)
 {
 	test_shapes();
@@ -319,5 +350,6 @@ int main(void)
 	test_callback_fails();
 	test_wire();
 	test_file();
+	test_records();
 	return tap_exit();
 }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 36-serve-rpz-bind: serve-rpz with TSIG required, BIND (named, a response-policy secondary zone
+# 37-serve-rpz-bind: serve-rpz with TSIG required, BIND (named, a response-policy secondary zone
 # with the key on its primary) as the consumer. BIND pulls the policy and enforces it, and
 # follows a lift after a SIGHUP (NOTIFY, signed, and IXFR). dig with the right key gets the zone,
 # every message of a multi-message transfer signed (dig checks each MAC in the chain); unsigned

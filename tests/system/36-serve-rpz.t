@@ -1,5 +1,5 @@
 #!/bin/bash
-# 35-serve-rpz: blokir as the primary of its own policy (serve-rpz). A real Unbound on loopback
+# 36-serve-rpz: blokir as the primary of its own policy (serve-rpz). A real Unbound on loopback
 # (rpz: with primary: pointing at blokir, allow-notify, nsd as its upstream) pulls the zone and
 # enforces it; after a lift in blokir's YAML and a SIGHUP, Unbound serves the lifted name within
 # 2 s, through NOTIFY and IXFR (blokir's log and xfr-ixfr counter say so). `dig AXFR` gives the
