@@ -327,8 +327,8 @@ stat_val() { sed -n "s/.*[: ]$2=\([0-9]*\).*/\1/p" <<<"$1"; }
 # recognizable answer when forwarded (apex, www and a wildcard: A 192.0.2.10; TXT at the apex).
 NSD_SMALL_ZONES="at.me nottelegram.org ok.t.me exact.test t.me telegram.me telegram.org"
 
-# start_nsd: starts nsd on a free loopback port serving example.test and the small zones; sets
-# NSD_PORT.
+# start_nsd: starts nsd on a free loopback port serving example.test, the small zones and
+# $NSD_EXTRA_ZONES; sets NSD_PORT.
 start_nsd() {
 	local d="$T_TMP/nsd" v6="no" v6addr=""
 	mkdir -p "$d"
@@ -365,6 +365,10 @@ remote-control:
 	control-enable: no
 EOF
 	local z
+	# NSD_EXTRA_ZONES: more zones, whose files (NAME.zone) the test wrote into $T_TMP/nsd first.
+	for z in ${NSD_EXTRA_ZONES:-}; do
+		printf 'zone:\n\tname: %s\n\tzonefile: %s.zone\n' "$z" "$z" >>"$d/nsd.conf"
+	done
 	for z in example.test $NSD_SMALL_ZONES; do
 		[ "$z" = example.test ] || write_small_zone "$d/$z.zone" "$z"
 		printf 'zone:\n\tname: %s\n\tzonefile: %s.zone\n' "$z" "$z" >>"$d/nsd.conf"
