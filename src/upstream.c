@@ -364,6 +364,8 @@ static void slot_send_udp(struct upstream *u, struct slot *sl)
 	fifo_append(u, sl);
 }
 
+static void slot_start_tcp(struct upstream *u, struct slot *sl);
+
 /* A try failed (timeout, TCP error): the next upstream, or SERVFAIL when all were tried. */
 static void slot_next_try(struct upstream *u, struct slot *sl)
 {
@@ -378,7 +380,10 @@ static void slot_next_try(struct upstream *u, struct slot *sl)
 		return;
 	}
 	sl->upstream = (uint8_t)((sl->upstream + 1) % u->cfg->upstream_count);
-	slot_send_udp(u, sl);
+	if (sl->conn != NULL)
+		slot_start_tcp(u, sl); /* a TCP client's query goes over TCP to every upstream */
+	else
+		slot_send_udp(u, sl);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -415,7 +420,6 @@ static void slot_deliver(struct upstream *u, struct slot *sl, uint8_t *buf, size
 	slot_free(u, sl);
 }
 
-static void slot_start_tcp(struct upstream *u, struct slot *sl);
 
 /* Classifies an answer that is not acceptable, for the counters. */
 static enum stat_id answer_problem(const struct slot *sl, const uint8_t *buf, size_t len)
@@ -538,7 +542,10 @@ static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 	sendq_flush(sl->u->env.sendq);
 }
 
-/* The upstream truncated its UDP answer: ask the same upstream again over TCP (RFC 7766). */
+/*
+ * Asks the slot's upstream over TCP (RFC 7766), on a connection of its own that is closed with
+ * the answer: a TCP client's query, or a UDP query whose answer came back truncated.
+ */
 static void slot_start_tcp(struct upstream *u, struct slot *sl)
 {
 	const struct config_endpoint *e = &u->cfg->upstreams[sl->upstream];
@@ -601,7 +608,14 @@ void upstream_forward(struct upstream *u, const struct wire_query *q, const stru
 	if (c->conn)
 		u->env.hold(c->conn);
 	stats_inc(u->env.stats, STAT_FORWARDED);
-	slot_send_udp(u, sl);
+	/* A TCP client takes up to 65,535 bytes, and over UDP an upstream fits its answer to the
+	 * query's EDNS size or 512 bytes, often by leaving additional records out without setting TC
+	 * (nsd does). So its query goes over TCP, where the upstream gives its whole answer; this is
+	 * also the only way for a query too big for a datagram. */
+	if (c->conn != NULL)
+		slot_start_tcp(u, sl);
+	else
+		slot_send_udp(u, sl);
 	return;
 fail:
 	stats_inc(u->env.stats, STAT_SERVFAIL);
