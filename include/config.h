@@ -149,6 +149,15 @@ struct config_serve {
 	unsigned history;                    /* changes kept for IXFR, 1..1000 */
 };
 
+/* `dnstap:`: where the copies of the traffic go, and which messages. */
+struct config_dnstap {
+	char *socket;                     /* owned; a unix socket path, or NULL */
+	char *file;                       /* owned; a file path, or NULL (exactly one is set when on) */
+	char *identity;                   /* owned; NULL: the host name */
+	bool client_query, client_response;       /* default true */
+	bool forwarder_query, forwarder_response; /* default false */
+};
+
 /* At most this many upstreams: they are tried in order, so more would only lengthen the path to
  * SERVFAIL, and each costs every worker upstream-sockets sockets. */
 #define CONFIG_UPSTREAMS_MAX 16
@@ -199,6 +208,17 @@ struct config {
 	char *state_dir;                  /* owned: where zone copies are kept; default
 	                                     /var/lib/blokir (set by config_load) */
 	struct config_serve serve;        /* serve-rpz: */
+
+	/* Audit log and dnstap (issue 11). */
+	char *audit_log;                  /* owned; NULL (default): no audit log */
+	unsigned audit_ipv4_prefix;       /* client addresses cut to this many bits; default 32 */
+	unsigned audit_ipv6_prefix;       /* default 128 */
+	bool audit_blocked;               /* which refusals get a line: default true */
+	bool audit_cname_blocked;         /* default true */
+	bool audit_acl_denied;            /* default false */
+	bool audit_rate_limited;          /* default false */
+	unsigned audit_buffer_kb;         /* ring per worker; default 4096, 64..1048576 */
+	struct config_dnstap dnstap;
 };
 
 /*

@@ -307,7 +307,9 @@ enum root_key {
 	ROOT_DOMAINS, ROOT_REDIRECT, ROOT_INSPECT, ROOT_LISTS, ROOT_ALLOW_FROM, ROOT_DENY_ACTION,
 	ROOT_RL_QPS, ROOT_RL_BURST, ROOT_RL_V4, ROOT_RL_V6, ROOT_RL_TC, ROOT_USER, ROOT_GROUP,
 	ROOT_CHROOT, ROOT_ALLOW_ROOT, ROOT_0X20, ROOT_UPSTREAM_SOCKETS, ROOT_TCP_READ, ROOT_CACHE,
-	ROOT_BUSY_POLL, ROOT_ZONES, ROOT_STATE_DIR, ROOT_SERVE_RPZ, ROOT_KEY_COUNT
+	ROOT_BUSY_POLL, ROOT_ZONES, ROOT_STATE_DIR, ROOT_SERVE_RPZ, ROOT_AUDIT_LOG, ROOT_AUDIT_V4,
+	ROOT_AUDIT_V6, ROOT_AUDIT_BLOCKED, ROOT_AUDIT_CNAME, ROOT_AUDIT_ACL, ROOT_AUDIT_RATE,
+	ROOT_AUDIT_BUFFER, ROOT_DNSTAP, ROOT_KEY_COUNT
 };
 
 struct loader {
@@ -1127,7 +1129,7 @@ out:
 
 enum key_type {
 	KEY_ENDPOINTS, KEY_U32, KEY_UINT, KEY_ACTION, KEY_NAME, KEY_DOMAINS, KEY_BOOL, KEY_STRING,
-	KEY_PATH, KEY_DENY, KEY_REDIRECT, KEY_LISTS, KEY_CIDRS, KEY_ZONES, KEY_SERVE
+	KEY_PATH, KEY_DENY, KEY_REDIRECT, KEY_LISTS, KEY_CIDRS, KEY_ZONES, KEY_SERVE, KEY_DNSTAP
 };
 
 static const char *const root_key_names[ROOT_KEY_COUNT] = {
@@ -1146,6 +1148,11 @@ static const char *const root_key_names[ROOT_KEY_COUNT] = {
 	[ROOT_UPSTREAM_SOCKETS] = "upstream-sockets", [ROOT_TCP_READ] = "tcp-read-timeout-ms",
 	[ROOT_CACHE] = "cache-size", [ROOT_BUSY_POLL] = "busy-poll-us", [ROOT_ZONES] = "zones",
 	[ROOT_STATE_DIR] = "state-dir", [ROOT_SERVE_RPZ] = "serve-rpz",
+	[ROOT_AUDIT_LOG] = "audit-log", [ROOT_AUDIT_V4] = "audit-client-ipv4-prefix",
+	[ROOT_AUDIT_V6] = "audit-client-ipv6-prefix", [ROOT_AUDIT_BLOCKED] = "audit-blocked",
+	[ROOT_AUDIT_CNAME] = "audit-cname-blocked", [ROOT_AUDIT_ACL] = "audit-acl-denied",
+	[ROOT_AUDIT_RATE] = "audit-rate-limited", [ROOT_AUDIT_BUFFER] = "audit-buffer-kb",
+	[ROOT_DNSTAP] = "dnstap",
 };
 
 /* The schema of the top level: per key (root_key_names), where its value goes and its range. */
@@ -1176,6 +1183,15 @@ static const struct key_spec {
 	[ROOT_ZONES] = { KEY_ZONES, 0, 0, 0, 0 },
 	[ROOT_STATE_DIR] = { KEY_PATH, F(state_dir), 0, 0, 0 },
 	[ROOT_SERVE_RPZ] = { KEY_SERVE, 0, 0, 0, 0 },
+	[ROOT_AUDIT_LOG] = { KEY_PATH, F(audit_log), 0, 0, 0 },
+	[ROOT_AUDIT_V4] = { KEY_UINT, F(audit_ipv4_prefix), 0, 0, 32 },
+	[ROOT_AUDIT_V6] = { KEY_UINT, F(audit_ipv6_prefix), 0, 0, 128 },
+	[ROOT_AUDIT_BLOCKED] = { KEY_BOOL, F(audit_blocked), 0, 0, 0 },
+	[ROOT_AUDIT_CNAME] = { KEY_BOOL, F(audit_cname_blocked), 0, 0, 0 },
+	[ROOT_AUDIT_ACL] = { KEY_BOOL, F(audit_acl_denied), 0, 0, 0 },
+	[ROOT_AUDIT_RATE] = { KEY_BOOL, F(audit_rate_limited), 0, 0, 0 },
+	[ROOT_AUDIT_BUFFER] = { KEY_UINT, F(audit_buffer_kb), 0, 64, 1048576 },
+	[ROOT_DNSTAP] = { KEY_DNSTAP, F(dnstap), 0, 0, 0 },
 	[ROOT_ALLOW_FROM] = { KEY_CIDRS, 0, 0, 0, 0 },
 	[ROOT_DENY_ACTION] = { KEY_DENY, F(deny_drop), 0, 0, 0 },
 	[ROOT_RL_QPS] = { KEY_UINT, F(rate_limit_qps), 0, 0, 10000000 },
@@ -1212,6 +1228,11 @@ static void config_set_defaults(struct config *cfg)
 	cfg->rate_limit_ipv6_prefix = 56;
 	cfg->upstream_sockets = 4;
 	cfg->tcp_read_timeout_ms = 5000;
+	cfg->audit_ipv4_prefix = 32;
+	cfg->audit_ipv6_prefix = 128;
+	cfg->audit_blocked = cfg->audit_cname_blocked = true;
+	cfg->audit_buffer_kb = 4096;
+	cfg->dnstap.client_query = cfg->dnstap.client_response = true;
 	/* rate_limit_burst (2 x qps) and allow_from depend on the file: see load_finish */
 	/* constants that pass name_check: these cannot fail */
 	config_parse_name(DEFAULT_SOA_MNAME, cfg->soa_mname, &cfg->soa_mname_len, &err);
@@ -2061,6 +2082,78 @@ static bool serve_defaults(struct config_serve *sv)
 	return true;
 }
 
+/* ---- dnstap ------------------------------------------------------------------------------- */
+
+enum dnstap_key {
+	DTKEY_SOCKET, DTKEY_FILE, DTKEY_IDENTITY, DTKEY_CQ, DTKEY_CR, DTKEY_FQ, DTKEY_FR, DTKEY_COUNT
+};
+
+static const char *const dnstap_key_names[DTKEY_COUNT] = {
+	[DTKEY_SOCKET] = "socket", [DTKEY_FILE] = "file", [DTKEY_IDENTITY] = "identity",
+	[DTKEY_CQ] = "client-query", [DTKEY_CR] = "client-response",
+	[DTKEY_FQ] = "forwarder-query", [DTKEY_FR] = "forwarder-response",
+};
+
+static void dnstap_value(struct loader *ld, struct config_dnstap *t, enum dnstap_key k)
+{
+	bool *flags[DTKEY_COUNT] = { [DTKEY_CQ] = &t->client_query, [DTKEY_CR] = &t->client_response,
+		[DTKEY_FQ] = &t->forwarder_query, [DTKEY_FR] = &t->forwarder_response };
+	char **strings[DTKEY_COUNT] = { [DTKEY_SOCKET] = &t->socket, [DTKEY_FILE] = &t->file,
+		[DTKEY_IDENTITY] = &t->identity };
+	const char *err = "expected true or false";
+	struct scalar s;
+	int rc = -1;
+
+	if (strings[k] != NULL && current_is_null(ld))
+		return; /* absent */
+	if (scalar_get(ld, &s) == 0) {
+		if (flags[k] != NULL)
+			rc = parse_bool(s.text, flags[k]);
+		else
+			rc = string_value(ld, k == DTKEY_IDENTITY ? KEY_STRING : KEY_PATH, strings[k],
+				&s, &err);
+	} else if (strings[k] != NULL) {
+		err = k == DTKEY_IDENTITY ? "expected a non-empty string" : "expected an absolute path";
+	}
+	if (rc < 0)
+		report(ld, &ld->ev.start_mark, "dnstap.%s: %s", dnstap_key_names[k], err);
+}
+
+/* "dnstap": a mapping; null counts as absent (off). */
+static bool load_dnstap(struct loader *ld)
+{
+	struct config_dnstap *t = &ld->cfg->dnstap;
+	bool seen[DTKEY_COUNT] = { false };
+	yaml_mark_t start = ld->ev.start_mark;
+
+	if (current_is_null(ld))
+		return skip_node(ld);
+	ld->given[ROOT_DNSTAP] = true;
+	if (ld->ev.type != YAML_MAPPING_START_EVENT) {
+		report(ld, &start, "dnstap: expected a mapping");
+		return skip_node(ld);
+	}
+	if (!advance(ld))
+		return false;
+	while (ld->ev.type != YAML_MAPPING_END_EVENT) {
+		size_t k = key_find(ld, dnstap_key_names, DTKEY_COUNT, seen);
+
+		if (!skip_node(ld))
+			return false;
+		if (k < DTKEY_COUNT) {
+			seen[k] = true;
+			dnstap_value(ld, t, (enum dnstap_key)k);
+		}
+		if (ld->broken || !skip_node(ld))
+			return false;
+	}
+	if (t->socket != NULL && t->file != NULL)
+		report(ld, &start, "dnstap: expected either \"socket\" or \"file\", not both");
+	else if (t->socket == NULL && t->file == NULL && !seen[DTKEY_SOCKET] && !seen[DTKEY_FILE])
+		report(ld, &start, "dnstap: missing key \"socket\" or \"file\"");
+	return advance(ld);
+}
+
 /* A scalar-valued top-level key. Consumes the value; returns false when the walk must stop. */
 static bool load_scalar_key(struct loader *ld, enum root_key rk)
 {
@@ -2116,6 +2209,7 @@ static bool load_scalar_key(struct loader *ld, enum root_key rk)
 		case KEY_CIDRS:
 		case KEY_ZONES:
 		case KEY_SERVE:
+		case KEY_DNSTAP:
 			break;
 		}
 	}
@@ -2169,6 +2263,8 @@ static bool load_root(struct loader *ld)
 				go_on = load_zones(ld);
 			else if (root_keys[k].type == KEY_SERVE)
 				go_on = load_serve(ld);
+			else if (root_keys[k].type == KEY_DNSTAP)
+				go_on = load_dnstap(ld);
 			else
 				go_on = load_scalar_key(ld, k);
 		}
@@ -2403,6 +2499,10 @@ void config_free(struct config *cfg)
 	serve_release(&cfg->serve);
 	free(cfg->allow_from);
 	free(cfg->user);
+	free(cfg->audit_log);
+	free(cfg->dnstap.socket);
+	free(cfg->dnstap.file);
+	free(cfg->dnstap.identity);
 	free(cfg->group);
 	free(cfg->chroot);
 	free(cfg->listen);
