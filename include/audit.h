@@ -50,6 +50,8 @@ struct audit_event {
 	const uint8_t *target;          /* cname-blocked: the blocked name along the chain */
 	size_t target_len;
 	const char *entry;              /* the deciding entry's name as written ("*.example.org") */
+	const uint8_t *entry_name;      /* when ENTRY is NULL: the entry's name in wire format (a */
+	size_t entry_name_len;          /* list's names are not kept as text); written like ENTRY */
 	const char *list;               /* the list file when the entry came from a list, else NULL */
 	unsigned line;                  /* the entry's (or the list's) line in the config file */
 	const char *action;             /* "nxdomain", "redirect", "refused", "drop", "tc" ... */

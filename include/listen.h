@@ -21,6 +21,7 @@ struct caplog;
 struct config;
 struct event_base;
 struct guard;
+struct observe;
 struct sendq;
 struct stats;
 struct listen;
@@ -38,6 +39,7 @@ struct listen_env {
 	const struct config *cfg;     /* max-tcp-connections, the TCP timeouts */
 	struct stats *stats;
 	struct caplog *caps;
+	struct observe *observe;      /* audit lines and dnstap messages of what the guard stops */
 	struct guard *guard;          /* allow-from and rate limits, checked before the callback */
 	struct sendq *sendq;          /* flushed after each batch of client messages */
 	_Atomic unsigned *tcp_conns;  /* TCP client connections of all workers */

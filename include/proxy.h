@@ -19,6 +19,7 @@
 #include "wire.h"
 
 struct config;
+struct observe;
 struct policy;
 struct stats;
 struct proxy;
@@ -46,6 +47,7 @@ struct proxy_env {
 	const struct config *cfg;          /* inspect-answers, cache-size */
 	_Atomic(struct policy *) *policy;  /* the current policy, read once per query */
 	struct stats *stats;
+	struct observe *observe;           /* audit log and dnstap reports */
 	proxy_forward_cb forward;
 	void *forward_arg;
 	proxy_reply_cb reply;              /* at once: ANS is only valid during the call */

@@ -15,7 +15,10 @@
 /* What a matching entry says. Borrowed from the policy; valid as long as the policy is. */
 struct policy_rule {
 	enum policy_action action; /* never ACTION_DEFAULT: resolved at build time */
-	const char *name;          /* the entry as written, normalized ("t.me", "*.telegram.org") */
+	const char *name;          /* the entry as written, normalized ("t.me", "*.telegram.org");
+	                              for a list's names, the list file */
+	const char *list;          /* the list file when the rule stands for a list's names, else
+	                              NULL (the matched name is then the entry) */
 	const char *reason;        /* NULL when none */
 	size_t reason_len;
 	const char *ref;           /* NULL when none */

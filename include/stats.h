@@ -41,6 +41,8 @@ enum stat_id {
 	STAT_XFR_AXFR,         /* serve-rpz: whole zones sent (AXFR, or IXFR older than the history) */
 	STAT_XFR_IXFR,         /* serve-rpz: IXFR answered with the changes (or the SOA alone) */
 	STAT_XFR_REFUSED,      /* serve-rpz: requests refused (allow, unsigned, UDP AXFR, bad TSIG) */
+	STAT_AUDIT_DROPPED,    /* audit-log lines dropped: the worker's ring was full */
+	STAT_DNSTAP_DROPPED,   /* dnstap messages dropped: fstrm's queue was full */
 	STAT_COUNT
 };
 

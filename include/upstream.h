@@ -20,6 +20,7 @@
 
 struct caplog;
 struct config;
+struct observe;
 struct event_base;
 struct rand_pool;
 struct sendq;
@@ -45,6 +46,7 @@ struct upstream_env {
 	const struct config *cfg;
 	struct stats *stats;
 	struct caplog *caps;
+	struct observe *observe;      /* dnstap messages of queries sent and answers accepted */
 	struct sendq *sendq;          /* queries go out through it */
 	struct rand_pool *rand;       /* query IDs and 0x20 case */
 	unsigned index;               /* the worker's number, for log lines */

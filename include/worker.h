@@ -22,6 +22,8 @@
 #include "policy.h"
 #include "stats.h"
 
+struct audit;
+struct dnstap;
 struct worker;
 struct xfrout;
 
@@ -35,6 +37,8 @@ struct worker_shared {
 	_Atomic(struct policy *) *policy;  /* the server's current policy */
 	_Atomic uint64_t *policy_gen;      /* the server's generation counter */
 	_Atomic unsigned *tcp_conns;       /* TCP client connections of all workers */
+	struct audit *audit;               /* the audit log, NULL when off; ring `index` is ours */
+	struct dnstap *dnstap;             /* dnstap, NULL when off; queue `index` is ours */
 	void (*ack_cb)(void *arg);         /* tells the server a mailbox item was handled, or that
 	                                      the thread exited; called from the worker's thread */
 	void *ack_arg;

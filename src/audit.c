@@ -36,7 +36,7 @@
 struct rec {
 	uint32_t size;          /* whole record, a multiple of 8; RING_WRAP: skip to the start */
 	uint8_t kind, transport, family, qname_len;
-	uint8_t target_len, has_qname, pad[2];
+	uint8_t target_len, has_qname, ename_len, pad;
 	uint16_t qtype;
 	uint16_t entry_len, list_len, action_len, reason_len, ref_len;
 	uint32_t line;
@@ -117,10 +117,13 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 	};
 	size_t qlen = ev->qname != NULL && ev->qname_len <= 255 ? ev->qname_len : 0;
 	size_t tlen = ev->target != NULL && ev->target_len <= 255 ? ev->target_len : 0;
+	size_t elen = ev->entry == NULL && ev->entry_name != NULL && ev->entry_name_len <= 255 ?
+		ev->entry_name_len : 0;
 
 	h.has_qname = qlen > 0;
 	h.qname_len = (uint8_t)qlen;
 	h.target_len = (uint8_t)tlen;
+	h.ename_len = (uint8_t)elen;
 	h.entry_len = (uint16_t)text_len(ev->entry);
 	h.list_len = (uint16_t)text_len(ev->list);
 	h.action_len = (uint16_t)text_len(ev->action);
@@ -133,7 +136,7 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 		h.family = 6;
 		memcpy(h.addr, &((const struct sockaddr_in6 *)ev->client)->sin6_addr, 16);
 	}
-	size_t need = sizeof(h) + qlen + tlen + h.entry_len + h.list_len + h.action_len +
+	size_t need = sizeof(h) + qlen + tlen + elen + h.entry_len + h.list_len + h.action_len +
 		h.reason_len + h.ref_len;
 	need = (need + 7) & ~(size_t)7;
 	h.size = (uint32_t)need;
@@ -155,6 +158,7 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 	uint8_t *p = put(r->buf + pos, &h, sizeof(h));
 	p = put(p, ev->qname, qlen);
 	p = put(p, ev->target, tlen);
+	p = put(p, ev->entry_name, elen);
 	p = put(p, ev->entry, h.entry_len);
 	p = put(p, ev->list, h.list_len);
 	p = put(p, ev->action, h.action_len);
@@ -210,8 +214,12 @@ static void b_json(struct buf *b, const char *s, size_t n)
 	}
 }
 
-/* A wire-format name in presentation form (RFC 1035 5.1 escapes), inside a JSON string. */
-static void b_name(struct buf *b, const uint8_t *name, size_t len)
+/*
+ * A wire-format name in presentation form (RFC 1035 5.1 escapes), inside a JSON string; with
+ * DOT the trailing dot of a fully qualified name (question names), without it the form entries
+ * are written in ("tracker.example").
+ */
+static void b_name(struct buf *b, const uint8_t *name, size_t len, bool dot)
 {
 	char tmp[4 * 255 + 2];
 	size_t n = 0, i = 0;
@@ -236,7 +244,7 @@ static void b_name(struct buf *b, const uint8_t *name, size_t len)
 		}
 		tmp[n++] = '.';
 	}
-	b_json(b, tmp, n);
+	b_json(b, tmp, dot ? n : n - 1);
 }
 
 static void b_qtype(struct buf *b, uint16_t t)
@@ -312,17 +320,23 @@ static size_t format_line(struct audit *a, const struct rec *h)
 	t += h->qname_len;
 	if (h->has_qname) {
 		b_str(&b, ",\"qname\":\"");
-		b_name(&b, qname, h->qname_len);
+		b_name(&b, qname, h->qname_len, true);
 		b_str(&b, "\",\"qtype\":\"");
 		b_qtype(&b, h->qtype);
 		b_char(&b, '"');
 	}
 	if (h->target_len > 0) {
 		b_str(&b, ",\"target\":\"");
-		b_name(&b, (const uint8_t *)t, h->target_len);
+		b_name(&b, (const uint8_t *)t, h->target_len, true);
 		b_char(&b, '"');
 	}
 	t += h->target_len;
+	if (h->ename_len > 0) {
+		b_str(&b, ",\"entry\":\"");
+		b_name(&b, (const uint8_t *)t, h->ename_len, false);
+		b_char(&b, '"');
+	}
+	t += h->ename_len;
 	if (h->entry_len > 0)
 		b_field(&b, "entry", t, h->entry_len);
 	t += h->entry_len;

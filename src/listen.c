@@ -29,6 +29,7 @@
 #include "config.h"
 #include "guard.h"
 #include "log.h"
+#include "observe.h"
 #include "sendq.h"
 #include "stats.h"
 #include "wire.h"
@@ -108,24 +109,30 @@ static void udp_send_batch(struct udp_sock *s, unsigned count)
 
 /* The answer (if any) to a query the guard stopped: REFUSED, or an empty TC=1 answer. */
 static size_t guard_answer(struct listen *l, enum guard_verdict v, const uint8_t *pkt, size_t len,
-	uint8_t *out, size_t cap)
+	const struct sockaddr *client, uint8_t *out, size_t cap)
 {
+	static const char *const actions[] = {
+		[GUARD_PASS] = "", [GUARD_ACL_REFUSE] = "refused", [GUARD_ACL_DROP] = "drop",
+		[GUARD_RATE_DROP] = "drop", [GUARD_RATE_TC] = "tc",
+	};
+	bool rate = v == GUARD_RATE_DROP || v == GUARD_RATE_TC;
 	struct wire_query q;
-	size_t n;
+	size_t n = 0;
 
-	if (v == GUARD_RATE_DROP || v == GUARD_RATE_TC)
+	if (rate)
 		caplog_hit(l->env.caps, STAT_RATE_LIMITED, "rate limit: queries from a client network over "
 			"rate-limit-qps");
 	else
 		caplog_hit(l->env.caps, STAT_ACL_DENIED, ACL_DENIED_LOG);
-	if (v == GUARD_ACL_DROP || v == GUARD_RATE_DROP)
-		return 0;
-	if (wire_parse_query(pkt, len, &q) == WIRE_DROP)
-		return 0; /* never answer what looks like an answer: no reflection */
-	n = wire_build_error(&q, v == GUARD_ACL_REFUSE ? WIRE_RCODE_REFUSED : WIRE_RCODE_NOERROR,
-		out, cap);
-	if (n > 0 && v == GUARD_RATE_TC)
-		out[2] |= 0x02; /* TC */
+	/* Never answer what looks like an answer: no reflection. */
+	if (v != GUARD_ACL_DROP && v != GUARD_RATE_DROP && wire_parse_query(pkt, len, &q) != WIRE_DROP) {
+		n = wire_build_error(&q, v == GUARD_ACL_REFUSE ? WIRE_RCODE_REFUSED : WIRE_RCODE_NOERROR,
+			out, cap);
+		if (n > 0 && v == GUARD_RATE_TC)
+			out[2] |= 0x02; /* TC */
+	}
+	observe_refused(l->env.observe, client, false, rate ? AUDIT_RATE_LIMITED : AUDIT_ACL_DENIED,
+		actions[v], pkt, len, out, n);
 	return n;
 }
 
@@ -155,7 +162,8 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			enum guard_verdict v = guard_check(l->env.guard, c.addr, now);
 			size_t n = v != GUARD_PASS ?
-				guard_answer(l, v, l->inbuf[i], l->in[i].msg_len, l->outbuf[nout], UDP_OUT_MAX) :
+				guard_answer(l, v, l->inbuf[i], l->in[i].msg_len, c.addr, l->outbuf[nout],
+					UDP_OUT_MAX) :
 				l->env.query(l->env.query_arg, l->inbuf[i], l->in[i].msg_len, &c,
 					l->outbuf[nout], UDP_OUT_MAX);
 			if (n == 0)
@@ -458,6 +466,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	if (guard_check_acl(l->env.guard, sa) != GUARD_PASS) {
 		/* A TCP client outside allow-from learns nothing, not even REFUSED. */
 		caplog_hit(l->env.caps, STAT_ACL_DENIED, ACL_DENIED_LOG);
+		observe_refused(l->env.observe, sa, true, AUDIT_ACL_DENIED, "drop", NULL, 0, NULL, 0);
 		evutil_closesocket(fd);
 		return;
 	}

@@ -294,6 +294,7 @@ static int64_t list_rule(struct list_build *b, enum policy_action a)
 	r = &b->p->rules[k];
 	r->action = a;
 	r->name = b->pl->path;
+	r->list = b->pl->path;
 	r->reason = b->pl->reason;
 	r->reason_len = r->reason != NULL ? strlen(r->reason) : 0;
 	r->ref = b->pl->ref;

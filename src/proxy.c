@@ -19,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "xfrout.h"
+#include "observe.h"
 #include "policy.h"
 #include "stats.h"
 
@@ -174,6 +175,15 @@ static bool zone_request(struct proxy *p, const struct wire_query *q, const stru
 	return true;
 }
 
+/* An answer of N bytes in OUT (none when 0) that no policy decided goes to C now. Returns N. */
+static size_t responded(struct proxy *p, const struct client_ref *c, const uint8_t *out,
+	size_t n)
+{
+	if (n > 0)
+		observe_client_response(p->env.observe, c, out, n);
+	return n;
+}
+
 size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct client_ref *c,
 	uint8_t *out, size_t cap)
 {
@@ -183,6 +193,7 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 	size_t match_offset = 0;
 	const struct policy_rule *rule;
 
+	observe_client_query(p->env.observe, c, pkt, len);
 	switch (wire_parse_query(pkt, len, &q)) {
 	case WIRE_OK:
 		break;
@@ -191,16 +202,16 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 		return 0;
 	case WIRE_FORMERR:
 		stats_inc(stats, STAT_FORMERR);
-		return wire_build_error(&q, WIRE_RCODE_FORMERR, out, cap);
+		return responded(p, c, out, wire_build_error(&q, WIRE_RCODE_FORMERR, out, cap));
 	case WIRE_NOTIMP:
 		if (q.opcode == WIRE_OPCODE_NOTIFY && p->env.notify != NULL && q.question_ok)
 			return wire_build_error(&q, p->env.notify(p->env.notify_arg, q.qname_lower,
 				q.qname_len, c->addr, c->addrlen), out, cap);
 		stats_inc(stats, STAT_NOTIMP);
-		return wire_build_error(&q, WIRE_RCODE_NOTIMP, out, cap);
+		return responded(p, c, out, wire_build_error(&q, WIRE_RCODE_NOTIMP, out, cap));
 	case WIRE_BADVERS:
 		stats_inc(stats, STAT_BADVERS);
-		return wire_build_error(&q, WIRE_RCODE_BADVERS, out, cap);
+		return responded(p, c, out, wire_build_error(&q, WIRE_RCODE_BADVERS, out, cap));
 	}
 	if (p->env.xfrout != NULL) {
 		size_t n;
@@ -213,7 +224,7 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 		size_t n = 0;
 		if (p->cache == NULL || !answer_cached(p, &q, c, out, cap, &n))
 			p->env.forward(p->env.forward_arg, &q, c);
-		return n;
+		return responded(p, c, out, n);
 	}
 	stats_inc(stats, STAT_BLOCKED);
 	log_debug("blocked by \"%s\" (%s, line %u, reason \"%s\", ref \"%s\")", rule->name,
@@ -225,7 +236,9 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 	if (c->conn == NULL && cap > limit)
 		cap = limit;
 	struct wire_block b = { .soa_owner_offset = match_offset };
-	return answer_blocked(p, pol, rule, &b, &q, out, cap);
+	size_t n = answer_blocked(p, pol, rule, &b, &q, out, cap);
+	observe_blocked(p->env.observe, c, &q, rule, NULL, 0, match_offset, out, n);
+	return n;
 }
 
 /*
@@ -276,6 +289,7 @@ static bool answer_cloaked(struct proxy *p, const struct client_ref *c, const ui
 		rule->name, config_action_name(rule->action), rule->line);
 	struct wire_block b = { .soa_owner = ch.name + off, .soa_owner_len = ch.name_len - off };
 	size_t n = answer_blocked(p, pol, rule, &b, &q, buf, limit < sizeof(buf) ? limit : sizeof(buf));
+	observe_blocked(p->env.observe, c, &q, rule, ch.name, ch.name_len, off, buf, n);
 	if (n > 0)
 		p->env.reply(p->env.reply_arg, c, buf, n);
 	return true;
@@ -338,6 +352,7 @@ void proxy_answer(struct proxy *p, const struct client_ref *c, uint8_t *ans, siz
 			return;
 	}
 	/* ANS is the upstream receive buffer, which the caller flushes before reusing. */
+	observe_client_response(p->env.observe, c, ans, len);
 	p->env.reply_queued(p->env.reply_arg, c, ans, len);
 }
 
@@ -346,8 +361,10 @@ void proxy_fail(struct proxy *p, const struct client_ref *c, const struct wire_q
 	uint8_t buf[WIRE_HEADER_LEN + WIRE_NAME_MAX + 4 + 64];
 	size_t n = wire_build_error(q, WIRE_RCODE_SERVFAIL, buf, sizeof(buf));
 
-	if (n > 0)
+	if (n > 0) {
+		observe_client_response(p->env.observe, c, buf, n);
 		p->env.reply(p->env.reply_arg, c, buf, n);
+	}
 }
 
 void proxy_policy_changed(struct proxy *p)

@@ -28,8 +28,10 @@
 
 #include <event2/event.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "diag.h"
+#include "dnstap.h"
 #include "log.h"
 #include "notify.h"
 #include "xfrnotify.h"
@@ -72,6 +74,9 @@ struct server {
 	struct diag *load_diag;
 	double load_seconds;
 	char load_summary[384];            /* written by the loader thread, logged by the main loop */
+
+	struct audit *audit;               /* owned: audit-log, NULL when off */
+	struct dnstap *dnstap;             /* owned: dnstap, NULL when off */
 
 	struct event *sched_ev;            /* owned: fires at the policy's next schedule change */
 	int64_t sched_from;                /* changes after this instant are still to be logged */
@@ -672,6 +677,44 @@ size_t server_zone_status(struct server *s, struct stats_zone *out, size_t cap)
 	return s->xfr != NULL ? xfr_status(s->xfr, out, cap) : 0;
 }
 
+/*
+ * The audit log and dnstap, opened before the privilege drop so that they may live where only
+ * root can create files (/var/log); a reopen later runs as the `user:`, which then needs write
+ * access to the directory (logrotate's `create` line sets that up).
+ */
+static int outputs_open(struct server *s)
+{
+	const struct config *cfg = s->cfg;
+
+	if (cfg->audit_log != NULL) {
+		struct audit_options ao = { .path = cfg->audit_log, .config_path = cfg->path,
+			.producers = s->nworkers, .ring_bytes = (size_t)cfg->audit_buffer_kb * 1024,
+			.ipv4_prefix = cfg->audit_ipv4_prefix, .ipv6_prefix = cfg->audit_ipv6_prefix };
+		if ((s->audit = audit_new(&ao)) == NULL)
+			return -1;
+	}
+	const struct config_dnstap *t = &cfg->dnstap;
+	if (t->socket != NULL || t->file != NULL) {
+		struct dnstap_options dop = { .socket_path = t->socket, .file_path = t->file,
+			.identity = t->identity, .version = "blokir", .queues = s->nworkers,
+			.types = (t->client_query ? DNSTAP_TYPE_BIT(DNSTAP_CLIENT_QUERY) : 0) |
+				(t->client_response ? DNSTAP_TYPE_BIT(DNSTAP_CLIENT_RESPONSE) : 0) |
+				(t->forwarder_query ? DNSTAP_TYPE_BIT(DNSTAP_FORWARDER_QUERY) : 0) |
+				(t->forwarder_response ? DNSTAP_TYPE_BIT(DNSTAP_FORWARDER_RESPONSE) : 0) };
+		if ((s->dnstap = dnstap_new(&dop)) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* SIGUSR2 (and reopen-logs): the audit log and a dnstap file start again at their paths. */
+static void outputs_reopen(struct server *s)
+{
+	if (s->audit != NULL)
+		audit_reopen(s->audit);
+	dnstap_reopen(s->dnstap);
+}
+
 static void signal_cb(evutil_socket_t signo, short what, void *arg)
 {
 	struct server *s = arg;
@@ -703,8 +746,8 @@ static void signal_cb(evutil_socket_t signo, short what, void *arg)
 int server_reopen_logs(struct server *s)
 {
 	const char *path = log_file_path();
-	(void)s;
 
+	outputs_reopen(s); /* the writer threads reopen between two lines and log the outcome */
 	if (log_reopen() < 0) {
 		log_err("reopen-logs: %s: %s; still writing to the file opened before", path,
 			strerror(errno));
@@ -833,7 +876,7 @@ int server_run(struct server *s)
 	size_t n = s->cfg->listen_count;
 	unsigned started = 0;
 
-	if (privdrop_apply(s->cfg) < 0)
+	if (outputs_open(s) < 0 || privdrop_apply(s->cfg) < 0)
 		return 3;
 	if (server_setup_main(s) < 0) {
 		log_err("cannot set up the main event loop");
@@ -853,8 +896,9 @@ int server_run(struct server *s)
 		}
 	}
 	const struct worker_shared sh = { .cfg = s->cfg, .policy = &s->policy,
-		.policy_gen = &s->policy_gen, .tcp_conns = &s->tcp_conns, .ack_cb = server_notify,
-		.ack_arg = s, .notify = s->xfr != NULL ? server_notify_in : NULL, .notify_arg = s,
+		.policy_gen = &s->policy_gen, .tcp_conns = &s->tcp_conns, .audit = s->audit,
+		.dnstap = s->dnstap, .ack_cb = server_notify, .ack_arg = s,
+		.notify = s->xfr != NULL ? server_notify_in : NULL, .notify_arg = s,
 		.xfrout = s->xfrout };
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		s->workers[i] = worker_new(i, &sh, s->udp_fds + i * n, s->tcp_fds + i * n, n);
@@ -917,6 +961,9 @@ void server_free(struct server *s)
 	diag_free(s->load_diag);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
 		worker_free(s->workers[i]);
+	/* After the workers: what they logged before stopping is written out now. */
+	audit_free(s->audit);
+	dnstap_free(s->dnstap);
 	size_t nfds = (size_t)s->nworkers * s->cfg->listen_count;
 	for (size_t i = 0; s->udp_fds && s->tcp_fds && i < nfds; i++) {
 		if (s->udp_fds[i] >= 0)

@@ -34,6 +34,8 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_CACHE_HIT] = "cache-hits",
 	[STAT_XFR_SOA] = "xfr-soa", [STAT_XFR_AXFR] = "xfr-axfr", [STAT_XFR_IXFR] = "xfr-ixfr",
 	[STAT_XFR_REFUSED] = "xfr-refused",
+	[STAT_AUDIT_DROPPED] = "audit-dropped",
+	[STAT_DNSTAP_DROPPED] = "dnstap-dropped",
 };
 
 void stats_add_to(const struct stats *src, uint64_t *sum)

@@ -38,6 +38,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "observe.h"
 #include "rand.h"
 #include "sendq.h"
 #include "stats.h"
@@ -333,13 +334,17 @@ static void send_query(struct upstream *u, struct up_sock *s, struct slot *sl)
 		{ sl->query + qend, sl->qlen - qend },
 	};
 
+	const struct sockaddr *up = (const struct sockaddr *)&u->cfg->upstreams[sl->upstream].addr;
+
 	if (!u->cfg->use_0x20) {
 		sl->qname_sent = sl->query + WIRE_HEADER_LEN;
 		iov[0].iov_len = sl->qlen;
+		observe_forwarder(u->env.observe, false, false, up, iov, 1);
 		sendq_add(u->env.sendq, s->fd, NULL, 0, iov, 1);
 		return;
 	}
 	randomize_case(u, sl);
+	observe_forwarder(u->env.observe, false, false, up, iov, 3);
 	sendq_add(u->env.sendq, s->fd, NULL, 0, iov, 3);
 }
 
@@ -460,6 +465,9 @@ static void handle_udp_answer(struct up_sock *s, uint8_t *buf, size_t len)
 		stats_inc(stats, problem);
 		return;
 	}
+	struct iovec got = { buf, len };
+	observe_forwarder(u->env.observe, true, false,
+		(const struct sockaddr *)&u->cfg->upstreams[sl->upstream].addr, &got, 1);
 	if (a.tc) {
 		stats_inc(stats, STAT_TCP_FALLBACK);
 		slot_start_tcp(u, sl);
@@ -523,6 +531,9 @@ static void tcp_read_cb(struct bufferevent *bev, void *arg)
 		sendq_flush(u->env.sendq);
 		return;
 	}
+	struct iovec got = { buf, len };
+	observe_forwarder(u->env.observe, true, true,
+		(const struct sockaddr *)&u->cfg->upstreams[sl->upstream].addr, &got, 1);
 	slot_deliver(u, sl, buf, len, &a);
 	sendq_flush(u->env.sendq);
 }
@@ -568,6 +579,8 @@ static void slot_start_tcp(struct upstream *u, struct slot *sl)
 		goto fail;
 	bufferevent_write(sl->tcp, prefix, 2);
 	bufferevent_write(sl->tcp, sl->query, sl->qlen);
+	struct iovec sent = { sl->query, sl->qlen };
+	observe_forwarder(u->env.observe, false, true, (const struct sockaddr *)&e->addr, &sent, 1);
 	bufferevent_enable(sl->tcp, EV_READ | EV_WRITE);
 	return;
 fail:

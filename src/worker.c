@@ -33,6 +33,7 @@
 #include "guard.h"
 #include "listen.h"
 #include "log.h"
+#include "observe.h"
 #include "proxy.h"
 #include "rand.h"
 #include "sendq.h"
@@ -45,6 +46,7 @@ struct worker {
 	struct event_base *base;           /* owned */
 	struct worker_shared sh;           /* borrowed pointers, see worker.h */
 	struct stats stats;
+	struct observe observe;            /* audit lines and dnstap messages */
 
 	/* Server <-> worker messages: the server sets bits in `mail` and writes the eventfd. */
 	int mail_fd;
@@ -189,6 +191,7 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	atomic_store(&w->seen_gen, atomic_load(sh->policy_gen));
 	caplog_init(&w->caps, &w->stats, index);
 	rand_init(&w->rand);
+	observe_init(&w->observe, cfg, sh->audit, sh->dnstap, &w->stats, index);
 	w->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->base = event_base_new();
 	if (w->mail_fd < 0 || w->base == NULL)
@@ -196,10 +199,10 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	w->sendq = sendq_new(w->base);
 	w->guard = guard_new(cfg, cfg->workers);
 	w->proxy = proxy_new(&(struct proxy_env){ .cfg = cfg, .policy = sh->policy,
-		.stats = &w->stats, .forward = on_forward, .forward_arg = w, .reply = on_reply,
-		.reply_queued = on_reply_queued, .reply_arg = w, .notify = sh->notify,
-		.notify_arg = sh->notify_arg, .xfrout = sh->xfrout, .caps = &w->caps,
-		.stream = on_stream, .stream_arg = w });
+		.stats = &w->stats, .observe = &w->observe, .forward = on_forward, .forward_arg = w,
+		.reply = on_reply, .reply_queued = on_reply_queued, .reply_arg = w,
+		.notify = sh->notify, .notify_arg = sh->notify_arg, .xfrout = sh->xfrout,
+		.caps = &w->caps, .stream = on_stream, .stream_arg = w });
 	if (w->sendq == NULL || w->guard == NULL || w->proxy == NULL)
 		goto fail_fds;
 	w->mail_ev = event_new(w->base, w->mail_fd, EV_READ | EV_PERSIST, mail_cb, w);
@@ -207,13 +210,15 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	if (w->mail_ev == NULL || w->drain_ev == NULL || event_add(w->mail_ev, NULL) < 0)
 		goto fail_fds;
 	w->listen = listen_new(&(struct listen_env){ .base = w->base, .cfg = cfg,
-		.stats = &w->stats, .caps = &w->caps, .guard = w->guard, .sendq = w->sendq,
+		.stats = &w->stats, .caps = &w->caps, .observe = &w->observe, .guard = w->guard,
+		.sendq = w->sendq,
 		.tcp_conns = sh->tcp_conns, .index = index, .query = on_query, .query_arg = w },
 		udp_fds, tcp_fds, n); /* takes the sockets, even on failure */
 	if (w->listen == NULL)
 		goto fail;
 	w->upstream = upstream_new(&(struct upstream_env){ .base = w->base, .cfg = cfg,
-		.stats = &w->stats, .caps = &w->caps, .sendq = w->sendq, .rand = &w->rand,
+		.stats = &w->stats, .caps = &w->caps, .observe = &w->observe, .sendq = w->sendq,
+		.rand = &w->rand,
 		.index = index, .answer = on_answer, .fail = on_fail, .arg = w,
 		.hold = listen_conn_hold, .release = listen_conn_release });
 	if (w->upstream == NULL)
@@ -280,6 +285,7 @@ int worker_start(struct worker *w)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	err = pthread_create(&w->thread, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -99,7 +99,7 @@ static void test_lines(void)
 		.time_ms = 1502323200123 };
 	struct audit_event e2 = { .kind = AUDIT_CNAME_BLOCKED, .transport = AUDIT_TCP,
 		.client = (struct sockaddr *)&c6, .qname = q2, .qname_len = l2, .qtype = 28,
-		.target = q3, .target_len = l3, .entry = "tracker.example.net",
+		.target = q3, .target_len = l3, .entry_name = q3 + 8, .entry_name_len = l3 - 8,
 		.list = "/etc/blokir/trackers.txt", .line = 12, .action = "redirect",
 		.reason = "line\nbreak", .time_ms = 1502323200004 };
 	struct audit_event e3 = { .kind = AUDIT_ACL_DENIED, .transport = AUDIT_UDP,
@@ -125,7 +125,7 @@ static void test_lines(void)
 		"{\"time\":\"2017-08-10T00:00:00.004Z\",\"event\":\"cname-blocked\","
 		"\"client\":\"2001:db8:aaaa::\",\"transport\":\"tcp\",\"qname\":\"wWw.example.com.\","
 		"\"qtype\":\"AAAA\",\"target\":\"tracker.example.net.\","
-		"\"entry\":\"tracker.example.net\",\"list\":\"/etc/blokir/trackers.txt\","
+		"\"entry\":\"example.net\",\"list\":\"/etc/blokir/trackers.txt\","
 		"\"file\":\"/etc/blokir/blokir.yaml\",\"line\":12,\"action\":\"redirect\","
 		"\"reason\":\"line\\u000abreak\"}\n"
 		"{\"time\":\"2017-08-10T00:01:01.999Z\",\"event\":\"acl-denied\",\"client\":\"192.0.2.0\","

@@ -1,0 +1,164 @@
+/*
+ * observe: turning the query path's events into audit records and dnstap messages (see
+ * include/observe.h). Everything here runs on the worker thread that saw the event and only
+ * copies: the audit writer thread and fstrm's I/O thread do the formatting and the writing.
+ */
+#include "observe.h"
+
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "client.h"
+
+void observe_init(struct observe *o, const struct config *cfg, struct audit *audit,
+	struct dnstap *dnstap, struct stats *stats, unsigned index)
+{
+	*o = (struct observe){ .audit = audit, .dnstap = dnstap, .stats = stats, .index = index };
+	o->audit_kind[AUDIT_BLOCKED] = cfg->audit_blocked;
+	o->audit_kind[AUDIT_CNAME_BLOCKED] = cfg->audit_cname_blocked;
+	o->audit_kind[AUDIT_ACL_DENIED] = cfg->audit_acl_denied;
+	o->audit_kind[AUDIT_RATE_LIMITED] = cfg->audit_rate_limited;
+}
+
+static void tap(struct observe *o, struct dnstap_msg *m)
+{
+	if (dnstap_log(o->dnstap, o->index, m) < 0)
+		stats_inc(o->stats, STAT_DNSTAP_DROPPED);
+}
+
+static void audit(struct observe *o, const struct audit_event *ev)
+{
+	if (!audit_log(o->audit, o->index, ev))
+		stats_inc(o->stats, STAT_AUDIT_DROPPED);
+}
+
+void observe_client_query_slow(struct observe *o, const struct client_ref *c, const uint8_t *pkt,
+	size_t len)
+{
+	if (!dnstap_wants(o->dnstap, DNSTAP_CLIENT_QUERY))
+		return;
+	struct dnstap_msg m = { .type = DNSTAP_CLIENT_QUERY, .tcp = c->conn != NULL,
+		.query_addr = c->addr, .query = pkt, .query_len = len };
+	tap(o, &m);
+}
+
+static void client_response(struct observe *o, const struct client_ref *c, const uint8_t *ans,
+	size_t len, const struct dnstap_policy *p)
+{
+	if (!dnstap_wants(o->dnstap, DNSTAP_CLIENT_RESPONSE))
+		return;
+	struct dnstap_msg m = { .type = DNSTAP_CLIENT_RESPONSE, .tcp = c->conn != NULL,
+		.query_addr = c->addr, .response = ans, .response_len = len, .policy = p };
+	tap(o, &m);
+}
+
+void observe_client_response_slow(struct observe *o, const struct client_ref *c,
+	const uint8_t *ans, size_t len)
+{
+	client_response(o, c, ans, len, NULL);
+}
+
+void observe_blocked_slow(struct observe *o, const struct client_ref *c,
+	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
+	size_t target_len, size_t match_offset, const uint8_t *ans, size_t n)
+{
+	/* The name the entry matched: in the question, or along the alias chain. */
+	const uint8_t *matched = target != NULL ? target : q->qname_lower;
+	size_t matched_len = target != NULL ? target_len : q->qname_len;
+	enum audit_kind kind = target != NULL ? AUDIT_CNAME_BLOCKED : AUDIT_BLOCKED;
+
+	if (observe_audit(o, kind)) {
+		struct audit_event ev = { .kind = kind, .transport = c->conn ? AUDIT_TCP : AUDIT_UDP,
+			.client = c->addr, .qname = q->packet + WIRE_HEADER_LEN,
+			.qname_len = q->qname_len, .qtype = q->qtype, .target = target,
+			.target_len = target_len, .list = rule->list, .line = rule->line,
+			.action = config_action_name(rule->action), .reason = rule->reason,
+			.ref = rule->ref };
+		if (rule->list != NULL) {
+			ev.entry_name = matched + match_offset;
+			ev.entry_name_len = matched_len - match_offset;
+		} else {
+			ev.entry = rule->name;
+		}
+		audit(o, &ev);
+	}
+	if (n > 0 && observe_tap(o, DNSTAP_CLIENT_RESPONSE)) {
+		struct dnstap_policy p = { .rule = rule->name, .has_action = true,
+			.action = rule->action, .match = DNSTAP_MATCH_QNAME, .value = matched,
+			.value_len = matched_len };
+		client_response(o, c, ans, n, &p);
+	}
+}
+
+void observe_refused_slow(struct observe *o, const struct sockaddr *client, bool tcp,
+	enum audit_kind kind, const char *action, const uint8_t *pkt, size_t len,
+	const uint8_t *ans, size_t n)
+{
+	struct wire_query q;
+	bool question = false;
+
+	if (observe_audit(o, kind)) {
+		/* The question only for the line: the guard answers without parsing more than it must. */
+		question = pkt != NULL && wire_parse_query(pkt, len, &q) != WIRE_DROP && q.question_ok;
+		struct audit_event ev = { .kind = kind, .transport = tcp ? AUDIT_TCP : AUDIT_UDP,
+			.client = client, .qname = question ? pkt + WIRE_HEADER_LEN : NULL,
+			.qname_len = question ? q.qname_len : 0, .qtype = question ? q.qtype : 0,
+			.action = action,
+			.entry = kind == AUDIT_ACL_DENIED ? "allow-from" : "rate-limit-qps" };
+		audit(o, &ev);
+	}
+	if (o->dnstap == NULL || pkt == NULL)
+		return;
+	if (dnstap_wants(o->dnstap, DNSTAP_CLIENT_QUERY)) {
+		struct dnstap_msg m = { .type = DNSTAP_CLIENT_QUERY, .tcp = tcp, .query_addr = client,
+			.query = pkt, .query_len = len };
+		tap(o, &m);
+	}
+	if (n > 0 && dnstap_wants(o->dnstap, DNSTAP_CLIENT_RESPONSE)) {
+		struct dnstap_policy p = { .rule = kind == AUDIT_ACL_DENIED ? "allow-from" :
+			"rate-limit-qps", .truncate = strcmp(action, "tc") == 0,
+			.match = DNSTAP_MATCH_CLIENT_IP };
+		if (client->sa_family == AF_INET) {
+			p.value = (const uint8_t *)&((const struct sockaddr_in *)client)->sin_addr;
+			p.value_len = 4;
+		} else if (client->sa_family == AF_INET6) {
+			p.value = (const uint8_t *)&((const struct sockaddr_in6 *)client)->sin6_addr;
+			p.value_len = 16;
+		}
+		struct dnstap_msg m = { .type = DNSTAP_CLIENT_RESPONSE, .tcp = tcp,
+			.query_addr = client, .response = ans, .response_len = n, .policy = &p };
+		tap(o, &m);
+	}
+}
+
+void observe_forwarder_slow(struct observe *o, bool response, bool tcp,
+	const struct sockaddr *up, const struct iovec *iov, int iovcnt)
+{
+	enum dnstap_type t = response ? DNSTAP_FORWARDER_RESPONSE : DNSTAP_FORWARDER_QUERY;
+	uint8_t buf[65535];
+	const uint8_t *msg = buf;
+	size_t len = 0;
+
+	if (!dnstap_wants(o->dnstap, t))
+		return;
+	/* A query goes out in up to three pieces (use-0x20 swaps the name): one message here. */
+	if (iovcnt == 1) {
+		msg = iov[0].iov_base;
+		len = iov[0].iov_len;
+	}
+	for (int i = 0; iovcnt > 1 && i < iovcnt; i++) {
+		size_t k = iov[i].iov_len < sizeof(buf) - len ? iov[i].iov_len : sizeof(buf) - len;
+		memcpy(buf + len, iov[i].iov_base, k);
+		len += k;
+	}
+	struct dnstap_msg m = { .type = t, .tcp = tcp, .response_addr = up };
+	if (response) {
+		m.response = msg;
+		m.response_len = len;
+	} else {
+		m.query = msg;
+		m.query_len = len;
+	}
+	tap(o, &m);
+}
