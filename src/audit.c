@@ -69,6 +69,8 @@ struct audit {
 	char *out;                        /* owned: the writer's output buffer, OUT_CAP bytes */
 	size_t out_len;
 	char *line;                       /* owned: LINE_MAX_BYTES of scratch for one line */
+	int64_t date_sec;                 /* the second `date` holds, formatted */
+	char date[32];
 };
 
 static const char *const kind_names[AUDIT_KIND_COUNT] = {
@@ -291,15 +293,22 @@ static size_t format_line(struct audit *a, const struct rec *h)
 	struct buf b = { .p = a->line, .cap = LINE_MAX_BYTES - 2 };
 	const char *t = (const char *)(h + 1);
 	char tmp[64];
-	struct tm tm;
-	time_t sec = (time_t)(h->time_ms / 1000);
+	int64_t sec = h->time_ms / 1000;
+	unsigned ms = (unsigned)(h->time_ms % 1000);
 
-	gmtime_r(&sec, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* The date part changes once a second: formatted then, not for every line. */
+	if (sec != a->date_sec) {
+		struct tm tm;
+		time_t tt = (time_t)sec;
+		gmtime_r(&tt, &tm);
+		strftime(a->date, sizeof(a->date), "%Y-%m-%dT%H:%M:%S", &tm);
+		a->date_sec = sec;
+	}
 	b_str(&b, "{\"time\":\"");
-	b_str(&b, tmp);
-	snprintf(tmp, sizeof(tmp), ".%03dZ\"", (int)(h->time_ms % 1000));
-	b_str(&b, tmp);
+	b_str(&b, a->date);
+	char frac[8] = { '.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10),
+		(char)('0' + ms % 10), 'Z', '"' };
+	b_raw(&b, frac, 6);
 	b_str(&b, ",\"event\":\"");
 	b_str(&b, audit_kind_name((enum audit_kind)h->kind));
 	b_char(&b, '"');
@@ -491,6 +500,7 @@ struct audit *audit_new(const struct audit_options *opt)
 	if (a == NULL)
 		goto fail_mem;
 	a->fd = -1;
+	a->date_sec = -1;
 	a->producers = opt->producers ? opt->producers : 1;
 	a->ipv4_prefix = opt->ipv4_prefix;
 	a->ipv6_prefix = opt->ipv6_prefix;

@@ -123,6 +123,21 @@ like "$(grep '"event":"rate-limited"' "$T_TMP/rl.log" | head -n1)" \
 	'"client":"127\.0\.0\.1","transport":"udp","qname":"n[0-9]+\.t\.me\.","qtype":"A","entry":"rate-limit-qps","action":"drop"' \
 	"a rate-limited line: whole client address by default, the limit as the entry"
 
+# --- clients outside allow-from, switched on -----------------------------------------------------
+P3=$(free_port)
+write_policy "$T_TMP/acl.yaml" "$P3" "127.0.0.1:$NSD_PORT" "audit-log: $T_TMP/acl.log" \
+	"audit-acl-denied: true" "allow-from: [192.0.2.0/24]"
+start_blokir "$T_TMP/acl.yaml" "$P3" || bail "blokir did not start"
+is "$(rcode "$(q "$P3" www.example.test A)")" REFUSED "a client outside allow-from is refused"
+q "$P3" tcp.example.test A +tcp >/dev/null
+stop_blokir "blokir with allow-from stops cleanly"
+like "$(grep '"qname":"www\.example\.test\."' "$T_TMP/acl.log")" \
+	'"event":"acl-denied","client":"127\.0\.0\.1","transport":"udp","qname":"www\.example\.test\.","qtype":"A","entry":"allow-from","action":"refused"\}$' \
+	"UDP: an acl-denied line with the question and the action"
+like "$(grep '"transport":"tcp"' "$T_TMP/acl.log" | head -n1)" \
+	'"event":"acl-denied","client":"127\.0\.0\.1","transport":"tcp","entry":"allow-from","action":"drop"\}$' \
+	"TCP: the connection is closed before any question; the line says so"
+
 # --- bad values ----------------------------------------------------------------------------------
 check_bad() { # LINE EXPECTED-MESSAGE DESCRIPTION
 	local f="$T_TMP/bad.yaml" out
