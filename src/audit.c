@@ -28,7 +28,7 @@
 #define WRITER_TICK_MS 10
 #define RING_MIN (64 * 1024)
 #define RING_WRAP UINT32_MAX
-#define OUT_CAP (64 * 1024)
+#define OUT_CAP (256 * 1024)
 #define LINE_MAX_BYTES (48 * 1024) /* longest line: 5 texts of 1 KiB, each byte escaped x6 */
 #define FAIL_LOG_INTERVAL_MS 10000
 
@@ -54,7 +54,9 @@ struct ring {
 };
 
 struct audit {
-	char *path, *config_path;         /* owned */
+	char *path;                       /* owned */
+	char *file_field;                 /* owned: ',"file":"CONFIG-PATH"', escaped once */
+	size_t file_field_len;
 	unsigned ipv4_prefix, ipv6_prefix;
 	struct ring *rings;               /* owned, `producers` of them */
 	unsigned producers;
@@ -197,12 +199,35 @@ static void b_char(struct buf *b, char c)
 }
 
 /* S as the inside of a JSON string: quote, backslash and control characters escaped. Bytes
- * from 0x80 up pass through: YAML text is UTF-8 already (libyaml checks it). */
+ * from 0x80 up pass through: YAML text is UTF-8 already (libyaml checks it). Runs of bytes that
+ * need nothing are copied whole: that is nearly every text. */
+/* Bytes that go into a JSON string as they are (1), and those that are escaped (0). */
+static bool json_plain[256];
+/* Bytes of a label written as they are in a presentation name (RFC 1035 5.1) and JSON. */
+static bool name_plain[256];
+
+static void tables_init(void)
+{
+	for (unsigned c = 0; c < 256; c++) {
+		json_plain[c] = c >= 0x20 && c != '"' && c != '\\' && c != 0x7f;
+		name_plain[c] = c > 0x20 && c < 0x7f && !strchr(".\\\"();@$", (int)c);
+	}
+}
+
 static void b_json(struct buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 
 	for (size_t i = 0; i < n; i++) {
+		size_t run = i;
+		while (run < n && json_plain[(unsigned char)s[run]])
+			run++;
+		if (run > i) {
+			b_raw(b, s + i, run - i);
+			i = run;
+			if (i == n)
+				break;
+		}
 		unsigned char c = (unsigned char)s[i];
 		if (c == '"' || c == '\\') {
 			b_char(b, '\\');
@@ -234,8 +259,10 @@ static void b_name(struct buf *b, const uint8_t *name, size_t len, bool dot)
 		size_t l = name[i++];
 		for (size_t k = 0; k < l && i < len; k++, i++) {
 			unsigned char c = name[i];
-			if (c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' ||
-			    c == '@' || c == '$') {
+			if (name_plain[c]) {
+				tmp[n++] = (char)c;
+			} else if (c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' ||
+			    c == ';' || c == '@' || c == '$') {
 				tmp[n++] = '\\';
 				tmp[n++] = (char)c;
 			} else if (c <= 0x20 || c >= 0x7f) {
@@ -320,8 +347,22 @@ static size_t format_line(struct audit *a, const struct rec *h)
 			cut_prefix(addr, 4, a->ipv4_prefix);
 		else
 			cut_prefix(addr, 16, a->ipv6_prefix);
-		if (inet_ntop(h->family == 4 ? AF_INET : AF_INET6, addr, tmp, sizeof(tmp)) != NULL)
+		if (h->family == 4) {
+			/* Dotted quad by hand: inet_ntop costs more than the rest of the line. */
+			size_t k = 0;
+			for (int i = 0; i < 4; i++) {
+				unsigned v = addr[i];
+				if (v >= 100)
+					tmp[k++] = (char)('0' + v / 100);
+				if (v >= 10)
+					tmp[k++] = (char)('0' + v / 10 % 10);
+				tmp[k++] = (char)('0' + v % 10);
+				tmp[k++] = '.';
+			}
+			b_field(&b, "client", tmp, k - 1);
+		} else if (inet_ntop(AF_INET6, addr, tmp, sizeof(tmp)) != NULL) {
 			b_field(&b, "client", tmp, strlen(tmp));
+		}
 	}
 	b_str(&b, h->transport == AUDIT_TCP ? ",\"transport\":\"tcp\"" : ",\"transport\":\"udp\"");
 
@@ -353,9 +394,15 @@ static size_t format_line(struct audit *a, const struct rec *h)
 		b_field(&b, "list", t, h->list_len);
 	t += h->list_len;
 	if (h->line > 0) {
-		b_field(&b, "file", a->config_path, strlen(a->config_path));
-		snprintf(tmp, sizeof(tmp), ",\"line\":%u", h->line);
-		b_str(&b, tmp);
+		char digits[12];
+		size_t k = sizeof(digits);
+		unsigned v = h->line;
+		b_raw(&b, a->file_field, a->file_field_len);
+		b_str(&b, ",\"line\":");
+		do
+			digits[--k] = (char)('0' + v % 10);
+		while ((v /= 10) != 0);
+		b_raw(&b, digits + k, sizeof(digits) - k);
 	}
 	if (h->action_len > 0)
 		b_field(&b, "action", t, h->action_len);
@@ -499,6 +546,8 @@ struct audit *audit_new(const struct audit_options *opt)
 
 	if (a == NULL)
 		goto fail_mem;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, tables_init);
 	a->fd = -1;
 	a->date_sec = -1;
 	a->producers = opt->producers ? opt->producers : 1;
@@ -512,13 +561,18 @@ struct audit *audit_new(const struct audit_options *opt)
 	pthread_cond_init(&a->passed, NULL);
 	pthread_condattr_destroy(&ca);
 	a->path = strdup(opt->path);
-	a->config_path = strdup(opt->config_path ? opt->config_path : "");
 	a->out = malloc(OUT_CAP);
 	a->line = malloc(LINE_MAX_BYTES);
 	a->rings = aligned_alloc(64, sizeof(*a->rings) * a->producers);
-	if (a->path == NULL || a->config_path == NULL || a->out == NULL || a->line == NULL ||
+	const char *cp = opt->config_path ? opt->config_path : "";
+	size_t fcap = 16 + 6 * strlen(cp);
+	a->file_field = malloc(fcap);
+	if (a->path == NULL || a->file_field == NULL || a->out == NULL || a->line == NULL ||
 	    a->rings == NULL)
 		goto fail_mem;
+	struct buf fb = { .p = a->file_field, .cap = fcap };
+	b_field(&fb, "file", cp, strlen(cp));
+	a->file_field_len = fb.n;
 	memset(a->rings, 0, sizeof(*a->rings) * a->producers);
 	while (cap < opt->ring_bytes && cap < ((size_t)1 << 30))
 		cap <<= 1;
@@ -611,7 +665,7 @@ void audit_free(struct audit *a)
 	free(a->out);
 	free(a->line);
 	free(a->path);
-	free(a->config_path);
+	free(a->file_field);
 	pthread_cond_destroy(&a->wake);
 	pthread_cond_destroy(&a->passed);
 	pthread_mutex_destroy(&a->mu);
