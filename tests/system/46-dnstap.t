@@ -1,5 +1,5 @@
 #!/bin/bash
-# 41-dnstap: dnstap to a file, read back with a real reader (dnstap-read -y, Debian's bind9):
+# 46-dnstap: dnstap to a file, read back with a real reader (dnstap-read -y, Debian's bind9):
 # a blocked query gives CLIENT_QUERY and CLIENT_RESPONSE (NXDOMAIN); a forwarded one also
 # FORWARDER_QUERY and FORWARDER_RESPONSE to and from nsd's address and port; query names,
 # client addresses, transports and the responses' rcodes are checked. A rename + SIGUSR2 starts

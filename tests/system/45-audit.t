@@ -1,5 +1,5 @@
 #!/bin/bash
-# 40-audit: the audit log (audit-log:). Known queries give exactly the lines they should (every
+# 45-audit: the audit log (audit-log:). Known queries give exactly the lines they should (every
 # field but the time compared; the time checked as RFC 3339 UTC with milliseconds, within the
 # test's run); forwarded names give none; the client is cut to audit-client-ipv4-prefix; a CNAME
 # to a blocked name is a cname-blocked line; rate-limited queries are logged when switched on.
