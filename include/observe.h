@@ -7,6 +7,7 @@
  *
  * With neither audit-log nor dnstap configured every entry point is a test of two NULL
  * pointers (inline here), so the blocked-query path pays nothing for the feature when it is off.
+ * A NULL struct observe (a test's proxy or listen without one) reports nothing.
  * Nothing here blocks or allocates on the audit side; a dnstap message is one malloc, handed to
  * fstrm's queue. Drops are counted in the worker's stats (audit-dropped, dnstap-dropped).
  */
@@ -40,12 +41,12 @@ void observe_init(struct observe *o, const struct config *cfg, struct audit *aud
 
 static inline bool observe_tap(const struct observe *o, enum dnstap_type t)
 {
-	return o->dnstap != NULL && dnstap_wants(o->dnstap, t);
+	return o != NULL && o->dnstap != NULL && dnstap_wants(o->dnstap, t);
 }
 
 static inline bool observe_audit(const struct observe *o, enum audit_kind k)
 {
-	return o->audit != NULL && o->audit_kind[k];
+	return o != NULL && o->audit != NULL && o->audit_kind[k];
 }
 
 /* A client message PKT as received (CLIENT_QUERY). */
@@ -54,7 +55,7 @@ void observe_client_query_slow(struct observe *o, const struct client_ref *c, co
 static inline void observe_client_query(struct observe *o, const struct client_ref *c,
 	const uint8_t *pkt, size_t len)
 {
-	if (o->dnstap != NULL)
+	if (o != NULL && o->dnstap != NULL)
 		observe_client_query_slow(o, c, pkt, len);
 }
 
@@ -64,7 +65,7 @@ void observe_client_response_slow(struct observe *o, const struct client_ref *c,
 static inline void observe_client_response(struct observe *o, const struct client_ref *c,
 	const uint8_t *ans, size_t len)
 {
-	if (o->dnstap != NULL)
+	if (o != NULL && o->dnstap != NULL)
 		observe_client_response_slow(o, c, ans, len);
 }
 
@@ -80,7 +81,7 @@ static inline void observe_blocked(struct observe *o, const struct client_ref *c
 	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
 	size_t target_len, size_t match_offset, const uint8_t *ans, size_t n)
 {
-	if (o->audit != NULL || o->dnstap != NULL)
+	if (o != NULL && (o->audit != NULL || o->dnstap != NULL))
 		observe_blocked_slow(o, c, q, rule, target, target_len, match_offset, ans, n);
 }
 
@@ -97,7 +98,7 @@ static inline void observe_refused(struct observe *o, const struct sockaddr *cli
 	enum audit_kind kind, const char *action, const uint8_t *pkt, size_t len,
 	const uint8_t *ans, size_t n)
 {
-	if (o->audit != NULL || o->dnstap != NULL)
+	if (o != NULL && (o->audit != NULL || o->dnstap != NULL))
 		observe_refused_slow(o, client, tcp, kind, action, pkt, len, ans, n);
 }
 
@@ -107,7 +108,7 @@ void observe_forwarder_slow(struct observe *o, bool response, bool tcp,
 static inline void observe_forwarder(struct observe *o, bool response, bool tcp,
 	const struct sockaddr *up, const struct iovec *iov, int iovcnt)
 {
-	if (o->dnstap != NULL)
+	if (o != NULL && o->dnstap != NULL)
 		observe_forwarder_slow(o, response, tcp, up, iov, iovcnt);
 }
 
