@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +160,8 @@ static void test_lines(void)
 struct burst {
 	struct audit *a;
 	unsigned producer;
-	unsigned n;
+	unsigned n;                /* records to log; 0: until STOP */
+	_Atomic bool *stop;
 	_Atomic unsigned accepted, dropped;
 };
 
@@ -172,7 +175,7 @@ static void *burst_main(void *arg)
 		.qname = q, .qname_len = l, .qtype = 1, .entry = "blocked.example", .line = 3,
 		.action = "nxdomain", .reason = "a reason of some length to fill the ring faster" };
 
-	for (unsigned i = 0; i < b->n; i++) {
+	for (unsigned i = 0; b->n ? i < b->n : !atomic_load(b->stop); i++) {
 		if (audit_log(b->a, b->producer, &e))
 			b->accepted++;
 		else
@@ -188,6 +191,7 @@ static void test_rotate(void)
 	char path[256], moved[256];
 	struct burst b[2];
 	pthread_t t[2];
+	_Atomic bool stop = false;
 	struct audit_options o = { .producers = 2, .ring_bytes = 8 << 20, .ipv4_prefix = 32,
 		.ipv6_prefix = 128, .config_path = "x.yaml" };
 
@@ -197,16 +201,21 @@ static void test_rotate(void)
 	if (!ok(a != NULL, "audit_new for the rotation burst"))
 		return;
 	for (unsigned i = 0; i < 2; i++) {
-		b[i] = (struct burst){ .a = a, .producer = i, .n = 40000 };
+		b[i] = (struct burst){ .a = a, .producer = i, .stop = &stop };
 		pthread_create(&t[i], NULL, burst_main, &b[i]);
 	}
-	/* logrotate without copytruncate: rename, then tell the daemon to reopen. */
-	for (int r = 1; r <= 3; r++) {
-		usleep(30000);
+	/* logrotate without copytruncate: rename, then tell the daemon to reopen; each time once the
+	 * current file has lines, so that a starved writer thread cannot make the files empty. */
+	for (int r = 1; r <= 4; r++) {
+		for (int w = 0; w < 500 && count_lines(path) == 0; w++)
+			usleep(10000);
+		if (r == 4)
+			break;
 		snprintf(moved, sizeof(moved), "%s/rot.log.%d", dir, r);
 		rename(path, moved);
 		audit_reopen(a);
 	}
+	atomic_store(&stop, true);
 	for (unsigned i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	is_int(audit_flush(a, 10000), 0, "flush after the burst");
@@ -221,8 +230,8 @@ static void test_rotate(void)
 	}
 	is_int(b[0].dropped + b[1].dropped, 0, "nothing dropped with an 8 MiB ring");
 	is_int(total, accepted, "lines over the four files == records logged (%zu)", accepted);
-	ok((parts[0] > 0) + (parts[1] > 0) + (parts[2] > 0) + (count_lines(path) > 0) >= 2,
-		"the lines are spread over the files (%zu %zu %zu %zu)", parts[0], parts[1], parts[2],
+	ok(parts[0] > 0 && parts[1] > 0 && parts[2] > 0 && count_lines(path) > 0,
+		"each of the four files got lines (%zu %zu %zu %zu)", parts[0], parts[1], parts[2],
 		count_lines(path));
 }
 
@@ -232,6 +241,8 @@ static void test_stuck_writer(void)
 	struct audit_options o = { .producers = 1, .ring_bytes = 0, .ipv4_prefix = 32,
 		.ipv6_prefix = 128, .config_path = "x.yaml" };
 	struct burst b = { .n = 20000 };
+	_Atomic bool never = false;
+	b.stop = &never;
 	struct timespec t0, t1;
 
 	snprintf(path, sizeof(path), "%s/fifo", dir);
