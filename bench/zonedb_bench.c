@@ -102,7 +102,7 @@ static void feed_one(struct feed *f, bool del, const char *prefix, size_t i)
 	size_t n = owner(prefix, i, name);
 
 	f->del = del;
-	rpz_reader_rr(f->r, name, n, 5, (const uint8_t *)"", 1);
+	rpz_reader_rr(f->r, name, n, 5, 60, (const uint8_t *)"", 1);
 }
 
 static struct zonedb *build(size_t names)
