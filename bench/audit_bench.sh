@@ -107,10 +107,13 @@ awk -F'\t' '
 	$1 == "on" && $3 > on { on = $3 }
 	$1 == "on" && $6 == 0 && $5 != $4 { bad++ }
 	$1 == "on" && $6 == 0 { checked++ }
+	$1 == "on" && $5 + $6 != $4 { unaccounted++ }
+	$1 == "on" { ons++ }
 	END {
 		r = off > 0 ? on / off : 0
 		printf "best on / best off: %.3f (%s; target >= 0.95)\n", r, ((r >= 0.95) ? "met" : "NOT met")
 		printf "runs with nothing dropped whose lines == answered: %d of %d\n", (checked - bad), checked
+		printf "runs whose lines + audit-dropped == answered: %d of %d\n", (ons - unaccounted), ons
 	}' "$ROWS"
 
 [ "$CALLGRIND" = 1 ] || exit 0
