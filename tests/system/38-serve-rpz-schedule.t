@@ -1,13 +1,13 @@
 #!/bin/bash
 # 38-serve-rpz-schedule: the served zone follows schedule changes without a reload (an entry
-# whose `from` is 3 s after start-up enters the zone then, under a new serial, and an IXFR from
+# whose `from` is 4 s after start-up enters the zone then, under a new serial, and an IXFR from
 # the old serial carries just it), and NOTIFY is repeated until the secondary answers: a fake
 # secondary of our own ignores the first NOTIFY and acknowledges the second.
 . "$(dirname "$0")/lib.sh"
 
 BPORT=$(free_port)
 SPORT=$(free_port)
-T=$(( $(date +%s) + 3 * SLOW ))
+T=$(( $(date +%s) + 4 * SLOW ))
 AT=$(date -u -d "@$T" +%Y-%m-%dT%H:%M:%SZ)
 EXTRA_DOMAINS="  - {name: sched.example, exact: true, from: \"$AT\"}"
 CFG="$T_TMP/policy.yaml"
@@ -20,6 +20,7 @@ import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.settimeout(0.5)
+open(sys.argv[2], "a").write("ready\n")
 seen = 0
 end = time.time() + 60
 while time.time() < end:
@@ -36,6 +37,7 @@ while time.time() < end:
         s.sendto(data[:2] + bytes([data[2] | 0x80, data[3]]) + data[4:12] + data[12:], peer)
 EOF
 track $!
+wait_for 10 grep -q ready "$T_TMP/secondary.log" || bail "the fake secondary did not start"
 
 start_blokir "$CFG" "$BPORT" || bail "blokir did not start"
 serial() { dig +short -p "$BPORT" @127.0.0.1 rpz.test SOA | awk '{print $3}'; }
@@ -45,7 +47,7 @@ if [ "$(date +%s)" -lt "$T" ]; then
 	out=$(dig +tcp -p "$BPORT" @127.0.0.1 rpz.test AXFR)
 	unlike "$out" "^sched\.example\.rpz\.test\." "before its from: the entry is not in the zone"
 else
-	skip "start-up took longer than 3 s" "before its from: the entry is not in the zone"
+	skip "start-up took longer than 4 s" "before its from: the entry is not in the zone"
 fi
 wait_log 5 "NOTIFY of serial $S0 acknowledged by 127.0.0.1:$SPORT" &&
 	pass "the unanswered NOTIFY was repeated until acknowledged" || fail "NOTIFY repeated until acknowledged"
