@@ -195,7 +195,7 @@ struct config {
 	struct config_pos user_pos, group_pos, chroot_pos; /* their values, for privdrop_check */
 	bool allow_root;                  /* keep running as root after start-up; default false */
 	bool use_0x20;                    /* randomize qname case towards upstreams; default false */
-	unsigned upstream_sockets;        /* UDP sockets per worker and upstream; default 4, 1..64 */
+	unsigned upstream_sockets;        /* UDP sockets per worker and upstream; default 64, 1..256 */
 	unsigned tcp_read_timeout_ms;     /* whole-message deadline on TCP (slowloris); default 5000 */
 
 	/* Speed (issue 4). */

@@ -33,4 +33,10 @@ void sendq_add(struct sendq *q, int fd, const struct sockaddr *addr, socklen_t a
 /* Sends everything queued. Datagrams the kernel refuses are dropped, as UDP may. */
 void sendq_flush(struct sendq *q);
 
+/*
+ * Counts the flushes so far (wrapping). What is queued between two flushes goes out as one
+ * batch, so a sender that wants each batch on one socket compares this with its last value.
+ */
+unsigned sendq_generation(const struct sendq *q);
+
 #endif

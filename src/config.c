@@ -1204,7 +1204,7 @@ static const struct key_spec {
 	[ROOT_CHROOT] = { KEY_PATH, F(chroot), 0, 0, 0 },
 	[ROOT_ALLOW_ROOT] = { KEY_BOOL, F(allow_root), 0, 0, 0 },
 	[ROOT_0X20] = { KEY_BOOL, F(use_0x20), 0, 0, 0 },
-	[ROOT_UPSTREAM_SOCKETS] = { KEY_UINT, F(upstream_sockets), 0, 1, 64 },
+	[ROOT_UPSTREAM_SOCKETS] = { KEY_UINT, F(upstream_sockets), 0, 1, 256 },
 	[ROOT_TCP_READ] = { KEY_UINT, F(tcp_read_timeout_ms), 0, 100, 600000 },
 	[ROOT_CACHE] = { KEY_UINT, F(cache_size), 0, 0, 10000000 },
 	[ROOT_BUSY_POLL] = { KEY_UINT, F(busy_poll_us), 0, 0, 100000 },
@@ -1226,7 +1226,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->inspect_answers = true;
 	cfg->rate_limit_ipv4_prefix = 24;
 	cfg->rate_limit_ipv6_prefix = 56;
-	cfg->upstream_sockets = 4;
+	cfg->upstream_sockets = 64;
 	cfg->tcp_read_timeout_ms = 5000;
 	cfg->audit_ipv4_prefix = 32;
 	cfg->audit_ipv6_prefix = 128;

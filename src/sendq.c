@@ -17,6 +17,7 @@
 
 struct sendq {
 	unsigned n;
+	unsigned generation;    /* flushes so far */
 	struct event *flush_ev; /* owned: the safety net */
 	int fds[SENDQ_MAX];
 	struct mmsghdr msgs[SENDQ_MAX];
@@ -102,4 +103,10 @@ void sendq_flush(struct sendq *q)
 		}
 	}
 	q->n = 0;
+	q->generation++;
+}
+
+unsigned sendq_generation(const struct sendq *q)
+{
+	return q->generation;
 }

@@ -179,10 +179,48 @@ fail:
 	return -1;
 }
 
+/*
+ * The descriptors the configuration can use at once: per worker its UDP and TCP listeners, its
+ * upstream sockets (each position may hold a replaced socket draining beside its successor) and
+ * a few of its own; then the TCP client connections and as many upstream TCP connections (each
+ * TCP client's query has one), and some for files, logs and the control socket.
+ */
+static rlim_t fd_need(const struct config *cfg, unsigned workers)
+{
+	rlim_t per_worker = 2 * (rlim_t)cfg->listen_count +
+		2 * (rlim_t)cfg->upstream_count * cfg->upstream_sockets + 16;
+
+	return workers * per_worker + 2 * (rlim_t)cfg->max_tcp_connections + 64;
+}
+
+/*
+ * Raises the soft descriptor limit toward what the configuration needs (Debian's default soft
+ * limit of 1,024 is below it with the default pool of 64 upstream sockets on a few cores), at
+ * most to the hard limit; if even that is short, says so once, since sockets would then fail
+ * under load rather than at start-up.
+ */
+static void fd_limit_raise(const struct config *cfg, unsigned workers)
+{
+	rlim_t need = fd_need(cfg, workers);
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	struct rlimit want = { rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need,
+		rl.rlim_max };
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		rl.rlim_cur = want.rlim_cur;
+	if (rl.rlim_cur < need)
+		log_warn("file descriptors: the configuration may need %llu, the limit is %llu "
+			"(raise LimitNOFILE or ulimit -n)", (unsigned long long)need,
+			(unsigned long long)rl.rlim_cur);
+}
+
 int server_bind(struct server *s)
 {
 	size_t n = s->cfg->listen_count;
 
+	fd_limit_raise(s->cfg, s->nworkers);
 	for (unsigned w = 0; w < s->nworkers; w++)
 		for (size_t i = 0; i < n; i++) {
 			s->udp_fds[w * n + i] = open_socket(&s->cfg->listen[i], SOCK_DGRAM);

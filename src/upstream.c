@@ -2,13 +2,16 @@
  * upstream: forwarding queries to the upstream resolvers (see include/upstream.h).
  *
  * Anti-spoofing. A forged answer must guess the query ID (16 bits from the kernel CSPRNG, see
- * rand.c) and the source port of the socket that sent it. Each worker keeps `upstream-sockets` UDP
- * sockets per upstream, bound to port 0 so the kernel picks each port at random from its ephemeral
- * range, and replaces a socket after UP_ROTATE_AFTER queries (the old one drains its pending
- * answers first). We chose a pool over a socket per query: a fresh socket per query costs three
- * extra system calls and an event registration per query, which is most of a forwarded query's
- * budget, while a rotating pool keeps the port unpredictable to an off-path attacker who cannot
- * see our traffic.
+ * rand.c) and the source port of the socket that sent it. Each worker keeps `upstream-sockets`
+ * (default 64) UDP sockets per upstream, bound to port 0 so the kernel picks each port at random
+ * from its ephemeral range. Every batch of queries (what goes out between two flushes of the send
+ * queue, at most SOCK_RUN) leaves through a socket drawn at random from the pool, so the port of
+ * the next batch cannot be told from the ports of the last ones; and a socket is replaced after
+ * UP_ROTATE_AFTER queries or UP_ROTATE_MS, whichever comes first (the old one drains its pending
+ * answers first), so the ports in use keep changing even when traffic is light. We chose a pool
+ * over a socket per query (Unbound's way): a fresh socket per query costs three extra system calls
+ * and an event registration per query, which is most of a forwarded query's budget, and rules out
+ * sending a batch with one sendmmsg.
  *
  * Each socket is connect()ed to its upstream, as Unbound's udp-connect does by default: the
  * kernel then drops a datagram from any other address or port before it reaches us (it counts in
@@ -17,8 +20,9 @@
  * query's CPU on loopback (bench/README.md).
  *
  * Pending queries live in a fixed array of slots (max-inflight / workers, allocated once); a slot
- * is found from an answer by the socket's 65,536-entry ID table, so matching costs two array
- * reads. Every try has the same timeout, so deadlines are appended in order to one FIFO list
+ * is found from an answer by its upstream's 65,536-entry ID table and must have gone out on the
+ * socket the answer came in on, so matching costs two array reads. One table per upstream rather
+ * than per socket keeps a large pool cheap: 256 KiB per upstream and worker, whatever the pool. Every try has the same timeout, so deadlines are appended in order to one FIFO list
  * and a single timer per worker serves them all.
  */
 #include "upstream.h"
@@ -43,11 +47,12 @@
 #include "sendq.h"
 #include "stats.h"
 
-#define UP_SOCKETS_DEFAULT 4    /* active sockets per worker and upstream */
-#define UP_SOCKETS_MAX 64
-#define UP_ROTATE_AFTER 16384   /* queries sent on a socket before it is replaced */
+#define UP_SOCKETS_MAX 256      /* config.c's upper bound for upstream-sockets */
+#define UP_ROTATE_AFTER 1024    /* queries sent on a socket before it is replaced */
+#define UP_ROTATE_MS 10000      /* ... or the time it may stay in use */
 #define UP_BATCH 16
-#define SOCK_RUN 32             /* consecutive queries sent through one pool socket */
+#define SOCK_RUN 32             /* most queries of one batch sent through one pool socket */
+#define UP_IDS 65536            /* entries of an upstream's ID table */
 #define UP_ROUNDS 4
 #define UP_RX_MAX 65535
 #define QUERY_INLINE 512        /* queries up to this size need no allocation */
@@ -56,10 +61,18 @@ struct up_sock {
 	struct upstream *u;
 	int fd;                /* owned; -1 when the position is free */
 	struct event *ev;      /* owned */
-	uint32_t *ids;         /* owned: 65,536 entries, slot index + 1, 0 = no query */
+	unsigned up;           /* the upstream it is connected to */
 	unsigned inflight;
 	unsigned sent;
+	uint64_t opened_ms;
 	bool draining;
+};
+
+/* The socket the current batch of queries to one upstream goes out on. */
+struct up_batch {
+	unsigned pos;          /* position in socks[] */
+	unsigned generation;   /* sendq_generation when it was drawn */
+	unsigned run;          /* queries sent on it in this batch */
 };
 
 struct slot {
@@ -102,7 +115,9 @@ struct upstream {
 	 * at active[i * nactive ..]. */
 	unsigned *active;          /* owned */
 	unsigned nactive;          /* sockets per upstream in use: upstream-sockets */
-	unsigned next_sock;
+	struct up_batch *batch;    /* owned: one per upstream */
+	uint32_t *ids;             /* owned: UP_IDS per upstream, upstream i's at ids[i * UP_IDS];
+	                              slot index + 1, 0 = no query */
 	struct up_sock *socks;     /* owned: nsocks positions, twice the active ones so that each
 	                              can be replaced while it drains */
 	unsigned nsocks;
@@ -121,27 +136,28 @@ static void sock_close(struct up_sock *s)
 		event_free(s->ev);
 	if (s->fd >= 0)
 		close(s->fd);
-	free(s->ids);
 	*s = (struct up_sock){ .u = s->u, .fd = -1 };
 }
 
 /* Opens a socket at position POS, bound to a kernel-chosen (random) port and connected to
- * upstream E. */
-static int sock_open(struct upstream *u, unsigned pos, const struct config_endpoint *e)
+ * upstream number UP. */
+static int sock_open(struct upstream *u, unsigned pos, unsigned up)
 {
+	const struct config_endpoint *e = &u->cfg->upstreams[up];
 	struct up_sock *s = &u->socks[pos];
 	int family = e->addr.ss_family;
 	struct sockaddr_storage any = { .ss_family = (sa_family_t)family };
 	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 
 	s->u = u;
+	s->up = up;
+	s->opened_ms = clock_now_ms();
 	s->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&any, len) < 0 ||
 	    connect(s->fd, (const struct sockaddr *)&e->addr, e->addrlen) < 0)
 		goto fail;
-	s->ids = calloc(65536, sizeof(*s->ids)); /* owned by the socket */
 	s->ev = event_new(u->env.base, s->fd, EV_READ | EV_PERSIST, sock_read_cb, s);
-	if (s->ids == NULL || s->ev == NULL || event_add(s->ev, NULL) < 0)
+	if (s->ev == NULL || event_add(s->ev, NULL) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -150,36 +166,50 @@ fail:
 	return -1;
 }
 
-/* Opens a socket to upstream E in a free position; returns the position or -1. */
-static int sock_open_free(struct upstream *u, const struct config_endpoint *e)
+/* Opens a socket to upstream number UP in a free position; returns the position or -1. */
+static int sock_open_free(struct upstream *u, unsigned up)
 {
 	for (unsigned pos = 0; pos < u->nsocks; pos++)
 		if (u->socks[pos].fd < 0)
-			return sock_open(u, pos, e) == 0 ? (int)pos : -1;
+			return sock_open(u, pos, up) == 0 ? (int)pos : -1;
 	return -1;
 }
 
-/* Picks the socket to upstream number UP for the next query, rotating a worn-out one out of the
- * active set. */
+/*
+ * Picks the socket to upstream number UP for the next query. A batch (what is queued between two
+ * flushes of the send queue, up to SOCK_RUN queries) stays on one socket, so the send queue hands
+ * it to one sendmmsg; the next batch draws its socket at random from the active set, replacing a
+ * worn-out or old one.
+ */
 static struct up_sock *sock_pick(struct upstream *u, unsigned up)
 {
+	struct up_batch *b = &u->batch[up];
+	unsigned gen = sendq_generation(u->env.sendq);
 	unsigned *active = u->active + up * u->nactive;
-	/* Runs of SOCK_RUN queries share a socket, so the send queue can hand each run to one
-	 * sendmmsg; the ports stay the pool's random ones. */
-	unsigned a = (u->next_sock++ / SOCK_RUN) % u->nactive;
+
+	if (b->generation == gen && b->run < SOCK_RUN && u->socks[b->pos].fd >= 0 &&
+	    !u->socks[b->pos].draining) {
+		b->run++;
+		return &u->socks[b->pos];
+	}
+	unsigned a = rand_u32(u->env.rand) % u->nactive;
 	struct up_sock *s = &u->socks[active[a]];
 	int pos;
 
-	if (s->sent < UP_ROTATE_AFTER)
-		return s;
-	if ((pos = sock_open_free(u, &u->cfg->upstreams[up])) >= 0) {
-		s->draining = true;
-		if (s->inflight == 0)
-			sock_close(s);
-		active[a] = (unsigned)pos;
-		return &u->socks[pos];
+	if (s->sent >= UP_ROTATE_AFTER || clock_now_ms() - s->opened_ms >= UP_ROTATE_MS) {
+		if ((pos = sock_open_free(u, up)) >= 0) {
+			s->draining = true;
+			if (s->inflight == 0)
+				sock_close(s);
+			active[a] = (unsigned)pos;
+			s = &u->socks[pos];
+		} else {
+			/* No free position (all drain): keep this one for another round. */
+			s->sent = 0;
+			s->opened_ms = clock_now_ms();
+		}
 	}
-	s->sent = 0; /* no free position: keep this one for another round */
+	*b = (struct up_batch){ (unsigned)(s - u->socks), gen, 1 };
 	return s;
 }
 
@@ -255,10 +285,11 @@ static void slot_put(struct upstream *u, struct slot *sl)
 static void slot_unregister(struct upstream *u, struct slot *sl)
 {
 	struct up_sock *s = &u->socks[sl->sock];
+	uint32_t *ids = u->ids + (size_t)sl->upstream * UP_IDS;
 
-	if (sl->via_tcp || s->ids == NULL || s->ids[sl->up_id] != (uint32_t)(sl - u->slots) + 1)
+	if (sl->via_tcp || ids[sl->up_id] != (uint32_t)(sl - u->slots) + 1)
 		return;
-	s->ids[sl->up_id] = 0;
+	ids[sl->up_id] = 0;
 	s->inflight--;
 	if (s->draining && s->inflight == 0)
 		sock_close(s);
@@ -352,14 +383,14 @@ static void send_query(struct upstream *u, struct up_sock *s, struct slot *sl)
 static void slot_send_udp(struct upstream *u, struct slot *sl)
 {
 	struct up_sock *s = sock_pick(u, sl->upstream);
-	uint32_t idx = (uint32_t)(sl - u->slots) + 1;
+	uint32_t idx = (uint32_t)(sl - u->slots) + 1, *ids = u->ids + (size_t)sl->upstream * UP_IDS;
 
 	sl->via_tcp = false;
 	sl->sock = (uint16_t)(s - u->socks);
 	do
 		sl->up_id = rand_u16(u->env.rand);
-	while (s->ids[sl->up_id] != 0);
-	s->ids[sl->up_id] = idx;
+	while (ids[sl->up_id] != 0);
+	ids[sl->up_id] = idx;
 	s->inflight++;
 	s->sent++;
 	wire_set_id(sl->query, sl->up_id);
@@ -447,7 +478,9 @@ static void handle_udp_answer(struct up_sock *s, uint8_t *buf, size_t len)
 	struct slot *sl;
 	uint32_t idx;
 
-	if (len < WIRE_HEADER_LEN || (idx = s->ids[wire_get_id(buf)]) == 0) {
+	/* The ID must be one in flight to this upstream, and on this very socket. */
+	if (len < WIRE_HEADER_LEN || (idx = u->ids[(size_t)s->up * UP_IDS + wire_get_id(buf)]) == 0 ||
+	    u->slots[idx - 1].sock != (uint16_t)(s - u->socks)) {
 		stats_inc(stats, len < WIRE_HEADER_LEN ? STAT_MALFORMED : STAT_WRONG_ID);
 		return;
 	}
@@ -650,13 +683,15 @@ struct upstream *upstream_new(const struct upstream_env *env)
 		return NULL;
 	u->env = *env;
 	u->cfg = cfg;
-	u->nactive = cfg->upstream_sockets ? cfg->upstream_sockets : UP_SOCKETS_DEFAULT;
+	u->nactive = cfg->upstream_sockets; /* 1..256 (config.h), default 64 */
 	if (u->nactive > UP_SOCKETS_MAX)
 		u->nactive = UP_SOCKETS_MAX;
 	u->nsocks = (unsigned)cfg->upstream_count * u->nactive * 2;
 	u->active = calloc((size_t)cfg->upstream_count * u->nactive, sizeof(*u->active));
 	u->socks = calloc(u->nsocks, sizeof(*u->socks));
-	if (u->active == NULL || u->socks == NULL)
+	u->batch = calloc(cfg->upstream_count, sizeof(*u->batch));
+	u->ids = calloc((size_t)cfg->upstream_count * UP_IDS, sizeof(*u->ids));
+	if (u->active == NULL || u->socks == NULL || u->batch == NULL || u->ids == NULL)
 		goto fail;
 	for (unsigned i = 0; i < u->nsocks; i++)
 		u->socks[i] = (struct up_sock){ .u = u, .fd = -1 };
@@ -671,13 +706,15 @@ struct upstream *upstream_new(const struct upstream_env *env)
 		u->rx_iov[i] = (struct iovec){ u->rxbuf[i], UP_RX_MAX };
 		u->rx[i].msg_hdr = (struct msghdr){ .msg_iov = &u->rx_iov[i], .msg_iovlen = 1 };
 	}
-	for (unsigned up = 0; up < cfg->upstream_count; up++)
+	for (unsigned up = 0; up < cfg->upstream_count; up++) {
+		u->batch[up].run = SOCK_RUN; /* the first query draws a socket too */
 		for (unsigned a = 0; a < u->nactive; a++) {
-			int pos = sock_open_free(u, &cfg->upstreams[up]);
+			int pos = sock_open_free(u, up);
 			if (pos < 0)
 				goto fail;
 			u->active[up * u->nactive + a] = (unsigned)pos;
 		}
+	}
 	return u;
 fail:
 	log_err("worker %u: cannot set up upstream sockets", env->index);
@@ -698,6 +735,8 @@ void upstream_free(struct upstream *u)
 		event_free(u->timer);
 	free(u->socks);
 	free(u->active);
+	free(u->batch);
+	free(u->ids);
 	free(u->slots);
 	free(u);
 }

@@ -193,7 +193,7 @@ static void test_new_defaults(const struct config *cfg)
 		"default rate-limit prefixes /24, /56");
 	ok(cfg->user == NULL && cfg->group == NULL && cfg->chroot == NULL && !cfg->allow_root,
 		"no privilege settings by default");
-	ok(!cfg->use_0x20 && cfg->upstream_sockets == 4 && cfg->tcp_read_timeout_ms == 5000 &&
+	ok(!cfg->use_0x20 && cfg->upstream_sockets == 64 && cfg->tcp_read_timeout_ms == 5000 &&
 		cfg->cache_size == 0, "0x20 off, 4 sockets, 5000 ms, no cache");
 	is_int(cfg->busy_poll_us, 0, "busy-poll off by default");
 }
@@ -394,7 +394,7 @@ static void test_bad_new_keys(void)
 		":8:7: user: expected a non-empty string", ":9:8: group: expected a non-empty string",
 		":10:9: chroot: expected an absolute path", ":11:13: allow-root: expected true or false",
 		":12:11: use-0x20: expected true or false",
-		":13:19: upstream-sockets: expected an integer 1..64",
+		":13:19: upstream-sockets: expected an integer 1..256",
 		":14:22: tcp-read-timeout-ms: expected an integer 100..600000",
 		":15:13: cache-size: expected an integer 0..10000000",
 		":16:18: inspect-answers: expected true or false",
