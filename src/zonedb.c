@@ -557,10 +557,26 @@ const struct policy_rule *zonesnap_match(const struct zonesnap *s, const uint8_t
 {
 	uint32_t v;
 
-	if (s->overlay == NULL)
+	if (s->overlay == NULL) {
 		v = domtree_lookup(s->base->tree, qname, len, match_offset);
-	else
-		v = match_overlay(s, qname, len, match_offset);
+	} else {
+		/* Two ordinary lookups decide unless the overlay's best is a tombstone: a base match
+		 * more specific than anything in the overlay stands (the overlay holds nothing at its
+		 * offset), an overlay value at least as specific replaces the base's. */
+		size_t ob = SIZE_MAX, oo = SIZE_MAX;
+		uint32_t vb = domtree_lookup(s->base->tree, qname, len, &ob);
+		uint32_t vo = domtree_lookup(s->overlay, qname, len, &oo);
+
+		if (vo == DOMTREE_NONE || (vb != DOMTREE_NONE && ob < oo)) {
+			v = vb;
+			*match_offset = ob;
+		} else if (vo != ZV_TOMB) {
+			v = vo;
+			*match_offset = oo;
+		} else {
+			v = match_overlay(s, qname, len, match_offset); /* walk past the tombstone */
+		}
+	}
 	if (v == DOMTREE_NONE)
 		return NULL;
 	if (override != ACTION_DEFAULT)

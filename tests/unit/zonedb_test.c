@@ -85,6 +85,9 @@ static void test_deltas(void)
 	addr(db, false, "land.example", 80);
 	addr(db, false, "land.example", 81);
 	is_int(zonedb_triggers(db), 4, "four triggers (two addresses of one owner)");
+	cname(db, false, "*.wide.example", "*.");
+	cname(db, false, "x.wide.example", ".");
+	cname(db, false, "y.wide2.example", ".");
 	s1 = zonedb_snapshot(db);
 	is_str(decide(s1, "bad.example"), "nxdomain", "snapshot 1: bad.example nxdomain");
 	is_str(decide(s1, "www.bad.example"), "none", "  exact: not below it");
@@ -107,7 +110,14 @@ static void test_deltas(void)
 	is_int(addr(db, true, "land.example", 99), 1, "deleting an address not there: 1");
 	is_int(cname(db, true, "nothere.example", "."), 1, "deleting a trigger not there: 1");
 	is_int(cname(db, true, "new.example", "*."), 1, "deleting with the wrong target: 1");
+	cname(db, true, "x.wide.example", ".");
+	cname(db, false, "*.wide2.example", "*.");
 	s2 = zonedb_snapshot(db);
+	is_str(decide(s2, "x.wide.example"), "nodata",
+		"a tombstone hides only its own name: *.wide.example below it in the base decides");
+	is_str(decide(s2, "y.wide2.example"), "nxdomain",
+		"a base trigger more specific than an overlay one decides");
+	is_str(decide(s2, "z.wide2.example"), "nodata", "  and the overlay's *.wide2.example the rest");
 	is_str(decide(s2, "bad.example"), "none", "snapshot 2: bad.example gone (tombstone)");
 	is_str(decide(s2, "new.example"), "nxdomain", "  new.example in (overlay)");
 	is_str(decide(s2, "a.wild.example"), "nodata", "  the base still answers the rest");
