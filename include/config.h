@@ -219,6 +219,10 @@ struct config {
 	bool audit_rate_limited;          /* default false */
 	unsigned audit_buffer_kb;         /* ring per worker; default 4096, 64..1048576 */
 	struct config_dnstap dnstap;
+
+	/* Operations (issue 11). */
+	char *control_socket;             /* owned: the unix socket of `blokir ctl`; NULL = none */
+	struct config_endpoint metrics_listen; /* Prometheus page on loopback; addrlen 0 = off */
 };
 
 /*

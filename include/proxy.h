@@ -48,6 +48,7 @@ struct proxy_env {
 	_Atomic(struct policy *) *policy;  /* the current policy, read once per query */
 	struct stats *stats;
 	struct observe *observe;           /* audit log and dnstap reports */
+	unsigned worker;                   /* the worker's index: its block of policy_hit counters */
 	proxy_forward_cb forward;
 	void *forward_arg;
 	proxy_reply_cb reply;              /* at once: ANS is only valid during the call */
@@ -94,5 +95,8 @@ void proxy_fail(struct proxy *p, const struct client_ref *c, const struct wire_q
  * its own (it may hold millions of entries, too many to walk on the event loop).
  */
 void proxy_policy_changed(struct proxy *p);
+
+/* Empties the cache the same way (ctl flush-cache). */
+void proxy_flush_cache(struct proxy *p);
 
 #endif

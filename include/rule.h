@@ -26,6 +26,9 @@ struct policy_rule {
 	const struct config_redirect *redirect; /* ACTION_REDIRECT: the landing page (the policy
 	                                           keeps its own copy); NULL otherwise */
 	int64_t from, until;       /* schedule, unix seconds, 0 = unbounded */
+	enum match_form form;      /* YAML entries: how the name is matched */
+	int list_index;            /* index in `lists:` of the list it comes from; -1: YAML */
+	unsigned counter;          /* 1 + its blocked-query counter (policy_hit); 0: none (zones) */
 };
 
 #endif

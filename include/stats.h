@@ -82,6 +82,9 @@ char *stats_zone_format(const struct stats_zone *z, char *buf, size_t cap);
 /* Adds every counter of SRC into the plain array SUM (STAT_COUNT entries). */
 void stats_add_to(const struct stats *src, uint64_t *sum);
 
+/* The counter's name in logs, `ctl stats` and metrics ("queries", "answers-wrong-id"). */
+const char *stats_name(enum stat_id id);
+
 /* Formats SUM as "queries=N blocked=N ..." into BUF; returns BUF. */
 char *stats_format(const uint64_t *sum, char *buf, size_t cap);
 

@@ -30,6 +30,7 @@ struct xfrout;
 /* Bits the server posts to a worker's mailbox. */
 #define WORKER_MAIL_POLICY 1u /* a new policy was published: acknowledge */
 #define WORKER_MAIL_STOP   2u /* stop accepting, finish what is in flight, exit */
+#define WORKER_MAIL_FLUSH  4u /* empty the answer cache (ctl flush-cache) */
 
 /* What every worker shares with the server; all borrowed, outliving the worker. */
 struct worker_shared {

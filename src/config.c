@@ -309,7 +309,7 @@ enum root_key {
 	ROOT_CHROOT, ROOT_ALLOW_ROOT, ROOT_0X20, ROOT_UPSTREAM_SOCKETS, ROOT_TCP_READ, ROOT_CACHE,
 	ROOT_BUSY_POLL, ROOT_ZONES, ROOT_STATE_DIR, ROOT_SERVE_RPZ, ROOT_AUDIT_LOG, ROOT_AUDIT_V4,
 	ROOT_AUDIT_V6, ROOT_AUDIT_BLOCKED, ROOT_AUDIT_CNAME, ROOT_AUDIT_ACL, ROOT_AUDIT_RATE,
-	ROOT_AUDIT_BUFFER, ROOT_DNSTAP, ROOT_KEY_COUNT
+	ROOT_AUDIT_BUFFER, ROOT_DNSTAP, ROOT_CONTROL_SOCKET, ROOT_METRICS_LISTEN, ROOT_KEY_COUNT
 };
 
 struct loader {
@@ -1129,7 +1129,8 @@ out:
 
 enum key_type {
 	KEY_ENDPOINTS, KEY_U32, KEY_UINT, KEY_ACTION, KEY_NAME, KEY_DOMAINS, KEY_BOOL, KEY_STRING,
-	KEY_PATH, KEY_DENY, KEY_REDIRECT, KEY_LISTS, KEY_CIDRS, KEY_ZONES, KEY_SERVE, KEY_DNSTAP
+	KEY_PATH, KEY_DENY, KEY_REDIRECT, KEY_LISTS, KEY_CIDRS, KEY_ZONES, KEY_SERVE, KEY_DNSTAP,
+	KEY_LOOPBACK
 };
 
 static const char *const root_key_names[ROOT_KEY_COUNT] = {
@@ -1153,6 +1154,7 @@ static const char *const root_key_names[ROOT_KEY_COUNT] = {
 	[ROOT_AUDIT_CNAME] = "audit-cname-blocked", [ROOT_AUDIT_ACL] = "audit-acl-denied",
 	[ROOT_AUDIT_RATE] = "audit-rate-limited", [ROOT_AUDIT_BUFFER] = "audit-buffer-kb",
 	[ROOT_DNSTAP] = "dnstap",
+	[ROOT_CONTROL_SOCKET] = "control-socket", [ROOT_METRICS_LISTEN] = "metrics-listen",
 };
 
 /* The schema of the top level: per key (root_key_names), where its value goes and its range. */
@@ -1208,6 +1210,8 @@ static const struct key_spec {
 	[ROOT_TCP_READ] = { KEY_UINT, F(tcp_read_timeout_ms), 0, 100, 600000 },
 	[ROOT_CACHE] = { KEY_UINT, F(cache_size), 0, 0, 10000000 },
 	[ROOT_BUSY_POLL] = { KEY_UINT, F(busy_poll_us), 0, 0, 100000 },
+	[ROOT_CONTROL_SOCKET] = { KEY_PATH, F(control_socket), 0, 0, 0 },
+	[ROOT_METRICS_LISTEN] = { KEY_LOOPBACK, F(metrics_listen), 0, 0, 0 },
 #undef F
 };
 
@@ -2155,6 +2159,26 @@ static bool load_dnstap(struct loader *ld)
 }
 
 /* A scalar-valued top-level key. Consumes the value; returns false when the walk must stop. */
+/*
+ * "metrics-listen": one ADDR:PORT on a loopback address. The metrics page tells anyone who can
+ * reach it what the policy is and how the service is used, so it is never put on a network
+ * interface by a typo; a reverse proxy or an SSH tunnel can carry it further.
+ */
+static int loopback_value(const struct scalar *s, struct config_endpoint *out, const char **err)
+{
+	static const uint8_t v6_loopback[16] = { [15] = 1 };
+
+	if (config_parse_endpoint(s->text, 0, out, err) < 0)
+		return -1;
+	if ((out->addr.ss_family == AF_INET &&
+	     (ntohl(((struct sockaddr_in *)&out->addr)->sin_addr.s_addr) >> 24) == 127) ||
+	    (out->addr.ss_family == AF_INET6 &&
+	     memcmp(&((struct sockaddr_in6 *)&out->addr)->sin6_addr, v6_loopback, 16) == 0))
+		return 0;
+	*err = "expected a loopback address (127.0.0.0/8 or [::1]) with a port";
+	return -1;
+}
+
 static bool load_scalar_key(struct loader *ld, enum root_key rk)
 {
 	const struct key_spec *spec = &root_keys[rk];
@@ -2201,6 +2225,9 @@ static bool load_scalar_key(struct loader *ld, enum root_key rk)
 		case KEY_NAME:
 			rc = config_parse_name(s.text, field, (size_t *)((char *)ld->cfg + spec->off2),
 				&err);
+			break;
+		case KEY_LOOPBACK:
+			rc = loopback_value(&s, field, &err);
 			break;
 		case KEY_ENDPOINTS:
 		case KEY_DOMAINS:
@@ -2505,6 +2532,7 @@ void config_free(struct config *cfg)
 	free(cfg->dnstap.identity);
 	free(cfg->group);
 	free(cfg->chroot);
+	free(cfg->control_socket);
 	free(cfg->listen);
 	free(cfg->upstreams);
 	free(cfg->path);

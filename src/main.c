@@ -23,8 +23,11 @@
 #include "policy.h"
 #include "privdrop.h"
 #include "server.h"
+#include "version.h"
+#include "why.h"
+#include "control.h"
 
-#define BLOKIR_VERSION "0.1.0"
+
 #define EXIT_CONFIG 1
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 3
@@ -46,6 +49,8 @@ static void usage(FILE *to)
 	fprintf(to,
 		"usage: blokir [-c FILE] [options]\n"
 		"       blokir export --rpz [-c FILE] [--origin NAME]\n"
+		"       blokir why [-c FILE] NAME [TYPE] [--client ADDR]\n"
+		"       blokir ctl [-s SOCKET | -c FILE] COMMAND [ARG...]\n"
 		"  -c, --config FILE       policy and settings (YAML; default " BLOKIR_CONFIG_DEFAULT ")\n"
 		"  -t, --check             validate FILE, print every error, exit 0 or 1\n"
 		"  -l, --listen ADDR:PORT  listen here instead of the file's listen: (repeatable)\n"
@@ -59,6 +64,10 @@ static void usage(FILE *to)
 		"export: write the effective policy (YAML entries and lists, as in force now) as an RPZ\n"
 		"  zone to stdout, origin NAME (default " EXPORT_ORIGIN_DEFAULT "); refused entries become\n"
 		"  NXDOMAIN (RPZ has no REFUSED); the word export must come first\n"
+		"why: the decision for NAME under FILE's policy and its proof (as `ctl why`)\n"
+		"ctl: send COMMAND to the running daemon's control-socket (-s, or the one FILE names):\n"
+		"  status, reload, stats [--json], flush-cache, reopen-logs,\n"
+		"  why NAME [TYPE] [--client ADDR]\n"
 		"exit codes: 0 ok, 1 invalid configuration, 2 usage error, 3 start-up failure\n");
 }
 
@@ -324,6 +333,126 @@ out:
 	return rc;
 }
 
+/* -c FILE NAME [TYPE] [--client ADDR], in any order of options; "why" is argv[0]. */
+static int parse_why_args(int argc, char **argv, const char **config, const char **name,
+	const char **type, const char **client)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "client", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': *config = optarg; break;
+		case 'C': *client = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (optind >= argc || argc - optind > 2) {
+		fprintf(stderr, "blokir: why: needs NAME [TYPE]\n");
+		return -1;
+	}
+	if (*config == NULL)
+		*config = BLOKIR_CONFIG_DEFAULT;
+	*name = argv[optind];
+	*type = optind + 1 < argc ? argv[optind + 1] : NULL;
+	return 0;
+}
+
+/*
+ * `blokir why -c FILE NAME`: loads FILE as start-up does and prints why_explain's text, the same
+ * function `ctl why` runs in the daemon. Exit 0, 1 for a bad file, 2 for a bad argument.
+ */
+static int run_why(int argc, char **argv)
+{
+	const char *path = NULL, *name = NULL, *type = NULL, *client = NULL;
+	struct diag *d = NULL;
+	struct config *cfg = NULL;
+	struct policy *pol = NULL;
+	int rc = EXIT_CONFIG;
+
+	if (parse_why_args(argc, argv, &path, &name, &type, &client) < 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	log_init(LOG_LEVEL_INFO, false);
+	if ((d = diag_new()) == NULL)
+		return EXIT_RUNTIME;
+	if ((cfg = config_load(path, d)) != NULL)
+		pol = policy_new(cfg, d);
+	if (pol == NULL) {
+		print_diag(d);
+		if (diag_count(d) == 0)
+			fprintf(stderr, "blokir: %s: out of memory\n", path);
+		goto out;
+	}
+	rc = why_explain(cfg, pol, cfg->path, name, type, client, policy_now(), stdout) < 0 ?
+		EXIT_USAGE : 0;
+out:
+	policy_free(pol);
+	config_free(cfg);
+	diag_free(d);
+	return rc;
+}
+
+/*
+ * `blokir ctl [-s SOCKET | -c FILE] COMMAND [ARG...]`: the control client. With -c the socket is
+ * the file's control-socket:. Exits with the daemon's code (control.h), 3 when it is unreachable.
+ */
+static int run_ctl(int argc, char **argv)
+{
+	const char *sock = NULL, *path = NULL;
+	struct diag *d = NULL;
+	struct config *cfg = NULL;
+	int i = 1, rc;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if ((strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0) && i + 1 < argc)
+			sock = argv[++i];
+		else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+			 i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "blokir ctl: unknown option \"%s\"\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (i == argc || (sock != NULL && path != NULL)) {
+		fprintf(stderr, "blokir ctl: needs a command, and at most one of -s SOCKET, -c FILE\n");
+		return EXIT_USAGE;
+	}
+	if (sock == NULL && path == NULL)
+		path = BLOKIR_CONFIG_DEFAULT;
+	if (sock == NULL) {
+		if ((d = diag_new()) == NULL)
+			return EXIT_RUNTIME;
+		if ((cfg = config_load(path, d)) == NULL) {
+			print_diag(d);
+			diag_free(d);
+			return EXIT_CONFIG;
+		}
+		if (cfg->control_socket == NULL) {
+			fprintf(stderr, "blokir ctl: %s has no control-socket:\n", path);
+			config_free(cfg);
+			diag_free(d);
+			return EXIT_USAGE;
+		}
+		sock = cfg->control_socket;
+	}
+	rc = control_client(sock, argc - i, argv + i);
+	config_free(cfg);
+	diag_free(d);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -337,6 +466,10 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "export") == 0)
 		return run_export(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "why") == 0)
+		return run_why(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return run_ctl(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &o) < 0) {
 		usage(stderr);
 		return EXIT_USAGE;

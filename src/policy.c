@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "domtree.h"
+#include "diag.h"
 #include "lists.h"
 #include "log.h"
 #include "zonedb.h"
@@ -37,12 +38,16 @@ struct policy_entry {
 	const char *key;  /* the entry's text, in the strings block */
 	uint8_t form;
 	bool enabled;
+	unsigned line;    /* where the entry is in the file (why shows disabled ones too) */
 };
 
 struct policy_list {
 	char *path, *reason, *ref; /* owned */
 	bool enabled;
 	size_t names;              /* names read (0 when disabled) */
+	enum list_format format;   /* to read it again for why's line numbers */
+	enum policy_action action;
+	unsigned line;             /* the list's entry in the config file */
 };
 
 /* A `zones:` entry as the policy applies it; the copy itself comes with a view. */
@@ -75,6 +80,12 @@ struct policy {
 	size_t list_names;
 	bool has_schedule;
 	bool has_disabled;          /* some tree value has DISABLED set */
+	/* Blocked-query counters, the one mutable part (policy_hits_init): per worker a block of
+	 * hit_stride counters, one per YAML rule then one per list. Each worker writes only its
+	 * own block; readers sum with relaxed loads. */
+	_Atomic uint64_t *hits;     /* owned, NULL until policy_hits_init */
+	size_t hit_stride;
+	unsigned hit_workers;
 	uint32_t negative_ttl;
 	uint32_t serial;
 	uint8_t soa_mname[CONFIG_NAME_MAX];
@@ -218,6 +229,7 @@ static int yaml_rules(struct policy *p, const struct config *cfg)
 		e->key = copy_string(p->strings, &pos, d->text, NULL);
 		e->form = (uint8_t)d->form;
 		e->enabled = d->enabled;
+		e->line = d->line;
 		if (!d->enabled)
 			continue;
 		if ((k = rule_add(p)) < 0)
@@ -229,6 +241,9 @@ static int yaml_rules(struct policy *p, const struct config *cfg)
 		r->reason_len = r->reason != NULL ? strlen(r->reason) : 0;
 		r->ref = ref = copy_string(p->strings, &pos, d->ref, ref);
 		r->line = d->line;
+		r->form = d->form;
+		r->list_index = -1;
+		r->counter = (unsigned)k + 1;
 		r->from = d->from;
 		r->until = d->until;
 		p->has_schedule |= d->from != 0 || d->until != 0;
@@ -299,6 +314,8 @@ static int64_t list_rule(struct list_build *b, enum policy_action a)
 	r->reason_len = r->reason != NULL ? strlen(r->reason) : 0;
 	r->ref = b->pl->ref;
 	r->line = b->l->line;
+	r->list_index = (int)(b->pl - b->p->lists);
+	r->counter = (unsigned)(b->p->yaml_rules + (size_t)r->list_index) + 1;
 	return k;
 }
 
@@ -398,6 +415,9 @@ static int lists_copy(struct policy *p, const struct config *cfg)
 		struct policy_list *pl = &p->lists[p->list_count++];
 
 		pl->enabled = l->enabled;
+		pl->format = l->format;
+		pl->action = l->action;
+		pl->line = l->line;
 		if ((pl->path = strdup(l->path)) == NULL ||
 			(l->reason != NULL && (pl->reason = strdup(l->reason)) == NULL) ||
 			(l->ref != NULL && (pl->ref = strdup(l->ref)) == NULL))
@@ -589,6 +609,7 @@ void policy_free(struct policy *p)
 		free(p->lists[i].ref);
 	}
 	free(p->lists);
+	free(p->hits);
 	free(p);
 }
 
@@ -782,4 +803,186 @@ int policy_diff(const struct policy *old, const struct policy *fresh, struct pol
 	free(a);
 	free(b);
 	return 0;
+}
+
+/* ---- why: every entry on a name's path ------------------------------------------------------- */
+
+static void candidate_of(const struct policy *p, uint32_t v, size_t offset, bool covers,
+	int64_t now, bool *decided, struct policy_candidate *c)
+{
+	*c = (struct policy_candidate){ .offset = offset, .list = -1 };
+	if (v & DISABLED) {
+		const struct policy_entry *e = &p->entries[v & ~DISABLED];
+
+		c->name = e->key;
+		c->line = e->line;
+		c->form = (enum match_form)e->form;
+		c->state = covers ? POLICY_CAND_DISABLED : POLICY_CAND_NOT_COVERING;
+		return;
+	}
+	c->rule = &p->rules[v];
+	c->name = c->rule->name;
+	c->line = c->rule->line;
+	c->form = c->rule->form;
+	c->list = c->rule->list_index;
+	if (!covers)
+		c->state = POLICY_CAND_NOT_COVERING;
+	else if (!policy_rule_active(c->rule, now))
+		c->state = POLICY_CAND_INACTIVE;
+	else if (*decided)
+		c->state = POLICY_CAND_OVERRIDDEN;
+	else {
+		c->state = POLICY_CAND_DECIDES;
+		*decided = true;
+	}
+}
+
+/*
+ * The walk follows domtree_lookup_filter's order exactly (the name's own SELF slot, then the BELOW
+ * slot of each ancestor, nearest first), so the first active candidate is what policy_match
+ * returns; policy_explain's caller checks that too.
+ */
+size_t policy_explain(const struct policy *p, const uint8_t *qname, size_t len, int64_t now,
+	struct policy_candidate *out, size_t cap)
+{
+	size_t n = 0, o = 0;
+	bool decided = false;
+
+	while (o < len && n + 2 <= cap) {
+		uint32_t self = domtree_get(p->tree, qname + o, len - o, MATCH_EXACT);
+		uint32_t below = domtree_get(p->tree, qname + o, len - o, MATCH_BELOW);
+
+		{
+			if (o == 0) {
+				if (self != DOMTREE_NONE)
+					candidate_of(p, self, o, true, now, &decided, &out[n++]);
+				if (below != DOMTREE_NONE && below != self) /* "*.name" only */
+					candidate_of(p, below, o, false, now, &decided, &out[n++]);
+			} else {
+				if (below != DOMTREE_NONE)
+					candidate_of(p, below, o, true, now, &decided, &out[n++]);
+				if (self != DOMTREE_NONE && self != below) /* an exact entry above */
+					candidate_of(p, self, o, false, now, &decided, &out[n++]);
+			}
+		}
+		if (qname[o] == 0)
+			break;
+		o += 1 + (size_t)qname[o];
+	}
+	return n;
+}
+
+size_t policy_list_count(const struct policy *p)
+{
+	return p->list_count;
+}
+
+const char *policy_list_path(const struct policy *p, size_t i, bool *enabled, size_t *names)
+{
+	if (i >= p->list_count)
+		return NULL;
+	if (enabled != NULL)
+		*enabled = p->lists[i].enabled;
+	if (names != NULL)
+		*names = p->lists[i].names;
+	return p->lists[i].path;
+}
+
+struct line_search {
+	const uint8_t *name;
+	size_t len;
+	bool self;          /* looking for an entry covering the name itself (else: below it) */
+	unsigned line;
+};
+
+static int line_entry(void *ctx, const struct lists_entry *e)
+{
+	struct line_search *ls = ctx;
+	bool fits = ls->self ? e->form != MATCH_BELOW : e->form != MATCH_EXACT;
+
+	if (ls->line == 0 && fits && e->name_len == ls->len && memcmp(e->name, ls->name, ls->len) == 0)
+		ls->line = e->line;
+	return 0;
+}
+
+unsigned policy_list_line(const struct policy *p, size_t list, const uint8_t *name, size_t len,
+	bool self)
+{
+	const struct policy_list *pl;
+	struct config_list l;
+	struct line_search ls = { .name = name, .len = len, .self = self };
+	struct diag *d;
+	size_t bad = 0;
+
+	if (list >= p->list_count)
+		return 0;
+	pl = &p->lists[list];
+	l = (struct config_list){ .path = pl->path, .format = pl->format, .enabled = true,
+		.action = pl->action, .skip_bad_lines = true, .line = pl->line };
+	if ((d = diag_new()) == NULL)
+		return 0;
+	lists_read(&l, d, line_entry, &ls, &bad);
+	diag_free(d);
+	return ls.line;
+}
+
+/* ---- blocked-query counters ------------------------------------------------------------------ */
+
+int policy_hits_init(struct policy *p, unsigned workers)
+{
+	/* A block per worker, rounded up to a cache line so no two workers write the same line. */
+	size_t per_line = 64 / sizeof(uint64_t);
+	size_t stride = (p->yaml_rules + p->list_count + per_line - 1) / per_line * per_line;
+
+	if (stride == 0)
+		stride = per_line;
+	p->hits = aligned_alloc(64, stride * (workers ? workers : 1) * sizeof(uint64_t));
+	if (p->hits == NULL)
+		return -1;
+	for (size_t i = 0; i < stride * (workers ? workers : 1); i++)
+		atomic_init(&p->hits[i], 0);
+	p->hit_stride = stride;
+	p->hit_workers = workers ? workers : 1;
+	return 0;
+}
+
+void policy_hit(const struct policy *p, unsigned worker, const struct policy_rule *r)
+{
+	_Atomic uint64_t *c;
+
+	if (p->hits == NULL || worker >= p->hit_workers || r->counter == 0)
+		return; /* not counting (tests, offline tools), or a zone's rule */
+	c = &p->hits[(size_t)worker * p->hit_stride + r->counter - 1];
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+}
+
+size_t policy_hit_slots(const struct policy *p)
+{
+	return p->yaml_rules + p->list_count;
+}
+
+uint64_t policy_hits(const struct policy *p, size_t slot)
+{
+	uint64_t sum = 0;
+
+	for (unsigned w = 0; p->hits != NULL && slot < policy_hit_slots(p) && w < p->hit_workers; w++)
+		sum += atomic_load_explicit(&p->hits[(size_t)w * p->hit_stride + slot],
+			memory_order_relaxed);
+	return sum;
+}
+
+const void *policy_hits_id(const struct policy *p)
+{
+	return p->hits;
+}
+
+const char *policy_hit_label(const struct policy *p, size_t slot, bool *is_list)
+{
+	*is_list = slot >= p->yaml_rules;
+	if (slot < p->yaml_rules)
+		return p->rules[slot].name;
+	if (slot - p->yaml_rules < p->list_count)
+		return p->lists[slot - p->yaml_rules].path;
+	return NULL;
 }

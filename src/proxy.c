@@ -227,6 +227,7 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 		return responded(p, c, out, n);
 	}
 	stats_inc(stats, STAT_BLOCKED);
+	policy_hit(pol, p->env.worker, rule);
 	log_debug("blocked by \"%s\" (%s, line %u, reason \"%s\", ref \"%s\")", rule->name,
 		config_action_name(rule->action), rule->line, rule->reason ? rule->reason : "",
 		rule->ref ? rule->ref : "");
@@ -285,6 +286,7 @@ static bool answer_cloaked(struct proxy *p, const struct client_ref *c, const ui
 		return false;
 
 	stats_inc(p->env.stats, STAT_CNAME_BLOCKED);
+	policy_hit(pol, p->env.worker, rule);
 	log_debug("answer's CNAME chain reaches a name blocked by \"%s\" (%s, line %u)",
 		rule->name, config_action_name(rule->action), rule->line);
 	struct wire_block b = { .soa_owner = ch.name + off, .soa_owner_len = ch.name_len - off };
@@ -368,6 +370,11 @@ void proxy_fail(struct proxy *p, const struct client_ref *c, const struct wire_q
 }
 
 void proxy_policy_changed(struct proxy *p)
+{
+	proxy_flush_cache(p);
+}
+
+void proxy_flush_cache(struct proxy *p)
 {
 	struct cache *fresh;
 

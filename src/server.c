@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,13 +31,17 @@
 
 #include "audit.h"
 #include "clock.h"
+#include "control.h"
 #include "diag.h"
+#include "digest.h"
 #include "dnstap.h"
 #include "log.h"
 #include "notify.h"
 #include "xfrnotify.h"
 #include "privdrop.h"
 #include "stats.h"
+#include "version.h"
+#include "why.h"
 #include "worker.h"
 #include "xfr.h"
 #include "zonedb.h"
@@ -44,6 +49,13 @@
 
 #define RETIRED_MAX 16
 #define WORKERS_MAX 64 /* the most `workers:` accepts (config.c's root key table) */
+#define RELOAD_WAITERS_MAX 32
+
+/* Blocked counts of entries and lists whose policies were freed, so a counter survives reloads. */
+struct hit_total {
+	char *key;  /* owned: "e:" NAME for a YAML entry, "l:" PATH for a list */
+	uint64_t n;
+};
 
 struct retired {
 	struct policy *policy; /* owned until every worker has seen generation `gen` */
@@ -108,6 +120,20 @@ struct server {
 	pthread_t exporter;
 	bool exporting, export_again;
 	_Atomic bool export_done;
+
+	struct control *control;           /* owned; NULL without control-socket */
+	int64_t started;                   /* unix seconds */
+	char sha256[DIGEST_HEX_LEN + 1];   /* of the file the policy in force came from */
+	char load_sha256[DIGEST_HEX_LEN + 1]; /* the loader thread's, taken on success */
+	uint64_t reloads_ok, reloads_failed;
+	int64_t last_reload_at;            /* unix seconds of the last finished reload; 0: none */
+	char last_result[512];
+	/* ctl reload waits for the load that starts after it asked: WAITING for the running one,
+	 * WAITING_NEXT for the one that follows (reload_again). */
+	struct control_reply *waiting[RELOAD_WAITERS_MAX], *waiting_next[RELOAD_WAITERS_MAX];
+	size_t nwaiting, nwaiting_next;
+	struct hit_total *carried;         /* owned, sorted by key */
+	size_t ncarried, carried_cap;
 };
 
 /* The service manager's one-line view: the policy in force and the last reload's outcome. */
@@ -148,6 +174,8 @@ static void server_notify(void *arg)
 	if (write(s->notify_fd, &one, sizeof(one)) < 0)
 		log_warn("server: notify: %s", strerror(errno));
 }
+
+static control_command_cb control_cb;
 
 /* ---- sockets ---- */
 
@@ -216,9 +244,32 @@ static void fd_limit_raise(const struct config *cfg, unsigned workers)
 			(unsigned long long)rl.rlim_cur);
 }
 
+/* The service's group: `group:`, or the one blokir runs as. -1 (logged) when it does not exist. */
+static int service_gid(const struct config *cfg, gid_t *gid)
+{
+	struct group *g;
+
+	if (cfg->group == NULL) {
+		*gid = getegid();
+		return 0;
+	}
+	if ((g = getgrnam(cfg->group)) == NULL) {
+		log_err("control-socket: group %s does not exist", cfg->group);
+		return -1;
+	}
+	*gid = g->gr_gid;
+	return 0;
+}
+
 int server_bind(struct server *s)
 {
 	size_t n = s->cfg->listen_count;
+	gid_t gid;
+
+	if (s->cfg->control_socket != NULL &&
+	    (service_gid(s->cfg, &gid) < 0 ||
+	     (s->control = control_new(s->cfg->control_socket, gid, control_cb, s)) == NULL))
+		return -1;
 
 	fd_limit_raise(s->cfg, s->nworkers);
 	for (unsigned w = 0; w < s->nworkers; w++)
@@ -462,9 +513,16 @@ static void *loader_main(void *arg)
 	t0 = clock_now_ns();
 	s->load_diag = diag_new();
 	if (s->load_diag != NULL) {
+		if (digest_file_sha256(s->cfg->path, s->load_sha256) < 0)
+			s->load_sha256[0] = '\0'; /* config_load reports why it cannot read the file */
 		cfg = config_load(s->cfg->path, s->load_diag);
 		if (cfg != NULL)
 			s->loaded = policy_new(cfg, s->load_diag);
+		if (s->loaded != NULL && policy_hits_init(s->loaded, s->nworkers) < 0) {
+			diag_add(s->load_diag, s->cfg->path, 0, 0, "out of memory for the counters");
+			policy_free(s->loaded);
+			s->loaded = NULL;
+		}
 		if (s->loaded != NULL)
 			zones_reload_check(s, cfg);
 		if (s->loaded != NULL && s->xfrout != NULL) {
@@ -480,6 +538,15 @@ static void *loader_main(void *arg)
 	atomic_store(&s->load_done, true);
 	server_notify(s);
 	return NULL;
+}
+
+static void waiters_answer(struct control_reply **w, size_t *n, int code, const char *text)
+{
+	for (size_t i = 0; i < *n; i++) {
+		fputs(text, control_reply_out(w[i]));
+		control_reply_done(w[i], code);
+	}
+	*n = 0;
 }
 
 static void reload_start(struct server *s)
@@ -498,6 +565,8 @@ static void reload_start(struct server *s)
 	if (err != 0) {
 		log_err("reload: cannot start the loader thread: %s; the current policy stays",
 			strerror(err));
+		waiters_answer(s->waiting, &s->nwaiting, 3,
+			"reload: cannot start the loader thread; the current policy stays in force\n");
 		return;
 	}
 	s->loading = true;
@@ -573,13 +642,27 @@ static void sched_cb(evutil_socket_t fd, short what, void *arg)
 
 static void reload_finish(struct server *s)
 {
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *t = open_memstream(&text, &tlen); /* what ctl reload prints; NULL: log only */
+	int code;
+
 	pthread_join(s->loader, NULL);
 	s->loading = false;
+	s->last_reload_at = policy_now();
 	if (s->loaded != NULL) {
 		log_info("reload: %s: policy with %zu enabled entries and %zu list names in force "
 			"(loaded in %.3f s)", s->cfg->path, policy_rule_count(s->loaded),
 			policy_list_names(s->loaded), s->load_seconds);
 		log_info("reload: summary: %s", s->load_summary);
+		if (t != NULL)
+			fprintf(t, "reload: %s: policy with %zu enabled entries and %zu list names in "
+				"force (loaded in %.3f s)\nreload: summary: %s\n", s->cfg->path,
+				policy_rule_count(s->loaded), policy_list_names(s->loaded),
+				s->load_seconds, s->load_summary);
+		snprintf(s->last_result, sizeof(s->last_result), "ok: %s", s->load_summary);
+		memcpy(s->sha256, s->load_sha256, sizeof(s->sha256));
+		s->reloads_ok++;
 		if (s->xfr != NULL) {
 			struct policy *view = zones_view(s, s->loaded);
 			if (view == NULL) {
@@ -595,6 +678,7 @@ static void reload_finish(struct server *s)
 		}
 		sched_arm(s, policy_now());
 		reload_note(s, "ok");
+		code = 0;
 		if (s->loaded_cfg != NULL) {
 			config_free(s->zone_cfg);
 			s->zone_cfg = s->loaded_cfg;
@@ -603,26 +687,132 @@ static void reload_finish(struct server *s)
 		}
 	} else {
 		size_t n = s->load_diag ? diag_count(s->load_diag) : 0;
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			log_err("reload: %s", diag_get(s->load_diag, i));
+			if (t != NULL)
+				fprintf(t, "%s\n", diag_get(s->load_diag, i));
+		}
 		log_err("reload: %s has %zu error%s; the current policy stays in force",
 			s->cfg->path, n, n == 1 ? "" : "s");
+		if (t != NULL)
+			fprintf(t, "reload: %s has %zu error%s; the current policy stays in force\n",
+				s->cfg->path, n, n == 1 ? "" : "s");
+		snprintf(s->last_result, sizeof(s->last_result), "failed: %zu error%s%s%s", n,
+			n == 1 ? "" : "s", n ? ", first: " : "", n ? diag_get(s->load_diag, 0) : "");
+		s->reloads_failed++;
+		code = 1;
 		reload_note(s, "failed, %zu error%s, the previous policy stays", n, n == 1 ? "" : "s");
 	}
 	/* A failed reload ends the reloading state too: the service is ready, on the old policy. */
 	char status[512];
 	status_line(s, status, sizeof(status));
 	notify_ready(status);
+	if (t != NULL)
+		fclose(t);
+	waiters_answer(s->waiting, &s->nwaiting, text ? code : 3, text ? text : "out of memory\n");
+	free(text);
 	s->loaded = NULL;
 	diag_free(s->load_diag);
 	s->load_diag = NULL;
 	if (s->reload_again && !s->stopping) {
 		s->reload_again = false;
+		memcpy(s->waiting, s->waiting_next, s->nwaiting_next * sizeof(s->waiting[0]));
+		s->nwaiting = s->nwaiting_next;
+		s->nwaiting_next = 0;
 		reload_start(s);
 	} else if (s->export_again && !s->stopping) {
 		s->export_again = false;
 		export_start(s);
 	}
+}
+
+/* ---- blocked counts across reloads ---- */
+
+static int carried_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct hit_total *)elem)->key);
+}
+
+static void hit_key(const struct policy *p, size_t slot, char *buf, size_t cap)
+{
+	bool is_list;
+	const char *label = policy_hit_label(p, slot, &is_list);
+
+	snprintf(buf, cap, "%s%s", is_list ? "l:" : "e:", label ? label : "");
+}
+
+static uint64_t carried_get(const struct server *s, const char *key)
+{
+	const struct hit_total *h = bsearch(key, s->carried, s->ncarried, sizeof(*h), carried_cmp);
+
+	return h ? h->n : 0;
+}
+
+/* Adds N to KEY's carried total, keeping the array sorted. Out of memory loses the count. */
+static void carried_add(struct server *s, const char *key, uint64_t n)
+{
+	struct hit_total *h = bsearch(key, s->carried, s->ncarried, sizeof(*h), carried_cmp);
+	size_t at = 0;
+
+	if (h != NULL) {
+		h->n += n;
+		return;
+	}
+	if (s->ncarried == s->carried_cap) {
+		size_t ncap = s->carried_cap ? s->carried_cap * 2 : 64;
+		struct hit_total *nh = realloc(s->carried, ncap * sizeof(*nh));
+		if (nh == NULL)
+			return;
+		s->carried = nh;
+		s->carried_cap = ncap;
+	}
+	while (at < s->ncarried && strcmp(s->carried[at].key, key) < 0)
+		at++;
+	char *k = strdup(key); /* owned by the carried array */
+	if (k == NULL)
+		return;
+	memmove(&s->carried[at + 1], &s->carried[at], (s->ncarried - at) * sizeof(*s->carried));
+	s->carried[at] = (struct hit_total){ k, n };
+	s->ncarried++;
+}
+
+/* A policy about to be freed leaves its counts to the entries and lists of the same name. */
+static void carry_hits(struct server *s, const struct policy *p)
+{
+	char key[4096];
+
+	for (size_t i = 0; i < policy_hit_slots(p); i++) {
+		uint64_t n = policy_hits(p, i);
+		if (n == 0)
+			continue;
+		hit_key(p, i, key, sizeof(key));
+		carried_add(s, key, n);
+	}
+}
+
+/* SLOT of the current policy: its own count, what freed policies left, and what the retired
+ * policies still alive hold, so the number never goes down across a reload. */
+static uint64_t hit_total(const struct server *s, size_t slot)
+{
+	const struct policy *cur = atomic_load(&s->policy);
+	char key[4096], other[4096];
+	uint64_t n = policy_hits(cur, slot);
+
+	hit_key(cur, slot, key, sizeof(key));
+	n += carried_get(s, key);
+	for (size_t i = 0; i < s->nretired; i++) {
+		const struct policy *p = s->retired[i].policy;
+		const void *id = policy_hits_id(p);
+		bool counted = id == policy_hits_id(cur); /* a view of the same core */
+		for (size_t k = 0; k < i && !counted; k++)
+			counted = id == policy_hits_id(s->retired[k].policy);
+		for (size_t j = 0; !counted && j < policy_hit_slots(p); j++) {
+			hit_key(p, j, other, sizeof(other));
+			if (strcmp(key, other) == 0)
+				n += policy_hits(p, j);
+		}
+	}
+	return n;
 }
 
 /* Frees each retired policy that every worker has let go of. */
@@ -638,16 +828,28 @@ static void retire_policies(struct server *s)
 		if (!worker_exited(s->workers[i]) && seen < min_seen)
 			min_seen = seen;
 	}
+	struct retired gone[RETIRED_MAX];
 	size_t keep = 0, freed = 0;
 	for (size_t i = 0; i < s->nretired; i++) {
-		if (s->retired[i].gen <= min_seen) {
-			policy_free(s->retired[i].policy);
-			freed++;
-		} else {
+		if (s->retired[i].gen <= min_seen)
+			gone[freed++] = s->retired[i];
+		else
 			s->retired[keep++] = s->retired[i];
-		}
 	}
 	s->nretired = keep;
+	for (size_t i = 0; i < freed; i++) {
+		/* A view shares its core's counters: they are carried only when no policy still
+		 * counts into them, and once. */
+		const void *id = policy_hits_id(gone[i].policy);
+		bool alive = id == policy_hits_id(atomic_load(&s->policy));
+		for (size_t k = 0; k < keep && !alive; k++)
+			alive = id == policy_hits_id(s->retired[k].policy);
+		for (size_t k = 0; k < i && !alive; k++)
+			alive = id == policy_hits_id(gone[k].policy);
+		if (!alive)
+			carry_hits(s, gone[i].policy);
+		policy_free(gone[i].policy);
+	}
 	/* A policy of millions of names leaves megabytes of freed heap in the loader thread's
 	 * arena; give them back so memory returns to its level after a reload. */
 	if (freed > 0)
@@ -802,6 +1004,209 @@ void server_set_ready_cb(struct server *s, server_ready_cb cb, void *arg)
 	s->ready_arg = arg;
 }
 
+/* ---- control commands ---- */
+
+static void rfc3339(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void cmd_status(struct server *s, FILE *o)
+{
+	const struct policy *p = atomic_load(&s->policy);
+	const struct policy_rule *r;
+	int64_t now = policy_now();
+	char t[32];
+	size_t nrules = policy_yaml_rule_at(p, 0, &r), scheduled = 0;
+
+	rfc3339(s->started, t, sizeof(t));
+	fprintf(o, "version: blokir %s\npid: %ld\nuptime: %lld s (since %s)\nworkers: %u\n",
+		BLOKIR_VERSION, (long)getpid(), (long long)(now - s->started), t, s->nworkers);
+	fprintf(o, "config: %s\npolicy generation: %llu\npolicy sha256: %s\n", s->cfg->path,
+		(unsigned long long)atomic_load(&s->policy_gen), s->sha256[0] ? s->sha256 : "-");
+	fprintf(o, "policy: %zu enabled entries, %zu list names\n", policy_rule_count(p),
+		policy_list_names(p));
+	for (size_t i = 0; i < policy_list_count(p); i++) {
+		bool on;
+		size_t names;
+		const char *path = policy_list_path(p, i, &on, &names);
+		fprintf(o, "list: %s, %s, %zu names\n", path, on ? "enabled" : "disabled", names);
+	}
+	if (s->last_reload_at == 0) {
+		fprintf(o, "last reload: none since start\n");
+	} else {
+		rfc3339(s->last_reload_at, t, sizeof(t));
+		fprintf(o, "last reload: %s %s\n", t, s->last_result);
+	}
+	fprintf(o, "reloads: %llu ok, %llu failed\n", (unsigned long long)s->reloads_ok,
+		(unsigned long long)s->reloads_failed);
+	for (size_t i = 0; i < nrules; i++) {
+		policy_yaml_rule_at(p, i, &r);
+		if (r->from == 0 && r->until == 0)
+			continue;
+		scheduled++;
+		if (r->from > now) {
+			rfc3339(r->from, t, sizeof(t));
+			fprintf(o, "schedule: \"%s\" (line %u) inactive, becomes active at %s\n",
+				r->name, r->line, t);
+		} else if (r->until > now) {
+			rfc3339(r->until, t, sizeof(t));
+			fprintf(o, "schedule: \"%s\" (line %u) active, becomes inactive at %s\n",
+				r->name, r->line, t);
+		} else {
+			rfc3339(r->until, t, sizeof(t));
+			fprintf(o, "schedule: \"%s\" (line %u) inactive since %s, no further change\n",
+				r->name, r->line, t);
+		}
+	}
+	if (scheduled == 0)
+		fprintf(o, "schedule: no entry has from/until\n");
+}
+
+static void json_string(FILE *o, const char *str)
+{
+	fputc('"', o);
+	for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			fprintf(o, "\\%c", *c);
+		else if (*c < 0x20)
+			fprintf(o, "\\u%04x", *c);
+		else
+			fputc(*c, o);
+	}
+	fputc('"', o);
+}
+
+static void cmd_stats(struct server *s, FILE *o, bool json)
+{
+	const struct policy *p = atomic_load(&s->policy);
+	uint64_t sum[STAT_COUNT] = { 0 };
+	bool is_list;
+
+	for (unsigned w = 0; w < s->nworkers; w++)
+		stats_add_to(worker_stats(s->workers[w]), sum);
+	if (!json) {
+		fprintf(o, "%-24s %14s", "counter", "total");
+		for (unsigned w = 0; w < s->nworkers; w++)
+			fprintf(o, "      worker%-2u", w);
+		fputc('\n', o);
+		for (int i = 0; i < STAT_COUNT; i++) {
+			fprintf(o, "%-24s %14llu", stats_name((enum stat_id)i),
+				(unsigned long long)sum[i]);
+			for (unsigned w = 0; w < s->nworkers; w++)
+				fprintf(o, " %14llu", (unsigned long long)atomic_load_explicit(
+					&worker_stats(s->workers[w])->c[i], memory_order_relaxed));
+			fputc('\n', o);
+		}
+		fprintf(o, "reloads-ok %llu\nreloads-failed %llu\n",
+			(unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
+		for (size_t i = 0; i < policy_hit_slots(p); i++) {
+			const char *label = policy_hit_label(p, i, &is_list);
+			fprintf(o, "blocked-by-%s \"%s\" %llu\n", is_list ? "list" : "entry", label,
+				(unsigned long long)hit_total(s, i));
+		}
+		return;
+	}
+	fprintf(o, "{\"total\":{");
+	for (int i = 0; i < STAT_COUNT; i++)
+		fprintf(o, "%s\"%s\":%llu", i ? "," : "", stats_name((enum stat_id)i),
+			(unsigned long long)sum[i]);
+	fprintf(o, ",\"reloads-ok\":%llu,\"reloads-failed\":%llu},\"workers\":[",
+		(unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
+	for (unsigned w = 0; w < s->nworkers; w++) {
+		fprintf(o, "%s{", w ? "," : "");
+		for (int i = 0; i < STAT_COUNT; i++)
+			fprintf(o, "%s\"%s\":%llu", i ? "," : "", stats_name((enum stat_id)i),
+				(unsigned long long)atomic_load_explicit(&worker_stats(s->workers[w])->c[i],
+					memory_order_relaxed));
+		fputc('}', o);
+	}
+	fputc(']', o);
+	for (int want_list = 0; want_list < 2; want_list++) {
+		bool first = true;
+		fprintf(o, ",\"blocked-by-%s\":{", want_list ? "list" : "entry");
+		for (size_t i = 0; i < policy_hit_slots(p); i++) {
+			const char *label = policy_hit_label(p, i, &is_list);
+			if (is_list != (want_list == 1))
+				continue;
+			fprintf(o, "%s", first ? "" : ",");
+			json_string(o, label);
+			fprintf(o, ":%llu", (unsigned long long)hit_total(s, i));
+			first = false;
+		}
+		fputc('}', o);
+	}
+	fprintf(o, "}\n");
+}
+
+static void control_cb(void *arg, int argc, char **argv, struct control_reply *r)
+{
+	struct server *s = arg;
+	FILE *o = control_reply_out(r);
+	const char *cmd = argv[0];
+
+	if (strcmp(cmd, "status") == 0 && argc == 1) {
+		cmd_status(s, o);
+	} else if (strcmp(cmd, "stats") == 0 && (argc == 1 ||
+		   (argc == 2 && strcmp(argv[1], "--json") == 0))) {
+		cmd_stats(s, o, argc == 2);
+	} else if (strcmp(cmd, "reload") == 0 && argc == 1) {
+		if (s->stopping) {
+			fprintf(o, "reload: the daemon is stopping\n");
+			control_reply_done(r, 3);
+			return;
+		}
+		struct control_reply **w = s->loading ? s->waiting_next : s->waiting;
+		size_t *n = s->loading ? &s->nwaiting_next : &s->nwaiting;
+		if (*n == RELOAD_WAITERS_MAX) {
+			fprintf(o, "reload: too many clients waiting for a reload\n");
+			control_reply_done(r, 3);
+			return;
+		}
+		w[(*n)++] = r; /* answered by reload_finish */
+		reload_start(s);
+		return;
+	} else if (strcmp(cmd, "flush-cache") == 0 && argc == 1) {
+		for (unsigned i = 0; i < s->nworkers; i++)
+			worker_post(s->workers[i], WORKER_MAIL_FLUSH);
+		fprintf(o, "flush-cache: %s, %u worker%s empty their caches before their next query\n",
+			s->cfg->cache_size ? "done" : "no cache configured (cache-size: 0)",
+			s->nworkers, s->nworkers == 1 ? "" : "s");
+	} else if (strcmp(cmd, "reopen-logs") == 0 && argc == 1) {
+		/* No log file exists yet: syslog and stderr are not files to rotate. */
+		fprintf(o, "reopen-logs: nothing to reopen (logging goes to syslog or stderr)\n");
+	} else if (strcmp(cmd, "why") == 0 && argc >= 2) {
+		const char *name = argv[1], *type = NULL, *client = NULL;
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--client") == 0 && i + 1 < argc)
+				client = argv[++i];
+			else if (type == NULL && argv[i][0] != '-')
+				type = argv[i];
+			else {
+				fprintf(o, "why: unexpected argument \"%s\"\n", argv[i]);
+				control_reply_done(r, 2);
+				return;
+			}
+		}
+		if (why_explain(s->cfg, atomic_load(&s->policy), s->cfg->path, name, type, client,
+			policy_now(), o) < 0) {
+			control_reply_done(r, 2);
+			return;
+		}
+	} else {
+		fprintf(o, "unknown command or wrong arguments: \"%s\"; commands: status, reload, "
+			"stats [--json], flush-cache, reopen-logs, why NAME [TYPE] [--client ADDR]\n",
+			cmd);
+		control_reply_done(r, 2);
+		return;
+	}
+	control_reply_done(r, 0);
+}
+
 /* ---- life cycle ---- */
 
 unsigned server_auto_workers(long ncpus)
@@ -842,6 +1247,11 @@ struct server *server_new(struct config *cfg, struct policy *pol)
 		goto fail;
 	s->cfg = cfg;
 	atomic_store(&s->policy, pol);
+	s->started = policy_now();
+	if (digest_file_sha256(cfg->path, s->sha256) < 0)
+		s->sha256[0] = '\0';
+	if (policy_hits_init(pol, cfg->workers) < 0)
+		goto fail;
 	s->nworkers = cfg->workers;
 	s->notify_fd = -1;
 	nfds = (size_t)s->nworkers * cfg->listen_count;
@@ -902,6 +1312,8 @@ static int server_setup_main(struct server *s)
 			return -1;
 	}
 	if ((s->sched_ev = evtimer_new(s->base, sched_cb, s)) == NULL)
+		return -1;
+	if (s->control != NULL && control_start(s->control, s->base) < 0)
 		return -1;
 	sched_arm(s, policy_now());
 	if (s->xfrout != NULL && (s->xfrnotify = xfrnotify_new(s->base, s->xfrout)) == NULL)
@@ -995,6 +1407,12 @@ void server_free(struct server *s)
 	xfrout_free(s->xfrout);
 	config_free(s->zone_cfg);
 	config_free(s->loaded_cfg);
+	waiters_answer(s->waiting, &s->nwaiting, 3, "reload: the daemon stopped\n");
+	waiters_answer(s->waiting_next, &s->nwaiting_next, 3, "reload: the daemon stopped\n");
+	control_free(s->control);
+	for (size_t i = 0; i < s->ncarried; i++)
+		free(s->carried[i].key);
+	free(s->carried);
 	policy_free(s->loaded);
 	diag_free(s->load_diag);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)

@@ -38,6 +38,11 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_DNSTAP_DROPPED] = "dnstap-dropped",
 };
 
+const char *stats_name(enum stat_id id)
+{
+	return stat_names[id];
+}
+
 void stats_add_to(const struct stats *src, uint64_t *sum)
 {
 	for (size_t i = 0; i < STAT_COUNT; i++)

@@ -162,6 +162,8 @@ static void mail_cb(evutil_socket_t fd, short what, void *arg)
 		atomic_store(&w->seen_gen, atomic_load(w->sh.policy_gen));
 		w->sh.ack_cb(w->sh.ack_arg);
 	}
+	if (bits & WORKER_MAIL_FLUSH)
+		proxy_flush_cache(w->proxy);
 	if (bits & WORKER_MAIL_STOP)
 		worker_begin_stop(w);
 }
@@ -199,7 +201,8 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	w->sendq = sendq_new(w->base);
 	w->guard = guard_new(cfg, cfg->workers);
 	w->proxy = proxy_new(&(struct proxy_env){ .cfg = cfg, .policy = sh->policy,
-		.stats = &w->stats, .observe = &w->observe, .forward = on_forward, .forward_arg = w,
+		.stats = &w->stats, .observe = &w->observe, .worker = index, .forward = on_forward,
+		.forward_arg = w,
 		.reply = on_reply, .reply_queued = on_reply_queued, .reply_arg = w,
 		.notify = sh->notify, .notify_arg = sh->notify_arg, .xfrout = sh->xfrout,
 		.caps = &w->caps, .stream = on_stream, .stream_arg = w });

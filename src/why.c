@@ -1,0 +1,320 @@
+/*
+ * why: the decision for one name and its proof (see include/why.h). The deciding entry is what
+ * policy_match returns, the same call the query path makes; policy_explain lists every entry on
+ * the name's path in the matcher's own order, and the two are checked against each other so the
+ * proof can never disagree with the decision.
+ */
+#include "why.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "wire.h" /* before ldns: see wire.h */
+#include <ldns/ldns.h>
+
+#include "guard.h"
+
+#define CANDIDATES_MAX 260 /* two per label of a 255-octet name, and the root */
+
+/* Wire-format NAME as "a.b.c." (the names here were validated: letters, digits, - and _). */
+static void name_text(const uint8_t *name, size_t len, char *out, size_t cap)
+{
+	size_t o = 0, n = 0;
+
+	if (len == 0 || name[0] == 0) {
+		snprintf(out, cap, ".");
+		return;
+	}
+	while (o < len && name[o] != 0 && n + name[o] + 2 < cap) {
+		memcpy(out + n, name + o + 1, name[o]);
+		n += name[o];
+		out[n++] = '.';
+		o += 1 + (size_t)name[o];
+	}
+	out[n] = '\0';
+}
+
+static void rfc3339(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void schedule_text(const struct policy_rule *r, int64_t now, char *buf, size_t cap)
+{
+	char from[32], until[32];
+
+	if (r->from == 0 && r->until == 0) {
+		snprintf(buf, cap, "none (always in force)");
+		return;
+	}
+	rfc3339(r->from, from, sizeof(from));
+	rfc3339(r->until, until, sizeof(until));
+	if (!policy_rule_active(r, now) && r->from != 0 && now < r->from)
+		snprintf(buf, cap, "not yet active, from %s%s%s", from, r->until ? " until " : "",
+			r->until ? until : "");
+	else if (!policy_rule_active(r, now))
+		snprintf(buf, cap, "ended at %s", until);
+	else if (r->until != 0)
+		snprintf(buf, cap, "active until %s%s%s", until, r->from ? ", since " : "",
+			r->from ? from : "");
+	else
+		snprintf(buf, cap, "active since %s", from);
+}
+
+static const char *form_text(enum match_form f)
+{
+	switch (f) {
+	case MATCH_EXACT: return "the name alone";
+	case MATCH_BELOW: return "names below it";
+	case MATCH_SUBTREE: break;
+	}
+	return "the name and below";
+}
+
+/* "NAME at FILE:LINE" for a YAML entry, "NAME in LIST line N" for a listed name. */
+static void where_print(FILE *out, const struct policy *pol, const char *path,
+	const struct policy_candidate *c, const uint8_t *qname, size_t qlen)
+{
+	char stored[WIRE_NAME_MAX * 4 + 4];
+
+	if (c->list < 0) {
+		fprintf(out, "%s (%s) at %s:%u", c->name, form_text(c->form), path, c->line);
+		return;
+	}
+	/* A covering entry sits in the name's SELF slot or an ancestor's BELOW slot; one on the
+	 * path that does not cover is the other way round. */
+	bool covers = c->state != POLICY_CAND_NOT_COVERING;
+	bool self = (c->offset == 0) == covers;
+	unsigned line = policy_list_line(pol, (size_t)c->list, qname + c->offset, qlen - c->offset,
+		self);
+	name_text(qname + c->offset, qlen - c->offset, stored, sizeof(stored));
+	if (line != 0)
+		fprintf(out, "%s listed at %s:%u (lists[%d] at %s:%u)", stored, c->name, line,
+			c->list, path, c->line);
+	else
+		fprintf(out, "%s listed in %s (lists[%d] at %s:%u)", stored, c->name, c->list,
+			path, c->line);
+}
+
+static void entry_line(FILE *out, const char *label, const struct policy *pol, const char *path,
+	const struct policy_candidate *c, const uint8_t *qname, size_t qlen, int64_t now)
+{
+	char sched[128];
+	const char *state = "";
+
+	switch (c->state) {
+	case POLICY_CAND_DISABLED: state = ", disabled (enabled: false)"; break;
+	case POLICY_CAND_INACTIVE: state = ", outside its schedule"; break;
+	case POLICY_CAND_NOT_COVERING: state = ", does not cover this name"; break;
+	case POLICY_CAND_DECIDES:
+	case POLICY_CAND_OVERRIDDEN: break;
+	}
+	fprintf(out, "%s: ", label);
+	where_print(out, pol, path, c, qname, qlen);
+	fprintf(out, "%s\n", state);
+	if (c->rule == NULL)
+		return;
+	schedule_text(c->rule, now, sched, sizeof(sched));
+	fprintf(out, "  action: %s\n  reason: %s\n  ref: %s\n  schedule: %s\n",
+		config_action_name(c->rule->action), c->rule->reason ? c->rule->reason : "-",
+		c->rule->ref ? c->rule->ref : "-", sched);
+}
+
+/* The EDE 16 text the proxy sends: "REASON (ref REF)", "REASON", "ref REF" or nothing. */
+static void ede_text(const struct policy_rule *r, char *buf, size_t cap)
+{
+	if (r->reason && r->ref)
+		snprintf(buf, cap, ", EDE 16 (Censored) \"%s (ref %s)\"", r->reason, r->ref);
+	else if (r->reason || r->ref)
+		snprintf(buf, cap, ", EDE 16 (Censored) \"%s%s\"", r->ref ? "ref " : "",
+			r->reason ? r->reason : r->ref);
+	else
+		snprintf(buf, cap, ", EDE 16 (Censored)");
+}
+
+static void answer_redirect(FILE *out, const struct policy_rule *r, const char *owner,
+	uint16_t qtype, const char *soa)
+{
+	const struct config_redirect *rd = r->redirect;
+	char a[INET6_ADDRSTRLEN], cname[WIRE_NAME_MAX * 4 + 4];
+	bool addr = qtype == LDNS_RR_TYPE_A || qtype == LDNS_RR_TYPE_AAAA || qtype == LDNS_RR_TYPE_ANY;
+	bool printed = false;
+
+	if (rd != NULL && rd->cname_len > 0 && (addr || qtype == LDNS_RR_TYPE_CNAME)) {
+		name_text(rd->cname, rd->cname_len, cname, sizeof(cname));
+		fprintf(out, "answer: NOERROR, %s %u IN CNAME %s", owner, rd->ttl, cname);
+		return;
+	}
+	fprintf(out, "answer: NOERROR");
+	for (size_t i = 0; rd && rd->cname_len == 0 && i < rd->a_count &&
+	     (qtype == LDNS_RR_TYPE_A || qtype == LDNS_RR_TYPE_ANY); i++, printed = true)
+		fprintf(out, ", %s %u IN A %s", owner, rd->ttl, inet_ntop(AF_INET, rd->a[i], a,
+			sizeof(a)));
+	for (size_t i = 0; rd && rd->cname_len == 0 && i < rd->aaaa_count &&
+	     (qtype == LDNS_RR_TYPE_AAAA || qtype == LDNS_RR_TYPE_ANY); i++, printed = true)
+		fprintf(out, ", %s %u IN AAAA %s", owner, rd->ttl, inet_ntop(AF_INET6, rd->aaaa[i],
+			a, sizeof(a)));
+	if (!printed)
+		fprintf(out, ", no answer records (NODATA), authority %s", soa);
+}
+
+static void answer_line(FILE *out, const struct config *cfg, const struct policy *pol,
+	const struct policy_rule *r, const uint8_t *qname, size_t qlen, size_t offset,
+	uint16_t qtype)
+{
+	char owner[WIRE_NAME_MAX * 4 + 4], soa[3 * (WIRE_NAME_MAX * 4 + 4) + 64], ede[1200];
+	char mname[WIRE_NAME_MAX * 4 + 4], rname[WIRE_NAME_MAX * 4 + 4];
+	const uint8_t *m, *rn;
+	size_t mlen, rlen;
+
+	if (r == NULL || r->action == ACTION_ALLOW) {
+		fprintf(out, "answer: forwarded to %s%s", cfg->upstream_count ? cfg->upstreams[0].text :
+			"(no upstream)", cfg->upstream_count > 1 ? " (then the other upstreams in order)" : "");
+		if (r == NULL && cfg->inspect_answers)
+			fprintf(out, "; the upstream's answer, unless its CNAME chain reaches a blocked "
+				"name\n");
+		else if (r == NULL)
+			fprintf(out, "; the upstream's answer\n");
+		else
+			fprintf(out, "; the upstream's answer as it is (allow: no CNAME-chain inspection)\n");
+		return;
+	}
+	name_text(qname, qlen, owner, sizeof(owner));
+	m = policy_soa_mname(pol, &mlen);
+	rn = policy_soa_rname(pol, &rlen);
+	name_text(m, mlen, mname, sizeof(mname));
+	name_text(rn, rlen, rname, sizeof(rname));
+	name_text(qname + offset, qlen - offset, soa, sizeof(soa));
+	size_t n = strlen(soa);
+	/* no serial: it is the policy's build time, which would make the daemon's text differ
+	 * from the offline one's for the same file */
+	snprintf(soa + n, sizeof(soa) - n, " %u IN SOA %s %s", policy_negative_ttl(pol), mname,
+		rname);
+	ede_text(r, ede, sizeof(ede));
+	switch (r->action) {
+	case ACTION_NXDOMAIN:
+		fprintf(out, "answer: NXDOMAIN, authority %s", soa);
+		break;
+	case ACTION_NODATA:
+		fprintf(out, "answer: NOERROR, no answer records (NODATA), authority %s", soa);
+		break;
+	case ACTION_REFUSED:
+		fprintf(out, "answer: REFUSED");
+		break;
+	case ACTION_DROP:
+		fprintf(out, "answer: none (the query is dropped)\n");
+		return;
+	case ACTION_REDIRECT:
+		answer_redirect(out, r, owner, qtype, soa);
+		break;
+	case ACTION_ALLOW:
+	case ACTION_DEFAULT:
+		break;
+	}
+	fprintf(out, "%s (with EDNS)\n", ede);
+}
+
+/* Whether CLIENT may ask: -1 when it does not parse, else the guard's verdict. */
+static int client_verdict(const struct config *cfg, const char *client)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct guard *g;
+	int v;
+
+	if (inet_pton(AF_INET, client, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, client, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		return -1;
+	if ((g = guard_new(cfg, 1)) == NULL)
+		return GUARD_PASS; /* out of memory: say nothing about the client rather than lie */
+	v = guard_check_acl(g, (const struct sockaddr *)&ss);
+	guard_free(g);
+	return v;
+}
+
+int why_explain(const struct config *cfg, const struct policy *pol, const char *path,
+	const char *name, const char *type, const char *client, int64_t now, FILE *out)
+{
+	struct policy_candidate *c = NULL;
+	uint8_t qname[CONFIG_NAME_MAX];
+	char shown[WIRE_NAME_MAX * 4 + 4];
+	size_t qlen, n, off = 0, decider = SIZE_MAX;
+	const struct policy_rule *r;
+	uint16_t qtype = LDNS_RR_TYPE_A;
+	const char *err;
+	int verdict = GUARD_PASS;
+
+	if (config_parse_name(name, qname, &qlen, &err) < 0) {
+		fprintf(out, "why: %s: %s\n", name, err);
+		return -1;
+	}
+	if (type != NULL && (qtype = (uint16_t)ldns_get_rr_type_by_name(type)) == 0) {
+		fprintf(out, "why: %s: expected a record type (A, AAAA, HTTPS, TYPE65, ...)\n", type);
+		return -1;
+	}
+	if (client != NULL && (verdict = client_verdict(cfg, client)) < 0) {
+		fprintf(out, "why: %s: expected an IPv4 or IPv6 address\n", client);
+		return -1;
+	}
+	if ((c = calloc(CANDIDATES_MAX, sizeof(*c))) == NULL) {
+		fprintf(out, "why: out of memory\n");
+		return -1;
+	}
+	name_text(qname, qlen, shown, sizeof(shown));
+	ldns_rr_type t = (ldns_rr_type)qtype;
+	char *tname = ldns_rr_type2str(t);
+	fprintf(out, "query: %s %s%s%s\n", shown, tname ? tname : "?", client ? " from " : "",
+		client ? client : "");
+	free(tname);
+	if (verdict == GUARD_ACL_REFUSE || verdict == GUARD_ACL_DROP) {
+		fprintf(out, "decision: refused, the client is outside allow-from\n");
+		fprintf(out, "answer: %s\n", verdict == GUARD_ACL_DROP ?
+			"none (deny-action: drop)" : "REFUSED (deny-action: refused)");
+		free(c);
+		return 0;
+	}
+
+	r = policy_match(pol, qname, qlen, &off);
+	n = policy_explain(pol, qname, qlen, now, c, CANDIDATES_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (c[i].state == POLICY_CAND_DECIDES)
+			decider = i;
+	if ((decider == SIZE_MAX) != (r == NULL) || (r != NULL && c[decider].rule != r)) {
+		/* Only a clock step between the two calls could do this: say so, never guess. */
+		fprintf(out, "why: the policy changed its mind while being asked (a schedule "
+			"boundary passed); ask again\n");
+		free(c);
+		return 0;
+	}
+	if (r == NULL) {
+		fprintf(out, "decision: forwarded\nno entry covers %s\n", shown);
+		if (n == 0)
+			fprintf(out, "closest enclosing entries: none\n");
+		for (size_t i = 0; i < n; i++)
+			entry_line(out, "closest enclosing entry", pol, path, &c[i], qname, qlen, now);
+	} else {
+		fprintf(out, "decision: %s\n", r->action == ACTION_ALLOW ?
+			"forwarded (an allow exception)" : "blocked");
+		entry_line(out, "deciding entry", pol, path, &c[decider], qname, qlen, now);
+		for (size_t i = decider + 1; i < n; i++)
+			if (c[i].state == POLICY_CAND_OVERRIDDEN)
+				entry_line(out, "overrides", pol, path, &c[i], qname, qlen, now);
+		for (size_t i = 0; i < n; i++)
+			if (c[i].state != POLICY_CAND_OVERRIDDEN && c[i].state != POLICY_CAND_DECIDES)
+				entry_line(out, "not in force", pol, path, &c[i], qname, qlen, now);
+	}
+	answer_line(out, cfg, pol, r, qname, qlen, off, qtype);
+	free(c);
+	return 0;
+}
