@@ -15,6 +15,7 @@
 #include <malloc.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -244,11 +245,23 @@ static void fd_limit_raise(const struct config *cfg, unsigned workers)
 			(unsigned long long)rl.rlim_cur);
 }
 
-/* The service's group: `group:`, or the one blokir runs as. -1 (logged) when it does not exist. */
+/*
+ * The service's group: `group:`, else the primary group of `user:`, else the one blokir runs as.
+ * -1 (logged) when it does not exist.
+ */
 static int service_gid(const struct config *cfg, gid_t *gid)
 {
 	struct group *g;
+	struct passwd *pw;
 
+	if (cfg->group == NULL && cfg->user != NULL) {
+		if ((pw = getpwnam(cfg->user)) == NULL) {
+			log_err("control-socket: user %s does not exist", cfg->user);
+			return -1;
+		}
+		*gid = pw->pw_gid;
+		return 0;
+	}
 	if (cfg->group == NULL) {
 		*gid = getegid();
 		return 0;

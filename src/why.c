@@ -114,7 +114,10 @@ static void entry_line(FILE *out, const char *label, const struct policy *pol, c
 	switch (c->state) {
 	case POLICY_CAND_DISABLED: state = ", disabled (enabled: false)"; break;
 	case POLICY_CAND_INACTIVE: state = ", outside its schedule"; break;
-	case POLICY_CAND_NOT_COVERING: state = ", does not cover this name"; break;
+	case POLICY_CAND_NOT_COVERING:
+		state = c->offset == 0 ? ", covers only the names below it" :
+			", covers only that name itself";
+		break;
 	case POLICY_CAND_DECIDES:
 	case POLICY_CAND_OVERRIDDEN: break;
 	}
