@@ -43,6 +43,21 @@ enum stat_id {
 	STAT_XFR_REFUSED,      /* serve-rpz: requests refused (allow, unsigned, UDP AXFR, bad TSIG) */
 	STAT_AUDIT_DROPPED,    /* audit-log lines dropped: the worker's ring was full */
 	STAT_DNSTAP_DROPPED,   /* dnstap messages dropped: fstrm's queue was full */
+	/* Breakdowns (issue 11, metrics): every query by transport and by question type, every
+	 * answer sent by its rcode. */
+	STAT_QUERIES_UDP,
+	STAT_QUERIES_TCP,
+	STAT_QTYPE_A,          /* queries that parsed, by type: A, AAAA, HTTPS, anything else */
+	STAT_QTYPE_AAAA,
+	STAT_QTYPE_HTTPS,
+	STAT_QTYPE_OTHER,
+	STAT_RCODE_NOERROR,    /* answers sent, by rcode */
+	STAT_RCODE_FORMERR,
+	STAT_RCODE_SERVFAIL,
+	STAT_RCODE_NXDOMAIN,
+	STAT_RCODE_NOTIMP,
+	STAT_RCODE_REFUSED,
+	STAT_RCODE_OTHER,
 	STAT_COUNT
 };
 
@@ -78,6 +93,55 @@ struct stats_zone {
 
 /* Formats Z as "zone NAME: serial=N records=N ... result=\"...\"" into BUF; returns BUF. */
 char *stats_zone_format(const struct stats_zone *z, char *buf, size_t cap);
+
+/* The question type's class (A, AAAA, HTTPS, other) as a counter. */
+static inline enum stat_id stats_qtype_id(uint16_t qtype)
+{
+	return qtype == 1 ? STAT_QTYPE_A : qtype == 28 ? STAT_QTYPE_AAAA :
+		qtype == 65 ? STAT_QTYPE_HTTPS : STAT_QTYPE_OTHER;
+}
+
+/* The counter of an answer's rcode (the low 4 bits of its fourth byte). */
+static inline enum stat_id stats_rcode_id(const uint8_t *answer)
+{
+	static const uint8_t ids[16] = {
+		STAT_RCODE_NOERROR, STAT_RCODE_FORMERR, STAT_RCODE_SERVFAIL, STAT_RCODE_NXDOMAIN,
+		STAT_RCODE_NOTIMP, STAT_RCODE_REFUSED, STAT_RCODE_OTHER, STAT_RCODE_OTHER,
+		STAT_RCODE_OTHER, STAT_RCODE_OTHER, STAT_RCODE_OTHER, STAT_RCODE_OTHER,
+		STAT_RCODE_OTHER, STAT_RCODE_OTHER, STAT_RCODE_OTHER, STAT_RCODE_OTHER,
+	};
+	return (enum stat_id)ids[answer[3] & 0x0f];
+}
+
+/*
+ * Per upstream and worker: tries sent, tries timed out, answers and their latency (from the
+ * try's send to its answer) in a histogram. Written by the worker only, like struct stats.
+ */
+#define STATS_LATENCY_BUCKETS 12 /* upper bounds in stats_latency_bounds_us, then +Inf */
+extern const uint64_t stats_latency_bounds_us[STATS_LATENCY_BUCKETS - 1];
+
+struct stats_upstream {
+	_Atomic uint64_t sent, timeouts, answers;
+	_Atomic uint64_t latency_us_sum;
+	_Atomic uint64_t bucket[STATS_LATENCY_BUCKETS]; /* not cumulative; the last is +Inf */
+} __attribute__((aligned(64)));
+
+static inline void stats_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+		memory_order_relaxed);
+}
+
+static inline void stats_latency(struct stats_upstream *u, uint64_t us)
+{
+	size_t b = 0;
+
+	while (b < STATS_LATENCY_BUCKETS - 1 && us > stats_latency_bounds_us[b])
+		b++;
+	stats_add(&u->bucket[b], 1);
+	stats_add(&u->latency_us_sum, us);
+	stats_add(&u->answers, 1);
+}
 
 /* Adds every counter of SRC into the plain array SUM (STAT_COUNT entries). */
 void stats_add_to(const struct stats *src, uint64_t *sum);

@@ -50,6 +50,8 @@ struct upstream_env {
 	struct sendq *sendq;          /* queries go out through it */
 	struct rand_pool *rand;       /* query IDs and 0x20 case */
 	unsigned index;               /* the worker's number, for log lines */
+	struct stats_upstream *up_stats; /* per upstream (index in cfg->upstreams): tries, answers */
+	bool time_upstreams;          /* time each try for the latency histogram (metrics on) */
 	upstream_answer_cb answer;
 	upstream_fail_cb fail;
 	void *arg;                    /* for answer and fail */

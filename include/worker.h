@@ -67,5 +67,7 @@ void worker_join(struct worker *w);
 uint64_t worker_seen_gen(const struct worker *w); /* last policy generation acknowledged */
 bool worker_exited(const struct worker *w);       /* the thread has left its loop */
 const struct stats *worker_stats(const struct worker *w);
+/* CONFIG_UPSTREAMS_MAX blocks, by index in cfg->upstreams. */
+const struct stats_upstream *worker_upstream_stats(const struct worker *w);
 
 #endif

@@ -156,6 +156,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			struct msghdr *mh = &l->in[i].msg_hdr;
 			struct client_ref c = { NULL, fd, mh->msg_namelen, (struct sockaddr *)&l->peers[i] };
 			stats_inc(l->env.stats, STAT_QUERIES);
+			stats_inc(l->env.stats, STAT_QUERIES_UDP);
 			if (mh->msg_flags & MSG_TRUNC) {
 				stats_inc(l->env.stats, STAT_DROPPED);
 				continue;
@@ -168,6 +169,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 					l->outbuf[nout], UDP_OUT_MAX);
 			if (n == 0)
 				continue;
+			stats_inc(l->env.stats, stats_rcode_id(l->outbuf[nout]));
 			l->out_iov[nout].iov_len = n;
 			l->out[nout].msg_hdr.msg_name = &l->peers[i];
 			l->out[nout].msg_hdr.msg_namelen = mh->msg_namelen;
@@ -377,10 +379,13 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_remove(in, l->tcp_frame, len);
 		completed = true;
 		stats_inc(l->env.stats, STAT_QUERIES);
+		stats_inc(l->env.stats, STAT_QUERIES_TCP);
 		struct client_ref c = { conn, -1, conn->peerlen, (struct sockaddr *)&conn->peer };
 		size_t n = l->env.query(l->env.query_arg, l->tcp_frame, len, &c, l->tcp_out + 2, 65535);
-		if (n > 0 && conn->bev != NULL)
+		if (n > 0 && conn->bev != NULL) {
+			stats_inc(l->env.stats, stats_rcode_id(l->tcp_out + 2));
 			conn_write_frame(conn, l->tcp_out + 2, n);
+		}
 		if (conn->stream_next != NULL ||
 			evbuffer_get_length(bufferevent_get_output(bev)) > TCP_OUT_HIGH)
 			break;
@@ -546,12 +551,13 @@ void listen_reply_queued(struct listen *l, const struct client_ref *c, const uin
 		listen_reply(l, c, ans, len); /* the TCP output buffer copies it */
 		return;
 	}
+	stats_inc(l->env.stats, stats_rcode_id(ans));
 	sendq_add(l->env.sendq, c->udp_fd, c->addr, c->addrlen, &iov, 1);
 }
 
 void listen_reply(struct listen *l, const struct client_ref *c, const uint8_t *ans, size_t len)
 {
-	(void)l;
+	stats_inc(l->env.stats, stats_rcode_id(ans));
 	if (c->conn == NULL) {
 		if (sendto(c->udp_fd, ans, len, MSG_DONTWAIT, c->addr, c->addrlen) < 0)
 			log_debug("sendto: %s", strerror(errno));

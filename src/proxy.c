@@ -213,6 +213,7 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 		stats_inc(stats, STAT_BADVERS);
 		return responded(p, c, out, wire_build_error(&q, WIRE_RCODE_BADVERS, out, cap));
 	}
+	stats_inc(stats, stats_qtype_id(q.qtype));
 	if (p->env.xfrout != NULL) {
 		size_t n;
 

@@ -37,6 +37,7 @@
 #include "digest.h"
 #include "dnstap.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "xfrnotify.h"
 #include "privdrop.h"
@@ -135,6 +136,12 @@ struct server {
 	size_t nwaiting, nwaiting_next;
 	struct hit_total *carried;         /* owned, sorted by key */
 	size_t ncarried, carried_cap;
+
+	struct metrics *metrics;           /* owned; NULL without metrics-listen */
+	/* The metrics thread reads what only the main loop writes (the policy pointer and the
+	 * retired list, carried counts, reload results): the main loop holds this while it changes
+	 * them, the metrics thread while it renders. Workers never take it. */
+	pthread_mutex_t state_lock;
 };
 
 /* The service manager's one-line view: the policy in force and the last reload's outcome. */
@@ -177,6 +184,7 @@ static void server_notify(void *arg)
 }
 
 static control_command_cb control_cb;
+static metrics_render_cb render_metrics;
 
 /* ---- sockets ---- */
 
@@ -282,6 +290,9 @@ int server_bind(struct server *s)
 	if (s->cfg->control_socket != NULL &&
 	    (service_gid(s->cfg, &gid) < 0 ||
 	     (s->control = control_new(s->cfg->control_socket, gid, control_cb, s)) == NULL))
+		return -1;
+	if (s->cfg->metrics_listen.addrlen != 0 &&
+	    (s->metrics = metrics_new(&s->cfg->metrics_listen, render_metrics, s)) == NULL)
 		return -1;
 
 	fd_limit_raise(s->cfg, s->nworkers);
@@ -591,6 +602,7 @@ static void reload_start(struct server *s)
 
 static void publish_policy(struct server *s, struct policy *fresh)
 {
+	pthread_mutex_lock(&s->state_lock);
 	struct policy *old = atomic_exchange_explicit(&s->policy, fresh, memory_order_acq_rel);
 	uint64_t gen = atomic_fetch_add(&s->policy_gen, 1) + 1;
 
@@ -601,6 +613,7 @@ static void publish_policy(struct server *s, struct policy *fresh)
 	} else {
 		s->retired[s->nretired++] = (struct retired){ old, gen };
 	}
+	pthread_mutex_unlock(&s->state_lock);
 	for (unsigned i = 0; i < s->nworkers; i++)
 		worker_post(s->workers[i], WORKER_MAIL_POLICY);
 }
@@ -662,6 +675,7 @@ static void reload_finish(struct server *s)
 
 	pthread_join(s->loader, NULL);
 	s->loading = false;
+	pthread_mutex_lock(&s->state_lock);
 	s->last_reload_at = policy_now();
 	if (s->loaded != NULL) {
 		log_info("reload: %s: policy with %zu enabled entries and %zu list names in force "
@@ -676,6 +690,7 @@ static void reload_finish(struct server *s)
 		snprintf(s->last_result, sizeof(s->last_result), "ok: %s", s->load_summary);
 		memcpy(s->sha256, s->load_sha256, sizeof(s->sha256));
 		s->reloads_ok++;
+		pthread_mutex_unlock(&s->state_lock);
 		if (s->xfr != NULL) {
 			struct policy *view = zones_view(s, s->loaded);
 			if (view == NULL) {
@@ -713,6 +728,7 @@ static void reload_finish(struct server *s)
 		snprintf(s->last_result, sizeof(s->last_result), "failed: %zu error%s%s%s", n,
 			n == 1 ? "" : "s", n ? ", first: " : "", n ? diag_get(s->load_diag, 0) : "");
 		s->reloads_failed++;
+		pthread_mutex_unlock(&s->state_lock);
 		code = 1;
 		reload_note(s, "failed, %zu error%s, the previous policy stays", n, n == 1 ? "" : "s");
 	}
@@ -843,6 +859,7 @@ static void retire_policies(struct server *s)
 	}
 	struct retired gone[RETIRED_MAX];
 	size_t keep = 0, freed = 0;
+	pthread_mutex_lock(&s->state_lock);
 	for (size_t i = 0; i < s->nretired; i++) {
 		if (s->retired[i].gen <= min_seen)
 			gone[freed++] = s->retired[i];
@@ -863,6 +880,7 @@ static void retire_policies(struct server *s)
 			carry_hits(s, gone[i].policy);
 		policy_free(gone[i].policy);
 	}
+	pthread_mutex_unlock(&s->state_lock);
 	/* A policy of millions of names leaves megabytes of freed heap in the loader thread's
 	 * arena; give them back so memory returns to its level after a reload. */
 	if (freed > 0)
@@ -1156,6 +1174,159 @@ static void cmd_stats(struct server *s, FILE *o, bool json)
 	fprintf(o, "}\n");
 }
 
+/* ---- metrics ---- */
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void label_value(FILE *o, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(o, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", o);
+		else
+			fputc(*v, o);
+	}
+}
+
+/* "answers-wrong-id" as "blokir_answers_wrong_id_total". */
+static void counter_name(FILE *o, const char *name)
+{
+	fputs("blokir_", o);
+	for (; *name; name++)
+		fputc(*name == '-' ? '_' : *name, o);
+	fputs("_total", o);
+}
+
+static void family(FILE *o, const char *name, const char *type, const char *help)
+{
+	fprintf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_breakdown(FILE *o, const uint64_t *sum, const char *name, const char *label,
+	const char *help, enum stat_id first, enum stat_id last, const char *const *values)
+{
+	family(o, name, "counter", help);
+	for (int i = first; i <= (int)last; i++)
+		fprintf(o, "%s{%s=\"%s\"} %llu\n", name, label, values[i - first],
+			(unsigned long long)sum[i]);
+}
+
+static void render_upstreams(struct server *s, FILE *o)
+{
+	static const char *const fams[][2] = {
+		{ "blokir_forwarded_by_upstream_total", "tries sent to the upstream (UDP and TCP)" },
+		{ "blokir_timeouts_by_upstream_total", "tries the upstream did not answer in time" },
+		{ "blokir_answers_by_upstream_total", "answers from the upstream relayed" },
+	};
+	size_t n = s->cfg->upstream_count;
+
+	for (int f = 0; f < 3; f++) {
+		family(o, fams[f][0], "counter", fams[f][1]);
+		for (size_t u = 0; u < n; u++) {
+			uint64_t v = 0;
+			for (unsigned w = 0; w < s->nworkers; w++) {
+				const struct stats_upstream *st = &worker_upstream_stats(s->workers[w])[u];
+				const _Atomic uint64_t *c = f == 0 ? &st->sent : f == 1 ? &st->timeouts : &st->answers;
+				v += atomic_load_explicit(c, memory_order_relaxed);
+			}
+			fprintf(o, "%s{upstream=\"%s\"} %llu\n", fams[f][0], s->cfg->upstreams[u].text,
+				(unsigned long long)v);
+		}
+	}
+	family(o, "blokir_upstream_latency_seconds", "histogram",
+		"time from sending a try to its answer");
+	for (size_t u = 0; u < n; u++) {
+		uint64_t b[STATS_LATENCY_BUCKETS] = { 0 }, sum_us = 0, cum = 0;
+		const char *t = s->cfg->upstreams[u].text;
+		for (unsigned w = 0; w < s->nworkers; w++) {
+			const struct stats_upstream *st = &worker_upstream_stats(s->workers[w])[u];
+			for (int i = 0; i < STATS_LATENCY_BUCKETS; i++)
+				b[i] += atomic_load_explicit(&st->bucket[i], memory_order_relaxed);
+			sum_us += atomic_load_explicit(&st->latency_us_sum, memory_order_relaxed);
+		}
+		for (int i = 0; i < STATS_LATENCY_BUCKETS; i++) {
+			cum += b[i];
+			if (i < STATS_LATENCY_BUCKETS - 1)
+				fprintf(o, "blokir_upstream_latency_seconds_bucket{upstream=\"%s\",le=\"%g\"} "
+					"%llu\n", t, (double)stats_latency_bounds_us[i] / 1e6,
+					(unsigned long long)cum);
+			else
+				fprintf(o, "blokir_upstream_latency_seconds_bucket{upstream=\"%s\",le=\"+Inf\"} "
+					"%llu\n", t, (unsigned long long)cum);
+		}
+		fprintf(o, "blokir_upstream_latency_seconds_sum{upstream=\"%s\"} %.6f\n", t,
+			(double)sum_us / 1e6);
+		fprintf(o, "blokir_upstream_latency_seconds_count{upstream=\"%s\"} %llu\n", t,
+			(unsigned long long)cum);
+	}
+}
+
+/* metrics_render_cb: the whole page, on the metrics thread. */
+static void render_metrics(void *arg, FILE *o)
+{
+	static const char *const transports[] = { "udp", "tcp" };
+	static const char *const qtypes[] = { "A", "AAAA", "HTTPS", "other" };
+	static const char *const rcodes[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+		"REFUSED", "other" };
+	struct server *s = arg;
+	uint64_t sum[STAT_COUNT] = { 0 };
+	bool is_list;
+
+	for (unsigned w = 0; w < s->nworkers; w++)
+		stats_add_to(worker_stats(s->workers[w]), sum);
+	for (int i = 0; i < STAT_QUERIES_UDP; i++) {
+		fprintf(o, "# TYPE ");
+		counter_name(o, stats_name((enum stat_id)i));
+		fprintf(o, " counter\n");
+		counter_name(o, stats_name((enum stat_id)i));
+		fprintf(o, " %llu\n", (unsigned long long)sum[i]);
+	}
+	render_breakdown(o, sum, "blokir_queries_by_transport_total", "transport",
+		"client queries by transport", STAT_QUERIES_UDP, STAT_QUERIES_TCP, transports);
+	render_breakdown(o, sum, "blokir_queries_by_qtype_total", "qtype",
+		"parsed client queries by question type", STAT_QTYPE_A, STAT_QTYPE_OTHER, qtypes);
+	render_breakdown(o, sum, "blokir_answers_by_rcode_total", "rcode",
+		"answers sent to clients by rcode", STAT_RCODE_NOERROR, STAT_RCODE_OTHER, rcodes);
+	render_upstreams(s, o);
+
+	pthread_mutex_lock(&s->state_lock);
+	const struct policy *p = atomic_load(&s->policy);
+	for (int want_list = 0; want_list < 2; want_list++) {
+		const char *fam = want_list ? "blokir_blocked_by_list_total" :
+			"blokir_blocked_by_entry_total";
+		family(o, fam, "counter", want_list ? "queries blocked by a name from this list" :
+			"queries blocked by this YAML entry (directly or through a CNAME chain)");
+		for (size_t i = 0; i < policy_hit_slots(p); i++) {
+			const char *label = policy_hit_label(p, i, &is_list);
+			if (is_list != (want_list == 1))
+				continue;
+			fprintf(o, "%s{%s=\"", fam, want_list ? "list" : "entry");
+			label_value(o, label);
+			fprintf(o, "\"} %llu\n", (unsigned long long)hit_total(s, i));
+		}
+	}
+	family(o, "blokir_reloads_total", "counter", "policy reloads by result");
+	fprintf(o, "blokir_reloads_total{result=\"ok\"} %llu\nblokir_reloads_total{result=\"failed\"} "
+		"%llu\n", (unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
+	family(o, "blokir_last_reload_timestamp_seconds", "gauge",
+		"when the last reload finished (unix time; 0: none since start)");
+	fprintf(o, "blokir_last_reload_timestamp_seconds %lld\n", (long long)s->last_reload_at);
+	family(o, "blokir_start_time_seconds", "gauge", "when the daemon started (unix time)");
+	fprintf(o, "blokir_start_time_seconds %lld\n", (long long)s->started);
+	family(o, "blokir_policy_generation", "gauge", "policies published since start");
+	fprintf(o, "blokir_policy_generation %llu\n",
+		(unsigned long long)atomic_load(&s->policy_gen));
+	family(o, "blokir_policy_entries", "gauge", "enabled YAML entries in force");
+	fprintf(o, "blokir_policy_entries %zu\n", policy_rule_count(p));
+	family(o, "blokir_policy_list_names", "gauge", "names from enabled lists in force");
+	fprintf(o, "blokir_policy_list_names %zu\n", policy_list_names(p));
+	family(o, "blokir_policy_info", "gauge", "the policy in force: its file's SHA-256");
+	fprintf(o, "blokir_policy_info{sha256=\"%s\",generation=\"%llu\",version=\"%s\"} 1\n",
+		s->sha256, (unsigned long long)atomic_load(&s->policy_gen), BLOKIR_VERSION);
+	pthread_mutex_unlock(&s->state_lock);
+}
+
 static void control_cb(void *arg, int argc, char **argv, struct control_reply *r)
 {
 	struct server *s = arg;
@@ -1259,6 +1430,7 @@ struct server *server_new(struct config *cfg, struct policy *pol)
 	if (s == NULL)
 		goto fail;
 	s->cfg = cfg;
+	pthread_mutex_init(&s->state_lock, NULL);
 	atomic_store(&s->policy, pol);
 	s->started = policy_now();
 	if (digest_file_sha256(cfg->path, s->sha256) < 0)
@@ -1371,6 +1543,8 @@ int server_run(struct server *s)
 			goto fail;
 		started++;
 	}
+	if (s->metrics != NULL && metrics_start(s->metrics) < 0)
+		goto fail;
 	log_info("ready: %u worker%s, %zu listen address%s, %zu upstream%s, %zu policy entries, "
 		"%zu list names, %zu zone names", s->nworkers, s->nworkers == 1 ? "" : "s", n,
 		n == 1 ? "" : "es", s->cfg->upstream_count, s->cfg->upstream_count == 1 ? "" : "s",
@@ -1402,6 +1576,7 @@ void server_free(struct server *s)
 {
 	if (s == NULL)
 		return;
+	metrics_free(s->metrics); /* first: it reads the policies freed below */
 	if (s->loading)
 		pthread_join(s->loader, NULL);
 	xfr_free(s->xfr); /* no more zone_published calls after this */

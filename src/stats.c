@@ -36,6 +36,23 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_XFR_REFUSED] = "xfr-refused",
 	[STAT_AUDIT_DROPPED] = "audit-dropped",
 	[STAT_DNSTAP_DROPPED] = "dnstap-dropped",
+	[STAT_QUERIES_UDP] = "queries-udp",
+	[STAT_QUERIES_TCP] = "queries-tcp",
+	[STAT_QTYPE_A] = "qtype-a",
+	[STAT_QTYPE_AAAA] = "qtype-aaaa",
+	[STAT_QTYPE_HTTPS] = "qtype-https",
+	[STAT_QTYPE_OTHER] = "qtype-other",
+	[STAT_RCODE_NOERROR] = "rcode-noerror",
+	[STAT_RCODE_FORMERR] = "rcode-formerr",
+	[STAT_RCODE_SERVFAIL] = "rcode-servfail",
+	[STAT_RCODE_NXDOMAIN] = "rcode-nxdomain",
+	[STAT_RCODE_NOTIMP] = "rcode-notimp",
+	[STAT_RCODE_REFUSED] = "rcode-refused",
+	[STAT_RCODE_OTHER] = "rcode-other",
+};
+
+const uint64_t stats_latency_bounds_us[STATS_LATENCY_BUCKETS - 1] = {
+	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
 };
 
 const char *stats_name(enum stat_id id)

@@ -83,6 +83,7 @@ struct slot {
 	uint16_t client_id, up_id;
 	uint16_t sock;             /* position in socks[] while waiting on UDP */
 	uint8_t upstream;          /* index into cfg->upstreams */
+	uint64_t sent_ns;          /* when the current try went out (only with time_upstreams) */
 	uint8_t tries;
 	struct tcp_conn *conn;     /* held; NULL for UDP clients */
 	int udp_fd;
@@ -393,6 +394,9 @@ static void slot_send_udp(struct upstream *u, struct slot *sl)
 	ids[sl->up_id] = idx;
 	s->inflight++;
 	s->sent++;
+	stats_add(&u->env.up_stats[sl->upstream].sent, 1);
+	if (u->env.time_upstreams)
+		sl->sent_ns = clock_now_ns();
 	wire_set_id(sl->query, sl->up_id);
 	/* Queued: sent at the end of this receive round (sendq). A failed send is treated like a
 	 * lost packet: the timeout moves on to the next upstream. */
@@ -433,6 +437,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	while (u->fifo_head && u->fifo_head->deadline_ms <= now && budget-- > 0) {
 		struct slot *sl = u->fifo_head;
 		stats_inc(u->env.stats, STAT_UPSTREAM_TIMEOUT);
+		stats_add(&u->env.up_stats[sl->upstream].timeouts, 1);
 		log_debug("upstream %s: timeout", u->cfg->upstreams[sl->upstream].text);
 		slot_next_try(u, sl);
 	}
@@ -452,6 +457,10 @@ static void slot_deliver(struct upstream *u, struct slot *sl, uint8_t *buf, size
 	/* The client gets its own spelling of the question back (0x20 changed ours). */
 	memcpy(buf + WIRE_HEADER_LEN, sl->query + WIRE_HEADER_LEN, sl->qname_len);
 	stats_inc(u->env.stats, STAT_ANSWERED_UPSTREAM);
+	if (u->env.time_upstreams)
+		stats_latency(&u->env.up_stats[sl->upstream], (clock_now_ns() - sl->sent_ns) / 1000);
+	else
+		stats_add(&u->env.up_stats[sl->upstream].answers, 1);
 	u->env.answer(u->env.arg, &c, buf, len, a, sl->limit, sl->query, sl->qlen);
 	slot_free(u, sl);
 }
@@ -578,8 +587,10 @@ static void tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	if (what & BEV_EVENT_TIMEOUT)
+	if (what & BEV_EVENT_TIMEOUT) {
 		stats_inc(sl->u->env.stats, STAT_UPSTREAM_TIMEOUT);
+		stats_add(&sl->u->env.up_stats[sl->upstream].timeouts, 1);
+	}
 	log_debug("upstream %s: TCP retry failed (events 0x%x)",
 		sl->u->cfg->upstreams[sl->upstream].text, (unsigned)what);
 	slot_next_try(sl->u, sl);
@@ -603,6 +614,9 @@ static void slot_start_tcp(struct upstream *u, struct slot *sl)
 	sl->qname_sent = sl->query + WIRE_HEADER_LEN; /* over TCP the name goes as the client sent it */
 	sl->up_id = rand_u16(u->env.rand);
 	wire_set_id(sl->query, sl->up_id);
+	stats_add(&u->env.up_stats[sl->upstream].sent, 1);
+	if (u->env.time_upstreams)
+		sl->sent_ns = clock_now_ns();
 	sl->tcp = bufferevent_socket_new(u->env.base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (sl->tcp == NULL)
 		goto fail;

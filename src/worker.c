@@ -47,6 +47,8 @@ struct worker {
 	struct worker_shared sh;           /* borrowed pointers, see worker.h */
 	struct stats stats;
 	struct observe observe;            /* audit lines and dnstap messages */
+	struct stats_upstream up_stats[CONFIG_UPSTREAMS_MAX]; /* by index in cfg->upstreams */
+	bool time_upstreams;               /* metrics on: time each try for the histogram */
 
 	/* Server <-> worker messages: the server sets bits in `mail` and writes the eventfd. */
 	int mail_fd;
@@ -192,6 +194,7 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	w->mail_fd = -1;
 	atomic_store(&w->seen_gen, atomic_load(sh->policy_gen));
 	caplog_init(&w->caps, &w->stats, index);
+	w->time_upstreams = cfg->metrics_listen.addrlen != 0;
 	rand_init(&w->rand);
 	observe_init(&w->observe, cfg, sh->audit, sh->dnstap, &w->stats, index);
 	w->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -221,8 +224,8 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 		goto fail;
 	w->upstream = upstream_new(&(struct upstream_env){ .base = w->base, .cfg = cfg,
 		.stats = &w->stats, .caps = &w->caps, .observe = &w->observe, .sendq = w->sendq,
-		.rand = &w->rand,
-		.index = index, .answer = on_answer, .fail = on_fail, .arg = w,
+		.rand = &w->rand, .index = index, .up_stats = w->up_stats,
+		.time_upstreams = w->time_upstreams, .answer = on_answer, .fail = on_fail, .arg = w,
 		.hold = listen_conn_hold, .release = listen_conn_release });
 	if (w->upstream == NULL)
 		goto fail;
@@ -313,6 +316,11 @@ uint64_t worker_seen_gen(const struct worker *w)
 bool worker_exited(const struct worker *w)
 {
 	return atomic_load(&w->exited);
+}
+
+const struct stats_upstream *worker_upstream_stats(const struct worker *w)
+{
+	return w->up_stats;
 }
 
 const struct stats *worker_stats(const struct worker *w)
