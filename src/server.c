@@ -1275,7 +1275,10 @@ static void render_metrics(void *arg, FILE *o)
 
 	for (unsigned w = 0; w < s->nworkers; w++)
 		stats_add_to(worker_stats(s->workers[w]), sum);
-	for (int i = 0; i < STAT_QUERIES_UDP; i++) {
+	for (int i = 0; i < STAT_COUNT; i++) {
+		/* the breakdowns are labelled families of their own, below */
+		if (i >= STAT_QUERIES_UDP && i <= STAT_RCODE_OTHER)
+			continue;
 		fprintf(o, "# TYPE ");
 		counter_name(o, stats_name((enum stat_id)i));
 		fprintf(o, " counter\n");
