@@ -126,7 +126,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	struct control_reply *r;
 	size_t n;
 	char *line;
-	int argc;
+	int argc = -1;
 
 	if (c->reply != NULL || c->answered)
 		return; /* one command per connection: anything more is ignored */

@@ -772,7 +772,8 @@ static void hit_key(const struct policy *p, size_t slot, char *buf, size_t cap)
 
 static uint64_t carried_get(const struct server *s, const char *key)
 {
-	const struct hit_total *h = bsearch(key, s->carried, s->ncarried, sizeof(*h), carried_cmp);
+	const struct hit_total *h = s->ncarried == 0 ? NULL :
+		bsearch(key, s->carried, s->ncarried, sizeof(*h), carried_cmp);
 
 	return h ? h->n : 0;
 }
@@ -780,7 +781,8 @@ static uint64_t carried_get(const struct server *s, const char *key)
 /* Adds N to KEY's carried total, keeping the array sorted. Out of memory loses the count. */
 static void carried_add(struct server *s, const char *key, uint64_t n)
 {
-	struct hit_total *h = bsearch(key, s->carried, s->ncarried, sizeof(*h), carried_cmp);
+	struct hit_total *h = s->ncarried == 0 ? NULL :
+		bsearch(key, s->carried, s->ncarried, sizeof(*h), carried_cmp);
 	size_t at = 0;
 
 	if (h != NULL) {
