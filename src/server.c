@@ -1332,6 +1332,16 @@ static void render_metrics(void *arg, FILE *o)
 	pthread_mutex_unlock(&s->state_lock);
 }
 
+/*
+ * ctl reopen-logs (for logrotate): every file the daemon writes is reopened here, each saying
+ * what it did on O. Today blokir logs to syslog or stderr only, which are not files to rotate.
+ */
+static void reopen_logs(struct server *s, FILE *o)
+{
+	(void)s;
+	fprintf(o, "reopen-logs: nothing to reopen (logging goes to syslog or stderr)\n");
+}
+
 static void control_cb(void *arg, int argc, char **argv, struct control_reply *r)
 {
 	struct server *s = arg;
@@ -1366,8 +1376,7 @@ static void control_cb(void *arg, int argc, char **argv, struct control_reply *r
 			s->cfg->cache_size ? "done" : "no cache configured (cache-size: 0)",
 			s->nworkers, s->nworkers == 1 ? "" : "s");
 	} else if (strcmp(cmd, "reopen-logs") == 0 && argc == 1) {
-		/* No log file exists yet: syslog and stderr are not files to rotate. */
-		fprintf(o, "reopen-logs: nothing to reopen (logging goes to syslog or stderr)\n");
+		reopen_logs(s, o);
 	} else if (strcmp(cmd, "why") == 0 && argc >= 2) {
 		const char *name = argv[1], *type = NULL, *client = NULL;
 		for (int i = 2; i < argc; i++) {

@@ -37,6 +37,9 @@ cat >>"$CFG" <<'EOF'
   - name: ok.t.me
     action: allow
     reason: "not part of the order"
+  - name: future.example
+    from: 2099-01-01T00:00:00Z
+    until: 2099-02-01T00:00:00Z
 EOF
 for d in telegram.me telegram.org core.telegram.org desktop.telegram.org macos.telegram.org web.telegram.org; do
 	set_enabled "$CFG" "$d" false
@@ -58,23 +61,23 @@ like "$out" '^version: blokir [0-9]' "  ... version"
 like "$out" '^uptime: [0-9]+ s' "  ... uptime"
 like "$out" '^policy generation: 0$' "  ... generation 0 at start"
 is "$(sed -n 's/^policy sha256: //p' <<<"$out")" "$(sha256sum "$CFG" | cut -d' ' -f1)" "  ... the file's SHA-256"
-like "$out" '^policy: 6 enabled entries, 0 list names$' "  ... enabled entries and list names"
+like "$out" '^policy: 7 enabled entries, 0 list names$' "  ... enabled entries and list names"
 like "$out" '^last reload: none since start$' "  ... no reload yet"
-like "$out" '^schedule: no entry has from/until$' "  ... schedules"
+like "$out" "^schedule: \"future\\.example\" \\(line $(line_of future.example)\\) inactive, becomes active at 2099-01-01T00:00:00Z\$" \
+	"  ... every schedule's next transition"
 out=$(timeout 20 "$BLOKIR" ctl -c "$CFG" status); st=$?
 is "$st" 0 "ctl -c FILE finds the socket through control-socket:"
 
 # --- why: online and offline ---------------------------------------------------------------------
-why_both() { # NAME [ARGS...]: ctl why's and blokir why's output must be identical; prints it
-	local on off
-	on=$(ctl why "$@"); off=$("$BLOKIR" why -c "$CFG" "$@")
-	if [ "$on" == "$off" ]; then pass "why $*: ctl and offline print the same"; else
-		fail "why $*: ctl and offline print the same"; diag "ctl:" "$on" "offline:" "$off"
+why_both() { # NAME [ARGS...]: ctl why's and blokir why's output must be identical; sets W to it
+	local off
+	W=$(ctl why "$@"); off=$("$BLOKIR" why -c "$CFG" "$@")
+	if [ "$W" == "$off" ]; then pass "why $*: ctl and offline print the same"; else
+		fail "why $*: ctl and offline print the same"; diag "ctl:" "$W" "offline:" "$off"
 	fi
-	printf '%s\n' "$on"
 }
-why_both telegram.org >/dev/null
-w=$(ctl why telegram.org)
+why_both telegram.org
+w=$W
 like "$w" '^decision: forwarded$' "lifted telegram.org: decision forwarded"
 like "$w" '^no entry covers telegram\.org\.$' "  ... no entry covers telegram.org."
 like "$w" "^closest enclosing entry: telegram\\.org \\(the name and below\\) at $CFG:$(line_of telegram.org), disabled" \
@@ -82,7 +85,7 @@ like "$w" "^closest enclosing entry: telegram\\.org \\(the name and below\\) at 
 like "$w" '^answer: forwarded to 127\.0\.0\.1:' "  ... answer: forwarded"
 is "$(rcode "$(q "$BPORT" telegram.org A)")" NOERROR "  ... and dig gets the upstream's NOERROR"
 
-w=$(why_both venus.web.telegram.org AAAA)
+why_both venus.web.telegram.org AAAA; w=$W
 like "$w" '^query: venus\.web\.telegram\.org\. AAAA$' "kept venus.web.telegram.org AAAA: the query"
 like "$w" '^decision: blocked$' "  ... blocked"
 like "$w" "^deciding entry: venus\\.web\\.telegram\\.org \\(the name and below\\) at $CFG:$(line_of venus.web.telegram.org)\$" \
@@ -95,7 +98,7 @@ like "$w" '^answer: NXDOMAIN, authority venus\.web\.telegram\.org\. 60 IN SOA bl
 	"  ... the answer"
 is "$(rcode "$(q "$BPORT" venus.web.telegram.org AAAA)")" NXDOMAIN "  ... and dig gets NXDOMAIN"
 
-w=$(why_both www.ok.t.me)
+why_both www.ok.t.me; w=$W
 like "$w" '^decision: forwarded \(an allow exception\)$' "www.ok.t.me under the allow exception: forwarded"
 like "$w" "^deciding entry: ok\\.t\\.me \\(the name and below\\) at $CFG:$(line_of ok.t.me)\$" "  ... deciding entry ok.t.me"
 like "$w" '^  action: allow$' "  ... action allow"
@@ -103,9 +106,14 @@ like "$w" "^overrides: t\\.me \\(the name and below\\) at $CFG:$(line_of t.me)\$
 like "$w" 'no CNAME-chain inspection' "  ... answer: the upstream's, as it is"
 is "$(rcode "$(q "$BPORT" www.ok.t.me A)")" NOERROR "  ... and dig gets NOERROR"
 
-w=$(why_both t.me --client 203.0.113.9)
+why_both www.future.example; w=$W
+like "$w" '^decision: forwarded$' "www.future.example before its schedule: forwarded"
+like "$w" 'future\.example .*, outside its schedule$' "  ... its entry is shown outside its schedule"
+like "$w" '^  schedule: not yet active, from 2099-01-01T00:00:00Z until 2099-02-01T00:00:00Z$' "  ... with the window"
+
+why_both t.me --client 203.0.113.9; w=$W
 like "$w" '^decision: refused, the client is outside allow-from$' "why --client outside allow-from: refused"
-why_both t.me --client 127.0.0.1 >/dev/null
+why_both t.me --client 127.0.0.1
 out=$(ctl why 'bad..name' 2>&1); st=$?
 is "$st" 2 "ctl why with a bad name exits 2"
 like "$out" 'empty label' "  ... and says why"
