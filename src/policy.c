@@ -852,18 +852,16 @@ size_t policy_explain(const struct policy *p, const uint8_t *qname, size_t len, 
 		uint32_t self = domtree_get(p->tree, qname + o, len - o, MATCH_EXACT);
 		uint32_t below = domtree_get(p->tree, qname + o, len - o, MATCH_BELOW);
 
-		{
-			if (o == 0) {
-				if (self != DOMTREE_NONE)
-					candidate_of(p, self, o, true, now, &decided, &out[n++]);
-				if (below != DOMTREE_NONE && below != self) /* "*.name" only */
-					candidate_of(p, below, o, false, now, &decided, &out[n++]);
-			} else {
-				if (below != DOMTREE_NONE)
-					candidate_of(p, below, o, true, now, &decided, &out[n++]);
-				if (self != DOMTREE_NONE && self != below) /* an exact entry above */
-					candidate_of(p, self, o, false, now, &decided, &out[n++]);
-			}
+		if (o == 0) {
+			if (self != DOMTREE_NONE)
+				candidate_of(p, self, o, true, now, &decided, &out[n++]);
+			if (below != DOMTREE_NONE && below != self) /* "*.name" only */
+				candidate_of(p, below, o, false, now, &decided, &out[n++]);
+		} else {
+			if (below != DOMTREE_NONE)
+				candidate_of(p, below, o, true, now, &decided, &out[n++]);
+			if (self != DOMTREE_NONE && self != below) /* an exact entry above */
+				candidate_of(p, self, o, false, now, &decided, &out[n++]);
 		}
 		if (qname[o] == 0)
 			break;
