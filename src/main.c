@@ -400,6 +400,22 @@ out:
 	return rc;
 }
 
+static void ctl_usage(FILE *to)
+{
+	fprintf(to,
+		"usage: blokir ctl [-s SOCKET | -c FILE] COMMAND [ARG...]\n"
+		"  -s, --socket SOCKET  the daemon's control socket\n"
+		"  -c, --config FILE    read control-socket: from FILE (default " BLOKIR_CONFIG_DEFAULT ")\n"
+		"commands:\n"
+		"  status               version, uptime, policy generation and SHA-256, last reload, schedules\n"
+		"  reload               reload now; every FILE:LINE:COLUMN error and exit 1 when refused\n"
+		"  stats [--json]       every counter, summed and per worker\n"
+		"  flush-cache          empty every worker's answer cache\n"
+		"  reopen-logs          reopen the log files (after logrotate)\n"
+		"  why NAME [TYPE] [--client ADDR]  the decision for NAME and its proof\n"
+		"exit codes: 0 done, 1 refused, 2 bad command or argument, 3 daemon unreachable or failed\n");
+}
+
 /*
  * `blokir ctl [-s SOCKET | -c FILE] COMMAND [ARG...]`: the control client. With -c the socket is
  * the file's control-socket:. Exits with the daemon's code (control.h), 3 when it is unreachable.
@@ -418,7 +434,7 @@ static int run_ctl(int argc, char **argv)
 			 i + 1 < argc)
 			path = argv[++i];
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
+			ctl_usage(stdout);
 			return 0;
 		} else {
 			fprintf(stderr, "blokir ctl: unknown option \"%s\"\n", argv[i]);

@@ -1333,13 +1333,24 @@ static void render_metrics(void *arg, FILE *o)
 }
 
 /*
- * ctl reopen-logs (for logrotate): every file the daemon writes is reopened here, each saying
- * what it did on O. Today blokir logs to syslog or stderr only, which are not files to rotate.
+ * ctl reopen-logs (for logrotate): every file the daemon writes is reopened here (through
+ * server_reopen_logs, as SIGUSR2), saying what it did on O. Returns the client's exit code.
  */
-static void reopen_logs(struct server *s, FILE *o)
+static int reopen_logs(struct server *s, FILE *o)
 {
-	(void)s;
-	fprintf(o, "reopen-logs: nothing to reopen (logging goes to syslog or stderr)\n");
+	const char *path = log_file_path();
+
+	if (path == NULL) {
+		fprintf(o, "reopen-logs: no log-file: (logging goes to syslog or stderr)\n");
+		return 0;
+	}
+	if (server_reopen_logs(s) < 0) {
+		fprintf(o, "reopen-logs: %s: cannot reopen it (the log says why); still writing to "
+			"the file opened before\n", path);
+		return 3;
+	}
+	fprintf(o, "reopen-logs: %s reopened\n", path);
+	return 0;
 }
 
 static void control_cb(void *arg, int argc, char **argv, struct control_reply *r)
@@ -1376,7 +1387,8 @@ static void control_cb(void *arg, int argc, char **argv, struct control_reply *r
 			s->cfg->cache_size ? "done" : "no cache configured (cache-size: 0)",
 			s->nworkers, s->nworkers == 1 ? "" : "s");
 	} else if (strcmp(cmd, "reopen-logs") == 0 && argc == 1) {
-		reopen_logs(s, o);
+		control_reply_done(r, reopen_logs(s, o));
+		return;
 	} else if (strcmp(cmd, "why") == 0 && argc >= 2) {
 		const char *name = argv[1], *type = NULL, *client = NULL;
 		for (int i = 2; i < argc; i++) {

@@ -50,7 +50,9 @@ out=$("$IB" --check -c "$EX" 2>&1); st=$?
 is "$st" 0 "the installed binary accepts the installed example (--check)" || diag "$out"
 start_nsd || bail "nsd did not start"
 BPORT=$(free_port)
-BLOKIR="$IB" start_blokir "$EX" "$BPORT" --listen "127.0.0.1:$BPORT" --upstream "127.0.0.1:$NSD_PORT" ||
+# the example's control socket is in the unit's /run/blokir: here, one of the test's own
+sed "s|^control-socket: .*|control-socket: $T_TMP/control.sock|" "$EX" >"$T_TMP/example.yaml"
+BLOKIR="$IB" start_blokir "$T_TMP/example.yaml" "$BPORT" --listen "127.0.0.1:$BPORT" --upstream "127.0.0.1:$NSD_PORT" ||
 	bail "the installed blokir did not start on the example"
 out=$(q "$BPORT" www.blocked.example A)
 is "$(rcode "$out")" NXDOMAIN "  ... it serves: www.blocked.example is blocked (NXDOMAIN)"
@@ -60,6 +62,8 @@ is "$(rcode "$out")/$(section "$out" ANSWER | wc -l)" "NOERROR/0" "  ... x.ads.e
 out=$(q "$BPORT" www.example.test A)
 like "$(section "$out" ANSWER)" 'www\.example\.test\. [0-9]+ IN A 192\.0\.2\.1' \
 	"  ... www.example.test is forwarded to the upstream"
+like "$("$IB" ctl -c "$T_TMP/example.yaml" status 2>&1)" '^policy generation: 0$' \
+	"  ... and answers blokir ctl on the example's control-socket"
 stop_blokir "  ... and stops cleanly"
 
 # --- the unit, verified by systemd ------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 41-metrics: the Prometheus page on metrics-listen:. After a known sequence of dig queries (blocked
+# 51-metrics: the Prometheus page on metrics-listen:. After a known sequence of dig queries (blocked
 # by YAML entries and by a list, forwarded through a silent upstream and then nsd, over UDP and TCP,
 # A / AAAA / HTTPS / other), a scrape with curl parsed by prometheus_client's parser gives exactly
 # the expected increments; a reload shows in the reload counters, the info gauge's SHA-256 and

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 40-ctl: the control socket and `blokir ctl` against a running daemon: status, reload (good and
+# 50-ctl: the control socket and `blokir ctl` against a running daemon: status, reload (good and
 # bad file), stats (text and --json), flush-cache, reopen-logs, why for the 2017 order (a lifted
 # name, a kept name, a name under an allow exception) online and offline with identical output,
 # bad commands, the socket's mode and group, and a user outside the group refused.
