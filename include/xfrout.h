@@ -81,6 +81,16 @@ int xfrout_publish(struct xfrout *x, const char *zone, size_t len, uint32_t *ser
 int xfrout_publish_policy(struct xfrout *x, const struct config *cfg, const struct policy *pol,
 	int64_t now, struct diag *diag, uint32_t *serial, size_t *changes, const char **err);
 
+/* The served version at a glance, for status and counter lines. */
+struct xfrout_status {
+	uint32_t serial;         /* 0 before the first version */
+	size_t records;          /* with the two SOAs of a transfer */
+	size_t history;          /* changes kept for IXFR */
+	uint32_t oldest;         /* the oldest serial an IXFR can start from (= serial: none) */
+};
+
+void xfrout_get_status(struct xfrout *x, struct xfrout_status *st);
+
 /* The current serial, 0 before the first version. */
 uint32_t xfrout_serial(const struct xfrout *x);
 /* The zone's apex in wire form, and its presentation text ("rpz.blokir."). */

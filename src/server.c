@@ -149,9 +149,14 @@ static void status_line(struct server *s, char *buf, size_t cap)
 {
 	const struct policy *p = atomic_load(&s->policy);
 
-	snprintf(buf, cap, "policy: %zu enabled entries, %zu list names, generation %llu%s%s",
+	char serving[300] = "";
+
+	if (s->xfrout != NULL)
+		snprintf(serving, sizeof(serving), "; serving %s at serial %u",
+			xfrout_apex_text(s->xfrout), xfrout_serial(s->xfrout));
+	snprintf(buf, cap, "policy: %zu enabled entries, %zu list names, generation %llu%s%s%s",
 		policy_rule_count(p), policy_list_names(p),
-		(unsigned long long)atomic_load(&s->policy_gen), s->last_reload[0] ? "; " : "",
+		(unsigned long long)atomic_load(&s->policy_gen), serving, s->last_reload[0] ? "; " : "",
 		s->last_reload);
 }
 
@@ -928,6 +933,19 @@ static void log_stats(struct server *s)
 	for (unsigned i = 0; i < s->nworkers; i++)
 		if (s->workers[i] != NULL)
 			stats_add_to(worker_stats(s->workers[i]), sum);
+	/* before the counters line, which tests and scripts read as the last "stats:" line */
+	if (s->xfrout != NULL) {
+		struct xfrout_status st;
+		uint64_t sent = 0, acked = 0, failed = 0;
+
+		xfrout_get_status(s->xfrout, &st);
+		if (s->xfrnotify != NULL)
+			xfrnotify_counts(s->xfrnotify, &sent, &acked, &failed);
+		log_info("stats: serve-rpz %s: serial=%u records=%zu history=%zu ixfr-from=%u "
+			"notify-sent=%llu notify-acked=%llu notify-failed=%llu",
+			xfrout_apex_text(s->xfrout), st.serial, st.records, st.history, st.oldest,
+			(unsigned long long)sent, (unsigned long long)acked, (unsigned long long)failed);
+	}
 	log_info("stats: %s", stats_format(sum, line, sizeof(line)));
 	for (size_t i = 0; s->xfr != NULL && i < s->cfg->zone_count; i++) {
 		struct stats_zone z;

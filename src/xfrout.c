@@ -389,6 +389,20 @@ static struct version *version_get(struct xfrout *x)
 	return v;
 }
 
+void xfrout_get_status(struct xfrout *x, struct xfrout_status *st)
+{
+	struct version *v = version_get(x);
+
+	memset(st, 0, sizeof(*st));
+	if (v == NULL)
+		return;
+	st->serial = soa_serial(&v->soa);
+	st->records = v->rrs.count + 2;
+	st->history = v->nhist;
+	st->oldest = v->nhist > 0 ? soa_serial(&v->hist[0]->from) : st->serial;
+	version_unref(v);
+}
+
 /* ---- publishing ------------------------------------------------------------------------------ */
 
 /* Reading the export's text into a version. */

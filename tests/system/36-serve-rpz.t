@@ -150,6 +150,9 @@ wait_log 5 "IXFR of rpz.test. to 127.0.0.1#[0-9]*: serial [0-9]* -> [0-9]*, 1 ch
 st=$(stats)
 ok $(( $(stat_val "$st" xfr-ixfr) >= 1 ? 0 : 1 )) "  xfr-ixfr counted ($(stat_val "$st" xfr-ixfr))"
 ok $(( $(stat_val "$st" xfr-refused) >= 2 ? 0 : 1 )) "  xfr-refused counted ($(stat_val "$st" xfr-refused))"
+like "$(grep 'stats: serve-rpz rpz.test.:' "$T_TMP/blokir.log" | tail -n 1)" \
+	"serial=[0-9]+ records=[0-9]+ history=1 ixfr-from=[0-9]+ notify-sent=[0-9]+ notify-acked=[1-9]" \
+	"  SIGUSR1 reports the served serial, its history and the NOTIFY counts"
 is "$(rcode "$(uq txt.example.test TXT)")" NOERROR "  the rest of the policy still holds"
 
 stop_pid "$UB_PID"
