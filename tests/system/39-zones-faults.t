@@ -1,5 +1,5 @@
 #!/bin/bash
-# 38-zones-faults: transfers that fail keep the copy in force, each logged with its reason and
+# 39-zones-faults: transfers that fail keep the copy in force, each logged with its reason and
 # counted: a primary that never answers (SOA query timeout), one whose transfer ends in an SOA of
 # another serial, one that sends a record outside the zone (both malformed), one that accepts
 # the transfer and then sends nothing (transfer timeout), one that closes the connection halfway.
