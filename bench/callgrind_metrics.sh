@@ -8,6 +8,7 @@
 #
 #   bench/callgrind_metrics.sh            SMALL=5000 LARGE=45000
 #   SMALL=2000 LARGE=12000 bench/callgrind_metrics.sh
+#   MODES=off BLOKIR=/path/to/older/blokir bench/callgrind_metrics.sh   (a build without metrics)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
@@ -63,7 +64,7 @@ run() {
 
 printf '%-10s %-8s %12s %12s %10s\n' kind metrics "Ir($SMALL)" "Ir($LARGE)" "per query"
 for kind in blocked forwarded; do
-	for metrics in off on; do
+	for metrics in ${MODES:-off on}; do
 		a=$(run "$kind" "$metrics" "$SMALL") || exit 1
 		b=$(run "$kind" "$metrics" "$LARGE") || exit 1
 		printf '%-10s %-8s %12s %12s %10d\n' "$kind" "$metrics" "$a" "$b" $(((b - a) / (LARGE - SMALL)))

@@ -293,6 +293,23 @@ int why_explain(const struct config *cfg, const struct policy *pol, const char *
 	for (size_t i = 0; i < n; i++)
 		if (c[i].state == POLICY_CAND_DECIDES)
 			decider = i;
+	if (r != NULL && r->counter == 0 && (decider == SIZE_MAX || c[decider].rule != r)) {
+		/* A trigger of an RPZ zone (zones:) decides: zones are consulted apart from the
+		 * file's matcher, which policy_explain walks, so every entry found there lost. */
+		char sched[128];
+		schedule_text(r, now, sched, sizeof(sched));
+		fprintf(out, "decision: %s\ndeciding entry: a trigger of RPZ zone %s (zones:)\n"
+			"  action: %s\n  reason: %s\n  ref: %s\n  schedule: %s\n",
+			r->action == ACTION_ALLOW ? "forwarded (an allow exception)" : "blocked", r->name,
+			config_action_name(r->action), r->reason ? r->reason : "-", r->ref ? r->ref : "-",
+			sched);
+		for (size_t i = 0; i < n; i++)
+			entry_line(out, c[i].state == POLICY_CAND_DECIDES ? "overrides" : "not in force",
+				pol, path, &c[i], qname, qlen, now);
+		answer_line(out, cfg, pol, r, qname, qlen, off, qtype);
+		free(c);
+		return 0;
+	}
 	if ((decider == SIZE_MAX) != (r == NULL) || (r != NULL && c[decider].rule != r)) {
 		/* Only a clock step between the two calls could do this: say so, never guess. */
 		fprintf(out, "why: the policy changed its mind while being asked (a schedule "

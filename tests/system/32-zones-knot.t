@@ -19,7 +19,8 @@ start_knot "$T_TMP/knot" "$T_TMP/zone" "$SECRET" "$BPORT" || bail "knotd did not
 
 CFG="$T_TMP/policy.yaml"
 write_secondary "$CFG" "$BPORT" "$KNOT_PORT" "$T_TMP/state" \
-	"    tsig-key: blokir-key" "    tsig-algorithm: hmac-sha256" "    tsig-secret-file: $SECRET"
+	"    tsig-key: blokir-key" "    tsig-algorithm: hmac-sha256" "    tsig-secret-file: $SECRET" \
+	"control-socket: $T_TMP/ctl.sock"
 start_blokir "$CFG" "$BPORT" || bail "blokir did not start"
 wait_log 10 "zone $ZONE: AXFR serial 1 from 127.0.0.1:$KNOT_PORT: 5 triggers in force, 2 records skipped"
 ok $? "the zone arrives by AXFR, TSIG-signed"
@@ -33,6 +34,9 @@ is "$(decide "$BPORT" land.example)" redirect-a "A local data answers"
 is "$(decide "$BPORT" cn.example)" redirect-cname "a CNAME elsewhere redirects"
 out=$(q "$BPORT" bad.example A +edns)
 like "$out" 'EDE: 16 \(Censored\): \(rpz feed\)' "the zone's reason is the EDE text"
+w=$("$BLOKIR" ctl -s "$T_TMP/ctl.sock" why bad.example)
+like "$w" "^deciding entry: a trigger of RPZ zone ${ZONE%.} \\(zones:\\)\$" "ctl why names the RPZ zone that decides"
+like "$w" '^answer: NXDOMAIN' "  ... and the answer"
 # the 2017 order reads the same beside the zone
 is "$(decide "$BPORT" web.telegram.org)" nxdomain "YAML entries still decide: web.telegram.org"
 is "$(decide "$BPORT" venus.web.telegram.org)" nxdomain "  venus.web.telegram.org"
