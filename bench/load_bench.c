@@ -19,6 +19,8 @@
 #include <time.h>
 
 #include "config.h"
+#include "defaults.h"
+#include "value.h"
 #include "diag.h"
 #include "policy.h"
 
@@ -123,8 +125,8 @@ static struct config *make_config(const char *list, enum list_format format)
 
 	cfg->path = strdup("bench.yaml");
 	cfg->default_action = ACTION_NXDOMAIN;
-	config_parse_name("blokir.invalid", cfg->soa_mname, &cfg->soa_mname_len, &err);
-	config_parse_name("hostmaster.blokir.invalid", cfg->soa_rname, &cfg->soa_rname_len, &err);
+	value_parse_name("blokir.invalid", cfg->soa_mname, &cfg->soa_mname_len, &err);
+	value_parse_name("hostmaster.blokir.invalid", cfg->soa_rname, &cfg->soa_rname_len, &err);
 	if (list != NULL) {
 		cfg->lists = calloc(1, sizeof(*cfg->lists));
 		cfg->lists[0] = (struct config_list){ .path = strdup(list), .format = format,
@@ -149,7 +151,7 @@ static double lookup_ns(const struct policy *p, char (*sample)[64], size_t nsamp
 			snprintf(buf, sizeof(buf), "www.%s", sample[i % nsample]);
 		else
 			snprintf(buf, sizeof(buf), "miss%zu.example.net", i);
-		config_parse_name(buf, wire[i], &len[i], &err);
+		value_parse_name(buf, wire[i], &len[i], &err);
 	}
 	t0 = now_s();
 	for (size_t r = 0; r < rounds; r++)
@@ -171,6 +173,7 @@ static int measure(const char *what, const char *list, enum list_format format, 
 	double t0, t1;
 
 	t0 = now_s();
+	defaults_resolve(cfg);
 	p = policy_new(cfg, d);
 	t1 = now_s();
 	config_free(cfg);
@@ -210,6 +213,7 @@ int main(int argc, char **argv)
 	write_list(path11, 11, sample11, 11);
 	/* the 11-name baseline, and the empty process's RSS after it */
 	cfg = make_config(path11, LIST_DOMAINS);
+	defaults_resolve(cfg);
 	small = policy_new(cfg, d);
 	config_free(cfg);
 	if (!rpz_only) {

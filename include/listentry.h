@@ -15,7 +15,7 @@
 struct lists_entry {
 	const uint8_t *name; size_t name_len; /* lower-case wire format */
 	enum match_form form;
-	enum policy_action action; /* ACTION_DEFAULT: the list's own action (domains, hosts) */
+	enum policy_action action; /* the list's action (domains, hosts); an RPZ record's own */
 	const uint8_t *cname; size_t cname_len; /* rpz redirect to a name; cname_len 0 otherwise */
 	int addr_family;           /* rpz A/AAAA local data: AF_INET or AF_INET6; 0 otherwise */
 	uint8_t addr[16];

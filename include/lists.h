@@ -18,7 +18,7 @@
  *            records of one owner form one answer). SOA and NS records are ignored.
  *
  * A bad line is reported as "FILE:LINE: message". Names with Unicode labels are converted to
- * A-labels (see config_parse_name).
+ * A-labels (see value_parse_name_len).
  */
 #ifndef BLOKIR_LISTS_H
 #define BLOKIR_LISTS_H
@@ -44,12 +44,5 @@ int lists_read(const struct config_list *l, struct diag *diag, lists_entry_cb *c
 
 /* About how many names L holds (its line count), to size the matcher before reading it. */
 size_t lists_estimate(const struct config_list *l);
-
-/*
- * Fast ASCII path of config_parse_name for list lines: TEXT is LEN bytes, not NUL-terminated.
- * Returns 0 with the lower-case wire name in OUT (CONFIG_NAME_MAX bytes), or -1 with *ERR set.
- */
-int lists_parse_name(const char *text, size_t len, uint8_t *out, size_t *out_len,
-	const char **err);
 
 #endif

@@ -58,6 +58,95 @@ size_t policy_zone_count(const struct policy *p); /* `zones:` entries of its con
 const uint8_t *policy_zone_name(const struct policy *p, size_t i, size_t *len);
 bool policy_zone_enabled(const struct policy *p, size_t i); /* its `enabled:` */
 
+/* ---- decisions ---- */
+
+/* Why an entry that covers a name does, or does not, decide it. */
+enum policy_state {
+	POLICY_DECIDES,    /* the most specific entry in force: its action is the answer */
+	POLICY_OVERRIDDEN, /* in force, but a more specific entry decides (only with ENCLOSING) */
+	POLICY_NOT_NOW,    /* outside its from/until window at NOW: as if absent */
+	POLICY_DISABLED    /* a YAML entry with enabled: false: as if absent */
+};
+
+/* What a query gets, given the deciding entry and the query type. */
+enum policy_answer {
+	POLICY_FORWARD,    /* sent upstream: no entry decides, or an allow entry does */
+	POLICY_NXDOMAIN,
+	POLICY_NODATA,     /* also a redirect with nothing for this type (see wire_redirect_plan) */
+	POLICY_REFUSED,
+	POLICY_DROP,       /* no answer at all */
+	POLICY_REDIRECT    /* the landing page's records: a, aaaa, cname below */
+};
+
+/* One entry covering the name: its slot in the matcher, and why it decides or not. */
+struct policy_step {
+	const struct policy_rule *rule; /* NULL only for a disabled YAML entry */
+	const char *text;  /* a YAML entry as written ("t.me", "*.telegram.org"); NULL for a list
+	                      name, which is QNAME from OFFSET in the form SLOT says */
+	const char *file;  /* the config file, or the list file */
+	unsigned line;     /* the YAML entry's line in the config file; for a list name its line in
+	                      the list file with POLICY_DECIDE_LIST_LINES, else 0 */
+	size_t offset;     /* where in QNAME the entry's name starts (0: QNAME itself) */
+	enum match_form slot; /* MATCH_EXACT: the entry's name is QNAME itself (an exact or subtree
+	                         entry); MATCH_BELOW: QNAME is below it (a subtree or "*." entry) */
+	size_t zone;       /* rule->source POLICY_FROM_ZONE: the zone's index in the config's
+	                      zones (policy_zone_name names it); FILE and LINE are then NULL, 0 */
+	enum policy_state state;
+};
+
+/* A name has at most 127 labels: that many ancestors, plus the root and itself. */
+#define POLICY_STEPS_MAX 129
+
+/* Filled by policy_decide. Everything it points to is borrowed from the policy. */
+struct policy_decision {
+	const struct policy_rule *rule; /* the deciding entry, NULL when none (forwarded) */
+	enum policy_action action;      /* rule->action; ACTION_ALLOW when no entry decides */
+	enum policy_answer answer;      /* what a query of QTYPE gets */
+	size_t a, aaaa; bool cname;     /* POLICY_REDIRECT: the records it gets (wire_redirect_plan) */
+	size_t match_offset;            /* where the deciding entry's name starts in QNAME: the
+	                                   owner of the synthesized SOA */
+	size_t decider;                 /* index of the deciding step; nsteps when none */
+	struct policy_step steps[POLICY_STEPS_MAX]; /* the entries covering QNAME that the walk met,
+	                                   most specific first */
+	size_t nsteps;
+};
+
+/* policy_decide flags. */
+#define POLICY_DECIDE_ENCLOSING 0x1  /* go on past the decider: every less specific entry too */
+#define POLICY_DECIDE_LIST_LINES 0x2 /* read each list a step comes from again for the line of
+                                        the name: slow (a whole list per step), never on the
+                                        query path; a list changed on disk since the build may
+                                        leave the line 0 */
+
+/*
+ * THE decision, with its reasons: what the policy does with QNAME (lower-case wire format, LEN
+ * bytes) for a query of QTYPE at instant NOW (unix seconds; policy_now() for the daemon's
+ * clock), and which entries brought it about. This is policy_match with its work shown, and the
+ * one function that anything explaining or exporting the policy (`blokir export`, the `why`
+ * control command) asks, so precedence and schedules are decided in policy.c alone.
+ *
+ * The walk is the matcher's: QNAME's own slot first, then the "below" slot of each ancestor from
+ * the nearest up to the root. Each entry found there becomes a step: disabled and out-of-window
+ * entries are listed with their state and passed over, the first one in force DECIDES and the
+ * walk stops there, or with POLICY_DECIDE_ENCLOSING goes on to list the less specific entries
+ * the decider overrides (POLICY_OVERRIDDEN when in force). With FORM MATCH_BELOW the walk starts
+ * at QNAME's own "below" slot instead: the decision for a name strictly below QNAME that has no
+ * entry of its own, which is what an RPZ "*.QNAME" trigger stands for. (MATCH_SUBTREE reads as
+ * MATCH_EXACT.)
+ *
+ * RPZ zones (policy_with_zones) come after the tree, as in policy_match: a zone trigger decides
+ * only when it is strictly more specific than the tree's decider; with FORM MATCH_BELOW they are
+ * not consulted (the export writes no zone triggers).
+ *
+ * Per name the policy keeps the entry (rule) that took each slot, nothing more: a list name that
+ * lost its slot to a YAML entry or an earlier list (see policy_new) does not appear. QTYPE only
+ * shapes ANSWER, A, AAAA and CNAME (a redirect gives A queries addresses, MX queries NODATA);
+ * pass 0 when no type is meant. Returns 0 with *OUT filled, or -1 when QNAME is not a
+ * well-formed wire name (*OUT then says "forwarded, no steps").
+ */
+int policy_decide(const struct policy *p, const uint8_t *qname, size_t len, enum match_form form,
+	uint16_t qtype, int64_t now, unsigned flags, struct policy_decision *out);
+
 uint32_t policy_negative_ttl(const struct policy *p);
 uint32_t policy_serial(const struct policy *p); /* SOA serial: the policy's build time (unix s) */
 const uint8_t *policy_soa_mname(const struct policy *p, size_t *len);

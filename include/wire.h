@@ -139,6 +139,14 @@ struct wire_redirect {
  * (RFC 2181 9), so the client asks again over TCP. Returns the length, or 0 if not even that
  * fits or Q has no question.
  */
+/*
+ * The rule above for a class IN question of QTYPE: how many A and AAAA records the answer holds,
+ * or whether it is the CNAME. All zero: NODATA. For explanations (policy_decide) as well as the
+ * builder itself.
+ */
+void wire_redirect_plan(uint16_t qtype, bool has_cname, size_t a_count, size_t aaaa_count,
+	size_t *a, size_t *aaaa, bool *cname);
+
 size_t wire_build_redirect(const struct wire_query *q, const struct wire_block *b,
 	const struct wire_redirect *r, uint8_t *out, size_t cap);
 

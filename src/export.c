@@ -2,12 +2,13 @@
  * export: the effective policy as an RPZ zone (see include/export.h).
  *
  * The policy keeps no per-name record of where a name came from (two million names cost the
- * matcher ~50 bytes each and nothing more), so the export replays the policy's build: YAML
- * entries, then each list read again through lists_read, and a second domtree remembers which
- * slots (SELF, BELOW) are already decided. A slot is written the first time it is claimed and
- * never again, which is exactly the precedence policy_new applies (first claim wins, a YAML entry
- * before any list). Output is plain stdio, one fputs per field: two million triggers take well
- * under a second.
+ * matcher ~50 bytes each and nothing more), so the export enumerates the candidates again: the
+ * YAML entries, then each enabled list read again through lists_read. For every slot (SELF,
+ * BELOW) a candidate names, it asks the policy who holds that slot (policy_decide, the one place
+ * precedence and schedules are decided) and writes the holder's trigger in the holder's own
+ * section: a YAML entry's among the YAML entries, a list name's under its list. A second domtree
+ * remembers the slots already written, so a name a list repeats is written once. Output is plain
+ * stdio, one fputs per field: two million triggers take well under a second.
  */
 #include "export.h"
 
@@ -20,54 +21,31 @@
 #include "domtree.h"
 #include "lists.h"
 #include "log.h"
+#include "value.h"
 
 /* Longest owner text: 255 octets, each escaped as \DDD at worst, plus "*." and the NUL. */
 #define OWNER_TEXT_MAX (CONFIG_NAME_MAX * 4 + 4)
 
 struct exporter {
 	FILE *out;                       /* borrowed */
-	struct domtree *seen;            /* owned: slots already decided */
+	struct domtree *seen;            /* owned: slots already written */
 	const struct config *cfg;        /* borrowed */
-	const struct config_list *list;  /* borrowed: the list being read, NULL for YAML */
+	const struct policy *pol;        /* borrowed */
+	int64_t now;
+	enum policy_source section;      /* whose triggers this pass writes */
+	size_t list;                     /* POLICY_FROM_LIST: which list's */
+	bool not_now;                    /* the last entry's holder is outside its window */
 	size_t origin_len;               /* wire length of the origin, for the 255-octet check */
 	struct export_stats st;
-	/* A run of A/AAAA records of one RPZ owner is one answer (as in policy.c): the first record
-	   decides whether the run is written. */
-	bool group_open, group_write;
-	uint8_t group_name[CONFIG_NAME_MAX];
-	size_t group_len;
-	enum match_form group_form;
+	struct policy_decision dec;      /* scratch for policy_decide (7 KB: not on every call) */
 };
 
 /* ---- names ----------------------------------------------------------------------------------- */
 
-static bool plain_char(uint8_t c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		c == '-' || c == '_' || c == '*';
-}
-
-/*
- * Wire name NAME as presentation text into BUF (OWNER_TEXT_MAX bytes), without the root's dot.
- * Names from config and lists are validated to plain characters; an RPZ list read by ldns can
- * carry any octet, so the rest are escaped (\DDD) to read back the same. Returns the length.
- */
+/* Presentation text of a wire name (value_name_format), for owners, targets and warnings. */
 static size_t name_text(const uint8_t *name, char *buf)
 {
-	size_t w = 0;
-
-	for (const uint8_t *l = name; *l != 0; l += 1 + *l) {
-		if (l != name)
-			buf[w++] = '.';
-		for (size_t i = 1; i <= *l; i++) {
-			if (plain_char(l[i]))
-				buf[w++] = (char)l[i];
-			else
-				w += (size_t)sprintf(buf + w, "\\%03u", l[i]);
-		}
-	}
-	buf[w] = '\0';
-	return w;
+	return value_name_format(name, buf);
 }
 
 /* An absolute target name: "." for the root, else the text and a trailing dot. */
@@ -151,55 +129,6 @@ static void put_action(struct exporter *ex, const char *owner, enum policy_actio
 	fputc('\n', out);
 }
 
-/*
- * Claims slot FORM (MATCH_EXACT or MATCH_BELOW) of NAME: 1 when it was free (the caller writes
- * the trigger), 0 when an earlier entry holds it, -1 when out of memory.
- */
-static int slot_claim(struct exporter *ex, const uint8_t *name, size_t len, enum match_form form)
-{
-	int rc = domtree_merge(ex->seen, name, len, form, 0, 0);
-
-	return rc < 0 ? -1 : rc == 0;
-}
-
-/*
- * One slot of an entry: claimed, and written when WRITE and it was free. Returns 0, or -1 when
- * out of memory.
- */
-static int slot_export(struct exporter *ex, const uint8_t *name, size_t len, enum match_form form,
-	bool write, enum policy_action a, const struct config_redirect *r, const char *comment)
-{
-	char owner[OWNER_TEXT_MAX];
-	const char *why;
-	int rc = slot_claim(ex, name, len, form);
-
-	if (rc <= 0 || !write)
-		return rc;
-	if ((why = owner_text(ex, name, len, form, owner)) != NULL) {
-		name_text(name, owner);
-		log_warn("export: %s%s skipped: %s", form == MATCH_BELOW ? "*." : "", owner, why);
-		ex->st.skipped++;
-		return 0;
-	}
-	put_action(ex, owner, a, r, comment);
-	ex->st.triggers++;
-	ex->st.refused += a == ACTION_REFUSED;
-	return 0;
-}
-
-/* Every slot FORM selects: a subtree entry is two triggers, the name and what is below it. */
-static int entry_export(struct exporter *ex, const uint8_t *name, size_t len, enum match_form form,
-	bool write, enum policy_action a, const struct config_redirect *r, const char *comment)
-{
-	if (form != MATCH_BELOW && slot_export(ex, name, len, MATCH_EXACT, write, a, r, comment) < 0)
-		return -1;
-	if (form != MATCH_EXACT && slot_export(ex, name, len, MATCH_BELOW, write, a, r, comment) < 0)
-		return -1;
-	return 0;
-}
-
-/* ---- YAML entries ---------------------------------------------------------------------------- */
-
 /* TEXT with line breaks and other control characters made spaces: it goes on a comment line. */
 static void comment_append(char *buf, size_t cap, const char *label, const char *text)
 {
@@ -213,109 +142,100 @@ static void comment_append(char *buf, size_t cap, const char *label, const char 
 			*p = ' ';
 }
 
-static int yaml_export(struct exporter *ex, int64_t now)
+/*
+ * Slot FORM (MATCH_EXACT or MATCH_BELOW) of NAME: written when the policy's holder of it belongs
+ * to this pass and it is not written yet. Returns 0, or -1 when out of memory.
+ */
+static int slot_export(struct exporter *ex, const uint8_t *name, size_t len, enum match_form form)
 {
-	const struct config *cfg = ex->cfg;
+	const struct policy_step *h = &ex->dec.steps[0];
+	const struct policy_rule *r;
+	char owner[OWNER_TEXT_MAX], comment[1024] = "";
+	const char *why;
+	int rc;
 
-	for (size_t i = 0; i < cfg->domain_count; i++) {
-		const struct config_domain *d = &cfg->domains[i];
-		bool active = (d->from == 0 || now >= d->from) && (d->until == 0 || now < d->until);
-		enum policy_action a = d->action == ACTION_DEFAULT ? cfg->default_action : d->action;
-		char comment[1024];
-
-		/* a disabled entry leaves its slots to the lists, as in policy.c */
-		if (!d->enabled)
-			continue;
-		snprintf(comment, sizeof(comment), "line %u", d->line);
-		comment_append(comment, sizeof(comment), "reason", d->reason);
-		comment_append(comment, sizeof(comment), "ref", d->ref);
-		if (!active)
-			fprintf(ex->out, "; %s: outside its from/until window now, not written\n", d->text);
-		if (entry_export(ex, d->name, d->name_len, d->form, active, a,
-			d->redirect != NULL ? d->redirect : &cfg->redirect, comment) < 0)
-			return -1;
+	/* the holder is the first step, if it is QNAME's own slot */
+	if (policy_decide(ex->pol, name, len, form, 0, ex->now, 0, &ex->dec) < 0 ||
+		ex->dec.nsteps == 0 || h->offset != 0 || (r = h->rule) == NULL)
+		return 0; /* a free slot, or a disabled entry's that no list took: nothing to write */
+	if (r->source != ex->section ||
+		(r->source == POLICY_FROM_LIST && (size_t)r->list_index != ex->list))
+		return 0; /* written in its own section */
+	if (h->state == POLICY_NOT_NOW) {
+		ex->not_now = true; /* RPZ has no schedules: the zone is this instant's */
+		return 0;
 	}
+	if ((rc = domtree_merge(ex->seen, name, len, form, 0, 0)) != 0)
+		return rc < 0 ? -1 : 0; /* 1: written already */
+	if ((why = owner_text(ex, name, len, form, owner)) != NULL) {
+		name_text(name, owner);
+		log_warn("export: %s%s skipped: %s", form == MATCH_BELOW ? "*." : "", owner, why);
+		ex->st.skipped++;
+		return 0;
+	}
+	if (r->source == POLICY_FROM_YAML) {
+		snprintf(comment, sizeof(comment), "line %u", r->line);
+		comment_append(comment, sizeof(comment), "reason", r->reason);
+		comment_append(comment, sizeof(comment), "ref", r->ref);
+	}
+	put_action(ex, owner, r->action, r->redirect, comment[0] != '\0' ? comment : NULL);
+	ex->st.triggers++;
+	ex->st.refused += r->action == ACTION_REFUSED;
 	return 0;
 }
 
-/* ---- lists ----------------------------------------------------------------------------------- */
-
-/* An RPZ A/AAAA record that continues the previous one's answer (same owner, same slot). */
-static bool group_continues(const struct exporter *ex, const struct lists_entry *e)
+/* Every slot FORM selects: a subtree entry is two triggers, the name and what is below it. */
+static int entry_export(struct exporter *ex, const uint8_t *name, size_t len, enum match_form form)
 {
-	return e->addr_family != 0 && ex->group_open && ex->group_form == e->form &&
-		ex->group_len == e->name_len && memcmp(ex->group_name, e->name, e->name_len) == 0;
+	ex->not_now = false;
+	if (form != MATCH_BELOW && slot_export(ex, name, len, MATCH_EXACT) < 0)
+		return -1;
+	if (form != MATCH_EXACT && slot_export(ex, name, len, MATCH_BELOW) < 0)
+		return -1;
+	return 0;
 }
 
-/* An address record of an open run: written under the run's owner when the run is. */
-static void group_address(struct exporter *ex, const struct lists_entry *e)
-{
-	char owner[OWNER_TEXT_MAX];
+/* ---- the two sections ------------------------------------------------------------------------ */
 
-	if (!ex->group_write || owner_text(ex, e->name, e->name_len, e->form, owner) != NULL)
-		return;
-	put_addr(ex->out, owner, 30, e->addr_family, e->addr);
-	fputc('\n', ex->out);
+static int yaml_export(struct exporter *ex)
+{
+	const struct config *cfg = ex->cfg;
+
+	ex->section = POLICY_FROM_YAML;
+	for (size_t i = 0; i < cfg->domain_count; i++) {
+		const struct config_domain *d = &cfg->domains[i];
+
+		if (entry_export(ex, d->name, d->name_len, d->form) < 0)
+			return -1;
+		if (ex->not_now)
+			fprintf(ex->out, "; %s: outside its from/until window now, not written\n", d->text);
+	}
+	return 0;
 }
 
 /* lists_entry_cb: one name of a list read again. */
 static int list_entry(void *ctx, const struct lists_entry *e)
 {
-	struct exporter *ex = ctx;
-	const struct config_list *l = ex->list;
-	enum policy_action a = e->action;
-	struct config_redirect one = { .ttl = 30, .set = true }; /* an RPZ record's own answer */
-	const struct config_redirect *r = &ex->cfg->redirect;
-	size_t before = ex->st.triggers;
-
-	if (group_continues(ex, e)) {
-		group_address(ex, e);
-		return 0;
-	}
-	if (a == ACTION_DEFAULT)
-		a = l->action == ACTION_DEFAULT ? ex->cfg->default_action : l->action;
-	if (e->cname_len > 0) {
-		memcpy(one.cname, e->cname, e->cname_len);
-		one.cname_len = e->cname_len;
-		r = &one;
-	} else if (e->addr_family != 0) {
-		/* the record's own address; later records of the run follow it (group_address) */
-		one.a = e->addr_family == AF_INET ? (uint8_t (*)[4])(void *)e->addr : NULL;
-		one.a_count = e->addr_family == AF_INET;
-		one.aaaa = e->addr_family == AF_INET6 ? (uint8_t (*)[16])(void *)e->addr : NULL;
-		one.aaaa_count = e->addr_family == AF_INET6;
-		r = &one;
-	}
-	if (entry_export(ex, e->name, e->name_len, e->form, true, a, r, NULL) < 0)
-		return -1;
-	ex->group_open = e->addr_family != 0;
-	ex->group_write = ex->st.triggers > before;
-	if (ex->group_open) {
-		memcpy(ex->group_name, e->name, e->name_len);
-		ex->group_len = e->name_len;
-		ex->group_form = e->form;
-	}
-	return 0;
+	return entry_export(ctx, e->name, e->name_len, e->form);
 }
 
 static int lists_export(struct exporter *ex, struct diag *diag)
 {
 	static const char *const formats[] = { "domains", "hosts", "rpz" };
 
+	ex->section = POLICY_FROM_LIST;
 	for (size_t i = 0; i < ex->cfg->list_count; i++) {
 		const struct config_list *l = &ex->cfg->lists[i];
 		char comment[1024] = "";
 		size_t bad = 0, before = diag_count(diag);
 
 		if (!l->enabled)
-			continue;
+			continue; /* none of its names is in the policy: nothing to read */
 		comment_append(comment, sizeof(comment), "reason", l->reason);
 		comment_append(comment, sizeof(comment), "ref", l->ref);
 		fprintf(ex->out, "; list %s (%s, action %s)%s\n", l->path, formats[l->format],
-			config_action_name(l->action == ACTION_DEFAULT ? ex->cfg->default_action :
-			l->action), comment);
-		ex->list = l;
-		ex->group_open = false;
+			value_action_name(l->action), comment);
+		ex->list = i;
 		if (lists_read(l, diag, list_entry, ex, &bad) < 0) {
 			if (diag_count(diag) == before) /* nothing reported: the callback's ENOMEM */
 				diag_add(diag, l->path, 0, 0, "out of memory exporting the list");
@@ -359,43 +279,49 @@ static size_t expected_names(const struct config *cfg)
 int export_rpz(const struct config *cfg, const struct policy *pol, const char *origin,
 	int64_t now, FILE *out, struct diag *diag, struct export_stats *stats)
 {
-	struct exporter ex = { .out = out, .cfg = cfg };
+	struct exporter *ex = calloc(1, sizeof(*ex)); /* owned, freed below: the scratch is big */
 	uint8_t wire[CONFIG_NAME_MAX];
 	char text[OWNER_TEXT_MAX + 1];
 	const char *err;
+	int rc = -1;
 
+	if (ex == NULL)
+		goto nomem;
+	*ex = (struct exporter){ .out = out, .cfg = cfg, .pol = pol, .now = now };
 	if (origin == NULL)
 		origin = EXPORT_ORIGIN_DEFAULT;
-	if (config_parse_name(origin, wire, &ex.origin_len, &err) < 0) {
+	if (value_parse_name(origin, wire, &ex->origin_len, &err) < 0) {
 		diag_add(diag, "--origin", 0, 0, "%s: %s", origin, err);
-		goto fail;
+		goto out;
 	}
-	if (ex.origin_len == 1) {
+	if (ex->origin_len == 1) {
 		diag_add(diag, "--origin", 0, 0, "the origin cannot be the root");
-		goto fail;
+		goto out;
 	}
 	name_text(wire, text);
 	strcat(text, ".");
-	if ((ex.seen = domtree_new(expected_names(cfg))) == NULL)
+	if ((ex->seen = domtree_new(expected_names(cfg))) == NULL)
 		goto nomem;
-	put_header(&ex, pol, text);
-	if (yaml_export(&ex, now) < 0)
+	put_header(ex, pol, text);
+	if (yaml_export(ex) < 0)
 		goto nomem;
-	if (lists_export(&ex, diag) < 0)
-		goto fail; /* reported by lists_read, or out of memory in the callback */
+	if (lists_export(ex, diag) < 0)
+		goto out; /* reported by lists_read, or out of memory in the callback */
 	if (fflush(out) != 0 || ferror(out)) {
 		diag_add(diag, "(output)", 0, 0, "write error");
-		goto fail;
+		goto out;
 	}
-	if (ex.st.refused > 0)
+	if (ex->st.refused > 0)
 		log_warn("export: %zu refused trigger%s written as NXDOMAIN (RPZ has no REFUSED)",
-			ex.st.refused, ex.st.refused == 1 ? "" : "s");
-	domtree_free(ex.seen);
-	*stats = ex.st;
-	return 0;
+			ex->st.refused, ex->st.refused == 1 ? "" : "s");
+	*stats = ex->st;
+	rc = 0;
+	goto out;
 nomem:
 	diag_add(diag, cfg->path, 0, 0, "out of memory exporting the policy");
-fail:
-	domtree_free(ex.seen);
-	return -1;
+out:
+	if (ex != NULL)
+		domtree_free(ex->seen);
+	free(ex);
+	return rc;
 }

@@ -119,8 +119,7 @@ struct guard *guard_new(const struct config *cfg, unsigned workers)
 	if (guard_compile_acl(g, cfg) < 0)
 		goto fail;
 	if (cfg->rate_limit_qps > 0) {
-		uint64_t burst = cfg->rate_limit_burst ? cfg->rate_limit_burst :
-			2 * (uint64_t)cfg->rate_limit_qps;
+		uint64_t burst = cfg->rate_limit_burst; /* 2 x qps when not given: defaults.h */
 		/* Per worker, rounded up so that a limit below the worker count still lets 1/s in. */
 		g->rate_milli = (cfg->rate_limit_qps + workers - 1) / workers;
 		burst = (burst + workers - 1) / workers;
@@ -132,8 +131,8 @@ struct guard *guard_new(const struct config *cfg, unsigned workers)
 			clock_gettime(CLOCK_REALTIME, &ts);
 			g->seed = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uintptr_t)g;
 		}
-		g->mask4 = prefix_mask4(cfg->rate_limit_ipv4_prefix ? cfg->rate_limit_ipv4_prefix : 24);
-		prefix_mask6(cfg->rate_limit_ipv6_prefix ? cfg->rate_limit_ipv6_prefix : 56, g->mask6);
+		g->mask4 = prefix_mask4(cfg->rate_limit_ipv4_prefix);
+		prefix_mask6(cfg->rate_limit_ipv6_prefix, g->mask6);
 		g->rate_tc = cfg->rate_limit_tc;
 		g->buckets = calloc(RATE_SLOTS, sizeof(*g->buckets)); /* owned by g */
 		if (g->buckets == NULL)

@@ -2,10 +2,10 @@
  * lists: readers for imported name lists (see include/lists.h).
  *
  * Domain lists and hosts files are mapped into memory and parsed in place: a 2-million-line list
- * must load in well under a second, so the hot loop allocates nothing and converts each name to
- * wire format itself (the same rules as config_parse_name, whose ldns call costs an allocation
- * per name). Only names with non-ASCII bytes take the slow path through libidn2. RPZ zones go
- * to the RPZ reader (rpz.h), whose bad records are reported here as bad lines.
+ * must load in well under a second, so the hot loop allocates nothing: value_parse_name_len
+ * converts each name to wire format in place. Only names with non-ASCII bytes take the slow path
+ * through libidn2. RPZ zones go to the RPZ reader (rpz.h), whose bad records are reported here
+ * as bad lines.
  */
 #include "lists.h"
 
@@ -20,8 +20,7 @@
 #include "log.h"
 #include "mapfile.h"
 #include "rpz.h"
-
-#define LABEL_MAX 63
+#include "value.h"
 
 size_t lists_estimate(const struct config_list *l)
 {
@@ -36,85 +35,6 @@ size_t lists_estimate(const struct config_list *l)
 		n++;
 	mapfile_unmap(&m);
 	return n;
-}
-
-/* ---- names ----------------------------------------------------------------------------------- */
-
-static bool is_label_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-/* The slow path: a name with non-ASCII bytes goes through config_parse_name and libidn2. */
-static int parse_idn(const char *text, size_t len, uint8_t *out, size_t *out_len,
-	const char **err)
-{
-	char buf[1024];
-
-	if (len >= sizeof(buf)) {
-		*err = "name longer than 255 octets";
-		return -1;
-	}
-	memcpy(buf, text, len);
-	buf[len] = '\0';
-	return config_parse_name(buf, out, out_len, err);
-}
-
-int lists_parse_name(const char *text, size_t len, uint8_t *out, size_t *out_len,
-	const char **err)
-{
-	size_t w = 1, label = 0; /* w: next byte of OUT; OUT[w - label - 1] is the length octet */
-
-	if (len > 0 && text[len - 1] == '.' && len > 1)
-		len--;
-	if (len == 1 && text[0] == '.') {
-		out[0] = 0;
-		*out_len = 1;
-		return 0;
-	}
-	if (len == 0) {
-		*err = "empty name";
-		return -1;
-	}
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c >= 0x80)
-			return parse_idn(text, len, out, out_len, err);
-		if (c == '.') {
-			if (label == 0)
-				goto empty;
-			out[w - label - 1] = (uint8_t)label;
-			label = 0;
-			w++;
-			continue;
-		}
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		if (!is_label_char(c)) {
-			*err = c == '*' ? "\"*\" is only allowed as a leading \"*.\"" :
-				"invalid character: expected letters, digits, \"-\", \"_\" and \".\"";
-			return -1;
-		}
-		if (++label > LABEL_MAX) {
-			*err = "label longer than 63 octets";
-			return -1;
-		}
-		if (w + 2 > CONFIG_NAME_MAX) { /* this byte and the root label */
-			*err = "name longer than 255 octets";
-			return -1;
-		}
-		out[w++] = c;
-	}
-	if (label == 0)
-		goto empty;
-	out[w - label - 1] = (uint8_t)label;
-	out[w++] = 0;
-	*out_len = w;
-	return 0;
-empty:
-	*err = "empty label";
-	return -1;
 }
 
 /* ---- bad lines ------------------------------------------------------------------------------- */
@@ -163,20 +83,6 @@ static int bad_lines_done(struct badlines *b, size_t *bad)
 
 /* ---- domain lists and hosts files ------------------------------------------------------------ */
 
-/* One whitespace-separated word of a line: [*start, *start + *len). */
-static bool next_word(const char **p, const char *end, const char **start, size_t *len)
-{
-	while (*p < end && (**p == ' ' || **p == '\t' || **p == '\r'))
-		(*p)++;
-	if (*p == end)
-		return false;
-	*start = *p;
-	while (*p < end && **p != ' ' && **p != '\t' && **p != '\r')
-		(*p)++;
-	*len = (size_t)(*p - *start);
-	return true;
-}
-
 /* Names hosts files map to loopback for the system's own use, not blocking. */
 static bool hosts_skipped(const char *w, size_t n)
 {
@@ -201,7 +107,7 @@ static int name_word(struct badlines *b, unsigned line, const char *w, size_t n,
 	enum match_form form, lists_entry_cb *cb, void *ctx)
 {
 	uint8_t wire[CONFIG_NAME_MAX];
-	struct lists_entry e = { .name = wire, .form = form, .action = ACTION_DEFAULT, .line = line };
+	struct lists_entry e = { .name = wire, .form = form, .action = b->l->action, .line = line };
 	const char *err;
 
 	if (form == MATCH_SUBTREE && n > 2 && w[0] == '*' && w[1] == '.') {
@@ -209,7 +115,7 @@ static int name_word(struct badlines *b, unsigned line, const char *w, size_t n,
 		n -= 2;
 		e.form = MATCH_BELOW;
 	}
-	if (lists_parse_name(w, n, wire, &e.name_len, &err) < 0) {
+	if (value_parse_name_len(w, n, wire, &e.name_len, &err) < 0) {
 		bad_line(b, line, "%s: \"%.*s\"", err, (int)(n > 80 ? 80 : n), w);
 		return 0;
 	}
@@ -226,13 +132,13 @@ static int text_line(struct badlines *b, unsigned line, const char *p, const cha
 
 	if (hash != NULL)
 		end = hash;
-	if (!next_word(&p, end, &w, &n))
+	if (!value_next_word(&p, end, &w, &n))
 		return 0; /* blank or comment */
 	if (!hosts) {
 		const char *w2;
 		size_t n2;
 
-		if (next_word(&p, end, &w2, &n2)) {
+		if (value_next_word(&p, end, &w2, &n2)) {
 			bad_line(b, line, "expected one name per line");
 			return 0;
 		}
@@ -242,14 +148,14 @@ static int text_line(struct badlines *b, unsigned line, const char *p, const cha
 		bad_line(b, line, "expected 0.0.0.0, 127.0.0.1, :: or ::1 before the names");
 		return 0;
 	}
-	if (!next_word(&p, end, &w, &n)) {
+	if (!value_next_word(&p, end, &w, &n)) {
 		bad_line(b, line, "expected a name after the address");
 		return 0;
 	}
 	do {
 		if (!hosts_skipped(w, n) && name_word(b, line, w, n, MATCH_EXACT, cb, ctx) < 0)
 			return -1;
-	} while (next_word(&p, end, &w, &n));
+	} while (value_next_word(&p, end, &w, &n));
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "version.h"
 #include "why.h"
 #include "control.h"
+#include "value.h"
 
 
 #define EXIT_CONFIG 1
@@ -136,7 +137,7 @@ static int apply_overrides(const char *const *texts, size_t n, uint16_t port, co
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const char *err;
-		if (config_parse_endpoint(texts[i], port, &eps[i], &err) < 0) {
+		if (value_parse_endpoint(texts[i], port, &eps[i], &err) < 0) {
 			fprintf(stderr, "blokir: --%s %s: %s\n", what, texts[i], err);
 			free(eps);
 			return -1;

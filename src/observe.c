@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include "client.h"
+#include "value.h"
 
 void observe_init(struct observe *o, const struct config *cfg, struct audit *audit,
 	struct dnstap *dnstap, struct stats *stats, unsigned index)
@@ -73,7 +74,7 @@ void observe_blocked_slow(struct observe *o, const struct client_ref *c,
 			.client = c->addr, .qname = q->packet + WIRE_HEADER_LEN,
 			.qname_len = q->qname_len, .qtype = q->qtype, .target = target,
 			.target_len = target_len, .list = rule->list, .line = rule->line,
-			.action = config_action_name(rule->action), .reason = rule->reason,
+			.action = value_action_name(rule->action), .reason = rule->reason,
 			.ref = rule->ref };
 		if (rule->list != NULL) {
 			ev.entry_name = matched + match_offset;

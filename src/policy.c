@@ -29,6 +29,7 @@
 #include "diag.h"
 #include "lists.h"
 #include "log.h"
+#include "wire.h"
 #include "zonedb.h"
 
 #define DISABLED 0x80000000u /* in a tree value: a disabled YAML entry (the rest: its index) */
@@ -66,6 +67,7 @@ struct policy {
 	_Atomic unsigned refs;      /* on a core: itself plus each view of it */
 	struct policy_zone *zones;  /* owned, zone_count of them (cfg->zones order) */
 	size_t zone_count, zone_names;
+	char *path;                 /* the core's, owned by it: the config file, every YAML rule's */
 	struct domtree *tree;       /* owned; values index rules (or DISABLED | entry index) */
 	struct policy_rule *rules;  /* owned array; strings point into strings and lists */
 	size_t nrules, rules_cap;
@@ -235,8 +237,10 @@ static int yaml_rules(struct policy *p, const struct config *cfg)
 		if ((k = rule_add(p)) < 0)
 			return -1;
 		r = &p->rules[k];
-		r->action = d->action == ACTION_DEFAULT ? cfg->default_action : d->action;
+		r->action = d->action;
 		r->name = e->key;
+		r->source = POLICY_FROM_YAML;
+		r->file = p->path;
 		r->reason = reason = copy_string(p->strings, &pos, d->reason, reason);
 		r->reason_len = r->reason != NULL ? strlen(r->reason) : 0;
 		r->ref = ref = copy_string(p->strings, &pos, d->ref, ref);
@@ -310,6 +314,8 @@ static int64_t list_rule(struct list_build *b, enum policy_action a)
 	r->action = a;
 	r->name = b->pl->path;
 	r->list = b->pl->path;
+	r->source = POLICY_FROM_LIST;
+	r->file = b->pl->path;
 	r->reason = b->pl->reason;
 	r->reason_len = r->reason != NULL ? strlen(r->reason) : 0;
 	r->ref = b->pl->ref;
@@ -328,13 +334,13 @@ static int64_t shared_rule(struct list_build *b, enum policy_action a)
 }
 
 /* Appends E's address to the redirect of rule K. */
-static int add_address(struct policy *p, int64_t k, const struct lists_entry *e)
+static int add_address(struct list_build *b, int64_t k, const struct lists_entry *e)
 {
-	struct config_redirect *r = &p->redirects[p->rule_redirect[k]];
+	struct config_redirect *r = &b->p->redirects[b->p->rule_redirect[k]];
 	void *na;
 
 	r->set = true;
-	r->ttl = 30;
+	r->ttl = b->l->redirect_ttl;
 	if (e->addr_family == AF_INET) {
 		if ((na = realloc(r->a, (r->a_count + 1) * 4)) == NULL)
 			return -1;
@@ -358,7 +364,7 @@ static int64_t redirect_rule(struct list_build *b, const struct lists_entry *e, 
 	*merged = e->addr_family != 0 && b->last_addr_rule >= 0 && b->last_form == e->form &&
 		b->last_len == e->name_len && memcmp(b->last_name, e->name, e->name_len) == 0;
 	if (*merged)
-		return add_address(b->p, b->last_addr_rule, e) < 0 ? -1 : b->last_addr_rule;
+		return add_address(b, b->last_addr_rule, e) < 0 ? -1 : b->last_addr_rule;
 	if ((k = list_rule(b, ACTION_REDIRECT)) < 0 || (slot = redirect_add(b->p)) == 0)
 		return -1;
 	b->p->rule_redirect[k] = slot;
@@ -367,7 +373,7 @@ static int64_t redirect_rule(struct list_build *b, const struct lists_entry *e, 
 		struct config_redirect *r = &b->p->redirects[slot];
 
 		r->set = true;
-		r->ttl = 30;
+		r->ttl = b->l->redirect_ttl;
 		memcpy(r->cname, e->cname, e->cname_len);
 		r->cname_len = e->cname_len;
 		return k;
@@ -376,19 +382,17 @@ static int64_t redirect_rule(struct list_build *b, const struct lists_entry *e, 
 	memcpy(b->last_name, e->name, e->name_len);
 	b->last_len = e->name_len;
 	b->last_form = e->form;
-	return add_address(b->p, k, e) < 0 ? -1 : k;
+	return add_address(b, k, e) < 0 ? -1 : k;
 }
 
 /* lists_entry_cb: one name of a list into the tree. */
 static int list_entry(void *ctx, const struct lists_entry *e)
 {
 	struct list_build *b = ctx;
-	enum policy_action a = e->action;
+	enum policy_action a = e->action; /* resolved: config_load made the list's own concrete */
 	bool merged = false;
 	int64_t k;
 
-	if (a == ACTION_DEFAULT)
-		a = b->l->action == ACTION_DEFAULT ? b->cfg->default_action : b->l->action;
 	if (a == ACTION_REDIRECT && (e->cname_len > 0 || e->addr_family != 0))
 		k = redirect_rule(b, e, &merged);
 	else
@@ -479,6 +483,8 @@ static int policy_build(struct policy *p, const struct config *cfg, struct diag 
 {
 	int rc;
 
+	if ((p->path = strdup(cfg->path)) == NULL)
+		return -1;
 	p->redirects_cap = 4;
 	p->redirects = calloc(p->redirects_cap, sizeof(*p->redirects));
 	if (p->redirects == NULL)
@@ -596,6 +602,7 @@ void policy_free(struct policy *p)
 		return;
 	free(p->zones); /* a core's zones hold no snapshots */
 	domtree_free(p->tree);
+	free(p->path);
 	free(p->rules);
 	free(p->rule_redirect);
 	free(p->strings);
@@ -662,6 +669,140 @@ const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qn
 	if (best != NULL && match_offset != NULL)
 		*match_offset = off;
 	return best;
+}
+
+/* ---- decisions ------------------------------------------------------------------------------ */
+
+/* What a query of QTYPE gets from R (NULL: forwarded) into D. */
+static void decision_answer(struct policy_decision *d, const struct policy_rule *r,
+	uint16_t qtype)
+{
+	static const enum policy_answer answers[] = {
+		[ACTION_NXDOMAIN] = POLICY_NXDOMAIN, [ACTION_NODATA] = POLICY_NODATA,
+		[ACTION_REFUSED] = POLICY_REFUSED, [ACTION_DROP] = POLICY_DROP,
+		[ACTION_ALLOW] = POLICY_FORWARD, [ACTION_REDIRECT] = POLICY_REDIRECT,
+		[ACTION_DEFAULT] = POLICY_FORWARD,
+	};
+	const struct config_redirect *rd = r != NULL ? r->redirect : NULL;
+
+	d->action = r != NULL ? r->action : ACTION_ALLOW;
+	d->answer = answers[d->action];
+	d->a = d->aaaa = 0;
+	d->cname = false;
+	if (d->answer != POLICY_REDIRECT)
+		return;
+	if (rd != NULL)
+		wire_redirect_plan(qtype, rd->cname_len > 0, rd->a_count, rd->aaaa_count, &d->a,
+			&d->aaaa, &d->cname);
+	if (d->a + d->aaaa == 0 && !d->cname)
+		d->answer = POLICY_NODATA;
+}
+
+/*
+ * The zones after the tree, as policy_match has them: a zone trigger decides only when it is
+ * strictly more specific than what decided so far. Each zone's match becomes a step, in its
+ * place by specificity (after tree steps of the same offset, which beat it).
+ */
+static void decide_zones(const struct policy *p, const uint8_t *qname, size_t len,
+	unsigned flags, struct policy_decision *out)
+{
+	for (size_t z = 0; z < p->zone_count && out->nsteps < POLICY_STEPS_MAX; z++) {
+		const struct policy_rule *r;
+		size_t off, at = 0;
+
+		if (p->zones[z].snap == NULL ||
+			(r = zonesnap_match(p->zones[z].snap, qname, len, p->zones[z].override, &off)) == NULL)
+			continue;
+		bool decides = out->rule == NULL || off < out->match_offset;
+
+		if (!decides && !(flags & POLICY_DECIDE_ENCLOSING))
+			continue;
+		while (at < out->nsteps && out->steps[at].offset <= off)
+			at++;
+		memmove(&out->steps[at + 1], &out->steps[at], (out->nsteps - at) * sizeof(out->steps[0]));
+		out->nsteps++;
+		out->steps[at] = (struct policy_step){ .rule = r, .offset = off, .zone = z,
+			.slot = off == 0 ? MATCH_EXACT : MATCH_BELOW,
+			.state = decides ? POLICY_DECIDES : POLICY_OVERRIDDEN };
+		if (decides) {
+			if (out->rule != NULL)
+				out->steps[out->decider + (out->decider >= at)].state = POLICY_OVERRIDDEN;
+			out->rule = r;
+			out->match_offset = off;
+			out->decider = at;
+		} else if (out->decider >= at) {
+			out->decider++;
+		}
+	}
+}
+
+int policy_decide(const struct policy *p, const uint8_t *qname, size_t len, enum match_form form,
+	uint16_t qtype, int64_t now, unsigned flags, struct policy_decision *out)
+{
+	size_t offs[POLICY_STEPS_MAX], n = 0, o = 0;
+
+	out->rule = NULL;
+	out->match_offset = 0;
+	out->nsteps = 0;
+	out->decider = 0;
+	decision_answer(out, NULL, qtype);
+	/* QNAME's suffixes, itself first: the offsets the matcher probes */
+	for (;;) {
+		if (o >= len || qname[o] > 63 || n == POLICY_STEPS_MAX)
+			return -1;
+		offs[n++] = o;
+		if (qname[o] == 0)
+			break;
+		o += 1 + (size_t)qname[o];
+	}
+	if (o + 1 != len)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		enum match_form slot = k == 0 && form != MATCH_BELOW ? MATCH_EXACT : MATCH_BELOW;
+		struct policy_step *st = &out->steps[out->nsteps];
+		const struct policy_rule *r;
+		uint32_t v;
+
+		if (out->rule != NULL && !(flags & POLICY_DECIDE_ENCLOSING))
+			break;
+		if ((v = domtree_get(p->tree, qname + offs[k], len - offs[k], slot)) == DOMTREE_NONE)
+			continue;
+		out->nsteps++;
+		*st = (struct policy_step){ .offset = offs[k], .slot = slot, .file = p->path };
+		if (v & DISABLED) { /* a disabled YAML entry nothing else took */
+			const struct policy_entry *e = &p->entries[v & ~DISABLED];
+
+			st->text = e->key;
+			st->line = e->line;
+			st->state = POLICY_DISABLED;
+			continue;
+		}
+		r = st->rule = &p->rules[v];
+		st->file = r->file;
+		if (r->source == POLICY_FROM_YAML) {
+			st->text = r->name;
+			st->line = r->line;
+		} else if (flags & POLICY_DECIDE_LIST_LINES) {
+			st->line = policy_list_line(p, (size_t)r->list_index, qname + offs[k],
+				len - offs[k], slot != MATCH_BELOW);
+		}
+		if (!policy_rule_active(r, now)) {
+			st->state = POLICY_NOT_NOW;
+		} else if (out->rule != NULL) {
+			st->state = POLICY_OVERRIDDEN;
+		} else {
+			st->state = POLICY_DECIDES;
+			out->rule = r;
+			out->match_offset = offs[k];
+			out->decider = out->nsteps - 1;
+		}
+	}
+	if (form != MATCH_BELOW)
+		decide_zones(p, qname, len, flags, out);
+	if (out->rule == NULL)
+		out->decider = out->nsteps;
+	decision_answer(out, out->rule, qtype);
+	return 0;
 }
 
 int64_t policy_next_transition(const struct policy *p, int64_t now)

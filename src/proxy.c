@@ -22,6 +22,7 @@
 #include "observe.h"
 #include "policy.h"
 #include "stats.h"
+#include "value.h"
 
 struct proxy {
 	struct proxy_env env;  /* borrowed pointers, see proxy.h */
@@ -120,7 +121,7 @@ static size_t answer_blocked(struct proxy *p, const struct policy *pol,
 		return wire_build_redirect(q, b, &r, out, cap);
 	case ACTION_ALLOW:
 	case ACTION_DEFAULT:
-		return 0; /* not reached: allow is forwarded, default resolved by policy_new */
+		return 0; /* not reached: allow is forwarded, default resolved by config_load */
 	}
 	return wire_build_blocked(q, b, out, cap);
 }
@@ -230,7 +231,7 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 	stats_inc(stats, STAT_BLOCKED);
 	policy_hit(pol, p->env.worker, rule);
 	log_debug("blocked by \"%s\" (%s, line %u, reason \"%s\", ref \"%s\")", rule->name,
-		config_action_name(rule->action), rule->line, rule->reason ? rule->reason : "",
+		value_action_name(rule->action), rule->line, rule->reason ? rule->reason : "",
 		rule->ref ? rule->ref : "");
 	/* Over UDP the answer must fit what the client advertised; only a redirect with many
 	 * addresses could exceed it, and then it goes out with TC. */
@@ -289,7 +290,7 @@ static bool answer_cloaked(struct proxy *p, const struct client_ref *c, const ui
 	stats_inc(p->env.stats, STAT_CNAME_BLOCKED);
 	policy_hit(pol, p->env.worker, rule);
 	log_debug("answer's CNAME chain reaches a name blocked by \"%s\" (%s, line %u)",
-		rule->name, config_action_name(rule->action), rule->line);
+		rule->name, value_action_name(rule->action), rule->line);
 	struct wire_block b = { .soa_owner = ch.name + off, .soa_owner_len = ch.name_len - off };
 	size_t n = answer_blocked(p, pol, rule, &b, &q, buf, limit < sizeof(buf) ? limit : sizeof(buf));
 	observe_blocked(p->env.observe, c, &q, rule, ch.name, ch.name_len, off, buf, n);

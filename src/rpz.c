@@ -18,6 +18,7 @@
 #include <ldns/ldns.h>
 
 #include "mapfile.h"
+#include "value.h"
 
 #define LABEL_MAX 63
 #define TYPE_A 1
@@ -55,8 +56,7 @@ struct rpz_reader *rpz_reader_new(const uint8_t *apex, size_t apex_len, const st
 	r->st = st;
 	r->ttl = 3600;
 	if (apex != NULL) {
-		for (size_t i = 0; i < apex_len; i++) /* labels' length octets are below 'A' */
-			r->apex[i] = (apex[i] >= 'A' && apex[i] <= 'Z') ? (uint8_t)(apex[i] + 32) : apex[i];
+		value_lower_copy(r->apex, apex, apex_len);
 		r->apex_len = apex_len;
 		r->apex_fixed = true;
 		memcpy(r->origin, r->apex, apex_len); /* a persisted copy may have no $ORIGIN */
@@ -100,13 +100,6 @@ static size_t wire_name_len(const uint8_t *name, size_t n)
 		o += 1 + name[o];
 	}
 	return o < n && o + 1 <= CONFIG_NAME_MAX ? o + 1 : 0;
-}
-
-static void lower(uint8_t *dst, const uint8_t *src, size_t n)
-{
-	/* length octets are at most 63, below 'A': lower-casing them is a no-op */
-	for (size_t i = 0; i < n; i++)
-		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (uint8_t)(src[i] + 32) : src[i];
 }
 
 /* Whether wire name NAME has a label naming another RPZ trigger type (rpz-ip, rpz-nsdname...). */
@@ -241,7 +234,7 @@ static int record(struct rpz_reader *r, const uint8_t *owner, size_t olen, uint1
 			bad(r, line, "malformed CNAME target");
 			return 0;
 		}
-		lower(target, rdata, n);
+		value_lower_copy(target, rdata, n);
 		cname_action(target, n, &e);
 		break;
 	case TYPE_A:
@@ -272,60 +265,30 @@ int rpz_reader_rr(struct rpz_reader *r, const uint8_t *owner, size_t owner_len, 
 		bad(r, 0, "malformed owner name");
 		return 0;
 	}
-	lower(name, owner, owner_len);
+	value_lower_copy(name, owner, owner_len);
 	return record(r, name, owner_len, type, ttl, rdata, rdlen, 0);
 }
 
 /* ---- text: the fast path --------------------------------------------------------------------- */
-
-/*
- * Per byte: what a plain name character is lower-cased to, 0 for anything else (the fast path
- * hands such a name to ldns). One table load per character: this loop runs for every byte of a
- * two-million-line feed.
- */
-static const uint8_t name_char[256] = {
-	['-'] = '-', ['_'] = '_',
-	['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6',
-	['7'] = '7', ['8'] = '8', ['9'] = '9',
-	['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f', ['g'] = 'g',
-	['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n',
-	['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r', ['s'] = 's', ['t'] = 't', ['u'] = 'u',
-	['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y', ['z'] = 'z',
-	['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f', ['G'] = 'g',
-	['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l', ['M'] = 'm', ['N'] = 'n',
-	['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's', ['T'] = 't', ['U'] = 'u',
-	['V'] = 'v', ['W'] = 'w', ['X'] = 'x', ['Y'] = 'y', ['Z'] = 'z',
-};
 
 /* Per byte: 1 ends a line's plain part (newline, comment), 2 sends the line to ldns. */
 static const uint8_t line_char[256] = {
 	['\n'] = 1, [';'] = 1, ['('] = 2, [')'] = 2, ['"'] = 2, ['\\'] = 2, ['\0'] = 2,
 };
 
-/* One blank-separated word of [*P, END): [*W, *W + *N). False at the end. */
-static bool next_word(const char **p, const char *end, const char **w, size_t *n)
-{
-	while (*p < end && (**p == ' ' || **p == '\t' || **p == '\r'))
-		(*p)++;
-	if (*p == end)
-		return false;
-	*w = *p;
-	while (*p < end && **p != ' ' && **p != '\t' && **p != '\r')
-		(*p)++;
-	*n = (size_t)(*p - *w);
-	return true;
-}
-
 /*
  * A name in presentation form ("@", "name." absolute, "name" relative to ORIGIN, a leading "*"
  * label allowed) into lower-case wire form OUT. Returns 0, or 1 when it is not the plain kind
- * this path reads (escapes, other characters, too long, no origin): ldns takes it then.
+ * this path reads (escapes, other characters, too long, no origin): ldns takes it then. The
+ * labels are checked by value_parse_name_len, the one name validation.
  */
 static int fast_name(const char *text, size_t n, const uint8_t *origin, size_t origin_len,
 	uint8_t *out, size_t *out_len)
 {
-	size_t w = 1, label = 0, body = n;
+	uint8_t labels[CONFIG_NAME_MAX];
+	size_t w = 0, body = n, llen = 1, tail;
 	bool absolute = n > 0 && text[n - 1] == '.';
+	const char *err;
 
 	if (n == 1 && text[0] == '@') {
 		if (origin_len == 0)
@@ -340,39 +303,29 @@ static int fast_name(const char *text, size_t n, const uint8_t *origin, size_t o
 		return 0;
 	}
 	body -= absolute;
-	if (body == 0)
-		return 1;
-	for (size_t i = 0; i < body; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c == '.') {
-			if (label == 0)
-				return 1;
-			out[w - label - 1] = (uint8_t)label;
-			label = 0;
-			w++;
-			continue;
-		}
-		if (name_char[c] != 0)
-			c = name_char[c];
-		else if (!(c == '*' && i == 0 && (body == 1 || text[1] == '.')))
-			return 1;
-		if (++label > LABEL_MAX || w + 2 > CONFIG_NAME_MAX)
-			return 1;
-		out[w++] = c;
+	if (body == 0 || text[body - 1] == '.')
+		return 1; /* an empty label */
+	if (text[0] == '*' && (body == 1 || text[1] == '.')) { /* the wildcard label */
+		out[w++] = 1;
+		out[w++] = '*';
+		text += body == 1 ? 1 : 2;
+		body -= body == 1 ? 1 : 2;
 	}
-	if (label == 0)
+	for (size_t i = 0; i < body; i++)
+		if ((unsigned char)text[i] >= 0x80)
+			return 1; /* raw octets, which a zone file may carry and a policy file may not */
+	if (body > 0 && value_parse_name_len(text, body, labels, &llen, &err) < 0)
 		return 1;
-	out[w - label - 1] = (uint8_t)label;
-	if (absolute) {
+	tail = absolute ? 1 : origin_len;
+	if ((!absolute && origin_len == 0) || w + llen - 1 + tail > CONFIG_NAME_MAX)
+		return 1;
+	memcpy(out + w, labels, llen - 1); /* without their root label: the origin or root follows */
+	w += llen - 1;
+	if (absolute)
 		out[w++] = 0;
-	} else {
-		if (origin_len == 0 || w + origin_len > CONFIG_NAME_MAX)
-			return 1;
+	else
 		memcpy(out + w, origin, origin_len);
-		w += origin_len;
-	}
-	*out_len = w;
+	*out_len = absolute ? w : w + origin_len;
 	return 0;
 }
 
@@ -382,18 +335,18 @@ static int fast_name(const char *text, size_t n, const uint8_t *origin, size_t o
 /* $ORIGIN, $TTL and the directives refused, the line [P, END) without its comment. */
 static void directive(struct rpz_reader *r, const char *p, const char *end, unsigned line)
 {
-	const char *w, *v;
-	size_t n, vn;
+	const char *w = p, *v;
+	size_t n = 0, vn;
 	char num[32], *e;
 	uint8_t name[CONFIG_NAME_MAX];
 	size_t len;
 
-	next_word(&p, end, &w, &n);
+	value_next_word(&p, end, &w, &n);
 	if (word_is(w, n, "$ORIGIN") || word_is(w, n, "$TTL")) {
 		const char *x;
 		size_t xn;
 
-		if (!next_word(&p, end, &v, &vn) || next_word(&p, end, &x, &xn)) {
+		if (!value_next_word(&p, end, &v, &vn) || value_next_word(&p, end, &x, &xn)) {
 			bad(r, line, w[1] == 'O' || w[1] == 'o' ? "$ORIGIN: expected one domain name" :
 				"$TTL: expected one time value");
 			return;
@@ -450,7 +403,7 @@ static int fast_line(struct rpz_reader *r, const char *p, const char *end, unsig
 	uint32_t ttl = r->ttl;
 	char addr[INET6_ADDRSTRLEN + 1];
 
-	if (!next_word(&p, end, &w, &n))
+	if (!value_next_word(&p, end, &w, &n))
 		return 0; /* blank, or only a comment */
 	if (!inherit && w[0] == '$') {
 		directive(r, w, end, line);
@@ -464,7 +417,7 @@ static int fast_line(struct rpz_reader *r, const char *p, const char *end, unsig
 	} else {
 		if (fast_name(w, n, r->origin, r->origin_len, owner, &olen) != 0)
 			return 1;
-		if (!next_word(&p, end, &w, &n))
+		if (!value_next_word(&p, end, &w, &n))
 			return 1;
 	}
 	/* [TTL] [IN] in either order, then the type */
@@ -478,7 +431,7 @@ static int fast_line(struct rpz_reader *r, const char *p, const char *end, unsig
 				return 1;
 			ttl = (uint32_t)v;
 		}
-		if (!next_word(&p, end, &w, &n))
+		if (!value_next_word(&p, end, &w, &n))
 			return 1;
 	}
 	if (word_is(w, n, "CNAME"))
@@ -489,13 +442,13 @@ static int fast_line(struct rpz_reader *r, const char *p, const char *end, unsig
 		type = TYPE_AAAA;
 	else
 		return 1;
-	if (!next_word(&p, end, &w, &n))
+	if (!value_next_word(&p, end, &w, &n))
 		return 1;
 	{
 		const char *x;
 		size_t xn;
 
-		if (next_word(&p, end, &x, &xn))
+		if (value_next_word(&p, end, &x, &xn))
 			return 1;
 	}
 	if (type == TYPE_CNAME) {
@@ -601,7 +554,7 @@ static uint16_t peek_type(const char *copy, size_t len)
 	bool owner = *p != ' ' && *p != '\t';
 
 	for (int k = 0; k < 3 + owner; k++) {
-		if (!next_word(&p, end, &w, &n))
+		if (!value_next_word(&p, end, &w, &n))
 			return 0;
 		if (k == 0 && owner)
 			continue;
@@ -631,7 +584,7 @@ static int slow_record(struct rpz_reader *r, size_t len, unsigned line)
 	int rc = -1;
 
 	r->oom = true; /* until the record is through ldns: every early exit is ENOMEM */
-	if (!next_word(&p, r->copy + len, &w, &n))
+	if (!value_next_word(&p, r->copy + len, &w, &n))
 		return 0; /* only blanks and comments */
 	if (w == r->copy && w[0] == '$') {
 		directive(r, r->copy, r->copy + len, line);
@@ -667,7 +620,7 @@ static int slow_record(struct rpz_reader *r, size_t len, unsigned line)
 		rc = 0;
 		goto out;
 	}
-	lower(owner, ldns_rdf_data(ldns_rr_owner(rr)), olen);
+	value_lower_copy(owner, ldns_rdf_data(ldns_rr_owner(rr)), olen);
 	memcpy(r->owner, owner, olen);
 	r->owner_len = olen;
 	ldns_buffer_clear(r->rdata);

@@ -690,6 +690,7 @@ size_t upstream_inflight(const struct upstream *u)
 struct upstream *upstream_new(const struct upstream_env *env)
 {
 	const struct config *cfg = env->cfg;
+	/* workers: 0 (one per CPU) is counted by main.c; a config straight from config_load has 0 */
 	unsigned workers = cfg->workers ? cfg->workers : 1;
 	struct upstream *u = calloc(1, sizeof(*u)); /* owned by the worker */
 

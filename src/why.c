@@ -18,6 +18,7 @@
 #include <ldns/ldns.h>
 
 #include "guard.h"
+#include "value.h"
 
 #define CANDIDATES_MAX 260 /* two per label of a 255-octet name, and the root */
 
@@ -128,7 +129,7 @@ static void entry_line(FILE *out, const char *label, const struct policy *pol, c
 		return;
 	schedule_text(c->rule, now, sched, sizeof(sched));
 	fprintf(out, "  action: %s\n  reason: %s\n  ref: %s\n  schedule: %s\n",
-		config_action_name(c->rule->action), c->rule->reason ? c->rule->reason : "-",
+		value_action_name(c->rule->action), c->rule->reason ? c->rule->reason : "-",
 		c->rule->ref ? c->rule->ref : "-", sched);
 }
 
@@ -258,7 +259,7 @@ int why_explain(const struct config *cfg, const struct policy *pol, const char *
 	const char *err;
 	int verdict = GUARD_PASS;
 
-	if (config_parse_name(name, qname, &qlen, &err) < 0) {
+	if (value_parse_name(name, qname, &qlen, &err) < 0) {
 		fprintf(out, "why: %s: %s\n", name, err);
 		return -1;
 	}

@@ -14,6 +14,8 @@
 
 #include <string.h>
 
+#include "value.h"
+
 #define FLAG_QR 0x80 /* in byte 2 */
 #define FLAG_AA 0x04
 #define FLAG_TC 0x02
@@ -180,42 +182,6 @@ static size_t rr_walk(const uint8_t *p, size_t len, size_t off, unsigned count, 
 	return off;
 }
 
-/* Lower-cases the eight bytes at SRC into DST: only A-Z change. */
-static inline void lower8(uint8_t *dst, const uint8_t *src)
-{
-	const uint64_t ones = 0x0101010101010101u, high = ones * 0x80;
-	uint64_t w;
-
-	memcpy(&w, src, 8);
-	/* Per byte, the high bit of ge_a is "b >= 'A'" and of gt_z is "b > 'Z'", computed on the
-	 * low seven bits so no carry crosses a byte; bytes >= 0x80 are masked out at the end. */
-	uint64_t low7 = w & ~high;
-	uint64_t ge_a = low7 + ones * (0x80 - 'A');
-	uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1);
-	w |= ((ge_a ^ gt_z) & ~w & high) >> 2; /* 0x80 >> 2 is the 0x20 case bit */
-	memcpy(dst, &w, 8);
-}
-
-/*
- * Lower-cases N bytes. Label length bytes (<= 63) are below 'A', so a whole wire-format name is
- * converted in one pass. Names of eight bytes or more go eight at a time, the last eight
- * overlapping the ones before (converting a byte twice gives the same result): a 20-byte name
- * costs three word operations instead of a byte loop over its tail.
- */
-static void lower_copy(uint8_t *dst, const uint8_t *src, size_t n)
-{
-	if (n < 8) {
-		for (size_t i = 0; i < n; i++) {
-			uint8_t c = src[i];
-			dst[i] = (uint8_t)((unsigned)(c - 'A') < 26u ? c | 0x20 : c);
-		}
-		return;
-	}
-	for (size_t i = 0; i + 8 < n; i += 8)
-		lower8(dst + i, src + i);
-	lower8(dst + n - 8, src + n - 8);
-}
-
 /*
  * Parses the question of a query: one uncompressed name (a pointer is refused: there is nothing
  * before it to point to) plus QTYPE and QCLASS. Returns the offset past it, or 0.
@@ -240,7 +206,7 @@ static size_t parse_question(const uint8_t *p, size_t len, struct wire_query *q)
 	if (len - off < 4)
 		return 0;
 	q->qname_len = off - WIRE_HEADER_LEN;
-	lower_copy(q->qname_lower, p + WIRE_HEADER_LEN, q->qname_len);
+	value_lower_copy(q->qname_lower, p + WIRE_HEADER_LEN, q->qname_len);
 	q->qtype = rd16(p + off);
 	q->qclass = rd16(p + off + 2);
 	q->question_end = off + 4;
@@ -486,21 +452,28 @@ struct redirect_plan {
 	size_t size; /* of the answer section */
 };
 
+void wire_redirect_plan(uint16_t qtype, bool has_cname, size_t a_count, size_t aaaa_count,
+	size_t *a, size_t *aaaa, bool *cname)
+{
+	unsigned t = qtype;
+
+	*cname = has_cname && (t == TYPE_A || t == TYPE_AAAA || t == TYPE_CNAME || t == TYPE_ANY);
+	*a = !has_cname && (t == TYPE_A || t == TYPE_ANY) ? a_count : 0;
+	*aaaa = !has_cname && (t == TYPE_AAAA || t == TYPE_ANY) ? aaaa_count : 0;
+}
+
 /* The decision documented at wire_build_redirect: what this question gets. */
 static void redirect_plan(const struct wire_query *q, const struct wire_redirect *r,
 	struct redirect_plan *rp)
 {
-	unsigned t = q->qtype;
+	bool cname = false;
 
 	rp->a = rp->aaaa = rp->cname = 0;
 	/* Addresses only exist in class IN; CHAOS and friends get NODATA. */
 	if (q->qclass == CLASS_IN || q->qclass == CLASS_ANY) {
-		if (r->cname_len > 0) {
-			rp->cname = t == TYPE_A || t == TYPE_AAAA || t == TYPE_CNAME || t == TYPE_ANY;
-		} else {
-			rp->a = t == TYPE_A || t == TYPE_ANY ? r->a_count : 0;
-			rp->aaaa = t == TYPE_AAAA || t == TYPE_ANY ? r->aaaa_count : 0;
-		}
+		wire_redirect_plan(q->qtype, r->cname_len > 0, r->a_count, r->aaaa_count, &rp->a,
+			&rp->aaaa, &cname);
+		rp->cname = cname;
 	}
 	rp->size = rp->a * (2 + RR_FIXED + 4) + rp->aaaa * (2 + RR_FIXED + 16) +
 		rp->cname * (2 + RR_FIXED + r->cname_len);
@@ -626,7 +599,7 @@ void wire_query_from_answer(const uint8_t *ans, size_t len, const struct wire_an
 	q->ad = (ans[3] & FLAG_AD) != 0;
 	q->question_ok = true;
 	q->qname_len = qend - 4 - WIRE_HEADER_LEN;
-	lower_copy(q->qname_lower, ans + WIRE_HEADER_LEN, q->qname_len);
+	value_lower_copy(q->qname_lower, ans + WIRE_HEADER_LEN, q->qname_len);
 	q->qtype = rd16(ans + qend - 4);
 	q->qclass = rd16(ans + qend - 2);
 	q->question_end = qend;
@@ -708,7 +681,7 @@ static size_t name_expand(const uint8_t *p, size_t len, size_t off, uint8_t *out
 			if (n + c + 2 > WIRE_NAME_MAX || c + 1 > len - off)
 				return 0;
 			out[n] = (uint8_t)c;
-			lower_copy(out + n + 1, p + off + 1, c);
+			value_lower_copy(out + n + 1, p + off + 1, c);
 			n += c + 1;
 			off += c + 1;
 			continue;
@@ -729,7 +702,7 @@ void wire_chain_init(struct wire_chain *c, const uint8_t *ans, size_t len,
 	c->steps = 0;
 	c->name_off = WIRE_HEADER_LEN;
 	c->name_len = a->question_end - 4 - WIRE_HEADER_LEN;
-	lower_copy(c->name, ans + WIRE_HEADER_LEN, c->name_len);
+	value_lower_copy(c->name, ans + WIRE_HEADER_LEN, c->name_len);
 }
 
 /*
@@ -747,8 +720,6 @@ static size_t suffix_at(const uint8_t *name, size_t len, const uint8_t *suf, siz
 	}
 	return 0;
 }
-
-static inline uint8_t lower(uint8_t c) { return (unsigned)(c - 'A') < 26u ? c | 0x20 : c; }
 
 /*
  * Whether the (possibly compressed) name at OFF is NAME (lower-case wire format, NAME_LEN bytes),
@@ -770,7 +741,7 @@ static bool name_equal(const uint8_t *p, size_t len, size_t off, const uint8_t *
 			if (c == 0)
 				return pos + 1 == name_len;
 			for (size_t i = 1; i <= c; i++)
-				if (lower(p[off + i]) != name[pos + i])
+				if (value_lower(p[off + i]) != name[pos + i])
 					return false;
 			pos += c + 1;
 			off += c + 1;

@@ -31,6 +31,7 @@
 
 #include "export.h"
 #include "rpz.h"
+#include "value.h"
 
 #define TYPE_SOA 6
 #define TYPE_TSIG 250
@@ -297,7 +298,7 @@ struct xfrout *xfrout_new(const struct config_serve *sc, char *errbuf, size_t er
 	pthread_mutex_init(&x->lock, NULL);
 	pthread_mutex_init(&x->publish, NULL);
 	x->history = sc->history;
-	if (config_parse_name(sc->zone, x->apex, &x->apex_len, &perr) < 0) {
+	if (value_parse_name(sc->zone, x->apex, &x->apex_len, &perr) < 0) {
 		*err = perr;
 		goto fail;
 	}
@@ -320,7 +321,7 @@ struct xfrout *xfrout_new(const struct config_serve *sc, char *errbuf, size_t er
 		if ((k->name = strdup(ck->name)) == NULL || (k->alg = malloc(an + 2)) == NULL)
 			goto fail;
 		snprintf(k->alg, an + 2, "%s.", ck->algorithm);
-		if (config_parse_name(ck->name, k->wire, &k->wire_len, &perr) < 0) {
+		if (value_parse_name(ck->name, k->wire, &k->wire_len, &perr) < 0) {
 			*err = perr;
 			goto fail;
 		}
@@ -933,9 +934,7 @@ static void tsig_check(struct xfrout *x, ldns_pkt *pkt, const struct wire_query 
 	memcpy(t->name, ldns_rdf_data(owner), t->name_len);
 	t->alg_len = ldns_rdf_size(alg) <= CONFIG_NAME_MAX ? ldns_rdf_size(alg) : 0;
 	memcpy(t->alg, ldns_rdf_data(alg), t->alg_len);
-	for (size_t i = 0; i < t->name_len; i++)
-		if (t->name[i] >= 'A' && t->name[i] <= 'Z')
-			t->name[i] = (uint8_t)(t->name[i] + 32);
+	value_lower_copy(t->name, t->name, t->name_len);
 	t->error = TSIG_BADKEY;
 	algtext = ldns_rdf2str(alg);
 	for (size_t i = 0; i < x->key_count; i++) {

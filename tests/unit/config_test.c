@@ -7,6 +7,7 @@
  * Every test runs with BLOKIR_RESOLV_CONF pointing at a file of ours, never the host's.
  */
 #include "config.h"
+#include "value.h"
 #include "diag.h"
 #include "tap.h"
 
@@ -146,8 +147,9 @@ static void test_full_new_keys(const struct config *cfg)
 		is_int(cfg->lists[0].line, 43, "lists[0] line");
 		is_str(cfg->lists[1].path, "/var/lib/blokir/ads.hosts", "absolute path kept");
 		ok(cfg->lists[1].format == LIST_HOSTS && cfg->lists[1].enabled &&
-			cfg->lists[1].action == ACTION_DEFAULT && !cfg->lists[1].skip_bad_lines &&
-			cfg->lists[1].reason == NULL, "lists[1]: hosts with defaults");
+			cfg->lists[1].action == ACTION_REFUSED && !cfg->lists[1].skip_bad_lines &&
+			cfg->lists[1].reason == NULL && cfg->lists[1].redirect_ttl == 30,
+			"lists[1]: hosts with defaults (the action resolved to default-action)");
 		ok(cfg->lists[2].format == LIST_RPZ && !cfg->lists[2].skip_bad_lines, "lists[2]: rpz");
 	}
 	if (is_int(cfg->allow_from_count, 3, "3 allow-from networks")) {
@@ -182,7 +184,7 @@ static void test_new_defaults(const struct config *cfg)
 		for (size_t i = 0; i < N(nets); i++) {
 			struct config_cidr c;
 
-			config_parse_cidr(nets[i], &c);
+			value_parse_cidr(nets[i], &c);
 			ok(memcmp(&c, &cfg->allow_from[i], sizeof(c)) == 0, "default allow-from %s",
 				nets[i]);
 		}
@@ -238,8 +240,8 @@ static void test_full(void)
 	d = &cfg->domains[0];
 	is_str(d->text, "t.me", "domains[0] text");
 	is_wire(d->name, d->name_len, "t.me", "domains[0]");
-	ok(d->enabled && d->form == MATCH_SUBTREE && d->action == ACTION_DEFAULT,
-		"domains[0]: enabled, subtree, default action");
+	ok(d->enabled && d->form == MATCH_SUBTREE && d->action == ACTION_REFUSED,
+		"domains[0]: enabled, subtree, default action (resolved to default-action)");
 	is_str(d->reason, "Kominfo order, 2017-07-14", "domains[0] reason");
 	is_str(d->ref, "letter 123/2017", "domains[0] ref");
 	is_int(d->line, 14, "domains[0] line");
@@ -573,11 +575,11 @@ static void test_times(void)
 
 	for (size_t i = 0; i < N(good); i++) {
 		t = -1;
-		ok(config_parse_time(good[i].text, &t) == 0 && t == good[i].want, "time %s is %lld",
+		ok(value_parse_time(good[i].text, &t) == 0 && t == good[i].want, "time %s is %lld",
 			good[i].text, (long long)good[i].want);
 	}
 	for (size_t i = 0; i < N(bad); i++)
-		ok(config_parse_time(bad[i], &t) == -1, "time \"%s\" refused", bad[i]);
+		ok(value_parse_time(bad[i], &t) == -1, "time \"%s\" refused", bad[i]);
 }
 
 static void test_bad(void)
@@ -714,7 +716,7 @@ static void endpoint_ok(const char *text, const char *want, int family, unsigned
 	const char *err = NULL;
 	unsigned got_port;
 
-	if (!ok(config_parse_endpoint(text, 53, &ep, &err) == 0, "endpoint \"%s\" parses", text)) {
+	if (!ok(value_parse_endpoint(text, 53, &ep, &err) == 0, "endpoint \"%s\" parses", text)) {
 		printf("#   %s\n", err);
 		return;
 	}
@@ -731,7 +733,7 @@ static void endpoint_bad(const char *text, uint16_t default_port, const char *wa
 	struct config_endpoint ep;
 	const char *err = NULL;
 
-	ok(config_parse_endpoint(text, default_port, &ep, &err) == -1, "endpoint \"%s\" refused", text);
+	ok(value_parse_endpoint(text, default_port, &ep, &err) == -1, "endpoint \"%s\" refused", text);
 	is_str(err, want, "endpoint \"%s\" error", text);
 }
 
@@ -777,7 +779,7 @@ static void name_ok(const char *text, const char *want)
 	size_t len = 0;
 	const char *err = NULL;
 
-	if (!ok(config_parse_name(text, wire, &len, &err) == 0, "name \"%.40s\" parses", text))
+	if (!ok(value_parse_name(text, wire, &len, &err) == 0, "name \"%.40s\" parses", text))
 		printf("#   %s\n", err);
 	else
 		is_wire(wire, len, want, "name");
@@ -789,7 +791,7 @@ static void name_bad(const char *text, const char *want)
 	size_t len = 0;
 	const char *err = NULL;
 
-	ok(config_parse_name(text, wire, &len, &err) == -1, "name \"%.40s\" refused", text);
+	ok(value_parse_name(text, wire, &len, &err) == -1, "name \"%.40s\" refused", text);
 	is_str(err, want, "name \"%.40s\" error", text);
 }
 
@@ -835,9 +837,9 @@ static void test_names(void)
 		"invalid internationalized name: string contains a forbidden context-j character");
 	name_bad("\xc3\xbc..example", "empty label");
 
-	is_str(config_action_name(ACTION_NXDOMAIN), "nxdomain", "action name nxdomain");
-	is_str(config_action_name(ACTION_ALLOW), "allow", "action name allow");
-	is_str(config_action_name(ACTION_DEFAULT), "default", "action name default");
+	is_str(value_action_name(ACTION_NXDOMAIN), "nxdomain", "action name nxdomain");
+	is_str(value_action_name(ACTION_ALLOW), "allow", "action name allow");
+	is_str(value_action_name(ACTION_DEFAULT), "default", "action name default");
 	config_free(NULL);
 	ok(1, "config_free(NULL) is a no-op");
 }

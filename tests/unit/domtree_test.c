@@ -281,9 +281,32 @@ static void test_merge_filter(void)
 	domtree_free(t);
 }
 
+/* domtree_get: one slot of one stored name, no walk. */
+static void test_get(void)
+{
+	struct domtree *t = domtree_new(4);
+	uint8_t w[CONFIG_NAME_MAX];
+	size_t n;
+
+	ok(domtree_get(t, w, wire("a.example", w), MATCH_EXACT) == DOMTREE_NONE,
+		"get in an empty tree: none");
+	add(t, "a.example", MATCH_SUBTREE, 1);
+	add(t, "b.example", MATCH_BELOW, 2);
+	n = wire("a.example", w);
+	ok(domtree_get(t, w, n, MATCH_EXACT) == 1 && domtree_get(t, w, n, MATCH_BELOW) == 1,
+		"get: a subtree entry holds both slots");
+	n = wire("b.example", w);
+	ok(domtree_get(t, w, n, MATCH_EXACT) == DOMTREE_NONE && domtree_get(t, w, n, MATCH_BELOW) == 2,
+		"get: a below entry holds only BELOW");
+	n = wire("x.a.example", w);
+	ok(domtree_get(t, w, n, MATCH_EXACT) == DOMTREE_NONE, "get: no walk up to a.example");
+	domtree_free(t);
+}
+
 int main(void)
 {
 	test_merge_filter();
+	test_get();
 	domtree_free(NULL);
 	ok(1, "domtree_free(NULL) is a no-op");
 	test_label_boundary();

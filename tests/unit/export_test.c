@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "value.h"
 #include "export.h"
 #include "policy.h"
 #include "tap.h"
@@ -83,7 +84,7 @@ static size_t wire(const char *text, uint8_t *out)
 	size_t len;
 	const char *err;
 
-	return config_parse_name(text, out, &len, &err) == 0 ? len : 0;
+	return value_parse_name(text, out, &len, &err) == 0 ? len : 0;
 }
 
 /* Loads DIR/NAME into *CFG and *POL; prints the diagnostics on failure. */
@@ -126,7 +127,7 @@ static const char *decide(const struct policy *p, const char *name, char *out, s
 		return out;
 	}
 	a = r->action == ACTION_REFUSED ? ACTION_NXDOMAIN : r->action; /* the one documented loss */
-	snprintf(out, cap, "%s@%zu", config_action_name(a), off);
+	snprintf(out, cap, "%s@%zu", value_action_name(a), off);
 	return out;
 }
 

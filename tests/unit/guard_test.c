@@ -6,6 +6,8 @@
  * division, many queries in one millisecond, huge bursts, targeted slot collisions).
  */
 #include "guard.h"
+#include "defaults.h"
+#include "value.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -47,7 +49,7 @@ static void cfg_init(struct config *cfg, const char *const *cidrs)
 		n++;
 	cfg->allow_from = calloc(n + 1, sizeof(*cfg->allow_from));
 	for (size_t i = 0; i < n; i++) {
-		const char *err = config_parse_cidr(cidrs[i], &cfg->allow_from[i]);
+		const char *err = value_parse_cidr(cidrs[i], &cfg->allow_from[i]);
 		if (err != NULL) {
 			printf("Bail out! %s: %s\n", cidrs[i], err);
 			exit(1);
@@ -214,6 +216,7 @@ static struct guard *rl_guard(unsigned qps, unsigned burst, unsigned workers, bo
 	cfg.rate_limit_qps = qps;
 	cfg.rate_limit_burst = burst;
 	cfg.rate_limit_tc = tc;
+	defaults_resolve(&cfg);
 	g = guard_new(&cfg, workers);
 	cfg_release(&cfg);
 	return g;

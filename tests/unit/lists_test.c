@@ -4,6 +4,8 @@
  * disabled entries, on-error: skip.
  */
 #include "config.h"
+#include "defaults.h"
+#include "value.h"
 #include "diag.h"
 #include "lists.h"
 #include "policy.h"
@@ -22,7 +24,7 @@ static size_t wire(const char *name, uint8_t *out)
 	const char *err;
 	size_t len = 0;
 
-	if (config_parse_name(name, out, &len, &err) < 0) {
+	if (value_parse_name(name, out, &len, &err) < 0) {
 		printf("# bad test name %s: %s\n", name, err);
 		exit(2);
 	}
@@ -51,7 +53,7 @@ static int collect(void *ctx, const struct lists_entry *e)
 	if (s->n < N(s->lines))
 		snprintf(s->lines[s->n++], sizeof(s->lines[0]), "%s%s %s%s%s @%u",
 			e->form == MATCH_BELOW ? "*." : e->form == MATCH_EXACT ? "=" : "", text,
-			config_action_name(e->action), e->cname_len ? " cname" : "",
+			value_action_name(e->action), e->cname_len ? " cname" : "",
 			e->addr_family == AF_INET ? " A" : e->addr_family == AF_INET6 ? " AAAA" : "",
 			e->line);
 	return 0;
@@ -136,8 +138,8 @@ static struct config *cfg_new(void)
 	cfg->path = strdup("test.yaml");
 	cfg->negative_ttl = 60;
 	cfg->default_action = ACTION_NXDOMAIN;
-	config_parse_name("blokir.invalid", cfg->soa_mname, &cfg->soa_mname_len, &err);
-	config_parse_name("hostmaster.blokir.invalid", cfg->soa_rname, &cfg->soa_rname_len, &err);
+	value_parse_name("blokir.invalid", cfg->soa_mname, &cfg->soa_mname_len, &err);
+	value_parse_name("hostmaster.blokir.invalid", cfg->soa_rname, &cfg->soa_rname_len, &err);
 	cfg->domains = calloc(16, sizeof(*cfg->domains));
 	cfg->lists = calloc(8, sizeof(*cfg->lists));
 	return cfg;
@@ -195,6 +197,7 @@ static void test_policy(void)
 	cfg_list(cfg, DIR "/good.txt", LIST_DOMAINS, ACTION_NODATA, true);
 	cfg_list(cfg, DIR "/zone.rpz", LIST_RPZ, ACTION_DEFAULT, true);
 	cfg_list(cfg, DIR "/hosts.txt", LIST_HOSTS, ACTION_DROP, false); /* disabled: not read */
+	defaults_resolve(cfg);
 	p = policy_new(cfg, d);
 	if (!ok(p != NULL, "policy with lists builds")) {
 		for (size_t i = 0; i < diag_count(d); i++)
@@ -240,6 +243,7 @@ static void test_policy_bad_list(void)
 
 	cfg_list(cfg, DIR "/bad.txt", LIST_DOMAINS, ACTION_DEFAULT, true);
 	cfg_list(cfg, DIR "/missing.txt", LIST_DOMAINS, ACTION_DEFAULT, true);
+	defaults_resolve(cfg);
 	p = policy_new(cfg, d);
 	ok(p == NULL, "a bad list rejects the policy");
 	is_int(diag_count(d), 4, "3 bad lines and the missing file reported");
@@ -250,6 +254,7 @@ static void test_policy_bad_list(void)
 	d = diag_new();
 	cfg->lists[0].skip_bad_lines = true;
 	cfg->lists[1].enabled = false;
+	defaults_resolve(cfg);
 	p = policy_new(cfg, d);
 	ok(p != NULL && diag_count(d) == 0, "on-error: skip loads the rest");
 	if (p != NULL)
@@ -269,14 +274,14 @@ static void test_fast_names(void)
 		"b\xc3\xbc" "cher.example" };
 
 	for (size_t i = 0; i < N(names); i++) {
-		int r1 = lists_parse_name(names[i], strlen(names[i]), a, &la, &err);
-		int r2 = config_parse_name(names[i], b, &lb, &err);
+		int r1 = value_parse_name_len(names[i], strlen(names[i]), a, &la, &err);
+		int r2 = value_parse_name(names[i], b, &lb, &err);
 
 		ok(r1 == 0 && r2 == 0 && la == lb && memcmp(a, b, la) == 0,
-			"fast name parser agrees with config_parse_name on \"%s\"", names[i]);
+			"fast name parser agrees with value_parse_name on \"%s\"", names[i]);
 	}
-	ok(lists_parse_name("a b", 3, a, &la, &err) < 0, "space refused");
-	ok(lists_parse_name("a..b", 4, a, &la, &err) < 0 && strcmp(err, "empty label") == 0,
+	ok(value_parse_name_len("a b", 3, a, &la, &err) < 0, "space refused");
+	ok(value_parse_name_len("a..b", 4, a, &la, &err) < 0 && strcmp(err, "empty label") == 0,
 		"empty label refused");
 }
 

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "defaults.h"
 #include "policy.h"
 #include "tap.h"
 #include "testname.h"
@@ -91,6 +93,7 @@ static void test_compile(void)
 	entry(cfg, "gone.example", false, ACTION_NXDOMAIN)->enabled = false;
 	entry(cfg, "other.example", false, ACTION_NODATA)->reason = strdup("court order 17");
 
+	defaults_resolve(cfg);
 	p = policy_new(cfg, diag);
 	ok(p != NULL, "policy compiled");
 	is_int(diag_count(diag), 0, "no diagnostics");
@@ -148,6 +151,7 @@ static void test_duplicates(void)
 	entry(cfg, "c.example", false, ACTION_DEFAULT)->enabled = false; /* 17 */
 	entry(cfg, "c.example", false, ACTION_DEFAULT)->enabled = false; /* 18: both disabled */
 
+	defaults_resolve(cfg);
 	ok(policy_new(cfg, diag) == NULL, "duplicates: no policy");
 	is_int(diag_count(diag), 4, "four duplicates reported");
 	is_str(diag_get(diag, 0), "test.yaml:11:9: duplicate entry \"*.example.com\" (first at line 10)",
@@ -169,6 +173,7 @@ static void test_edges(void)
 	struct policy *p;
 	size_t off = 99;
 
+	defaults_resolve(cfg);
 	p = policy_new(cfg, diag);
 	ok(p != NULL, "an empty policy compiles");
 	is_int(policy_rule_count(p), 0, "  with no rules");
@@ -179,6 +184,7 @@ static void test_edges(void)
 	entry(cfg, ".", false, ACTION_DEFAULT);
 	entry(cfg, "ok.example", false, ACTION_ALLOW);
 	entry(cfg, "x.ok.example", false, ACTION_DEFAULT)->enabled = false;
+	defaults_resolve(cfg);
 	p = policy_new(cfg, diag);
 	ok(p != NULL, "a root entry compiles");
 	is_int(policy_rule_count(p), 2, "  two enabled rules");
@@ -220,6 +226,7 @@ static void test_schedules(void)
 	d = entry(cfg, "allowed.example", false, ACTION_ALLOW);
 	d->until = T_AUG10;
 	entry(cfg, "example", false, ACTION_REFUSED);
+	defaults_resolve(cfg);
 	p = policy_new(cfg, diag);
 	config_drop(cfg);
 	if (!ok(p != NULL, "policy with schedules"))
@@ -281,6 +288,7 @@ static void test_2017_switch(void)
 
 	for (size_t i = 0; i < 11; i++)
 		entry(cfg, order2017[i], false, ACTION_DEFAULT)->enabled = !lifted2017(order2017[i]);
+	defaults_resolve(cfg);
 	p = policy_new(cfg, diag);
 	config_drop(cfg);
 	if (!ok(p != NULL, "2017 policy, six entries switched off"))
@@ -310,6 +318,7 @@ static void test_2017_exception(void)
 	entry(cfg, "telegram.org", false, ACTION_NXDOMAIN);
 	entry(cfg, "web.telegram.org", false, ACTION_ALLOW);
 	entry(cfg, "pluto.web.telegram.org", false, ACTION_NXDOMAIN);
+	defaults_resolve(cfg);
 	p = policy_new(cfg, diag);
 	config_drop(cfg);
 	if (!ok(p != NULL, "2017 policy as an exception"))
@@ -325,6 +334,101 @@ out:
 	diag_free(diag);
 }
 
+/* ---- policy_decide: the decision with its reasons ---- */
+
+static int decide(const struct policy *p, const char *text, enum match_form form, uint16_t qtype,
+	unsigned flags, struct policy_decision *d)
+{
+	uint8_t name[CONFIG_NAME_MAX];
+
+	return policy_decide(p, name, wire(text, name), form, qtype, 1000, flags, d);
+}
+
+static void test_decide(void)
+{
+	static struct policy_decision d; /* 7 KB */
+	struct config *cfg = config_make();
+	struct diag *diag = diag_new();
+	struct config_redirect landing = { .a_count = 1, .ttl = 30, .set = true };
+	uint8_t addr[1][4] = { { 192, 0, 2, 80 } }, bad[] = { 5, 'a', 0 };
+	char path[] = "/tmp/blokir-policy-test.XXXXXX";
+	int fd = mkstemp(path);
+	struct policy *p = NULL;
+
+	if (!ok(fd >= 0 && write(fd, "# list\nlisted.example\nb.www.example.com\n", 40) == 40,
+		"a list file"))
+		goto out;
+	close(fd);
+	landing.a = addr;
+	entry(cfg, "example.com", false, ACTION_NXDOMAIN);                    /* line 10 */
+	entry(cfg, "www.example.com", false, ACTION_ALLOW);                   /* 11 */
+	entry(cfg, "a.www.example.com", false, ACTION_NXDOMAIN)->enabled = false; /* 12 */
+	entry(cfg, "*.x.example.com", false, ACTION_DROP)->from = 2000;       /* 13: not yet */
+	entry(cfg, "red.example", false, ACTION_REDIRECT)->redirect = &landing; /* 14 */
+	cfg->lists = calloc(1, sizeof(*cfg->lists));
+	cfg->lists[0] = (struct config_list){ .path = path, .format = LIST_DOMAINS,
+		.enabled = true, .action = ACTION_NODATA, .line = 40 };
+	cfg->list_count = 1;
+	p = policy_new(cfg, diag);
+	cfg->domains[4].redirect = NULL; /* the policy took a copy; the test owns LANDING */
+	free(cfg->lists);
+	cfg->list_count = 0;
+	if (!ok(p != NULL, "policy for decisions"))
+		goto out;
+
+	ok(decide(p, "a.www.example.com", MATCH_EXACT, 1, 0, &d) == 0 && d.nsteps == 2 &&
+		d.decider == 1 && d.answer == POLICY_FORWARD && d.action == ACTION_ALLOW,
+		"a disabled entry is passed over; the allow entry above decides: forwarded");
+	ok(d.steps[0].state == POLICY_DISABLED && d.steps[0].rule == NULL &&
+		strcmp(d.steps[0].text, "a.www.example.com") == 0 && d.steps[0].line == 12 &&
+		d.steps[0].offset == 0 && d.steps[0].slot == MATCH_EXACT &&
+		strcmp(d.steps[0].file, "test.yaml") == 0, "  step 0: the disabled entry, test.yaml:12");
+	ok(d.steps[1].state == POLICY_DECIDES && d.steps[1].offset == 2 &&
+		d.steps[1].slot == MATCH_BELOW && d.steps[1].line == 11 && d.match_offset == 2,
+		"  step 1: www.example.com decides, from offset 2, as the name below it");
+	ok(decide(p, "a.www.example.com", MATCH_EXACT, 1, POLICY_DECIDE_ENCLOSING, &d) == 0 &&
+		d.nsteps == 3 && d.decider == 1 && d.steps[2].state == POLICY_OVERRIDDEN &&
+		d.steps[2].line == 10 && d.steps[2].offset == 6,
+		"  ENCLOSING: example.com is listed as what the allow entry overrides");
+
+	ok(decide(p, "q.x.example.com", MATCH_EXACT, 1, 0, &d) == 0 && d.nsteps == 2 &&
+		d.steps[0].state == POLICY_NOT_NOW && d.steps[0].rule->from == 2000 &&
+		d.steps[1].state == POLICY_DECIDES && d.answer == POLICY_NXDOMAIN &&
+		d.match_offset == 4, "a scheduled entry before its window is passed over: nxdomain");
+	ok(decide(p, "x.example.com", MATCH_BELOW, 1, 0, &d) == 0 &&
+		d.steps[0].offset == 0 && d.steps[0].slot == MATCH_BELOW &&
+		d.steps[0].state == POLICY_NOT_NOW, "MATCH_BELOW starts at the name's own below slot");
+	ok(decide(p, "x.example.com", MATCH_EXACT, 1, 0, &d) == 0 && d.nsteps == 1 &&
+		d.steps[0].line == 10, "  while the name itself goes to example.com");
+
+	ok(decide(p, "b.www.example.com", MATCH_EXACT, 16, POLICY_DECIDE_LIST_LINES, &d) == 0 &&
+		d.decider == 0 && d.rule->source == POLICY_FROM_LIST && d.answer == POLICY_NODATA &&
+		d.steps[0].text == NULL && strcmp(d.steps[0].file, path) == 0 &&
+		d.steps[0].line == 3 && d.rule->line == 40,
+		"a list name decides, with the list file and its line there (3), the lists entry (40)");
+	ok(decide(p, "www.listed.example", MATCH_EXACT, 1, POLICY_DECIDE_LIST_LINES, &d) == 0 &&
+		d.steps[0].line == 2 && d.steps[0].slot == MATCH_BELOW, "  below a list name: line 2");
+	ok(decide(p, "listed.example", MATCH_EXACT, 1, 0, &d) == 0 && d.steps[0].line == 0,
+		"  without LIST_LINES the list is not read: line 0");
+
+	ok(decide(p, "red.example", MATCH_EXACT, 1, 0, &d) == 0 && d.answer == POLICY_REDIRECT &&
+		d.a == 1 && d.aaaa == 0 && !d.cname, "redirect, A: the landing address");
+	ok(decide(p, "red.example", MATCH_EXACT, 28, 0, &d) == 0 && d.answer == POLICY_NODATA &&
+		d.action == ACTION_REDIRECT, "redirect, AAAA with no IPv6 landing address: NODATA");
+	ok(decide(p, "red.example", MATCH_EXACT, 15, 0, &d) == 0 && d.answer == POLICY_NODATA,
+		"redirect, MX: NODATA");
+	ok(decide(p, "other.test", MATCH_EXACT, 1, 0, &d) == 0 && d.rule == NULL &&
+		d.nsteps == 0 && d.decider == 0 && d.answer == POLICY_FORWARD, "no entry: forwarded");
+	ok(policy_decide(p, bad, sizeof(bad), MATCH_EXACT, 1, 1000, 0, &d) == -1 && d.nsteps == 0,
+		"a malformed name is refused");
+out:
+	if (fd >= 0)
+		unlink(path);
+	policy_free(p);
+	config_drop(cfg);
+	diag_free(diag);
+}
+
 int main(void)
 {
 	test_schedules();
@@ -335,5 +439,6 @@ int main(void)
 	test_compile();
 	test_duplicates();
 	test_edges();
+	test_decide();
 	return tap_exit();
 }

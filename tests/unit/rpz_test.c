@@ -5,6 +5,7 @@
  * given, other trigger types skipped or refused, bad records with their line, wire records.
  */
 #include "rpz.h"
+#include "value.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -52,7 +53,7 @@ static int collect(void *ctx, const struct lists_entry *e)
 	if (e->addr_family != 0)
 		inet_ntop(e->addr_family, e->addr, addr, sizeof(addr));
 	snprintf(line, sizeof(line), "%s%s %s%s%s%s%s @%u", e->form == MATCH_BELOW ? "*." : "", name,
-		config_action_name(e->action), *target ? " " : "", target, *addr ? " " : "", addr,
+		value_action_name(e->action), *target ? " " : "", target, *addr ? " " : "", addr,
 		e->line);
 	add(ctx, line);
 	return 0;

@@ -1,6 +1,6 @@
 /*
  * testname.h: "a.b.c" (or "." for the root) to lower-case wire format, for the matcher and policy
- * tests. Written out by hand rather than through config_parse_name so those tests do not depend
+ * tests. Written out by hand rather than through value_parse_name so those tests do not depend
  * on the config module they are not about; the tests only pass valid names.
  */
 #ifndef BLOKIR_TESTNAME_H

@@ -13,6 +13,7 @@
 #include "tap.h"
 #include "testname.h"
 #include "why.h"
+#include "value.h"
 
 static int64_t fixed_now(void)
 {
@@ -59,7 +60,7 @@ static size_t cands(const struct policy *p, const char *text, struct policy_cand
 	size_t len;
 	const char *err;
 
-	config_parse_name(text, name, &len, &err);
+	value_parse_name(text, name, &len, &err);
 	return policy_explain(p, name, len, fixed_now(), c, 16);
 }
 

@@ -8,6 +8,7 @@
  */
 #include "xfrout.h" /* wire.h, hence <stdbool.h>, before ldns */
 #include "tap.h"
+#include "value.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -302,7 +303,7 @@ static void test_tsig(void)
 
 int main(void)
 {
-	config_parse_cidr("127.0.0.1/32", &allow[0]);
+	value_parse_cidr("127.0.0.1/32", &allow[0]);
 	from_ok.sin_family = from_bad.sin_family = AF_INET;
 	inet_pton(AF_INET, "127.0.0.1", &from_ok.sin_addr);
 	inet_pton(AF_INET, "10.0.0.1", &from_bad.sin_addr);

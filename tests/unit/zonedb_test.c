@@ -9,6 +9,7 @@
 
 #include "policy.h"
 #include "rpz.h"
+#include "value.h"
 #include "tap.h"
 #include "testname.h"
 #include "zonedb.h"
@@ -71,7 +72,7 @@ static const char *decide(const struct zonesnap *s, const char *qname)
 	size_t len = wire(qname, q), off;
 	const struct policy_rule *r = zonesnap_match(s, q, len, ACTION_DEFAULT, &off);
 
-	return r == NULL ? "none" : config_action_name(r->action);
+	return r == NULL ? "none" : value_action_name(r->action);
 }
 
 static void test_deltas(void)
