@@ -51,16 +51,16 @@ is "$m8" "" "every exit code ($codes) is in blokir(8) EXIT STATUS"
 is "$mR" "" "every exit code is in README.md's Exit codes table"
 
 # --- configuration keys ----------------------------------------------------------------------
-# The loader's key tables: each `static const char *const NAME[...] = { [X] = "key", ... };` whose
-# NAME ends in _keys or _key_names.
+# The loader's key tables: each `static const struct key_spec NAME[...] = { [X] = KEY("key", ...),
+# ... };` whose NAME ends in _keys.
 keys_of() { # TABLE-NAME-ERE
 	awk -v re="$1" '
-		$0 ~ "static const char \\*const (" re ")\\[" { on = 1 }
-		on { while (match($0, /= "[a-z0-9-]+"/)) { print substr($0, RSTART + 3, RLENGTH - 4);
+		$0 ~ "static const struct key_spec (" re ")\\[" { on = 1 }
+		on { while (match($0, /KEY\("[a-z0-9-]+"/)) { print substr($0, RSTART + 5, RLENGTH - 6);
 			$0 = substr($0, RSTART + RLENGTH) } }
-		on && /};/ { on = 0 }' "$ROOT/src/config.c" | sort -u
+		on && /^};/ { on = 0 }' "$ROOT/src/config.c" | sort -u
 }
-root_keys=$(keys_of 'root_key_names')
+root_keys=$(keys_of 'root_keys')
 sub_keys=$(keys_of 'domain_keys|list_keys|redirect_keys|zone_keys')
 [ "$(wc -l <<<"$root_keys")" -ge 20 ] && [ "$(wc -l <<<"$sub_keys")" -ge 10 ]
 ok $? "config.c's key tables found ($(wc -l <<<"$root_keys") top-level keys, $(wc -l <<<"$sub_keys") in entries)"
