@@ -56,6 +56,12 @@ struct listen *listen_new(const struct listen_env *env, const int *udp_fds, cons
 	size_t n);
 void listen_free(struct listen *l);
 
+/*
+ * A reload: from now on CFG's TCP limits and timeouts (connections already open keep the
+ * timers they have) and GUARD's access list and rate limits. Both borrowed, as in listen_env.
+ */
+void listen_reconfigure(struct listen *l, const struct config *cfg, struct guard *guard);
+
 /* Sends ANS (LEN bytes, ID already the client's) to C. For TCP, drops it if the peer is gone. */
 void listen_reply(struct listen *l, const struct client_ref *c, const uint8_t *ans, size_t len);
 

@@ -67,6 +67,12 @@ struct proxy *proxy_new(const struct proxy_env *env);
 void proxy_free(struct proxy *p);
 
 /*
+ * A reload: CFG (borrowed) from now on. A changed cache-size gets a fresh, empty cache (none for
+ * 0); when there is no memory for it the old cache goes and the proxy runs without one, logged.
+ */
+void proxy_reconfigure(struct proxy *p, const struct config *cfg);
+
+/*
  * Handles one client message PKT (LEN bytes) from C. Returns the length of an answer written to
  * OUT (CAP bytes) to be sent right away, or 0 when there is nothing to send now (dropped, or
  * forwarded: the answer comes later through proxy_answer or proxy_fail). (listen_query_cb)

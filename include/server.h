@@ -29,6 +29,12 @@ struct server *server_new(struct config *cfg, struct policy *pol);
 /* Binds every listen address once per worker (SO_REUSEPORT). 0, or -1 with the error logged. */
 int server_bind(struct server *s);
 
+/*
+ * KEY (a static string: "listen", "upstreams", "allow-root") was set on the command line: a reload
+ * keeps the command line's value and says so when the file's differs. Before server_run.
+ */
+void server_pin_key(struct server *s, const char *key);
+
 typedef void (*server_ready_cb)(void *arg);
 
 /*

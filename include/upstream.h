@@ -63,6 +63,14 @@ struct upstream *upstream_new(const struct upstream_env *env);
 void upstream_free(struct upstream *u);
 
 /*
+ * A reload that left every upstream key alone (upstreams, upstream-timeout-ms, use-0x20,
+ * upstream-sockets, max-inflight): CFG (borrowed) carries the same values, and replaces the
+ * configuration U reads. When one of them changed, the worker makes a new upstream instead and
+ * lets this one drain.
+ */
+void upstream_set_config(struct upstream *u, const struct config *cfg);
+
+/*
  * Forwards the query Q (parsed from Q->packet, which is copied) for client C. Fails at once
  * (the fail callback) when max-inflight is reached.
  */

@@ -31,10 +31,16 @@ struct xfrout;
 #define WORKER_MAIL_POLICY 1u /* a new policy was published: acknowledge */
 #define WORKER_MAIL_STOP   2u /* stop accepting, finish what is in flight, exit */
 #define WORKER_MAIL_FLUSH  4u /* empty the answer cache (ctl flush-cache) */
+#define WORKER_MAIL_SETTINGS 8u /* new settings were published (a reload): take them over */
 
 /* What every worker shares with the server; all borrowed, outliving the worker. */
 struct worker_shared {
 	const struct config *cfg;          /* the start-up config, never changed */
+	/* The settings in force (a reload publishes new ones) and their generation. The worker
+	   acknowledges a generation once nothing of it reads the ones before: an upstream set
+	   replaced by a reload first drains what it has in flight (no query is lost). */
+	_Atomic(struct config *) *settings;
+	_Atomic uint64_t *settings_gen;
 	_Atomic(struct policy *) *policy;  /* the server's current policy */
 	_Atomic uint64_t *policy_gen;      /* the server's generation counter */
 	_Atomic unsigned *tcp_conns;       /* TCP client connections of all workers */
@@ -65,6 +71,7 @@ void worker_join(struct worker *w);
 
 /* Readable from any thread: */
 uint64_t worker_seen_gen(const struct worker *w); /* last policy generation acknowledged */
+uint64_t worker_settings_seen(const struct worker *w); /* last settings generation let go of */
 bool worker_exited(const struct worker *w);       /* the thread has left its loop */
 const struct stats *worker_stats(const struct worker *w);
 /* CONFIG_UPSTREAMS_MAX blocks, by index in cfg->upstreams. */

@@ -661,6 +661,13 @@ bool listen_drained(const struct listen *l)
 	return l->conns == 0;
 }
 
+void listen_reconfigure(struct listen *l, const struct config *cfg, struct guard *guard)
+{
+	l->env.cfg = cfg;
+	l->env.guard = guard;
+	l->max_conns = cfg->max_tcp_connections;
+}
+
 void listen_free(struct listen *l)
 {
 	if (l == NULL)

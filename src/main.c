@@ -543,6 +543,12 @@ int main(int argc, char **argv)
 	}
 	if (o.pidfile && (st.pidfile = pidfile_write(o.pidfile, getpid())) == NULL)
 		goto out;
+	if (o.nlisten > 0)
+		server_pin_key(srv, "listen");
+	if (o.nupstream > 0)
+		server_pin_key(srv, "upstreams");
+	if (o.allow_root)
+		server_pin_key(srv, "allow-root");
 	server_set_ready_cb(srv, on_ready, &st);
 	rc = server_run(srv);
 out:

@@ -407,6 +407,20 @@ struct proxy *proxy_new(const struct proxy_env *env)
 	return p;
 }
 
+void proxy_reconfigure(struct proxy *p, const struct config *cfg)
+{
+	unsigned old = p->env.cfg->cache_size;
+
+	p->env.cfg = cfg;
+	if (cfg->cache_size == old)
+		return;
+	cache_free(p->cache);
+	p->cache = NULL;
+	if (cfg->cache_size > 0 && (p->cache = cache_new(cfg->cache_size)) == NULL)
+		log_warn("cache: out of memory for cache-size %u; running without a cache",
+			cfg->cache_size);
+}
+
 void proxy_free(struct proxy *p)
 {
 	if (p == NULL)

@@ -41,6 +41,7 @@
 #include "notify.h"
 #include "xfrnotify.h"
 #include "privdrop.h"
+#include "reconf.h"
 #include "stats.h"
 #include "version.h"
 #include "why.h"
@@ -85,6 +86,18 @@ struct server {
 	bool loading, reload_again, stopping;
 	_Atomic bool load_done;
 	struct policy *loaded;             /* set by the loader thread, taken by the main loop */
+
+	/* The settings in force: the start-up config until a reload changes one of its keys. A
+	 * replaced one is freed once every worker has let go of it (worker_settings_seen). */
+	_Atomic(struct config *) settings; /* owned unless it is cfg */
+	_Atomic uint64_t settings_gen;
+	struct retired_cfg {
+		struct config *cfg;        /* owned */
+		uint64_t gen;              /* freed when every worker has seen this generation */
+	} retired_cfg[RETIRED_MAX];
+	size_t nretired_cfg;
+	const char *pinned[4];             /* keys the command line set: a reload keeps them */
+	size_t npinned;
 	struct diag *load_diag;
 	double load_seconds;
 	char load_summary[384];            /* written by the loader thread, logged by the main loop */
@@ -112,9 +125,12 @@ struct server {
 	   exporter thread; never both at once (each waits for the other to finish). */
 	struct xfrout *xfrout;             /* owned; NULL when not serving */
 	struct xfrnotify *xfrnotify;       /* owned: NOTIFY to serve-rpz secondaries */
-	struct config *zone_cfg;           /* owned: the config of the current policy after a
-	                                      reload (NULL: s->cfg); the export needs it */
-	struct config *loaded_cfg;         /* set by the loader with `loaded` */
+	struct config *zone_cfg;           /* the config of the current policy after a reload
+	                                      (NULL: s->cfg); the export needs it. Owned when
+	                                      zone_cfg_owned, else it is the settings in force */
+	bool zone_cfg_owned;
+	struct config *loaded_cfg;         /* owned: set by the loader with `loaded`, taken by
+	                                      the main loop (settings, zone_cfg) */
 	int zone_rc;                       /* the last xfrout_publish result, for the main loop */
 	uint32_t zone_serial;
 	size_t zone_changes;
@@ -552,14 +568,15 @@ static void *loader_main(void *arg)
 			policy_free(s->loaded);
 			s->loaded = NULL;
 		}
-		if (s->loaded != NULL)
+		if (s->loaded != NULL) {
 			zones_reload_check(s, cfg);
-		if (s->loaded != NULL && s->xfrout != NULL) {
-			serve_publish(s, cfg, s->loaded, policy_now());
-			s->loaded_cfg = cfg; /* kept for the exports at schedule changes */
-			cfg = NULL;
+			if (s->xfrout != NULL)
+				serve_publish(s, cfg, s->loaded, policy_now());
+			/* the main loop takes it with the policy: settings, and the exports' config */
+			s->loaded_cfg = cfg;
+		} else {
+			config_free(cfg);
 		}
-		config_free(cfg);
 	}
 	s->load_seconds = (double)(clock_now_ns() - t0) / 1e9;
 	if (s->loaded != NULL)
@@ -671,6 +688,69 @@ static void sched_cb(evutil_socket_t fd, short what, void *arg)
 	export_start(s);
 }
 
+/* Puts away the settings REPLACED until every worker has let go of them. */
+static void retire_settings(struct server *s, struct config *replaced, uint64_t gen)
+{
+	if (replaced == s->cfg)
+		return; /* the start-up config lives as long as the server */
+	if (s->nretired_cfg == RETIRED_MAX) {
+		log_warn("reload: %d old settings not yet released by workers", RETIRED_MAX);
+		return; /* kept, as with policies: better than freeing what a worker may read */
+	}
+	s->retired_cfg[s->nretired_cfg++] = (struct retired_cfg){ replaced, gen };
+}
+
+/*
+ * The settings part of a reload, before the policy is published: every changed key a worker
+ * can take over is applied (new settings published, each worker rebuilds what they touch), every
+ * changed key that needs a restart keeps its running value and is named in a warning. Returns
+ * true when CFG was published (the server owns it as the settings from then on), false when the
+ * caller keeps it (nothing a worker reads changed, or out of memory).
+ */
+static bool apply_settings(struct server *s, struct config *cfg, FILE *t)
+{
+	struct config *running = atomic_load(&s->settings);
+	struct reconf rc;
+	char list[512];
+	size_t n = 0;
+
+	if (reconf_prepare(running, cfg, s->pinned, s->npinned, &rc) < 0) {
+		log_err("reload: out of memory; the running settings stay (the policy is reloaded)");
+		return false;
+	}
+	/* the same lines in the log and in what ctl reload prints */
+	for (size_t i = 0; i < rc.nrestart; i++) {
+		log_warn("reload: %s changed in %s, but only a restart applies it; the running "
+			"value stays", rc.restart[i], s->cfg->path);
+		if (t != NULL)
+			fprintf(t, "warning: reload: %s changed in %s, but only a restart applies it; "
+				"the running value stays\n", rc.restart[i], s->cfg->path);
+	}
+	for (size_t i = 0; i < rc.npinned; i++) {
+		log_warn("reload: %s changed in %s, but the command line set it; the command line's "
+			"value stays", rc.pinned[i], s->cfg->path);
+		if (t != NULL)
+			fprintf(t, "warning: reload: %s changed in %s, but the command line set it; "
+				"the command line's value stays\n", rc.pinned[i], s->cfg->path);
+	}
+	if (rc.napplied == 0)
+		return false; /* nothing a worker reads changed */
+	list[0] = '\0';
+	for (size_t i = 0; i < rc.napplied && n < sizeof(list); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "",
+			rc.applied[i]);
+	log_info("reload: settings applied: %s", list);
+	if (t != NULL)
+		fprintf(t, "reload: settings applied: %s\n", list);
+	uint64_t gen = atomic_load(&s->settings_gen) + 1;
+	atomic_store(&s->settings, cfg);
+	atomic_store(&s->settings_gen, gen);
+	retire_settings(s, running, gen);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		worker_post(s->workers[i], WORKER_MAIL_SETTINGS);
+	return true;
+}
+
 static void reload_finish(struct server *s)
 {
 	char *text = NULL;
@@ -696,6 +776,9 @@ static void reload_finish(struct server *s)
 		memcpy(s->sha256, s->load_sha256, sizeof(s->sha256));
 		s->reloads_ok++;
 		pthread_mutex_unlock(&s->state_lock);
+		struct config *lc = s->loaded_cfg;
+		bool published = apply_settings(s, lc, t);
+		s->loaded_cfg = NULL;
 		if (s->xfr != NULL) {
 			struct policy *view = zones_view(s, s->loaded);
 			if (view == NULL) {
@@ -712,11 +795,15 @@ static void reload_finish(struct server *s)
 		sched_arm(s, policy_now());
 		reload_note(s, "ok");
 		code = 0;
-		if (s->loaded_cfg != NULL) {
-			config_free(s->zone_cfg);
-			s->zone_cfg = s->loaded_cfg;
-			s->loaded_cfg = NULL;
+		if (s->xfrout != NULL) {
+			/* no export runs now (reload_start waits for it), so the old one may go */
+			if (s->zone_cfg_owned)
+				config_free(s->zone_cfg);
+			s->zone_cfg = lc;
+			s->zone_cfg_owned = !published;
 			serve_published(s, "reload");
+		} else if (!published) {
+			config_free(lc);
 		}
 	} else {
 		size_t n = s->load_diag ? diag_count(s->load_diag) : 0;
@@ -888,6 +975,22 @@ static void retire_policies(struct server *s)
 		policy_free(gone[i].policy);
 	}
 	pthread_mutex_unlock(&s->state_lock);
+	min_seen = UINT64_MAX;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		if (s->workers[i] == NULL || worker_exited(s->workers[i]))
+			continue;
+		uint64_t seen = worker_settings_seen(s->workers[i]);
+		if (seen < min_seen)
+			min_seen = seen;
+	}
+	keep = 0;
+	for (size_t i = 0; i < s->nretired_cfg; i++) {
+		if (s->retired_cfg[i].gen <= min_seen)
+			config_free(s->retired_cfg[i].cfg);
+		else
+			s->retired_cfg[keep++] = s->retired_cfg[i];
+	}
+	s->nretired_cfg = keep;
 	/* A policy of millions of names leaves megabytes of freed heap in the loader thread's
 	 * arena; give them back so memory returns to its level after a reload. */
 	if (freed > 0)
@@ -1047,6 +1150,12 @@ int server_reopen_logs(struct server *s)
 	if (path)
 		log_info("reopen-logs: %s reopened", path);
 	return 0;
+}
+
+void server_pin_key(struct server *s, const char *key)
+{
+	if (s->npinned < sizeof(s->pinned) / sizeof(s->pinned[0]))
+		s->pinned[s->npinned++] = key;
 }
 
 void server_set_ready_cb(struct server *s, server_ready_cb cb, void *arg)
@@ -1481,6 +1590,7 @@ struct server *server_new(struct config *cfg, struct policy *pol)
 		s->sha256[0] = '\0';
 	if (policy_hits_init(pol, cfg->workers) < 0)
 		goto fail;
+	atomic_store(&s->settings, cfg);
 	s->nworkers = cfg->workers;
 	s->notify_fd = -1;
 	nfds = (size_t)s->nworkers * cfg->listen_count;
@@ -1575,6 +1685,7 @@ int server_run(struct server *s)
 		}
 	}
 	const struct worker_shared sh = { .cfg = s->cfg, .policy = &s->policy,
+		.settings = &s->settings, .settings_gen = &s->settings_gen,
 		.policy_gen = &s->policy_gen, .tcp_conns = &s->tcp_conns, .audit = s->audit,
 		.dnstap = s->dnstap, .ack_cb = server_notify, .ack_arg = s,
 		.notify = s->xfr != NULL ? server_notify_in : NULL, .notify_arg = s,
@@ -1637,7 +1748,8 @@ void server_free(struct server *s)
 		pthread_join(s->exporter, NULL);
 	xfrnotify_free(s->xfrnotify);
 	xfrout_free(s->xfrout);
-	config_free(s->zone_cfg);
+	if (s->zone_cfg_owned)
+		config_free(s->zone_cfg);
 	config_free(s->loaded_cfg);
 	waiters_answer(s->waiting, &s->nwaiting, 3, "reload: the daemon stopped\n");
 	waiters_answer(s->waiting_next, &s->nwaiting_next, 3, "reload: the daemon stopped\n");
@@ -1652,6 +1764,11 @@ void server_free(struct server *s)
 	/* After the workers: what they logged before stopping is written out now. */
 	audit_free(s->audit);
 	dnstap_free(s->dnstap);
+	/* after the workers: a draining upstream set reads its settings until freed */
+	for (size_t i = 0; i < s->nretired_cfg; i++)
+		config_free(s->retired_cfg[i].cfg);
+	if (atomic_load(&s->settings) != s->cfg)
+		config_free(atomic_load(&s->settings));
 	size_t nfds = (size_t)s->nworkers * s->cfg->listen_count;
 	for (size_t i = 0; s->udp_fds && s->tcp_fds && i < nfds; i++) {
 		if (s->udp_fds[i] >= 0)

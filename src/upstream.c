@@ -737,6 +737,12 @@ fail:
 	return NULL;
 }
 
+void upstream_set_config(struct upstream *u, const struct config *cfg)
+{
+	u->cfg = cfg;
+	u->env.cfg = cfg;
+}
+
 void upstream_free(struct upstream *u)
 {
 	if (u == NULL)

@@ -36,6 +36,7 @@
 #include "observe.h"
 #include "proxy.h"
 #include "rand.h"
+#include "reconf.h"
 #include "sendq.h"
 #include "upstream.h"
 #include "xfrout.h"
@@ -55,6 +56,13 @@ struct worker {
 	struct event *mail_ev;
 	_Atomic unsigned mail;
 	_Atomic uint64_t seen_gen;         /* last policy generation this worker acknowledged */
+	const struct config *cfg;          /* borrowed: the settings in force here */
+	_Atomic uint64_t settings_seen;    /* last settings generation nothing here reads before */
+	uint64_t settings_taken;           /* the generation of cfg */
+	struct upstream *draining[4];      /* owned: upstream sets a reload replaced, still
+	                                      answering what they had in flight */
+	size_t ndraining;
+	struct event *drained_ev;          /* owned: polls the draining sets */
 
 	struct listen *listen;             /* owned */
 	struct upstream *upstream;         /* owned */
@@ -127,8 +135,11 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	if ((upstream_inflight(w->upstream) == 0 && listen_drained(w->listen)) ||
-	    w->drain_ticks_left-- == 0) {
+	size_t inflight = upstream_inflight(w->upstream);
+
+	for (size_t i = 0; i < w->ndraining; i++)
+		inflight += upstream_inflight(w->draining[i]);
+	if ((inflight == 0 && listen_drained(w->listen)) || w->drain_ticks_left-- == 0) {
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
@@ -139,7 +150,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 /* Graceful stop: no new queries; answer what is in flight, bounded by every upstream's timeout. */
 static void worker_begin_stop(struct worker *w)
 {
-	const struct config *cfg = w->sh.cfg;
+	const struct config *cfg = w->cfg;
 	unsigned bound_ms = cfg->upstream_timeout_ms * (unsigned)(cfg->upstream_count + 1) + 1000;
 
 	if (w->stopping)
@@ -148,6 +159,96 @@ static void worker_begin_stop(struct worker *w)
 	listen_stop(w->listen);
 	w->drain_ticks_left = bound_ms / DRAIN_TICK_MS;
 	drain_cb(-1, 0, w);
+}
+
+#define DRAINED_TICK_MS 50
+
+/* Frees each replaced upstream set that has answered everything; then the settings it read may go. */
+static void drained_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	size_t keep = 0;
+	(void)fd;
+	(void)what;
+
+	for (size_t i = 0; i < w->ndraining; i++) {
+		if (upstream_inflight(w->draining[i]) == 0)
+			upstream_free(w->draining[i]);
+		else
+			w->draining[keep++] = w->draining[i];
+	}
+	w->ndraining = keep;
+	if (keep > 0) {
+		struct timeval tv = { 0, DRAINED_TICK_MS * 1000 };
+		event_add(w->drained_ev, &tv);
+		return;
+	}
+	atomic_store(&w->settings_seen, w->settings_taken);
+	w->sh.ack_cb(w->sh.ack_arg);
+}
+
+static struct upstream *make_upstream(struct worker *w, const struct config *cfg)
+{
+	return upstream_new(&(struct upstream_env){ .base = w->base, .cfg = cfg,
+		.stats = &w->stats, .caps = &w->caps, .observe = &w->observe, .sendq = w->sendq,
+		.rand = &w->rand, .index = w->index, .up_stats = w->up_stats,
+		.time_upstreams = w->time_upstreams, .answer = on_answer, .fail = on_fail, .arg = w,
+		.hold = listen_conn_hold, .release = listen_conn_release });
+}
+
+/*
+ * A reload published new settings: each part whose keys changed is rebuilt here, on the worker's
+ * own thread, between two events, so no query sees half of it. A new upstream set takes the next
+ * query while the old one answers what it has in flight; a new guard starts with empty rate
+ * buckets. When a part cannot be made (memory, sockets) the worker keeps all of its current
+ * settings and does not let go of them, so nothing it reads is freed.
+ */
+static void take_settings(struct worker *w)
+{
+	uint64_t gen = atomic_load(w->sh.settings_gen);
+	const struct config *cfg = atomic_load(w->sh.settings);
+	unsigned parts = reconf_parts(w->cfg, cfg);
+	struct guard *g = NULL;
+	struct upstream *u = NULL;
+
+	if (cfg == w->cfg)
+		return;
+	if ((parts & RECONF_UPSTREAM) && w->ndraining == sizeof(w->draining) / sizeof(w->draining[0])) {
+		log_err("worker %u: reload: %zu upstream sets still draining; keeping the running "
+			"settings", w->index, w->ndraining);
+		return;
+	}
+	if ((parts & RECONF_GUARD) && (g = guard_new(cfg, cfg->workers)) == NULL)
+		goto fail;
+	if ((parts & RECONF_UPSTREAM) && (u = make_upstream(w, cfg)) == NULL)
+		goto fail;
+	if (g != NULL) {
+		listen_reconfigure(w->listen, cfg, g);
+		guard_free(w->guard);
+		w->guard = g;
+	} else {
+		listen_reconfigure(w->listen, cfg, w->guard);
+	}
+	if (u != NULL) {
+		w->draining[w->ndraining++] = w->upstream;
+		w->upstream = u;
+	} else {
+		upstream_set_config(w->upstream, cfg);
+	}
+	proxy_reconfigure(w->proxy, cfg);
+	if (parts & RECONF_OBSERVE)
+		observe_init(&w->observe, cfg, w->sh.audit, w->sh.dnstap, &w->stats, w->index);
+	w->cfg = cfg;
+	w->settings_taken = gen;
+	/* busy-poll-us switches between the two loops of worker_main */
+	if (parts & RECONF_LOOP)
+		event_base_loopbreak(w->base);
+	drained_cb(-1, 0, w);
+	return;
+fail:
+	log_err("worker %u: reload: cannot set up the new settings; keeping the running ones",
+		w->index);
+	guard_free(g);
 }
 
 static void mail_cb(evutil_socket_t fd, short what, void *arg)
@@ -159,6 +260,9 @@ static void mail_cb(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("worker %u: mailbox: %s", w->index, strerror(errno));
 	unsigned bits = atomic_exchange(&w->mail, 0);
+	/* settings first: a reload publishes them before the policy compiled with them */
+	if ((bits & WORKER_MAIL_SETTINGS) && !w->stopping)
+		take_settings(w);
 	if (bits & WORKER_MAIL_POLICY) {
 		proxy_policy_changed(w->proxy);
 		atomic_store(&w->seen_gen, atomic_load(w->sh.policy_gen));
@@ -191,6 +295,9 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	memset(w, 0, sizeof(*w));
 	w->index = index;
 	w->sh = *sh;
+	w->cfg = cfg;
+	w->settings_taken = atomic_load(sh->settings_gen);
+	atomic_store(&w->settings_seen, w->settings_taken);
 	w->mail_fd = -1;
 	atomic_store(&w->seen_gen, atomic_load(sh->policy_gen));
 	caplog_init(&w->caps, &w->stats, index);
@@ -213,7 +320,9 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 		goto fail_fds;
 	w->mail_ev = event_new(w->base, w->mail_fd, EV_READ | EV_PERSIST, mail_cb, w);
 	w->drain_ev = evtimer_new(w->base, drain_cb, w);
-	if (w->mail_ev == NULL || w->drain_ev == NULL || event_add(w->mail_ev, NULL) < 0)
+	w->drained_ev = evtimer_new(w->base, drained_cb, w);
+	if (w->mail_ev == NULL || w->drain_ev == NULL || w->drained_ev == NULL ||
+	    event_add(w->mail_ev, NULL) < 0)
 		goto fail_fds;
 	w->listen = listen_new(&(struct listen_env){ .base = w->base, .cfg = cfg,
 		.stats = &w->stats, .caps = &w->caps, .observe = &w->observe, .guard = w->guard,
@@ -222,11 +331,7 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 		udp_fds, tcp_fds, n); /* takes the sockets, even on failure */
 	if (w->listen == NULL)
 		goto fail;
-	w->upstream = upstream_new(&(struct upstream_env){ .base = w->base, .cfg = cfg,
-		.stats = &w->stats, .caps = &w->caps, .observe = &w->observe, .sendq = w->sendq,
-		.rand = &w->rand, .index = index, .up_stats = w->up_stats,
-		.time_upstreams = w->time_upstreams, .answer = on_answer, .fail = on_fail, .arg = w,
-		.hold = listen_conn_hold, .release = listen_conn_release });
+	w->upstream = make_upstream(w, cfg);
 	if (w->upstream == NULL)
 		goto fail;
 	return w;
@@ -251,7 +356,7 @@ fail:
  */
 static void loop_busy_poll(struct worker *w)
 {
-	uint64_t limit = (uint64_t)w->sh.cfg->busy_poll_us * 1000;
+	uint64_t limit = (uint64_t)w->cfg->busy_poll_us * 1000;
 
 	for (;;) {
 		if (upstream_inflight(w->upstream) > 0) {
@@ -262,8 +367,10 @@ static void loop_busy_poll(struct worker *w)
 					return;
 			} while (upstream_inflight(w->upstream) > 0 && clock_now_ns() - start < limit);
 		}
-		if (event_base_loop(w->base, EVLOOP_ONCE) != 0 || event_base_got_exit(w->base))
+		if (event_base_loop(w->base, EVLOOP_ONCE) != 0 || event_base_got_exit(w->base) ||
+		    w->cfg->busy_poll_us == 0) /* a reload switched it off */
 			return;
+		limit = (uint64_t)w->cfg->busy_poll_us * 1000;
 	}
 }
 
@@ -271,10 +378,13 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	if (w->sh.cfg->busy_poll_us > 0)
-		loop_busy_poll(w);
-	else
-		event_base_dispatch(w->base);
+	/* a reload that changes busy-poll-us breaks the loop it runs in: pick again */
+	do {
+		if (w->cfg->busy_poll_us > 0)
+			loop_busy_poll(w);
+		else
+			event_base_dispatch(w->base);
+	} while (!event_base_got_exit(w->base) && event_base_got_break(w->base));
 	atomic_store(&w->exited, true);
 	w->sh.ack_cb(w->sh.ack_arg);
 	return NULL;
@@ -308,6 +418,11 @@ void worker_join(struct worker *w)
 	pthread_join(w->thread, NULL);
 }
 
+uint64_t worker_settings_seen(const struct worker *w)
+{
+	return atomic_load(&w->settings_seen);
+}
+
 uint64_t worker_seen_gen(const struct worker *w)
 {
 	return atomic_load(&w->seen_gen);
@@ -336,6 +451,8 @@ void worker_free(struct worker *w)
 	 * hold TCP connections of listen. */
 	sendq_free(w->sendq);
 	upstream_free(w->upstream);
+	for (size_t i = 0; i < w->ndraining; i++)
+		upstream_free(w->draining[i]);
 	listen_free(w->listen);
 	proxy_free(w->proxy);
 	/* Old caches may still be being freed on threads of their own: let them finish before the
@@ -346,6 +463,8 @@ void worker_free(struct worker *w)
 		event_free(w->mail_ev);
 	if (w->drain_ev)
 		event_free(w->drain_ev);
+	if (w->drained_ev)
+		event_free(w->drained_ev);
 	if (w->base)
 		event_base_free(w->base);
 	if (w->mail_fd >= 0)
