@@ -4,7 +4,7 @@
 # upstreams moved from nsd to another server (queries reach it; a flood across the switch loses
 # nothing); cache-size switched on (cache-hits count); a changed listen: logs a warning naming
 # the key and keeps the running sockets, while the rest of the same file still applies;
-# allow-from narrowed to 10.0.0.0/8 (127.0.0.1 is then refused) and deny-action: drop (no answer).
+# (also in what `blokir ctl reload` prints); allow-from narrowed to 10.0.0.0/8 (127.0.0.1 is then refused) and deny-action: drop (no answer).
 . "$(dirname "$0")/lib.sh"
 
 start_nsd || bail "nsd did not start"
@@ -25,20 +25,23 @@ hup_log() {
 	tail -n +$((n + 1)) "$T_TMP/blokir.log"
 }
 UP="127.0.0.1:$NSD_PORT"
-conf 'inspect-answers: true'
+SOCK="$T_TMP/ctl.sock"
+# conf's extra lines, always: the control socket for `blokir ctl reload`
+conf_base() { conf "control-socket: $SOCK" "$@"; }
+conf_base 'inspect-answers: true'
 start_blokir "$CFG" "$BPORT" || bail "blokir did not start"
 
 out=$(q "$BPORT" alias.example.test A)
 is "$(rcode "$out")" NXDOMAIN "inspect-answers: true: alias.example.test (CNAME to blocked www.example.test) is blocked"
 
 # --- inspect-answers -------------------------------------------------------------------------
-conf 'inspect-answers: false'
+conf_base 'inspect-answers: false'
 log=$(hup_log 'settings applied')
 like "$log" 'reload: settings applied: inspect-answers$' "SIGHUP with inspect-answers: false: logged as applied"
 out=$(q "$BPORT" alias.example.test A)
 like "$(section "$out" ANSWER)" 'alias\.example\.test\. [0-9]+ IN CNAME www\.example\.test\.' \
 	"  ... and in force: the CNAME answer is relayed"
-conf 'inspect-answers: true'
+conf_base 'inspect-answers: true'
 hup_log 'settings applied' >/dev/null
 is "$(rcode "$(q "$BPORT" alias.example.test A)")" NXDOMAIN "  ... and back on with the next SIGHUP"
 
@@ -48,7 +51,7 @@ is "$(rcode "$(q "$BPORT" alias.example.test A)")" NXDOMAIN "  ... and back on w
 fl=$!; track $fl
 sleep 1
 UP="127.0.0.1:$FAKE_PORT"
-conf 'inspect-answers: true'
+conf_base 'inspect-answers: true'
 log=$(hup_log 'settings applied')
 like "$log" 'reload: settings applied: upstreams$' "SIGHUP moving upstreams to another server: applied"
 unlike "$log" 'restart' "  ... with no restart warning"
@@ -62,7 +65,7 @@ like "$fo" 'lost=0 ' "  ... and a flood across the switch lost no query ($fo)"
 [ "$(sed -n 's/.*answered=\([0-9]*\).*/\1/p' <<<"$fo")" -gt 20 ]; ok $? "  ... (the flood got answers)"
 
 # --- cache-size -----------------------------------------------------------------------------
-conf 'inspect-answers: true' 'cache-size: 1000'
+conf_base 'inspect-answers: true' 'cache-size: 1000'
 hup_log 'settings applied' >/dev/null
 # each worker has its own cache and the kernel picks the worker: ask often enough to meet one twice
 for i in 1 2 3 4 5 6 7 8 9 10; do q "$BPORT" cached.example.test A >/dev/null; done
@@ -71,7 +74,7 @@ st=$(stats)
 
 # --- listen needs a restart; the rest of the file still applies ------------------------------
 NEWPORT=$(free_port)
-LPORT=$NEWPORT conf 'inspect-answers: false' 'cache-size: 1000'
+LPORT=$NEWPORT conf_base 'inspect-answers: false' 'cache-size: 1000'
 log=$(hup_log 'settings applied|restart')
 like "$log" "warning: reload: listen changed in $CFG, but only a restart applies it; the running value stays" \
 	"SIGHUP changing listen: a warning names the key"
@@ -80,16 +83,21 @@ is "$(rcode "$(q "$BPORT" t.me A)")" NXDOMAIN "  ... the running socket still an
 is "$(rcode "$(q "$NEWPORT" t.me A)")" none "  ... and nothing listens on the new address"
 log=$(hup_log 'reload: summary')
 like "$log" 'listen changed' "  ... and every later reload says it again until a restart"
+out=$(timeout $((20 * SLOW)) "$BLOKIR" ctl -s "$SOCK" reload 2>&1); st=$?
+is "$st" 0 "ctl reload with the changed listen: exit 0 (the rest applied)"
+like "$out" "warning: reload: listen changed in $CFG, but only a restart applies it" \
+	"  ... and it prints the warning naming the key"
+
 
 # --- allow-from, deny-action ----------------------------------------------------------------
-LPORT=$BPORT conf 'allow-from: [10.0.0.0/8]'
+LPORT=$BPORT conf_base 'allow-from: [10.0.0.0/8]'
 log=$(hup_log 'settings applied')
 like "$log" 'settings applied: .*allow-from' "SIGHUP with allow-from: [10.0.0.0/8]: applied"
 is "$(rcode "$(q "$BPORT" t.me A)")" REFUSED "  ... 127.0.0.1 is now refused"
-LPORT=$BPORT conf 'allow-from: [10.0.0.0/8]' 'deny-action: drop'
+LPORT=$BPORT conf_base 'allow-from: [10.0.0.0/8]' 'deny-action: drop'
 hup_log 'settings applied' >/dev/null
 is "$(rcode "$(q "$BPORT" t.me A)")" none "  ... and with deny-action: drop, not answered at all"
-LPORT=$BPORT conf
+LPORT=$BPORT conf_base
 hup_log 'settings applied' >/dev/null
 is "$(rcode "$(q "$BPORT" t.me A)")" NXDOMAIN "  ... the default allow-from again: answered"
 stop_blokir
