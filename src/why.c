@@ -302,7 +302,7 @@ int why_explain(const struct config *cfg, const struct policy *pol, const char *
 		fprintf(out, "decision: %s\ndeciding entry: a trigger of RPZ zone %s (zones:)\n"
 			"  action: %s\n  reason: %s\n  ref: %s\n  schedule: %s\n",
 			r->action == ACTION_ALLOW ? "forwarded (an allow exception)" : "blocked", r->name,
-			config_action_name(r->action), r->reason ? r->reason : "-", r->ref ? r->ref : "-",
+			value_action_name(r->action), r->reason ? r->reason : "-", r->ref ? r->ref : "-",
 			sched);
 		for (size_t i = 0; i < n; i++)
 			entry_line(out, c[i].state == POLICY_CAND_DECIDES ? "overrides" : "not in force",
