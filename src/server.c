@@ -1225,6 +1225,19 @@ static void cmd_status(struct server *s, FILE *o)
 	}
 	if (scheduled == 0)
 		fprintf(o, "schedule: no entry has from/until\n");
+	if (s->xfrout != NULL) {
+		struct xfrout_status st;
+		uint64_t sent = 0, acked = 0, failed = 0;
+
+		xfrout_get_status(s->xfrout, &st);
+		if (s->xfrnotify != NULL)
+			xfrnotify_counts(s->xfrnotify, &sent, &acked, &failed);
+		fprintf(o, "serve-rpz: zone %s, serial %u, %zu records, %zu change%s kept (IXFR from "
+			"serial %u), NOTIFY %llu sent, %llu acknowledged, %llu given up\n",
+			xfrout_apex_text(s->xfrout), st.serial, st.records, st.history,
+			st.history == 1 ? "" : "s", st.oldest, (unsigned long long)sent,
+			(unsigned long long)acked, (unsigned long long)failed);
+	}
 }
 
 static void json_string(FILE *o, const char *str)

@@ -17,7 +17,7 @@ EXTRA_DOMAINS='  - {name: www.example.test, exact: true, reason: "to be lifted"}
   - {name: many.example.test, exact: true, action: redirect, redirect: {a: [192.0.2.80], ttl: 45}}'
 write_policy "$CFG" "$BPORT" "127.0.0.1:$NSD_PORT" \
 	"serve-rpz:" "  zone: rpz.test." "  allow: [127.0.0.1/32, \"::1\"]" \
-	"  notify: [\"127.0.0.1:$UPORT\"]" "  history: 4"
+	"  notify: [\"127.0.0.1:$UPORT\"]" "  history: 4" "control-socket: $T_TMP/ctl.sock"
 start_blokir "$CFG" "$BPORT" || bail "blokir did not start"
 
 # the served zone is the export, record for record (the SOA serial is the served version's)
@@ -153,6 +153,9 @@ ok $(( $(stat_val "$st" xfr-refused) >= 2 ? 0 : 1 )) "  xfr-refused counted ($(s
 like "$(grep 'stats: serve-rpz rpz.test.:' "$T_TMP/blokir.log" | tail -n 1)" \
 	"serial=[0-9]+ records=[0-9]+ history=1 ixfr-from=[0-9]+ notify-sent=[0-9]+ notify-acked=[1-9]" \
 	"  SIGUSR1 reports the served serial, its history and the NOTIFY counts"
+like "$(timeout 20 "$BLOKIR" ctl -s "$T_TMP/ctl.sock" status 2>&1)" \
+	"^serve-rpz: zone rpz\.test\., serial [0-9]+, [0-9]+ records, 1 change kept \(IXFR from serial [0-9]+\), NOTIFY [0-9]+ sent, [1-9][0-9]* acknowledged" \
+	"  blokir ctl status shows the served zone"
 is "$(rcode "$(uq txt.example.test TXT)")" NOERROR "  the rest of the policy still holds"
 
 stop_pid "$UB_PID"
