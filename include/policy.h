@@ -184,44 +184,18 @@ bool policy_rule_active(const struct policy_rule *r, int64_t now);
 
 /* ---- why ---- */
 
-enum policy_cand_state {
-	POLICY_CAND_DECIDES,      /* the entry policy_match returns */
-	POLICY_CAND_OVERRIDDEN,   /* covers the name, active, but a more specific entry decides */
-	POLICY_CAND_DISABLED,     /* covers the name but `enabled: false` */
-	POLICY_CAND_INACTIVE,     /* covers the name but is outside its from/until window */
-	POLICY_CAND_NOT_COVERING  /* on the name's path but not covering it ("*.name" for name
-	                             itself, an exact entry for a name above) */
-};
-
-/* One entry stored for the query name or one of its ancestors. Borrowed from the policy. */
-struct policy_candidate {
-	const struct policy_rule *rule; /* NULL for a disabled YAML entry */
-	const char *name;               /* the YAML entry's text, or the list's path */
-	unsigned line;                  /* the YAML entry's line, or the list's line in the config */
-	enum match_form form;           /* YAML entries */
-	int list;                       /* index in `lists:`, or -1 for a YAML entry */
-	size_t offset;                  /* where in QNAME the stored name starts */
-	enum policy_cand_state state;
-};
-
 /*
- * Every entry the policy stores for QNAME (lower-case wire format) and its ancestors, most
- * specific first, as policy_match at NOW would weigh them: at most CAP into OUT; returns how many.
- * For diagnostics (`why`), not the query path.
+ * The line of list LIST on which NAME (wire format) is listed covering itself (SELF) or the names
+ * below it, or 0 when it is not found. Reads the list file again: for policy_decide's
+ * POLICY_DECIDE_LIST_LINES, never the query path.
  */
-size_t policy_explain(const struct policy *p, const uint8_t *qname, size_t len, int64_t now,
-	struct policy_candidate *out, size_t cap);
+unsigned policy_list_line(const struct policy *p, size_t list, const uint8_t *name, size_t len,
+	bool self);
 
 size_t policy_list_count(const struct policy *p); /* lists in the config, enabled or not */
 /* List I's path (NULL past the end); *ENABLED and *NAMES when not NULL. */
 const char *policy_list_path(const struct policy *p, size_t i, bool *enabled, size_t *names);
 
-/*
- * The line of list LIST on which NAME (wire format) is listed covering itself (SELF) or the names
- * below it, or 0 when it is not found. Reads the list file again: for `why`, never the query path.
- */
-unsigned policy_list_line(const struct policy *p, size_t list, const uint8_t *name, size_t len,
-	bool self);
 
 /* ---- blocked-query counters ----
  * The one mutable part of a policy: a counter per YAML rule and per list, per worker. The daemon

@@ -1,8 +1,7 @@
 /*
- * why: the decision for one name and its proof (see include/why.h). The deciding entry is what
- * policy_match returns, the same call the query path makes; policy_explain lists every entry on
- * the name's path in the matcher's own order, and the two are checked against each other so the
- * proof can never disagree with the decision.
+ * why: the decision for one name and its proof (see include/why.h). Everything it says comes from
+ * policy_decide, the one function that decides for the query path's matcher, the RPZ export and
+ * this: the deciding entry, the entries it overrides and those not in force, and the answer.
  */
 #include "why.h"
 
@@ -19,8 +18,8 @@
 
 #include "guard.h"
 #include "value.h"
+#include "value.h"
 
-#define CANDIDATES_MAX 260 /* two per label of a 255-octet name, and the root */
 
 /* Wire-format NAME as "a.b.c." (the names here were validated: letters, digits, - and _). */
 static void name_text(const uint8_t *name, size_t len, char *out, size_t cap)
@@ -81,56 +80,55 @@ static const char *form_text(enum match_form f)
 	return "the name and below";
 }
 
-/* "NAME at FILE:LINE" for a YAML entry, "NAME in LIST line N" for a listed name. */
-static void where_print(FILE *out, const struct policy *pol, const char *path,
-	const struct policy_candidate *c, const uint8_t *qname, size_t qlen)
+/*
+ * "NAME at FILE:LINE" for a YAML entry, "NAME listed at LIST:LINE (lists[I] at FILE:LINE)" for a
+ * listed name, "a trigger of RPZ zone Z (zones:)" for a zone's.
+ */
+static void where_print(FILE *out, const char *path, const struct policy_step *st,
+	const uint8_t *qname, size_t qlen)
 {
 	char stored[WIRE_NAME_MAX * 4 + 4];
+	const struct policy_rule *r = st->rule;
 
-	if (c->list < 0) {
-		fprintf(out, "%s (%s) at %s:%u", c->name, form_text(c->form), path, c->line);
+	if (r != NULL && r->source == POLICY_FROM_ZONE) {
+		fprintf(out, "a trigger of RPZ zone %s (zones:)", r->name);
 		return;
 	}
-	/* A covering entry sits in the name's SELF slot or an ancestor's BELOW slot; one on the
-	 * path that does not cover is the other way round. */
-	bool covers = c->state != POLICY_CAND_NOT_COVERING;
-	bool self = (c->offset == 0) == covers;
-	unsigned line = policy_list_line(pol, (size_t)c->list, qname + c->offset, qlen - c->offset,
-		self);
-	name_text(qname + c->offset, qlen - c->offset, stored, sizeof(stored));
-	if (line != 0)
-		fprintf(out, "%s listed at %s:%u (lists[%d] at %s:%u)", stored, c->name, line,
-			c->list, path, c->line);
+	if (st->text != NULL) {
+		fprintf(out, "%s%s%s%s at %s:%u", st->text, r ? " (" : "",
+			r ? form_text(r->form) : "", r ? ")" : "", path, st->line);
+		return;
+	}
+	name_text(qname + st->offset, qlen - st->offset, stored, sizeof(stored));
+	if (st->line != 0)
+		fprintf(out, "%s listed at %s:%u (lists[%d] at %s:%u)", stored, st->file, st->line,
+			r ? r->list_index : -1, path, r ? r->line : 0);
 	else
-		fprintf(out, "%s listed in %s (lists[%d] at %s:%u)", stored, c->name, c->list,
-			path, c->line);
+		fprintf(out, "%s listed in %s (lists[%d] at %s:%u)", stored, st->file,
+			r ? r->list_index : -1, path, r ? r->line : 0);
 }
 
-static void entry_line(FILE *out, const char *label, const struct policy *pol, const char *path,
-	const struct policy_candidate *c, const uint8_t *qname, size_t qlen, int64_t now)
+static void entry_line(FILE *out, const char *label, const char *path,
+	const struct policy_step *st, const uint8_t *qname, size_t qlen, int64_t now)
 {
 	char sched[128];
 	const char *state = "";
 
-	switch (c->state) {
-	case POLICY_CAND_DISABLED: state = ", disabled (enabled: false)"; break;
-	case POLICY_CAND_INACTIVE: state = ", outside its schedule"; break;
-	case POLICY_CAND_NOT_COVERING:
-		state = c->offset == 0 ? ", covers only the names below it" :
-			", covers only that name itself";
-		break;
-	case POLICY_CAND_DECIDES:
-	case POLICY_CAND_OVERRIDDEN: break;
+	switch (st->state) {
+	case POLICY_DISABLED: state = ", disabled (enabled: false)"; break;
+	case POLICY_NOT_NOW: state = ", outside its schedule"; break;
+	case POLICY_DECIDES:
+	case POLICY_OVERRIDDEN: break;
 	}
 	fprintf(out, "%s: ", label);
-	where_print(out, pol, path, c, qname, qlen);
+	where_print(out, path, st, qname, qlen);
 	fprintf(out, "%s\n", state);
-	if (c->rule == NULL)
+	if (st->rule == NULL)
 		return;
-	schedule_text(c->rule, now, sched, sizeof(sched));
+	schedule_text(st->rule, now, sched, sizeof(sched));
 	fprintf(out, "  action: %s\n  reason: %s\n  ref: %s\n  schedule: %s\n",
-		value_action_name(c->rule->action), c->rule->reason ? c->rule->reason : "-",
-		c->rule->ref ? c->rule->ref : "-", sched);
+		value_action_name(st->rule->action), st->rule->reason ? st->rule->reason : "-",
+		st->rule->ref ? st->rule->ref : "-", sched);
 }
 
 /* The EDE 16 text the proxy sends: "REASON (ref REF)", "REASON", "ref REF" or nothing. */
@@ -250,11 +248,10 @@ static int client_verdict(const struct config *cfg, const char *client)
 int why_explain(const struct config *cfg, const struct policy *pol, const char *path,
 	const char *name, const char *type, const char *client, int64_t now, FILE *out)
 {
-	struct policy_candidate *c = NULL;
+	struct policy_decision *d = NULL;
 	uint8_t qname[CONFIG_NAME_MAX];
 	char shown[WIRE_NAME_MAX * 4 + 4];
-	size_t qlen, n, off = 0, decider = SIZE_MAX;
-	const struct policy_rule *r;
+	size_t qlen;
 	uint16_t qtype = LDNS_RR_TYPE_A;
 	const char *err;
 	int verdict = GUARD_PASS;
@@ -271,7 +268,7 @@ int why_explain(const struct config *cfg, const struct policy *pol, const char *
 		fprintf(out, "why: %s: expected an IPv4 or IPv6 address\n", client);
 		return -1;
 	}
-	if ((c = calloc(CANDIDATES_MAX, sizeof(*c))) == NULL) {
+	if ((d = malloc(sizeof(*d))) == NULL) { /* ~10 KB: too big for a worker-sized stack */
 		fprintf(out, "why: out of memory\n");
 		return -1;
 	}
@@ -285,57 +282,31 @@ int why_explain(const struct config *cfg, const struct policy *pol, const char *
 		fprintf(out, "decision: refused, the client is outside allow-from\n");
 		fprintf(out, "answer: %s\n", verdict == GUARD_ACL_DROP ?
 			"none (deny-action: drop)" : "REFUSED (deny-action: refused)");
-		free(c);
+		free(d);
 		return 0;
 	}
-
-	r = policy_match(pol, qname, qlen, &off);
-	n = policy_explain(pol, qname, qlen, now, c, CANDIDATES_MAX);
-	for (size_t i = 0; i < n; i++)
-		if (c[i].state == POLICY_CAND_DECIDES)
-			decider = i;
-	if (r != NULL && r->counter == 0 && (decider == SIZE_MAX || c[decider].rule != r)) {
-		/* A trigger of an RPZ zone (zones:) decides: zones are consulted apart from the
-		 * file's matcher, which policy_explain walks, so every entry found there lost. */
-		char sched[128];
-		schedule_text(r, now, sched, sizeof(sched));
-		fprintf(out, "decision: %s\ndeciding entry: a trigger of RPZ zone %s (zones:)\n"
-			"  action: %s\n  reason: %s\n  ref: %s\n  schedule: %s\n",
-			r->action == ACTION_ALLOW ? "forwarded (an allow exception)" : "blocked", r->name,
-			value_action_name(r->action), r->reason ? r->reason : "-", r->ref ? r->ref : "-",
-			sched);
-		for (size_t i = 0; i < n; i++)
-			entry_line(out, c[i].state == POLICY_CAND_DECIDES ? "overrides" : "not in force",
-				pol, path, &c[i], qname, qlen, now);
-		answer_line(out, cfg, pol, r, qname, qlen, off, qtype);
-		free(c);
-		return 0;
-	}
-	if ((decider == SIZE_MAX) != (r == NULL) || (r != NULL && c[decider].rule != r)) {
-		/* Only a clock step between the two calls could do this: say so, never guess. */
-		fprintf(out, "why: the policy changed its mind while being asked (a schedule "
-			"boundary passed); ask again\n");
-		free(c);
-		return 0;
-	}
-	if (r == NULL) {
+	policy_decide(pol, qname, qlen, MATCH_EXACT, qtype, now,
+		POLICY_DECIDE_ENCLOSING | POLICY_DECIDE_LIST_LINES, d);
+	if (d->rule == NULL) {
 		fprintf(out, "decision: forwarded\nno entry covers %s\n", shown);
-		if (n == 0)
+		if (d->nsteps == 0)
 			fprintf(out, "closest enclosing entries: none\n");
-		for (size_t i = 0; i < n; i++)
-			entry_line(out, "closest enclosing entry", pol, path, &c[i], qname, qlen, now);
+		for (size_t i = 0; i < d->nsteps; i++)
+			entry_line(out, "closest enclosing entry", path, &d->steps[i], qname, qlen, now);
 	} else {
-		fprintf(out, "decision: %s\n", r->action == ACTION_ALLOW ?
+		fprintf(out, "decision: %s\n", d->rule->action == ACTION_ALLOW ?
 			"forwarded (an allow exception)" : "blocked");
-		entry_line(out, "deciding entry", pol, path, &c[decider], qname, qlen, now);
-		for (size_t i = decider + 1; i < n; i++)
-			if (c[i].state == POLICY_CAND_OVERRIDDEN)
-				entry_line(out, "overrides", pol, path, &c[i], qname, qlen, now);
-		for (size_t i = 0; i < n; i++)
-			if (c[i].state != POLICY_CAND_OVERRIDDEN && c[i].state != POLICY_CAND_DECIDES)
-				entry_line(out, "not in force", pol, path, &c[i], qname, qlen, now);
+		for (size_t i = 0; i < d->nsteps; i++)
+			if (d->steps[i].state == POLICY_DECIDES)
+				entry_line(out, "deciding entry", path, &d->steps[i], qname, qlen, now);
+		for (size_t i = 0; i < d->nsteps; i++)
+			if (d->steps[i].state == POLICY_OVERRIDDEN)
+				entry_line(out, "overrides", path, &d->steps[i], qname, qlen, now);
+		for (size_t i = 0; i < d->nsteps; i++)
+			if (d->steps[i].state == POLICY_NOT_NOW || d->steps[i].state == POLICY_DISABLED)
+				entry_line(out, "not in force", path, &d->steps[i], qname, qlen, now);
 	}
-	answer_line(out, cfg, pol, r, qname, qlen, off, qtype);
-	free(c);
+	answer_line(out, cfg, pol, d->rule, qname, qlen, d->match_offset, qtype);
+	free(d);
 	return 0;
 }

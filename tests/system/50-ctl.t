@@ -80,7 +80,7 @@ why_both telegram.org
 w=$W
 like "$w" '^decision: forwarded$' "lifted telegram.org: decision forwarded"
 like "$w" '^no entry covers telegram\.org\.$' "  ... no entry covers telegram.org."
-like "$w" "^closest enclosing entry: telegram\\.org \\(the name and below\\) at $CFG:$(line_of telegram.org), disabled" \
+like "$w" "^closest enclosing entry: telegram\\.org at $CFG:$(line_of telegram.org), disabled" \
 	"  ... its own disabled entry with file:line"
 like "$w" '^answer: forwarded to 127\.0\.0\.1:' "  ... answer: forwarded"
 is "$(rcode "$(q "$BPORT" telegram.org A)")" NOERROR "  ... and dig gets the upstream's NOERROR"

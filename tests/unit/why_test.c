@@ -1,6 +1,6 @@
 /*
- * why_test: policy_explain lists every entry on a name's path in the matcher's order with the
- * right state (decides, overridden, disabled, out of schedule, not covering); why_explain's text
+ * why_test: policy_decide, as why asks it, lists every entry covering a name in the matcher's order
+ * with the right state (decides, overridden, disabled, out of schedule); why_explain's text
  * for a blocked name, an allow exception, a forwarded name and a refused client; the per-entry
  * and per-list blocked counters.
  */
@@ -12,6 +12,7 @@
 #include "policy.h"
 #include "tap.h"
 #include "testname.h"
+#include "value.h"
 #include "why.h"
 #include "value.h"
 
@@ -54,25 +55,28 @@ static char *explain(const struct config *cfg, const struct policy *p, const cha
 	return buf;
 }
 
-static size_t cands(const struct policy *p, const char *text, struct policy_candidate *c)
+static struct policy_decision dd;
+
+static const struct policy_decision *decide(const struct policy *p, const char *text)
 {
 	uint8_t name[CONFIG_NAME_MAX];
 	size_t len;
 	const char *err;
 
 	value_parse_name(text, name, &len, &err);
-	return policy_explain(p, name, len, fixed_now(), c, 16);
+	policy_decide(p, name, len, MATCH_EXACT, 1, fixed_now(), POLICY_DECIDE_ENCLOSING, &dd);
+	return &dd;
 }
 
 int main(void)
 {
 	char dir[] = "/tmp/why_test.XXXXXX", path[64], lpath[64];
-	struct policy_candidate c[16];
+	const struct policy_decision *dc;
 	struct config *cfg;
 	struct policy *p;
 	struct diag *d = diag_new();
 	const struct policy_rule *r;
-	size_t n, off;
+	size_t off;
 	char *t;
 	int rc;
 
@@ -95,32 +99,31 @@ int main(void)
 		return tap_exit();
 	}
 
-	n = cands(p, "x.pluto.web.telegram.org", c);
-	is_int(n, 3, "x.pluto.web.telegram.org: three entries on the path");
-	is_str(c[0].name, "pluto.web.telegram.org", "  the most specific first");
-	is_int(c[0].state, POLICY_CAND_DECIDES, "  ... decides");
-	is_int(c[1].state, POLICY_CAND_OVERRIDDEN, "  web.telegram.org (allow) overridden");
-	is_int(c[2].state, POLICY_CAND_OVERRIDDEN, "  telegram.org overridden");
-	is_int(c[2].line, 6, "  ... with its line");
+	dc = decide(p, "x.pluto.web.telegram.org");
+	is_int(dc->nsteps, 3, "x.pluto.web.telegram.org: three entries cover it");
+	is_str(dc->steps[0].text, "pluto.web.telegram.org", "  the most specific first");
+	is_int(dc->steps[0].state, POLICY_DECIDES, "  ... decides");
+	is_int(dc->steps[1].state, POLICY_OVERRIDDEN, "  web.telegram.org (allow) overridden");
+	is_int(dc->steps[2].state, POLICY_OVERRIDDEN, "  telegram.org overridden");
+	is_int(dc->steps[2].line, 6, "  ... with its line");
 
-	n = cands(p, "old.telegram.org", c);
-	is_int(n, 2, "old.telegram.org: two");
-	is_int(c[0].state, POLICY_CAND_DISABLED, "  its own entry is disabled");
-	is_int(c[0].line, 12, "  ... line 12");
-	is_int(c[1].state, POLICY_CAND_DECIDES, "  telegram.org decides");
+	dc = decide(p, "old.telegram.org");
+	is_int(dc->nsteps, 2, "old.telegram.org: two");
+	is_int(dc->steps[0].state, POLICY_DISABLED, "  its own entry is disabled");
+	is_int(dc->steps[0].line, 12, "  ... line 12");
+	is_int(dc->steps[1].state, POLICY_DECIDES, "  telegram.org decides");
 
-	n = cands(p, "later.telegram.org", c);
-	is_int(c[0].state, POLICY_CAND_INACTIVE, "later.telegram.org: outside its schedule");
-	is_int(c[1].state, POLICY_CAND_DECIDES, "  ... telegram.org decides");
+	dc = decide(p, "later.telegram.org");
+	is_int(dc->steps[0].state, POLICY_NOT_NOW, "later.telegram.org: outside its schedule");
+	is_int(dc->steps[1].state, POLICY_DECIDES, "  ... telegram.org decides");
 
-	n = cands(p, "star.example", c);
-	is_int(n, 1, "star.example: one entry on the path");
-	is_int(c[0].state, POLICY_CAND_NOT_COVERING, "  *.star.example does not cover the name itself");
-	n = cands(p, "a.exact.example", c);
-	is_int(c[0].state, POLICY_CAND_NOT_COVERING, "a.exact.example: the exact entry above does not cover it");
+	dc = decide(p, "star.example");
+	is_int(dc->nsteps, 0, "star.example: *.star.example does not cover the name itself");
+	dc = decide(p, "a.exact.example");
+	is_int(dc->nsteps, 0, "a.exact.example: nor does the exact entry above it");
 
-	n = cands(p, "www.listed.example", c);
-	is_int(c[0].list, 0, "www.listed.example: decided by lists[0]");
+	dc = decide(p, "www.listed.example");
+	is_int(dc->steps[0].rule->list_index, 0, "www.listed.example: decided by lists[0]");
 	uint8_t w[CONFIG_NAME_MAX];
 	size_t wlen = wire("listed.example", w);
 	is_int(policy_list_line(p, 0, w, wlen, false), 2, "  ... listed on line 2 of the list file");
