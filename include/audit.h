@@ -89,6 +89,12 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 void audit_reopen(struct audit *a);
 
 /*
+ * The same, waiting (at most TIMEOUT_MS) until the writer has done it: 0, the errno of the
+ * failed open (the old file is still written), or ETIMEDOUT. For `ctl reopen-logs`.
+ */
+int audit_reopen_wait(struct audit *a, unsigned timeout_ms);
+
+/*
  * Waits until every record logged before the call is written (or failed), at most TIMEOUT_MS.
  * Returns 0, or -1 on timeout. For tests and for an orderly stop.
  */

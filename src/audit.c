@@ -66,6 +66,8 @@ struct audit {
 	pthread_mutex_t mu;               /* guards the flags and `done` against flush waiters */
 	pthread_cond_t wake, passed;
 	bool stop, reopen;
+	uint64_t reopens;                 /* reopens done (guarded by mu), and the last one's result */
+	int reopen_errno;
 	_Atomic uint64_t write_failed;
 	uint64_t fail_logged_ms;
 	char *out;                        /* owned: the writer's output buffer, OUT_CAP bytes */
@@ -452,17 +454,22 @@ static void out_flush(struct audit *a, uint64_t *lines)
 
 static void do_reopen(struct audit *a)
 {
-	int fd = open_log(a->path);
+	int fd = open_log(a->path), err = fd < 0 ? errno : 0;
 
 	if (fd < 0) {
 		/* Keep writing to the file we have (it may just have been renamed): no line lost. */
 		log_err("audit-log %s: reopen: %s; still writing to the file open before", a->path,
-			strerror(errno));
-		return;
+			strerror(err));
+	} else {
+		close(a->fd);
+		a->fd = fd;
+		log_info("audit-log %s: reopened", a->path);
 	}
-	close(a->fd);
-	a->fd = fd;
-	log_info("audit-log %s: reopened", a->path);
+	pthread_mutex_lock(&a->mu);
+	a->reopens++;
+	a->reopen_errno = err;
+	pthread_cond_broadcast(&a->passed);
+	pthread_mutex_unlock(&a->mu);
 }
 
 /* One pass over every ring. Returns whether anything was written. */
@@ -613,6 +620,31 @@ static void writer_poke(struct audit *a, bool reopen, bool stop)
 void audit_reopen(struct audit *a)
 {
 	writer_poke(a, true, false);
+}
+
+int audit_reopen_wait(struct audit *a, unsigned timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&a->mu);
+	uint64_t want = a->reopens + 1;
+	a->reopen = true;
+	pthread_cond_signal(&a->wake);
+	while (a->reopens < want && rc == 0)
+		if (pthread_cond_timedwait(&a->passed, &a->mu, &ts) == ETIMEDOUT)
+			rc = ETIMEDOUT;
+	if (rc == 0)
+		rc = a->reopen_errno;
+	pthread_mutex_unlock(&a->mu);
+	return rc;
 }
 
 int audit_flush(struct audit *a, unsigned timeout_ms)

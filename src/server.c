@@ -1137,11 +1137,11 @@ static void signal_cb(evutil_socket_t signo, short what, void *arg)
 	}
 }
 
-int server_reopen_logs(struct server *s)
+/* log-file: by its path. 0, or -1 (logged; the old file stays in use). */
+static int log_file_reopen(void)
 {
 	const char *path = log_file_path();
 
-	outputs_reopen(s); /* the writer threads reopen between two lines and log the outcome */
 	if (log_reopen() < 0) {
 		log_err("reopen-logs: %s: %s; still writing to the file opened before", path,
 			strerror(errno));
@@ -1156,6 +1156,12 @@ void server_pin_key(struct server *s, const char *key)
 {
 	if (s->npinned < sizeof(s->pinned) / sizeof(s->pinned[0]))
 		s->pinned[s->npinned++] = key;
+}
+
+int server_reopen_logs(struct server *s)
+{
+	outputs_reopen(s); /* the writer threads reopen between two lines and log the outcome */
+	return log_file_reopen();
 }
 
 void server_set_ready_cb(struct server *s, server_ready_cb cb, void *arg)
@@ -1479,18 +1485,34 @@ static void render_metrics(void *arg, FILE *o)
 static int reopen_logs(struct server *s, FILE *o)
 {
 	const char *path = log_file_path();
+	int rc = 0, err;
 
 	if (path == NULL) {
 		fprintf(o, "reopen-logs: no log-file: (logging goes to syslog or stderr)\n");
-		return 0;
-	}
-	if (server_reopen_logs(s) < 0) {
+	} else if (log_file_reopen() < 0) {
 		fprintf(o, "reopen-logs: %s: cannot reopen it (the log says why); still writing to "
 			"the file opened before\n", path);
-		return 3;
+		rc = 3;
+	} else {
+		fprintf(o, "reopen-logs: %s reopened\n", path);
 	}
-	fprintf(o, "reopen-logs: %s reopened\n", path);
-	return 0;
+	/* The audit writer reopens between two lines; waited for, so the answer says how it went
+	 * (it takes one writer pass, about 10 ms). */
+	if (s->audit != NULL) {
+		if ((err = audit_reopen_wait(s->audit, 2000)) == 0) {
+			fprintf(o, "reopen-logs: audit-log %s reopened\n", s->cfg->audit_log);
+		} else {
+			fprintf(o, "reopen-logs: audit-log %s: %s; still writing to the file opened "
+				"before\n", s->cfg->audit_log, strerror(err));
+			rc = 3;
+		}
+	}
+	if (s->dnstap != NULL && s->cfg->dnstap.file != NULL) {
+		dnstap_reopen(s->dnstap);
+		fprintf(o, "reopen-logs: dnstap file %s: a new stream starts at the path with the "
+			"next frame\n", s->cfg->dnstap.file);
+	}
+	return rc;
 }
 
 static void control_cb(void *arg, int argc, char **argv, struct control_reply *r)

@@ -3,7 +3,8 @@
 # field but the time compared; the time checked as RFC 3339 UTC with milliseconds, within the
 # test's run); forwarded names give none; the client is cut to audit-client-ipv4-prefix; a CNAME
 # to a blocked name is a cname-blocked line; rate-limited queries are logged when switched on.
-# A flood of blocked queries with two logrotate-style renames + SIGUSR2 loses no line: the lines
+# A flood of blocked queries with two logrotate-style renames, one followed by SIGUSR2 and one by
+# `blokir ctl reopen-logs`, loses no line: the lines
 # over the three files equal the blocked answers counted, and audit-dropped stays 0. Bad values
 # of the keys are refused by --check with FILE:LINE:COLUMN.
 . "$(dirname "$0")/lib.sh"
@@ -19,7 +20,8 @@ EXTRA_DOMAINS='  - name: nodata.example.test
     action: nodata
     ref: "27-31/Id2971-17"'
 T0=$(date -u +%s)
-setup_std "audit-log: $AUDIT" "audit-client-ipv4-prefix: 24"
+CSOCK="$T_TMP/ctl.sock"
+setup_std "audit-log: $AUDIT" "audit-client-ipv4-prefix: 24" "control-socket: $CSOCK"
 
 q "$BPORT" Venus.Web.Telegram.ORG A >/dev/null
 q "$BPORT" www.t.me AAAA +tcp >/dev/null
@@ -77,8 +79,11 @@ track "$FLOOD"
 sleep 1
 mv "$AUDIT" "$AUDIT.1"; kill -USR2 "$T_BLOKIR_PID"
 sleep 1
-mv "$AUDIT" "$AUDIT.2"; kill -USR2 "$T_BLOKIR_PID"
+mv "$AUDIT" "$AUDIT.2"
+out=$(timeout 10 "$BLOKIR" ctl -s "$CSOCK" reopen-logs 2>&1); st=$?
 wait "$FLOOD"
+is "$st" 0 "the second rotation by ctl reopen-logs: exit 0"
+like "$out" "^reopen-logs: audit-log $AUDIT reopened$" "  ... saying the audit log was reopened"
 sleep 0.5
 s=$(stats)
 stop_blokir
