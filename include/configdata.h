@@ -199,6 +199,8 @@ struct config {
 
 	/* Operations (issue 11). */
 	char *control_socket;             /* owned: the unix socket of `blokir ctl`; NULL = none */
+	char *log_file;                   /* owned: log-file:, an absolute path; NULL = stderr or
+	                                     syslog (log.h) */
 	struct config_endpoint metrics_listen; /* Prometheus page on loopback; addrlen 0 = off */
 };
 

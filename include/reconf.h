@@ -3,10 +3,11 @@
  *
  * The server compares the settings in force with a freshly loaded file. Keys a worker can take
  * over on its own thread (upstreams and their timeout, allow-from, deny-action, rate limits,
- * inspect-answers, cache-size, busy-poll-us, use-0x20, upstream-sockets, TCP limits) are
+ * inspect-answers, cache-size, busy-poll-us, use-0x20, upstream-sockets, TCP limits) and
+ * log-file (the server's) are
  * applied; keys that need new listening sockets, threads or privileges (listen, workers, user,
  * group, chroot, allow-root, state-dir, serve-rpz, audit-log and its prefixes and buffer,
- * dnstap) keep their running value and are named, so the operator is told rather than left
+ * dnstap, control-socket, metrics-listen) keep their running value and are named, so the operator is told rather than left
  * believing the change is in force. Zones are compared by the server.
  */
 #ifndef BLOKIR_RECONF_H
@@ -24,6 +25,7 @@
 #define RECONF_LISTEN   4u /* tcp-idle-timeout-ms, tcp-read-timeout-ms, max-tcp-connections */
 #define RECONF_PROXY    8u /* inspect-answers, cache-size (a fresh cache) */
 #define RECONF_LOOP    16u /* busy-poll-us */
+#define RECONF_LOG     64u /* log-file: the server opens the new file (no worker part) */
 #define RECONF_OBSERVE 32u /* audit-blocked, audit-cname-blocked, audit-acl-denied,
                               audit-rate-limited: which refusals get an audit line */
 

@@ -52,7 +52,8 @@ enum root_key {
 	ROOT_CHROOT, ROOT_ALLOW_ROOT, ROOT_0X20, ROOT_UPSTREAM_SOCKETS, ROOT_TCP_READ, ROOT_CACHE,
 	ROOT_BUSY_POLL, ROOT_ZONES, ROOT_STATE_DIR, ROOT_SERVE_RPZ, ROOT_AUDIT_LOG, ROOT_AUDIT_V4,
 	ROOT_AUDIT_V6, ROOT_AUDIT_BLOCKED, ROOT_AUDIT_CNAME, ROOT_AUDIT_ACL, ROOT_AUDIT_RATE,
-	ROOT_AUDIT_BUFFER, ROOT_DNSTAP, ROOT_CONTROL_SOCKET, ROOT_METRICS_LISTEN, ROOT_KEY_COUNT
+	ROOT_AUDIT_BUFFER, ROOT_DNSTAP, ROOT_CONTROL_SOCKET, ROOT_METRICS_LISTEN, ROOT_LOG_FILE,
+	ROOT_KEY_COUNT
 };
 
 /* The most keys one mapping of the schema has (the root's); a table larger fails to compile. */
@@ -453,6 +454,7 @@ static const struct key_spec root_keys[ROOT_KEY_COUNT] = {
 		EXPECT(EXPECTED_ABSOLUTE), NULLABLE),
 	[ROOT_METRICS_LISTEN] = KEY("metrics-listen", KEY_LOOPBACK, metrics_listen,
 		EXPECT(VALUE_ENDPOINT_FORM)),
+	[ROOT_LOG_FILE] = KEY("log-file", KEY_PATH, log_file, EXPECT(EXPECTED_ABSOLUTE), NULLABLE),
 };
 #undef F
 
@@ -1384,6 +1386,7 @@ void config_free(struct config *cfg)
 	serve_release(&cfg->serve);
 	free(cfg->audit_log);
 	free(cfg->control_socket);
+	free(cfg->log_file);
 	free(cfg->dnstap.socket);
 	free(cfg->dnstap.file);
 	free(cfg->dnstap.identity);

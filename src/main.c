@@ -195,10 +195,11 @@ static void on_ready(void *arg)
 	int null_fd;
 
 	pidfile_check_removable(st->pidfile);
+	/* start-up errors went to the terminal too; from here on the log-file or syslog alone */
+	log_mirror_stderr(false);
 	if (st->ready_fd < 0)
 		return;
 	/* From here on nothing is left on the terminal: it belongs to whoever started us. */
-	log_mirror_stderr(false);
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null_fd >= 0) {
 		dup2(null_fd, STDERR_FILENO);
@@ -527,6 +528,15 @@ int main(int argc, char **argv)
 	cfg->allow_root |= o.allow_root;
 	if (cfg->workers == 0)
 		cfg->workers = server_auto_workers(sysconf(_SC_NPROCESSORS_ONLN));
+	/* Opened as root, before the privilege drop, like the pidfile. Until the daemon is ready
+	 * every line also goes to stderr, so a start-up failure is seen where blokir was started. */
+	if (cfg->log_file != NULL) {
+		if (log_set_file(cfg->log_file) < 0) {
+			fprintf(stderr, "blokir: log-file %s: %s\n", cfg->log_file, strerror(errno));
+			goto out;
+		}
+		log_mirror_stderr(true);
+	}
 	srv = server_new(cfg, pol); /* owns cfg and pol from here, even on failure */
 	cfg = NULL;
 	pol = NULL;
@@ -535,7 +545,7 @@ int main(int argc, char **argv)
 	if (!o.foreground) {
 		if (log_file_path() == NULL && !log_syslog_available())
 			log_warn("no syslog (/dev/log is missing): once started, blokir logs nowhere; "
-				"run it with --foreground");
+				"set log-file: or run it with --foreground");
 		if (detach(&st) < 0)
 			goto out;
 		log_init(o.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, true);

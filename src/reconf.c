@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum cmp { CMP_UINT, CMP_BOOL, CMP_STR, CMP_ENDPOINTS, CMP_CIDRS, CMP_SERVE, CMP_DNSTAP };
+enum cmp { CMP_UINT, CMP_BOOL, CMP_STR, CMP_ENDPOINTS, CMP_CIDRS, CMP_SERVE, CMP_DNSTAP,
+	CMP_ENDPOINT };
 
 #define F(field) offsetof(struct config, field)
 static const struct row {
@@ -33,6 +34,9 @@ static const struct row {
 	{ "audit-client-ipv6-prefix", CMP_UINT, F(audit_ipv6_prefix), 0, 0 },
 	{ "audit-buffer-kb", CMP_UINT, F(audit_buffer_kb), 0, 0 },
 	{ "dnstap", CMP_DNSTAP, F(dnstap), 0, 0 },
+	{ "control-socket", CMP_STR, F(control_socket), 0, 0 },
+	{ "metrics-listen", CMP_ENDPOINT, F(metrics_listen), 0, 0 },
+	{ "log-file", CMP_STR, F(log_file), 0, RECONF_LOG }, /* the server reopens it */
 	{ "audit-blocked", CMP_BOOL, F(audit_blocked), 0, RECONF_OBSERVE },
 	{ "audit-cname-blocked", CMP_BOOL, F(audit_cname_blocked), 0, RECONF_OBSERVE },
 	{ "audit-acl-denied", CMP_BOOL, F(audit_acl_denied), 0, RECONF_OBSERVE },
@@ -118,6 +122,9 @@ static bool equal(const struct config *a, const struct config *b, const struct r
 	case CMP_DNSTAP:
 		return dnstap_equal(AT(a, r->off, const struct config_dnstap),
 			AT(b, r->off, const struct config_dnstap));
+	case CMP_ENDPOINT:
+		return endpoints_equal(AT(a, r->off, const struct config_endpoint),
+			AT(b, r->off, const struct config_endpoint), 1);
 	case CMP_ENDPOINTS:
 		return count_of(a, r) == count_of(b, r) &&
 			endpoints_equal(*AT(a, r->off, struct config_endpoint *const),
@@ -138,6 +145,10 @@ static int keep_running(const struct config *running, struct config *loaded, con
 	case CMP_SERVE:
 	case CMP_DNSTAP:
 		return 0; /* no worker reads them: the server keeps the start-up ones */
+	case CMP_ENDPOINT:
+		*AT(loaded, r->off, struct config_endpoint) =
+			*AT(running, r->off, const struct config_endpoint);
+		return 0;
 	case CMP_UINT:
 		*AT(loaded, r->off, unsigned) = *AT(running, r->off, const unsigned);
 		return 0;

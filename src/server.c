@@ -688,6 +688,32 @@ static void sched_cb(evutil_socket_t fd, short what, void *arg)
 	export_start(s);
 }
 
+/*
+ * A reload changed log-file: lines go to the new file (or back to stderr or syslog) from now on.
+ * When it cannot be opened (after the privilege drop, the user must be able to write it) the
+ * old target stays and LOADED says so, as the settings in force.
+ */
+static void reopen_log_file(struct server *s, const struct config *running, struct config *loaded,
+	FILE *t)
+{
+	char *old;
+
+	/* said where the log has been so far, so a reader of the old file knows where to look */
+	log_info("reload: log-file: from now on %s", loaded->log_file ? loaded->log_file :
+		"none (stderr or syslog)");
+	if (log_set_file(loaded->log_file) == 0)
+		return;
+	log_err("reload: log-file %s: %s; logging stays where it was", loaded->log_file,
+		strerror(errno));
+	if (t != NULL)
+		fprintf(t, "warning: reload: log-file %s: %s; logging stays where it was\n",
+			loaded->log_file, strerror(errno));
+	old = running->log_file ? strdup(running->log_file) : NULL; /* owned by LOADED */
+	free(loaded->log_file);
+	loaded->log_file = old;
+	(void)s;
+}
+
 /* Puts away the settings REPLACED until every worker has let go of them. */
 static void retire_settings(struct server *s, struct config *replaced, uint64_t gen)
 {
@@ -733,6 +759,8 @@ static bool apply_settings(struct server *s, struct config *cfg, FILE *t)
 			fprintf(t, "warning: reload: %s changed in %s, but the command line set it; "
 				"the command line's value stays\n", rc.pinned[i], s->cfg->path);
 	}
+	if (rc.parts & RECONF_LOG)
+		reopen_log_file(s, running, cfg, t);
 	if (rc.napplied == 0)
 		return false; /* nothing a worker reads changed */
 	list[0] = '\0';
