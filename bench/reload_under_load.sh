@@ -26,6 +26,10 @@
 #   CLIENTS=N        dnsperf -c (default 4); OUTSTANDING=N dnsperf -q (default 200)
 #   BLOCKED_PCT=P    percent of blocked queries in the mix (default 50)
 #   WORKERS=N        blokir workers (default 2)
+#   SETTINGS=1       (default) each reload also changes settings the workers take over: a new
+#                    upstream socket set (upstream-sockets 64 <-> 48; the old set drains),
+#                    cache-size 0 <-> 100000, inspect-answers, busy-poll-us 0 <-> 50 and
+#                    allow-from (always including 127.0.0.0/8); SETTINGS=0: the list alone
 #   BLOKIR=PATH      binary under test (default ./blokir); KEEP_TMP=1 keeps the scratch directory
 #   OUT=FILE         where the table is saved (default bench/results/reload.txt); RELOADS=0 with
 #                    OUT=/tmp/x gives the same load without reloads, the noise floor of the box
@@ -45,6 +49,7 @@ OUTSTANDING=${OUTSTANDING:-200}
 BLOCKED_PCT=${BLOCKED_PCT:-50}
 WORKERS=${WORKERS:-2}
 BLOKIR=${BLOKIR:-./blokir}
+SETTINGS=${SETTINGS:-1}
 KEEP_TMP=${KEEP_TMP:-0}
 RESULTS=bench/results
 START_TS=$(date +%s)
@@ -113,14 +118,27 @@ start_nsd
 
 PORT=$(free_port)
 CFG=$TMP/policy.yaml
-cat >"$CFG" <<EOF
-listen: ["127.0.0.1:$PORT"]
-upstreams: ["127.0.0.1:$NSD_PORT"]
-workers: $WORKERS
-lists:
-  - file: $DATA/list.txt
-    reason: "generated $NAMES-name order"
-EOF
+# write_cfg N: the configuration for reload N (0 at start); with SETTINGS=1 odd and even ones
+# differ in every setting named above, so each SIGHUP makes each worker rebuild those parts.
+write_cfg() {
+	local odd=$(($1 % 2))
+	{
+		echo "listen: [\"127.0.0.1:$PORT\"]"
+		echo "upstreams: [\"127.0.0.1:$NSD_PORT\"]"
+		echo "workers: $WORKERS"
+		if [ "$SETTINGS" = 1 ]; then
+			echo "upstream-sockets: $((odd ? 48 : 64))"
+			echo "cache-size: $((odd ? 100000 : 0))"
+			echo "inspect-answers: $([ $odd = 1 ] && echo false || echo true)"
+			echo "busy-poll-us: $((odd ? 50 : 0))"
+			echo "allow-from: [127.0.0.0/8$([ $odd = 1 ] && echo ', 10.0.0.0/8')]"
+		fi
+		echo "lists:"
+		echo "  - file: $DATA/list.txt"
+		echo "    reason: \"generated $NAMES-name order\""
+	} >"$CFG.new" && mv "$CFG.new" "$CFG"
+}
+write_cfg 0
 bg blokir "$BLOKIR" -c "$CFG" --foreground --allow-root
 BLOKIR_PID=$BG_PID
 BLOG=$TMP/blokir.log
@@ -157,6 +175,7 @@ HUPS=$TMP/hups.txt
 for ((i = 1; i <= RELOADS; i++)); do
 	sleep "$INTERVAL"
 	kill -0 "$BLOKIR_PID" 2>/dev/null || { log "blokir died"; break; }
+	[ "$SETTINGS" = 1 ] && write_cfg "$i"
 	date +%s%3N >>"$HUPS"
 	kill -HUP "$BLOKIR_PID"
 done
@@ -222,6 +241,7 @@ after = [kb for ms, kb in samples if ms >= last]
 peak = max((kb for ms, kb in samples), default=0)
 loads = [float(x) for x in re.findall(r"reload: summary: .*loaded in ([\d.]+) s", open(blog, errors="replace").read())]
 failed = len(re.findall(r"current policy stays", open(blog, errors="replace").read()))
+applied = re.findall(r"reload: settings applied: (.*)", open(blog, errors="replace").read())
 rows = [
     ("list", "%s names (domains list), %s workers, %s CPUs" % (names, workers, ncpu)),
     ("load", "dnsperf %s s at %s qps, %s%% blocked; %s SIGHUPs every %s s" % (duration, qps, pct, reloads, interval)),
@@ -236,6 +256,7 @@ rows = [
     ("RSS peak", mb(peak)),
     ("RSS after the reloads", mb(after[-1]) if after else "n/a"),
     ("reloads completed / failed", "%d / %d" % (len(loads), failed)),
+    ("reloads that changed settings", "%d%s" % (len(applied), " (" + applied[0] + ")" if applied else "")),
     ("reload time min / median / max", "%.2f / %.2f / %.2f s" % (min(loads), sorted(loads)[len(loads) // 2], max(loads)) if loads else "n/a"),
     ("reload times", " ".join("%.2f" % x for x in loads)),
     ("blokir alive at the end", alive),
