@@ -25,12 +25,17 @@
  * 0-based indexes ("domains[3].name: label longer than 63 octets", "listen[0]: expected a port
  * 1..65535"); unknown and repeated keys read `unknown key "nmae"`, `duplicate key "name"`. A YAML
  * syntax error is reported at libyaml's position and ends the walk. Unknown keys are errors at every
- * level. A null value ("listen:", "upstreams:", "domains:" with nothing after) counts as absent, but
+ * level. A problem with no position of its own (an empty or unreadable file) is reported at 1:1.
+ * A document nested deeper than 16 levels is refused where it reaches the 17th (the schema needs
+ * 5; libyaml's cost grows with the square of the depth). A null value ("listen:",
+ * "upstreams:", "domains:" with nothing after) counts as absent, but
  * an empty list ([]) is an error for listen and upstreams. An empty file is an error, not "all
  * defaults". Aliases work for scalars only. $BLOKIR_RESOLV_CONF replaces /etc/resolv.conf (tests).
  */
 #ifndef BLOKIR_CONFIG_H
 #define BLOKIR_CONFIG_H
+
+#include <stdatomic.h>
 
 #include "configdata.h"
 #include "diag.h"
@@ -40,6 +45,13 @@
  * cannot be read or has any error; every error is added to DIAG (which must not be NULL).
  */
 struct config *config_load(const char *path, struct diag *diag);
+
+/*
+ * config_load that gives up when *STOP (NULL: never) becomes true, checked at every YAML event: a
+ * daemon stopping during a reload does not wait for the file. The result is then NULL with
+ * "load abandoned" in DIAG.
+ */
+struct config *config_load_until(const char *path, struct diag *diag, const atomic_bool *stop);
 void config_free(struct config *cfg);
 
 /* A deep copy of SRC into DST; release DST with config_redirect_release. -1 when out of memory. */

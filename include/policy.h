@@ -27,6 +27,14 @@ struct policy;
  * a policy the caller owns (policy_free), or NULL on error (reported to DIAG) or out of memory.
  */
 struct policy *policy_new(const struct config *cfg, struct diag *diag);
+
+/*
+ * policy_new that gives up when *STOP (NULL: never) becomes true, checked for every list name:
+ * a daemon stopping during a reload does not wait for a big list. The result is then NULL with
+ * "load abandoned" in DIAG.
+ */
+struct policy *policy_new_until(const struct config *cfg, struct diag *diag,
+	const atomic_bool *stop);
 void policy_free(struct policy *p);
 
 /*

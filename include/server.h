@@ -20,6 +20,16 @@ struct server;
 unsigned server_auto_workers(long ncpus);
 
 /*
+ * Called first thing in main: SIGHUP, SIGUSR1 and SIGUSR2 get a handler that only remembers them
+ * (SIGUSR2: ignores it, the files it reopens are opened later anyway), so one
+ * that arrives while a big policy loads at start-up (before the event loop has its own handlers)
+ * or after the loop has let go of them during a stop is never fatal. server_run acts on what was
+ * remembered once it serves: a reload for SIGHUP (the file may have changed while it was read),
+ * the counters for SIGUSR1. SA_RESTART: reads of the policy file are not cut short by them.
+ */
+void server_signals_early(void);
+
+/*
  * Takes ownership of CFG (the start-up configuration, with command-line overrides applied and
  * cfg->workers resolved) and POL (the policy compiled from it). CFG->path is re-read on SIGHUP.
  * Returns NULL on failure.

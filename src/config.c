@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@
 #include "value.h"
 
 #define DNS_PORT 53
+/* Deepest nesting accepted. The schema needs 5 (top level, domains, an entry, its redirect, a);
+ * the rest is room for unknown keys to be reported rather than a parse of quadratic cost. */
+#define CONFIG_DEPTH_MAX 16
 
 /* ---- the loader: events, positions, anchors -------------------------------------------------- */
 
@@ -79,6 +83,8 @@ struct loader {
 	bool broken;           /* a YAML error or out of memory: no further events */
 	size_t errors;         /* reported by this load */
 	struct map_state root; /* the top-level keys */
+	unsigned depth;        /* sequences and mappings open at the current event */
+	const atomic_bool *stop; /* borrowed, NULL: the load is abandoned once it is true */
 	size_t domain_cap;
 	struct anchor *anchors; size_t anchor_count, anchor_cap; /* owned */
 };
@@ -99,12 +105,12 @@ static void report(struct loader *ld, const yaml_mark_t *mark, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* libyaml counts from 0, editors and diag from 1 */
+	/* libyaml counts from 0, editors and diag from 1; without a position, the file's start */
 	if (mark != NULL)
 		diag_add(ld->diag, ld->path, (unsigned)mark->line + 1, (unsigned)mark->column + 1,
 			"%s", msg);
 	else
-		diag_add(ld->diag, ld->path, 0, 0, "%s", msg);
+		diag_add(ld->diag, ld->path, 1, 1, "%s", msg);
 	ld->errors++;
 }
 
@@ -117,6 +123,22 @@ static bool oom(struct loader *ld)
 	return false;
 }
 
+/* The line and column of byte OFFSET of the file at PATH, read again; 1:1 when it cannot be. */
+static yaml_mark_t offset_mark(const char *path, size_t offset)
+{
+	yaml_mark_t m = { .index = offset };
+	FILE *fp = fopen(path, "re"); /* owned, closed below */
+	int c;
+
+	for (size_t i = 0; fp != NULL && i < offset && (c = getc(fp)) != EOF; i++) {
+		m.column = c == '\n' ? 0 : m.column + 1;
+		m.line += c == '\n';
+	}
+	if (fp != NULL)
+		fclose(fp);
+	return m;
+}
+
 static void report_yaml_error(struct loader *ld)
 {
 	const yaml_parser_t *p = &ld->parser;
@@ -127,10 +149,13 @@ static void report_yaml_error(struct loader *ld)
 		return;
 	case YAML_READER_ERROR:
 		/* the reader knows a byte offset only (bad UTF-8, a failed read) */
-		if (ld->fp != NULL && ferror(ld->fp))
+		if (ld->fp != NULL && ferror(ld->fp)) {
 			report(ld, NULL, "read error: %s", strerror(errno));
-		else
-			report(ld, NULL, "%s at byte %zu", p->problem, p->problem_offset);
+		} else {
+			yaml_mark_t at = offset_mark(ld->path, p->problem_offset);
+
+			report(ld, &at, "%s at byte %zu", p->problem, p->problem_offset);
+		}
 		return;
 	default:
 		if (p->context != NULL)
@@ -213,6 +238,22 @@ static bool advance(struct loader *ld)
 		return false;
 	}
 	ld->have_ev = true;
+	if (ld->stop != NULL && atomic_load_explicit(ld->stop, memory_order_relaxed)) {
+		report(ld, NULL, "load abandoned: the daemon is stopping");
+		ld->broken = true;
+		return false;
+	}
+	if (ld->ev.type == YAML_SEQUENCE_START_EVENT || ld->ev.type == YAML_MAPPING_START_EVENT) {
+		/* refused as soon as it is reached: libyaml's cost grows with the square of the depth */
+		if (++ld->depth > CONFIG_DEPTH_MAX) {
+			report(ld, &ld->ev.start_mark, "nested deeper than %d levels (the policy needs 5)",
+				CONFIG_DEPTH_MAX);
+			ld->broken = true;
+			return false;
+		}
+	} else if (ld->ev.type == YAML_SEQUENCE_END_EVENT || ld->ev.type == YAML_MAPPING_END_EVENT) {
+		ld->depth--;
+	}
 	if (!anchor_record(ld))
 		return oom(ld);
 	if (ld->ev.type != YAML_ALIAS_EVENT)
@@ -1327,7 +1368,12 @@ static void loader_release(struct loader *ld)
 
 struct config *config_load(const char *path, struct diag *diag)
 {
-	struct loader ld = { .path = path, .diag = diag };
+	return config_load_until(path, diag, NULL);
+}
+
+struct config *config_load_until(const char *path, struct diag *diag, const atomic_bool *stop)
+{
+	struct loader ld = { .path = path, .diag = diag, .stop = stop };
 	struct config *cfg = NULL, *result = NULL;
 	bool parser_ready = false;
 	struct stat st;
@@ -1335,7 +1381,7 @@ struct config *config_load(const char *path, struct diag *diag)
 
 	fp = fopen(path, "re"); /* owned, closed below */
 	if (fp == NULL) {
-		diag_add(diag, path, 0, 0, "%s", strerror(errno));
+		diag_add(diag, path, 1, 1, "%s", strerror(errno));
 		return NULL;
 	}
 	/* fopen opens a directory, and libyaml would call the failed read an "input error" */

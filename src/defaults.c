@@ -118,7 +118,7 @@ static int upstreams_from_resolv_conf(struct config *cfg, struct diag *diag)
 	if (fp != NULL)
 		fclose(fp);
 	if (rc == 0 && cfg->upstream_count == 0) {
-		diag_add(diag, cfg->path, 0, 0, "no upstreams configured and none in %s", path);
+		diag_add(diag, cfg->path, 1, 1, "no upstreams configured and none in %s", path);
 		rc = 1;
 	}
 	return rc;

@@ -482,6 +482,7 @@ int main(int argc, char **argv)
 	struct start st = { .pidfile = NULL, .ready_fd = -1 };
 	int rc = EXIT_CONFIG;
 
+	server_signals_early(); /* before anything slow: a SIGHUP now must not kill the daemon */
 	if (argc > 1 && strcmp(argv[1], "export") == 0)
 		return run_export(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "why") == 0)

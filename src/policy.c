@@ -64,6 +64,8 @@ struct policy {
 	/* A view (policy_with_zones) is a shallow copy of its core with zones of its own: every
 	 * pointer below but `zones` belongs to the core, which frees it with its last reference. */
 	struct policy *core;        /* this policy itself when it owns the compiled data */
+	const atomic_bool *stop;    /* borrowed while building: give up when it is true */
+	bool abandoned;             /* ... and it was */
 	_Atomic unsigned refs;      /* on a core: itself plus each view of it */
 	struct policy_zone *zones;  /* owned, zone_count of them (cfg->zones order) */
 	size_t zone_count, zone_names;
@@ -393,6 +395,10 @@ static int list_entry(void *ctx, const struct lists_entry *e)
 	bool merged = false;
 	int64_t k;
 
+	if (b->p->stop != NULL && atomic_load_explicit(b->p->stop, memory_order_relaxed)) {
+		b->p->abandoned = true; /* a stop during a reload: the rest of the list is not read */
+		return -1;
+	}
 	if (a == ACTION_REDIRECT && (e->cname_len > 0 || e->addr_family != 0))
 		k = redirect_rule(b, e, &merged);
 	else
@@ -505,15 +511,23 @@ static int policy_build(struct policy *p, const struct config *cfg, struct diag 
 
 struct policy *policy_new(const struct config *cfg, struct diag *diag)
 {
+	return policy_new_until(cfg, diag, NULL);
+}
+
+struct policy *policy_new_until(const struct config *cfg, struct diag *diag,
+	const atomic_bool *stop)
+{
 	struct policy *p = calloc(1, sizeof(*p));
 	int rc = -1;
 
 	if (p != NULL) {
 		p->core = p;
 		atomic_init(&p->refs, 1);
+		p->stop = stop;
 	}
 	if (p == NULL || (rc = policy_build(p, cfg, diag)) != 0)
 		goto fail;
+	p->stop = NULL; /* the caller's flag, valid during the build only */
 	p->negative_ttl = cfg->negative_ttl;
 	p->serial = (uint32_t)time(NULL);
 	memcpy(p->soa_mname, cfg->soa_mname, cfg->soa_mname_len);
@@ -533,8 +547,10 @@ struct policy *policy_new(const struct config *cfg, struct diag *diag)
 	}
 	return p;
 fail:
-	if (rc < 0)
-		diag_add(diag, cfg->path, 0, 0, "out of memory building the policy");
+	if (rc < 0 && p != NULL && p->abandoned)
+		diag_add(diag, cfg->path, 1, 1, "load abandoned: the daemon is stopping");
+	else if (rc < 0)
+		diag_add(diag, cfg->path, 1, 1, "out of memory building the policy");
 	policy_free(p);
 	return NULL;
 }

@@ -84,6 +84,7 @@ struct server {
 
 	pthread_t loader;
 	bool loading, reload_again, stopping;
+	atomic_bool abandon;               /* set by a stop: a running load gives up (config.h) */
 	_Atomic bool load_done;
 	struct policy *loaded;             /* set by the loader thread, taken by the main loop */
 
@@ -560,9 +561,9 @@ static void *loader_main(void *arg)
 	if (s->load_diag != NULL) {
 		if (digest_file_sha256(s->cfg->path, s->load_sha256) < 0)
 			s->load_sha256[0] = '\0'; /* config_load reports why it cannot read the file */
-		cfg = config_load(s->cfg->path, s->load_diag);
+		cfg = config_load_until(s->cfg->path, s->load_diag, &s->abandon);
 		if (cfg != NULL)
-			s->loaded = policy_new(cfg, s->load_diag);
+			s->loaded = policy_new_until(cfg, s->load_diag, &s->abandon);
 		if (s->loaded != NULL && policy_hits_init(s->loaded, s->nworkers) < 0) {
 			diag_add(s->load_diag, s->cfg->path, 0, 0, "out of memory for the counters");
 			policy_free(s->loaded);
@@ -1056,6 +1057,28 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- signals ---- */
 
+/* What arrived before the event loop's handlers, or after them (a handler only sets a flag). */
+static volatile sig_atomic_t early_hup, early_usr1;
+
+static void early_signal(int signo)
+{
+	if (signo == SIGHUP)
+		early_hup = 1;
+	else if (signo == SIGUSR1)
+		early_usr1 = 1;
+	/* SIGUSR2 (reopen the audit and dnstap files): they are opened after this anyway */
+}
+
+void server_signals_early(void)
+{
+	struct sigaction sa = { .sa_handler = early_signal, .sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+}
+
 static void log_stats(struct server *s)
 {
 	uint64_t sum[STAT_COUNT] = { 0 };
@@ -1159,6 +1182,7 @@ static void signal_cb(evutil_socket_t signo, short what, void *arg)
 		log_info("stopping: answering queries in flight");
 		notify_stopping("stopping: answering queries in flight");
 		s->stopping = true;
+		atomic_store(&s->abandon, true);
 		for (unsigned i = 0; i < s->nworkers; i++)
 			worker_post(s->workers[i], WORKER_MAIL_STOP);
 		break;
@@ -1775,6 +1799,15 @@ int server_run(struct server *s)
 		s->ready_cb(s->ready_arg);
 	if (s->xfrnotify != NULL) /* a secondary that missed the last run's changes hears now */
 		xfrnotify_send(s->xfrnotify);
+	if (early_hup) { /* libevent's handlers have taken over: the flags change no more */
+		early_hup = 0;
+		log_info("reload: a SIGHUP came during start-up");
+		reload_start(s);
+	}
+	if (early_usr1) {
+		early_usr1 = 0;
+		log_stats(s);
+	}
 	event_base_dispatch(s->base);
 	for (unsigned i = 0; i < started; i++)
 		worker_join(s->workers[i]);

@@ -634,7 +634,7 @@ static void test_bad(void)
 	EXPECT("bad-syntax.yaml",
 		":4:4: did not find expected '-' indicator (while parsing a block collection at 3:3)");
 	EXPECT("bad-not-mapping.yaml", ":1:1: expected a mapping");
-	EXPECT("bad-empty.yaml", ": expected a mapping, found no YAML document");
+	EXPECT("bad-empty.yaml", ":1:1: expected a mapping, found no YAML document");
 	EXPECT("bad-two-documents.yaml", ":2:1: expected a single YAML document");
 	EXPECT("bad-alias.yaml", ":2:9: aliases of sequences and mappings are not supported");
 	EXPECT("bad-multiple.yaml", ":1:10: listen[0]: expected a port 1..65535",
@@ -646,7 +646,7 @@ static void test_bad(void)
 		":10:11: domains[1].name: invalid character: expected letters, digits, \"-\", \"_\" and \".\"",
 		":11:5: domains[2]: expected a mapping",
 		":13:5: duplicate key \"name\"");
-	EXPECT("does-not-exist.yaml", ": No such file or directory");
+	EXPECT("does-not-exist.yaml", ":1:1: No such file or directory");
 	test_bad_new_keys();
 }
 
@@ -688,7 +688,7 @@ static void test_resolv_conf(void)
 	setenv("BLOKIR_RESOLV_CONF", empty, 1);
 	cfg = load(fixture("good-no-upstreams.yaml"), &diag);
 	ok(cfg == NULL, "no usable nameserver: refused");
-	snprintf(want, sizeof(want), "%s: no upstreams configured and none in %s",
+	snprintf(want, sizeof(want), "%s:1:1: no upstreams configured and none in %s",
 		fixture("good-no-upstreams.yaml"), empty);
 	is_int(diag_count(diag), 1, "one diagnostic");
 	is_str(diag_get(diag, 0), want, "no upstreams diagnostic");
@@ -844,6 +844,66 @@ static void test_names(void)
 	ok(1, "config_free(NULL) is a no-op");
 }
 
+/* ---- depth, positionless problems, abandoned loads (issue 12) ---- */
+
+/* Loads TEXT from a temporary file; checks it fails with WANT (after the path) among the errors. */
+static void text_error(const char *text, const char *want, const char *what)
+{
+	char *path = temp_file(text), full[1024];
+	struct diag *diag;
+	struct config *cfg = load(path, &diag);
+
+	bool found = false;
+
+	snprintf(full, sizeof(full), "%s%s", path, want);
+	ok(cfg == NULL && diag_count(diag) >= 1, "%s: refused", what);
+	for (size_t i = 0; i < diag_count(diag); i++)
+		found |= strcmp(diag_get(diag, i), full) == 0;
+	if (!ok(found, "%s: %s", what, want))
+		for (size_t i = 0; i < diag_count(diag); i++)
+			printf("#   %s\n", diag_get(diag, i));
+	config_free(cfg);
+	diag_free(diag);
+	unlink(path);
+	free(path);
+}
+
+static void test_depth_positions(void)
+{
+	char deep[200001], block[2048];
+	size_t n = 0;
+	atomic_bool stop = true;
+	struct diag *diag = diag_new();
+	char *path;
+
+	memset(deep, '[', 100000);
+	memset(deep + 100000, ']', 100000);
+	deep[200000] = '\0';
+	text_error(deep, ":1:17: nested deeper than 16 levels (the policy needs 5)",
+		"100,000 nested flow sequences");
+	for (int i = 0; i < 20; i++)
+		n += (size_t)snprintf(block + n, sizeof(block) - n, "%*sk%d:\n", 2 * i, "", i);
+	snprintf(block + n, sizeof(block) - n, "%*sx: 1\n", 40, "");
+	text_error(block, ":17:33: nested deeper than 16 levels (the policy needs 5)",
+		"block mappings 21 deep");
+	memset(deep, '[', 16);
+	memset(deep + 16, ']', 16);
+	deep[32] = '\0';
+	text_error(deep, ":1:1: expected a mapping", "16 levels: parsed, then refused as a value");
+	text_error("", ":1:1: expected a mapping, found no YAML document", "an empty file");
+	text_error("# only a comment\n", ":1:1: expected a mapping, found no YAML document",
+		"a file of comments");
+	text_error("listen: [\"127.0.0.1:53\"]\nx: \"\xff\"\n",
+		":2:5: invalid leading UTF-8 octet at byte 29", "bad UTF-8: its line and column");
+	path = temp_file("listen: [\"127.0.0.1:53\"]\n");
+	ok(config_load_until(path, diag, &stop) == NULL && diag_count(diag) == 1 &&
+		strstr(diag_get(diag, 0), ":1:1: load abandoned: the daemon is stopping") != NULL,
+		"a load with its stop flag set gives up at once, saying so");
+	unlink(path);
+	free(path);
+	diag_free(diag);
+}
+
 int main(void)
 {
 	char *rc = temp_file("nameserver 192.0.2.99\n");
@@ -864,6 +924,7 @@ int main(void)
 	test_resolv_conf();
 	test_endpoints();
 	test_names();
+	test_depth_positions();
 
 	unlink(rc);
 	free(rc);

@@ -429,6 +429,38 @@ out:
 	diag_free(diag);
 }
 
+/* A stop during the build: the lists are not read on, and the diagnostic says why. */
+static void test_abandon(void)
+{
+	struct config *cfg = config_make();
+	struct diag *diag = diag_new();
+	char path[] = "/tmp/blokir-policy-stop.XXXXXX";
+	int fd = mkstemp(path);
+	atomic_bool stop = true;
+	struct policy *p;
+
+	ok(fd >= 0 && write(fd, "a.example\nb.example\n", 20) == 20, "a list to abandon");
+	close(fd);
+	entry(cfg, "t.me", false, ACTION_NXDOMAIN);
+	cfg->lists = calloc(1, sizeof(*cfg->lists));
+	cfg->lists[0] = (struct config_list){ .path = path, .format = LIST_DOMAINS,
+		.enabled = true, .action = ACTION_NXDOMAIN, .line = 40 };
+	cfg->list_count = 1;
+	p = policy_new_until(cfg, diag, &stop);
+	ok(p == NULL && diag_count(diag) == 1 &&
+		strcmp(diag_get(diag, 0), "test.yaml:1:1: load abandoned: the daemon is stopping") == 0,
+		"policy_new_until with the stop flag set: NULL, \"load abandoned\"");
+	stop = false;
+	p = policy_new_until(cfg, diag, &stop);
+	ok(p != NULL && policy_list_names(p) == 2, "  and with it clear, the whole list");
+	policy_free(p);
+	free(cfg->lists);
+	cfg->list_count = 0;
+	unlink(path);
+	config_drop(cfg);
+	diag_free(diag);
+}
+
 int main(void)
 {
 	test_schedules();
@@ -440,5 +472,6 @@ int main(void)
 	test_duplicates();
 	test_edges();
 	test_decide();
+	test_abandon();
 	return tap_exit();
 }
