@@ -46,6 +46,7 @@
 #include "lists.h"
 #include "log.h"
 #include "rpz.h"
+#include "zonecopy.h"
 #include "zonedb.h"
 
 #define SOA_TIMEOUT_MS 2000    /* one SOA query to one primary */
@@ -341,89 +342,6 @@ static void contact(struct xfr_zone *z)
 
 /* ---- the state directory --------------------------------------------------------------------- */
 
-/* Wire name N (relative or absolute) in presentation form, escaped as RFC 1035 5.1 says. */
-static void name_print(FILE *fp, const uint8_t *n)
-{
-	bool first = true;
-
-	for (; *n != 0; n += 1 + *n) {
-		if (!first)
-			fputc('.', fp);
-		first = false;
-		for (size_t i = 1; i <= *n; i++) {
-			uint8_t c = n[i];
-			if (c == '.' || c == '\\' || c == '"' || c == ';' || c == '(' || c == ')' ||
-				c == '$' || c == '@')
-				fprintf(fp, "\\%c", c);
-			else if (c <= ' ' || c >= 0x7f)
-				fprintf(fp, "\\%03u", c);
-			else
-				fputc(c, fp);
-		}
-	}
-}
-
-static int persist_entry(void *ctx, const struct lists_entry *e)
-{
-	FILE *fp = ctx;
-	static const char *const targets[] = {
-		[ACTION_NXDOMAIN] = ".", [ACTION_NODATA] = "*.", [ACTION_ALLOW] = "rpz-passthru.",
-		[ACTION_DROP] = "rpz-drop.",
-	};
-	char addr[INET6_ADDRSTRLEN];
-
-	if (e->form == MATCH_BELOW)
-		fputs(e->name_len > 1 ? "*." : "*", fp);
-	name_print(fp, e->name);
-	if (e->addr_family != 0) {
-		inet_ntop(e->addr_family, e->addr, addr, sizeof(addr));
-		fprintf(fp, " 0 IN %s %s\n", e->addr_family == AF_INET ? "A" : "AAAA", addr);
-	} else if (e->action == ACTION_REDIRECT) {
-		fputs(" 0 IN CNAME ", fp);
-		name_print(fp, e->cname);
-		fputs(".\n", fp);
-	} else {
-		fprintf(fp, " 0 IN CNAME %s\n", e->action < sizeof(targets) / sizeof(targets[0]) &&
-			targets[e->action] ? targets[e->action] : ".");
-	}
-	return ferror(fp) ? -1 : 0;
-}
-
-/*
- * Writes snapshot SNAP of zone Z to STATE-DIR/ZONE.rpz, HEAD first: a temporary file, fsync,
- * rename, so that a crash at any moment leaves either the old copy or the new one, never half of
- * one. On the writer thread; Z's path fields never change.
- */
-static void write_copy(const struct xfr_zone *z, const struct zonesnap *snap, const char *head)
-{
-	FILE *fp = fopen(z->tmp, "we"); /* owned, closed below */
-	uint64_t t0 = clock_now_ns();
-	int fd;
-
-	if (fp == NULL)
-		goto fail;
-	fputs(head, fp);
-	if (zonesnap_foreach(snap, persist_entry, fp) < 0 || fflush(fp) != 0 ||
-		fsync(fileno(fp)) != 0) {
-		fclose(fp);
-		goto fail;
-	}
-	if (fclose(fp) != 0 || rename(z->tmp, z->path) != 0)
-		goto fail;
-	/* the rename itself is durable once the directory is synced */
-	if ((fd = open(z->x->cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	log_debug("zone %s: copy written to %s (%.3f s)", z->cz->text, z->path,
-		(double)(clock_now_ns() - t0) / 1e9);
-	return;
-fail:
-	log_err("zone %s: cannot write its copy to %s: %s; the copy in memory is still enforced",
-		z->cz->text, z->path, strerror(errno));
-	unlink(z->tmp);
-}
-
 static void *writer_main(void *arg)
 {
 	struct xfr *x = arg;
@@ -449,7 +367,7 @@ static void *writer_main(void *arg)
 		z->to_write = NULL;
 		memcpy(head, z->to_write_head, sizeof(head));
 		pthread_mutex_unlock(&x->wlock);
-		write_copy(z, snap, head);
+		zonecopy_write(z->cz, x->cfg->state_dir, z->path, z->tmp, snap, head);
 		zonesnap_unref(snap);
 		pthread_mutex_lock(&x->wlock);
 	}
@@ -486,90 +404,25 @@ static void persist(struct xfr_zone *z, struct zonesnap *snap)
 	zonesnap_unref(old);
 }
 
-/* Reading a copy: the store it goes into, and what was wrong with it. */
-struct load_ctx {
-	const struct xfr_zone *z;
-	struct zonedb *db;
-	size_t bad;
-};
-
-static int load_entry(void *ctx, const struct lists_entry *e)
-{
-	struct load_ctx *lc = ctx;
-
-	return zonedb_add(lc->db, e) < 0 ? -1 : 0;
-}
-
-static void load_bad(void *ctx, unsigned line, const char *msg)
-{
-	struct load_ctx *lc = ctx;
-
-	if (lc->bad++ < LISTS_REPORT_MAX)
-		log_err("zone %s: %s:%u: %s", lc->z->cz->text, lc->z->path, line, msg);
-}
-
-/*
- * Reads STATE-DIR/ZONE.rpz, written by persist: its header lines for the SOA names and the
- * skipped count, and the whole file through the RPZ reader (rpz.h) for the triggers and the SOA
- * timers. A missing file is no copy; a bad one is logged and ignored (a transfer replaces it).
- */
+/* Takes up the copy in the state directory (zonecopy.h), if there is a usable one. */
 static void load_copy(struct xfr_zone *z)
 {
-	char line[2048], mname[LDNS_MAX_DOMAINLEN + 2] = ".", rname[LDNS_MAX_DOMAINLEN + 2] = ".";
-	struct load_ctx lc = { .z = z };
-	struct rpz_stats rst = { 0 };
-	struct rpz_sink sink = { .entry = load_entry, .bad = load_bad, .ctx = &lc,
-		.flags = RPZ_SKIP_OTHER_TRIGGERS };
-	struct zonedb *db;
-	unsigned long long skipped = 0;
-	const char *err = NULL;
-	struct stat st;
-	uint64_t t0 = clock_now_ns();
-	FILE *fp = fopen(z->path, "re"); /* owned, closed below */
+	struct zonecopy c;
 
-	if (fp == NULL) {
-		if (errno != ENOENT)
-			log_err("zone %s: cannot read its copy %s: %s", z->cz->text, z->path,
-				strerror(errno));
-		else
-			log_info("zone %s: no copy in %s yet", z->cz->text, z->path);
+	if (zonecopy_load(z->cz, z->path, ldns_rdf_data(z->apex), ldns_rdf_size(z->apex), &c) < 0)
 		return;
-	}
-	for (int i = 0; i < 8 && fgets(line, sizeof(line), fp) != NULL; i++) {
-		sscanf(line, "@ %*u IN SOA %255s %255s", mname, rname);
-		if (sscanf(line, "; skipped %llu", &skipped) == 1)
-			break;
-	}
-	if (fstat(fileno(fp), &st) < 0)
-		st.st_mtime = 0;
-	fclose(fp);
-	if ((db = zonedb_new(z->cz->text, z->cz->reason, z->cz->ref, 1024)) == NULL) {
-		log_err("zone %s: out of memory reading %s", z->cz->text, z->path);
-		return;
-	}
-	lc.db = db;
-	if (rpz_read_file(z->path, ldns_rdf_data(z->apex), ldns_rdf_size(z->apex), &sink, &rst,
-		&err) < 0 || lc.bad > 0 || rst.bad > 0 || !rst.have_soa) {
-		log_err("zone %s: its copy %s is unusable (%s); waiting for a transfer", z->cz->text,
-			z->path, err ? err : !rst.have_soa ? "no SOA" : rst.bad ? "bad records" :
-			"out of memory");
-		zonedb_free(db);
-		return;
-	}
 	zonedb_free(z->db);
-	z->db = db;
+	z->db = c.db;
 	z->have_copy = true;
-	z->serial = rst.serial;
-	z->refresh = rst.refresh;
-	z->retry = rst.retry;
-	z->expire = rst.expire;
-	z->minimum = rst.minimum;
-	snprintf(z->mname, sizeof(z->mname), "%s", mname);
-	snprintf(z->rname, sizeof(z->rname), "%s", rname);
-	z->last_contact = (int64_t)st.st_mtime;
-	z->skipped = skipped;
-	log_info("zone %s: serial %u read from %s: %zu triggers (%.3f s)", z->cz->text, z->serial,
-		z->path, zonedb_triggers(z->db), (double)(clock_now_ns() - t0) / 1e9);
+	z->serial = c.serial;
+	z->refresh = c.refresh;
+	z->retry = c.retry;
+	z->expire = c.expire;
+	z->minimum = c.minimum;
+	snprintf(z->mname, sizeof(z->mname), "%s", c.mname);
+	snprintf(z->rname, sizeof(z->rname), "%s", c.rname);
+	z->last_contact = c.written;
+	z->skipped = c.skipped;
 }
 
 /* ---- messages -------------------------------------------------------------------------------- */
