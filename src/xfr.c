@@ -13,7 +13,10 @@
  * configured, chaining the MACs as RFC 8945 5.3.1 says) and kept aside: a full zone goes into a
  * fresh zonedb, an increment into a change log. Only when the final SOA has arrived in a
  * verified message is it applied (the change log to the zone's store), published as a snapshot
- * and written to the state directory; any failure before that leaves the copy as it was.
+ * and written to the state directory; any failure before that leaves the copy as it was. The
+ * records themselves are xfrapply's (the answer's shape, the RPZ reader, the change log) and the
+ * file in the state directory is zonecopy's; this file keeps the machine, its timers and sockets,
+ * TSIG, NOTIFY, expiry and the zones' status.
  *
  * ldns builds and parses the messages and does TSIG: a transfer is not on the query path, and a
  * hand-written HMAC chain is exactly the kind of code that should come from a library.
@@ -43,9 +46,8 @@
 
 #include "clock.h"
 #include "diag.h"
-#include "lists.h"
 #include "log.h"
-#include "rpz.h"
+#include "xfrapply.h"
 #include "zonecopy.h"
 #include "zonedb.h"
 
@@ -60,40 +62,12 @@
 
 enum zstate { Z_IDLE, Z_SOA, Z_XFR };
 
-/* Where a transfer answer is, RR by RR (RFC 1995 4, RFC 5936 2.2). */
-enum phase {
-	P_FIRST,  /* the first SOA: the primary's serial */
-	P_SECOND, /* IXFR: an SOA with our serial starts an increment; anything else is a full zone */
-	P_FULL,   /* full zone: records until the final SOA */
-	P_DEL,    /* increment: deletions until the next SOA */
-	P_ADD,    /* increment: additions until the next SOA (the final one when it has the new serial) */
-	P_DONE
-};
-
-/* The changes of an IXFR, kept as a flat byte log until the transfer is complete. */
-struct change_log {
-	uint8_t *buf; /* owned */
-	size_t len, cap, count;
-};
-
+/* The try of one transfer. */
 struct run {
-	bool ixfr;               /* we asked for an increment */
-	bool up_to_date;         /* the answer was our own serial */
-	enum phase phase;
-	uint32_t serial, refresh, retry, expire, minimum; /* of the new version */
-	char mname[LDNS_MAX_DOMAINLEN + 2], rname[LDNS_MAX_DOMAINLEN + 2];
-	struct zonedb *fresh;    /* owned: a full zone being received */
-	struct change_log log;
-	size_t skipped_add, skipped_del;
-	const char *skip_why;
+	bool ixfr;                /* we asked for an increment */
 	unsigned messages;
-	size_t records;
 	uint64_t t0;
-	struct rpz_reader *reader;  /* owned: the RPZ reader the data records go through */
-	struct rpz_sink sink;
-	struct rpz_stats rst;
-	bool adding;                /* the record being read is an addition (else a deletion) */
-	const char *bad;            /* the reader's complaint about it, or NULL */
+	struct xfrapply *apply;   /* owned: the answer read so far */
 };
 
 struct xfr_zone {
@@ -247,9 +221,7 @@ static void io_close(struct xfr_zone *z)
 
 static void run_release(struct run *r)
 {
-	zonedb_free(r->fresh);
-	free(r->log.buf);
-	rpz_reader_free(r->reader);
+	xfrapply_free(r->apply);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -563,142 +535,67 @@ static void serial_backwards(struct xfr_zone *z, uint32_t theirs)
 
 /* ---- applying a transfer --------------------------------------------------------------------- */
 
-/* A change log record: op, form, action, family, name, cname, address. */
-static int log_change(struct change_log *cl, bool add, const struct lists_entry *e)
-{
-	size_t need = 6 + e->name_len + e->cname_len + (e->addr_family ? 16 : 0);
-
-	if (cl->len + need > cl->cap) {
-		size_t ncap = cl->cap ? cl->cap * 2 : 4096;
-		uint8_t *nb;
-		while (ncap < cl->len + need)
-			ncap *= 2;
-		if ((nb = realloc(cl->buf, ncap)) == NULL)
-			return -1;
-		cl->buf = nb;
-		cl->cap = ncap;
-	}
-	uint8_t *p = cl->buf + cl->len;
-	*p++ = add;
-	*p++ = (uint8_t)e->form;
-	*p++ = (uint8_t)e->action;
-	*p++ = (uint8_t)(e->addr_family == AF_INET ? 4 : e->addr_family == AF_INET6 ? 6 : 0);
-	*p++ = (uint8_t)e->name_len;
-	memcpy(p, e->name, e->name_len);
-	p += e->name_len;
-	*p++ = (uint8_t)e->cname_len;
-	if (e->cname_len > 0)
-		memcpy(p, e->cname, e->cname_len);
-	p += e->cname_len;
-	if (e->addr_family) {
-		memcpy(p, e->addr, 16);
-		p += 16;
-	}
-	cl->len = (size_t)(p - cl->buf);
-	cl->count++;
-	return 0;
-}
-
-/*
- * Applies the change log to the store. Returns 0, 1 when a deletion named a record we do not
- * have (our copy and the primary's differ: the store is marked dirty), -1 when out of memory.
- */
-static int log_apply(struct xfr_zone *z, const struct change_log *cl, size_t *dels, size_t *adds)
-{
-	const uint8_t *p = cl->buf, *end = cl->buf + cl->len;
-	int result = 0;
-
-	while (p < end) {
-		struct lists_entry e = { .form = (enum match_form)p[1],
-			.action = (enum policy_action)p[2] };
-		bool add = p[0];
-		int rc;
-
-		e.addr_family = p[3] == 4 ? AF_INET : p[3] == 6 ? AF_INET6 : 0;
-		e.name_len = p[4];
-		e.name = p + 5;
-		p += 5 + e.name_len;
-		e.cname_len = *p++;
-		e.cname = p;
-		p += e.cname_len;
-		if (e.addr_family) {
-			memcpy(e.addr, p, 16);
-			p += 16;
-		}
-		rc = add ? zonedb_add(z->db, &e) : zonedb_del(z->db, &e);
-		if (rc < 0)
-			return -1;
-		if (rc > 0)
-			result = 1;
-		*(add ? adds : dels) += 1;
-	}
-	return result;
-}
-
 /* The transfer has arrived whole: it becomes the copy, is published and written out. */
 static void run_finish(struct xfr_zone *z)
 {
 	struct run *r = &z->run;
+	const struct xfrapply_soa *soa = xfrapply_soa(r->apply);
+	struct xfrapply_result res;
 	uint32_t old = z->serial;
 	bool had = z->have_copy;
-	size_t dels = 0, adds = 0;
 	double secs = (double)(clock_now_ns() - r->t0) / 1e9;
-	const char *how;
+	const char *how, *skip_why;
+	int rc;
 
 	pthread_mutex_lock(&z->x->lock);
 	z->st.last_check = wall_now();
 	pthread_mutex_unlock(&z->x->lock);
-	if (r->up_to_date) {
+	if (xfrapply_up_to_date(r->apply)) {
 		contact(z);
 		log_info("zone %s: %s: serial %u is current", z->cz->text, primary_text(z), z->serial);
 		set_result(z, "up to date (serial %u)", z->serial);
 		idle(z, refresh_interval(z));
 		return;
 	}
-	if (r->fresh != NULL) {
-		zonedb_free(z->db);
-		z->db = r->fresh;
-		r->fresh = NULL;
-		z->skipped = r->skipped_add;
+	if ((rc = xfrapply_commit(r->apply, &z->db, &z->skipped, &res)) != 0) {
+		z->dirty = true;
+		log_warn("zone %s: IXFR %u -> %u from %s %s; asking for the whole zone", z->cz->text,
+			old, soa->serial, primary_text(z), rc < 0 ? "ran out of memory" :
+			"deletes records our copy does not have");
+		set_result(z, "IXFR did not match our copy: AXFR");
+		io_close(z);
+		run_release(r);
+		xfr_begin(z, false);
+		return;
+	}
+	if (res.full) {
 		how = r->ixfr ? "IXFR answered with the full zone" : "AXFR";
 		count(z, &z->st.axfr);
 	} else {
-		int rc = log_apply(z, &r->log, &dels, &adds);
-		if (rc != 0) {
-			z->dirty = true;
-			log_warn("zone %s: IXFR %u -> %u from %s %s; asking for the whole zone",
-				z->cz->text, old, r->serial, primary_text(z), rc < 0 ? "ran out of memory" :
-				"deletes records our copy does not have");
-			set_result(z, "IXFR did not match our copy: AXFR");
-			io_close(z);
-			run_release(r);
-			xfr_begin(z, false);
-			return;
-		}
-		z->skipped = z->skipped + r->skipped_add >= r->skipped_del ?
-			z->skipped + r->skipped_add - r->skipped_del : 0;
 		how = "IXFR";
 		count(z, &z->st.ixfr);
 	}
 	z->have_copy = true;
 	z->dirty = false;
-	z->serial = r->serial;
-	z->refresh = r->refresh;
-	z->retry = r->retry;
-	z->expire = r->expire;
-	z->minimum = r->minimum;
-	memcpy(z->mname, r->mname, sizeof(z->mname));
-	memcpy(z->rname, r->rname, sizeof(z->rname));
+	z->serial = soa->serial;
+	z->refresh = soa->refresh;
+	z->retry = soa->retry;
+	z->expire = soa->expire;
+	z->minimum = soa->minimum;
+	_Static_assert(sizeof(z->mname) == sizeof(soa->mname), "SOA names of one size");
+	memcpy(z->mname, soa->mname, sizeof(z->mname));
+	memcpy(z->rname, soa->rname, sizeof(z->rname));
 	contact(z); /* after the new SOA's expire is known */
 	if (z->skipped > 0 && !z->skip_warned) {
+		skip_why = xfrapply_skip_why(r->apply);
 		log_warn("zone %s: %llu records skipped (first: %s): only QNAME triggers are enforced",
-			z->cz->text, (unsigned long long)z->skipped, r->skip_why ? r->skip_why : "?");
+			z->cz->text, (unsigned long long)z->skipped, skip_why ? skip_why : "?");
 		z->skip_warned = true;
 	}
 	struct zonesnap *keep = publish_keep(z, true);
-	if (r->fresh == NULL && dels + adds > 0)
+	if (res.dels + res.adds > 0)
 		log_info("zone %s: %s %u -> %u from %s: %zu deleted, %zu added, %zu triggers in force "
-			"(%.3f s)", z->cz->text, how, old, z->serial, primary_text(z), dels, adds,
+			"(%.3f s)", z->cz->text, how, old, z->serial, primary_text(z), res.dels, res.adds,
 			zonedb_triggers(z->db), secs);
 	else
 		log_info("zone %s: %s %s%u from %s: %zu triggers in force, %llu records skipped "
@@ -711,155 +608,6 @@ static void run_finish(struct xfr_zone *z)
 	pthread_mutex_unlock(&z->x->lock);
 	persist(z, keep);
 	idle(z, refresh_interval(z));
-}
-
-/* The reader's sink: each trigger into the fresh zone or the change log. */
-static int run_entry(void *ctx, const struct lists_entry *e)
-{
-	struct xfr_zone *z = ctx;
-	struct run *r = &z->run;
-
-	r->records++;
-	if (r->fresh != NULL)
-		return zonedb_add(r->fresh, e) < 0 ? -1 : 0;
-	return log_change(&r->log, r->adding, e);
-}
-
-static void run_bad(void *ctx, unsigned line, const char *msg)
-{
-	struct xfr_zone *z = ctx;
-	(void)line;
-
-	if (z->run.bad == NULL)
-		z->run.bad = msg;
-}
-
-/*
- * One data record of the answer, through the RPZ reader (rpz.h), which makes it a trigger as it
- * would a line of a zone file. Other trigger types and local data other than CNAME, A and AAAA
- * are counted and skipped; anything the reader calls bad fails the transfer. NULL, or why.
- */
-static const char *run_record(struct xfr_zone *z, const ldns_rr *rr, bool add)
-{
-	static _Thread_local char msg[192];
-	struct run *r = &z->run;
-	ldns_rr_type type = ldns_rr_get_type(rr);
-	const ldns_rdf *rd = ldns_rr_rd_count(rr) == 1 ? ldns_rr_rdf(rr, 0) : NULL;
-	size_t other = r->rst.other_triggers;
-
-	if (type == LDNS_RR_TYPE_NS && ldns_dname_compare(ldns_rr_owner(rr), z->apex) == 0)
-		return NULL; /* the zone's own NS */
-	if ((type != LDNS_RR_TYPE_CNAME && type != LDNS_RR_TYPE_A && type != LDNS_RR_TYPE_AAAA) ||
-		ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
-		*(add ? &r->skipped_add : &r->skipped_del) += 1;
-		if (r->skip_why == NULL)
-			r->skip_why = "local data other than CNAME, A and AAAA";
-		return NULL;
-	}
-	if (rd == NULL)
-		return "a record without its data";
-	r->adding = add;
-	r->bad = NULL;
-	if (rpz_reader_rr(r->reader, ldns_rdf_data(ldns_rr_owner(rr)),
-		ldns_rdf_size(ldns_rr_owner(rr)), (uint16_t)type, ldns_rr_ttl(rr), ldns_rdf_data(rd),
-		ldns_rdf_size(rd)) < 0)
-		return "out of memory";
-	if (r->rst.other_triggers > other) {
-		*(add ? &r->skipped_add : &r->skipped_del) += 1;
-		if (r->skip_why == NULL)
-			r->skip_why = "rpz-ip, rpz-nsip, rpz-nsdname or rpz-client-ip trigger";
-	}
-	if (r->bad != NULL) {
-		char *owner = ldns_rdf2str(ldns_rr_owner(rr));
-		snprintf(msg, sizeof(msg), "malformed record %s: %s", owner ? owner : "?", r->bad);
-		free(owner);
-		return msg;
-	}
-	return NULL;
-}
-
-static uint32_t soa_field(const ldns_rr *soa, size_t i)
-{
-	return ldns_rdf2native_int32(ldns_rr_rdf(soa, i));
-}
-
-static bool is_soa(const ldns_rr *rr)
-{
-	return ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_rd_count(rr) == 7;
-}
-
-/* One record of the answer through the phases of enum phase. NULL, or why the answer is bad. */
-static const char *run_rr(struct xfr_zone *z, const ldns_rr *rr, bool *backwards)
-{
-	struct run *r = &z->run;
-	bool soa = is_soa(rr);
-
-	switch (r->phase) {
-	case P_FIRST: {
-		char *m, *n;
-		if (!soa || ldns_dname_compare(ldns_rr_owner(rr), z->apex) != 0)
-			return "the answer does not start with the zone's SOA";
-		r->serial = soa_field(rr, 2);
-		r->refresh = soa_field(rr, 3);
-		r->retry = soa_field(rr, 4);
-		r->expire = soa_field(rr, 5);
-		r->minimum = soa_field(rr, 6);
-		m = ldns_rdf2str(ldns_rr_rdf(rr, 0));
-		n = ldns_rdf2str(ldns_rr_rdf(rr, 1));
-		snprintf(r->mname, sizeof(r->mname), "%s", m ? m : ".");
-		snprintf(r->rname, sizeof(r->rname), "%s", n ? n : ".");
-		free(m);
-		free(n);
-		if (z->have_copy && !z->dirty && serial_gt(z->serial, r->serial)) {
-			*backwards = true;
-			return "serial went backwards";
-		}
-		if (r->ixfr) {
-			r->up_to_date = r->serial == z->serial;
-			r->phase = P_SECOND;
-			return NULL;
-		}
-		r->phase = P_FULL;
-		return (r->fresh = zonedb_new(z->cz->text, z->cz->reason, z->cz->ref, 1024)) == NULL ?
-			"out of memory" : NULL;
-	}
-	case P_SECOND:
-		r->up_to_date = false;
-		if (soa && soa_field(rr, 2) == z->serial && r->serial != z->serial) {
-			r->phase = P_DEL;
-			return NULL;
-		}
-		/* RFC 1995 4: a primary without the increment sends the whole zone instead */
-		if ((r->fresh = zonedb_new(z->cz->text, z->cz->reason, z->cz->ref,
-			z->db ? zonedb_triggers(z->db) : 1024)) == NULL)
-			return "out of memory";
-		r->phase = P_FULL;
-		/* this record is the zone's first */
-		__attribute__((fallthrough));
-	case P_FULL:
-		if (soa) {
-			if (soa_field(rr, 2) != r->serial)
-				return "the final SOA's serial differs from the first";
-			r->phase = P_DONE;
-			return NULL;
-		}
-		return run_record(z, rr, true);
-	case P_DEL:
-		if (soa) {
-			r->phase = P_ADD;
-			return NULL;
-		}
-		return run_record(z, rr, false);
-	case P_ADD:
-		if (soa) {
-			r->phase = soa_field(rr, 2) == r->serial ? P_DONE : P_DEL;
-			return NULL;
-		}
-		return run_record(z, rr, true);
-	case P_DONE:
-		break;
-	}
-	return "records after the final SOA";
 }
 
 /* One whole message of the transfer answer. Returns false when the try has ended. */
@@ -890,19 +638,16 @@ static bool xfr_message(struct xfr_zone *z, const uint8_t *msg, size_t len)
 	z->run.messages++;
 	an = ldns_pkt_answer(p);
 	for (size_t i = 0; err == NULL && i < ldns_rr_list_rr_count(an); i++)
-		err = run_rr(z, ldns_rr_list_rr(an, i), &backwards);
-	/* an IXFR answer of one SOA with our serial: nothing to do */
-	if (err == NULL && z->run.phase == P_SECOND && z->run.up_to_date)
-		z->run.phase = P_DONE;
+		err = xfrapply_rr(z->run.apply, ldns_rr_list_rr(an, i), &backwards);
 	ldns_pkt_free(p);
 	if (err != NULL) {
 		if (backwards)
-			serial_backwards(z, z->run.serial);
+			serial_backwards(z, xfrapply_soa(z->run.apply)->serial);
 		else
 			primary_failed(z, err, tsig);
 		return false;
 	}
-	if (z->run.phase == P_DONE) {
+	if (xfrapply_complete(z->run.apply)) {
 		run_finish(z);
 		return false;
 	}
@@ -975,6 +720,7 @@ static void xfr_io(evutil_socket_t fd, short what, void *arg)
 static void xfr_begin(struct xfr_zone *z, bool ixfr)
 {
 	const struct config_endpoint *ep = &z->cz->primaries[z->primary];
+	struct xfrapply_held held;
 	uint8_t *wire = NULL;
 	size_t len;
 
@@ -982,10 +728,10 @@ static void xfr_begin(struct xfr_zone *z, bool ixfr)
 	run_release(&z->run);
 	z->run.ixfr = ixfr;
 	z->run.t0 = clock_now_ns();
-	z->run.sink = (struct rpz_sink){ .entry = run_entry, .bad = run_bad, .ctx = z,
-		.flags = RPZ_SKIP_OTHER_TRIGGERS };
-	if ((z->run.reader = rpz_reader_new(ldns_rdf_data(z->apex), ldns_rdf_size(z->apex),
-		&z->run.sink, &z->run.rst)) == NULL) {
+	held = (struct xfrapply_held){ .cz = z->cz, .apex = z->apex,
+		.trusted = z->have_copy && !z->dirty, .serial = z->serial,
+		.triggers = z->db ? zonedb_triggers(z->db) : 1024 };
+	if ((z->run.apply = xfrapply_new(&held, ixfr)) == NULL) {
 		primary_failed(z, "out of memory", false);
 		return;
 	}
@@ -1047,10 +793,8 @@ static void soa_io(evutil_socket_t fd, short what, void *arg)
 	err = answer_check(z, p, buf, (size_t)n, true, &tsig);
 	for (size_t i = 0; err == NULL && i < ldns_rr_list_rr_count(ldns_pkt_answer(p)); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(p), i);
-		if (is_soa(rr) && ldns_dname_compare(ldns_rr_owner(rr), z->apex) == 0) {
-			serial = soa_field(rr, 2);
+		if (xfrapply_is_apex_soa(rr, z->apex, &serial))
 			found = true;
-		}
 	}
 	ldns_pkt_free(p);
 	if (err == NULL && !found)
