@@ -107,8 +107,6 @@ struct xfr_zone {
 	struct run run;
 
 	struct stats_zone st;         /* under x->lock */
-	struct zonesnap *to_write;    /* under x->wlock: a copy for the writer thread (a reference) */
-	char to_write_head[1024];     /*   and its file's first lines */
 	int64_t refused_logged;
 	uint64_t refused_unlogged;
 };
@@ -128,12 +126,7 @@ struct xfr {
 	bool started;
 	_Atomic int64_t unknown_logged;
 
-	/* The writer thread: persisted copies are written from snapshots, so a 2 M-name zone's
-	 * second of file writing never holds up the next transfer. */
-	pthread_t writer;
-	bool writer_started, writer_stop; /* writer_stop under wlock */
-	pthread_mutex_t wlock;
-	pthread_cond_t wcond;
+	struct zonecopy_writer *writer; /* owned: the persisted copies' thread (zonecopy.h) */
 };
 
 static void check_start(struct xfr_zone *z);
@@ -314,66 +307,19 @@ static void contact(struct xfr_zone *z)
 
 /* ---- the state directory --------------------------------------------------------------------- */
 
-static void *writer_main(void *arg)
-{
-	struct xfr *x = arg;
-
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
-		log_debug("xfr: writer: setpriority: %s", strerror(errno));
-	pthread_mutex_lock(&x->wlock);
-	for (;;) {
-		struct xfr_zone *z = NULL;
-		struct zonesnap *snap;
-		char head[sizeof(z->to_write_head)];
-
-		for (size_t i = 0; i < x->nzones && z == NULL; i++)
-			if (x->zones[i].to_write != NULL)
-				z = &x->zones[i];
-		if (z == NULL) {
-			if (x->writer_stop) /* every copy handed over is written before the thread ends */
-				break;
-			pthread_cond_wait(&x->wcond, &x->wlock);
-			continue;
-		}
-		snap = z->to_write;
-		z->to_write = NULL;
-		memcpy(head, z->to_write_head, sizeof(head));
-		pthread_mutex_unlock(&x->wlock);
-		zonecopy_write(z->cz, x->cfg->state_dir, z->path, z->tmp, snap, head);
-		zonesnap_unref(snap);
-		pthread_mutex_lock(&x->wlock);
-	}
-	pthread_mutex_unlock(&x->wlock);
-	return NULL;
-}
-
-/*
- * Has the writer thread write SNAP (the caller's reference, taken over) as the zone's copy. A
- * copy still waiting is replaced: only the newest one matters.
- */
+/* Has the writer thread write SNAP (the caller's reference, taken over) as the zone's copy. */
 static void persist(struct xfr_zone *z, struct zonesnap *snap)
 {
-	char when[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	struct zonesnap *old;
+	struct zonecopy_soa soa = { .serial = z->serial, .refresh = z->refresh, .retry = z->retry,
+		.expire = z->expire, .minimum = z->minimum };
 
 	if (snap == NULL)
 		return;
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	pthread_mutex_lock(&z->x->wlock);
-	old = z->to_write;
-	z->to_write = snap;
-	snprintf(z->to_write_head, sizeof(z->to_write_head),
-		"; blokir: copy of zone %s, serial %u, from %s at %s\n$ORIGIN %s.\n"
-		"@ 0 IN SOA %s %s %u %u %u %u %u\n; skipped %llu (rpz-ip, rpz-nsdname, ... records "
-		"the primary has and blokir does not enforce)\n", z->cz->text, z->serial,
-		primary_text(z), when, z->cz->text, z->mname, z->rname, z->serial, z->refresh, z->retry,
-		z->expire, z->minimum, (unsigned long long)z->skipped);
-	pthread_cond_signal(&z->x->wcond);
-	pthread_mutex_unlock(&z->x->wlock);
-	zonesnap_unref(old);
+	_Static_assert(sizeof(soa.mname) == sizeof(z->mname), "SOA names of one size");
+	memcpy(soa.mname, z->mname, sizeof(soa.mname));
+	memcpy(soa.rname, z->rname, sizeof(soa.rname));
+	zonecopy_writer_put(z->x->writer, z->index, z->cz, z->path, z->tmp, snap, &soa,
+		primary_text(z), z->skipped);
 }
 
 /* Takes up the copy in the state directory (zonecopy.h), if there is a usable one. */
@@ -386,13 +332,13 @@ static void load_copy(struct xfr_zone *z)
 	zonedb_free(z->db);
 	z->db = c.db;
 	z->have_copy = true;
-	z->serial = c.serial;
-	z->refresh = c.refresh;
-	z->retry = c.retry;
-	z->expire = c.expire;
-	z->minimum = c.minimum;
-	snprintf(z->mname, sizeof(z->mname), "%s", c.mname);
-	snprintf(z->rname, sizeof(z->rname), "%s", c.rname);
+	z->serial = c.soa.serial;
+	z->refresh = c.soa.refresh;
+	z->retry = c.soa.retry;
+	z->expire = c.soa.expire;
+	z->minimum = c.soa.minimum;
+	snprintf(z->mname, sizeof(z->mname), "%s", c.soa.mname);
+	snprintf(z->rname, sizeof(z->rname), "%s", c.soa.rname);
 	z->last_contact = c.written;
 	z->skipped = c.skipped;
 }
@@ -1063,7 +1009,6 @@ fail:
 
 static void zone_release(struct xfr_zone *z)
 {
-	zonesnap_unref(z->to_write);
 	io_close(z);
 	run_release(&z->run);
 	if (z->timer)
@@ -1090,8 +1035,6 @@ struct xfr *xfr_new(const struct config *cfg, xfr_publish_cb *cb, void *ctx)
 	x->ctx = ctx;
 	x->wake_fd = -1;
 	pthread_mutex_init(&x->lock, NULL);
-	pthread_mutex_init(&x->wlock, NULL);
-	pthread_cond_init(&x->wcond, NULL);
 	if (stat(cfg->state_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_err("state-dir %s: %s", cfg->state_dir, errno ? strerror(errno) : "not a directory");
 		goto fail;
@@ -1139,11 +1082,8 @@ int xfr_start(struct xfr *x)
 		}
 		status_sync(z);
 	}
-	if ((err = pthread_create(&x->writer, NULL, writer_main, x)) != 0) {
-		log_err("xfr: cannot start the writer thread: %s", strerror(err));
+	if ((x->writer = zonecopy_writer_start(x->cfg->state_dir, x->nzones)) == NULL)
 		return -1;
-	}
-	x->writer_started = true;
 	if ((err = pthread_create(&x->thread, NULL, xfr_main, x)) != 0) {
 		log_err("xfr: cannot start the transfer thread: %s", strerror(err));
 		return -1;
@@ -1164,13 +1104,7 @@ void xfr_free(struct xfr *x)
 			log_warn("xfr: wake: %s", strerror(errno));
 		pthread_join(x->thread, NULL);
 	}
-	if (x->writer_started) {
-		pthread_mutex_lock(&x->wlock);
-		x->writer_stop = true;
-		pthread_cond_signal(&x->wcond);
-		pthread_mutex_unlock(&x->wlock);
-		pthread_join(x->writer, NULL);
-	}
+	zonecopy_writer_stop(x->writer); /* every copy handed over is written first */
 	for (size_t i = 0; i < x->nzones; i++)
 		zone_release(&x->zones[i]);
 	free(x->zones);
@@ -1181,7 +1115,5 @@ void xfr_free(struct xfr *x)
 	if (x->base)
 		event_base_free(x->base);
 	pthread_mutex_destroy(&x->lock);
-	pthread_mutex_destroy(&x->wlock);
-	pthread_cond_destroy(&x->wcond);
 	free(x);
 }

@@ -11,10 +11,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -76,7 +80,11 @@ static int persist_entry(void *ctx, const struct lists_entry *e)
  * rename, so that a crash at any moment leaves either the old copy or the new one, never half of
  * one. On the writer thread; Z's path fields never change.
  */
-void zonecopy_write(const struct config_zone *cz, const char *dir, const char *path,
+/*
+ * Writes SNAP of zone CZ to PATH, HEAD first, through TMP in directory DIR: a temporary file,
+ * fsync, rename, so that a crash at any moment leaves either the old copy or the new one.
+ */
+static void copy_write(const struct config_zone *cz, const char *dir, const char *path,
 	const char *tmp, const struct zonesnap *snap, const char *head)
 {
 	FILE *fp = fopen(tmp, "we"); /* owned, closed below */
@@ -105,6 +113,126 @@ fail:
 	log_err("zone %s: cannot write its copy to %s: %s; the copy in memory is still enforced",
 		cz->text, path, strerror(errno));
 	unlink(tmp);
+}
+
+/* One zone's copy waiting to be written. */
+struct slot {
+	struct zonesnap *snap;   /* a reference, or NULL: nothing waits */
+	const struct config_zone *cz;
+	const char *path, *tmp;  /* borrowed */
+	char head[1024];         /* the file's first lines */
+};
+
+struct zonecopy_writer {
+	const char *dir;         /* borrowed */
+	struct slot *slots;      /* owned array, under lock */
+	size_t nslots;
+	bool stop;               /* under lock */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void *writer_main(void *arg)
+{
+	struct zonecopy_writer *w = arg;
+
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+		log_debug("xfr: writer: setpriority: %s", strerror(errno));
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct slot *sl = NULL, job;
+
+		for (size_t i = 0; i < w->nslots && sl == NULL; i++)
+			if (w->slots[i].snap != NULL)
+				sl = &w->slots[i];
+		if (sl == NULL) {
+			if (w->stop) /* every copy handed over is written before the thread ends */
+				break;
+			pthread_cond_wait(&w->cond, &w->lock);
+			continue;
+		}
+		job = *sl;
+		sl->snap = NULL;
+		pthread_mutex_unlock(&w->lock);
+		copy_write(job.cz, w->dir, job.path, job.tmp, job.snap, job.head);
+		zonesnap_unref(job.snap);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+struct zonecopy_writer *zonecopy_writer_start(const char *dir, size_t nzones)
+{
+	struct zonecopy_writer *w = calloc(1, sizeof(*w)); /* owned by the caller */
+	int err;
+
+	if (w == NULL || (w->slots = calloc(nzones ? nzones : 1, sizeof(*w->slots))) == NULL) {
+		log_err("xfr: out of memory");
+		free(w);
+		return NULL;
+	}
+	w->dir = dir;
+	w->nslots = nzones;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if ((err = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
+		log_err("xfr: cannot start the writer thread: %s", strerror(err));
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+		free(w->slots);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void zonecopy_writer_put(struct zonecopy_writer *w, size_t zone, const struct config_zone *cz,
+	const char *path, const char *tmp, struct zonesnap *snap, const struct zonecopy_soa *soa,
+	const char *from, uint64_t skipped)
+{
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	struct slot *sl = &w->slots[zone];
+	struct zonesnap *old;
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pthread_mutex_lock(&w->lock);
+	old = sl->snap;
+	sl->snap = snap;
+	sl->cz = cz;
+	sl->path = path;
+	sl->tmp = tmp;
+	/* zonecopy_load reads the SOA names and the skipped count back from these lines */
+	snprintf(sl->head, sizeof(sl->head),
+		"; blokir: copy of zone %s, serial %u, from %s at %s\n$ORIGIN %s.\n"
+		"@ 0 IN SOA %s %s %u %u %u %u %u\n; skipped %llu (rpz-ip, rpz-nsdname, ... records "
+		"the primary has and blokir does not enforce)\n", cz->text, soa->serial, from, when,
+		cz->text, soa->mname, soa->rname, soa->serial, soa->refresh, soa->retry, soa->expire,
+		soa->minimum, (unsigned long long)skipped);
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	zonesnap_unref(old);
+}
+
+void zonecopy_writer_stop(struct zonecopy_writer *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	for (size_t i = 0; i < w->nslots; i++)
+		zonesnap_unref(w->slots[i].snap);
+	free(w->slots);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
 }
 
 /* Reading a copy: the store it goes into, and what was wrong with it. */
@@ -178,16 +306,16 @@ int zonecopy_load(const struct config_zone *cz, const char *path, const uint8_t 
 		return -1;
 	}
 	out->db = db;
-	out->serial = rst.serial;
-	out->refresh = rst.refresh;
-	out->retry = rst.retry;
-	out->expire = rst.expire;
-	out->minimum = rst.minimum;
-	snprintf(out->mname, sizeof(out->mname), "%s", mname);
-	snprintf(out->rname, sizeof(out->rname), "%s", rname);
+	out->soa.serial = rst.serial;
+	out->soa.refresh = rst.refresh;
+	out->soa.retry = rst.retry;
+	out->soa.expire = rst.expire;
+	out->soa.minimum = rst.minimum;
+	snprintf(out->soa.mname, sizeof(out->soa.mname), "%s", mname);
+	snprintf(out->soa.rname, sizeof(out->soa.rname), "%s", rname);
 	out->written = (int64_t)st.st_mtime;
 	out->skipped = skipped;
-	log_info("zone %s: serial %u read from %s: %zu triggers (%.3f s)", cz->text, out->serial,
+	log_info("zone %s: serial %u read from %s: %zu triggers (%.3f s)", cz->text, out->soa.serial,
 		path, zonedb_triggers(db), (double)(clock_now_ns() - t0) / 1e9);
 	return 0;
 }
