@@ -14,12 +14,9 @@
  * fresh zonedb, an increment into a change log. Only when the final SOA has arrived in a
  * verified message is it applied (the change log to the zone's store), published as a snapshot
  * and written to the state directory; any failure before that leaves the copy as it was. The
- * records themselves are xfrapply's (the answer's shape, the RPZ reader, the change log) and the
- * file in the state directory is zonecopy's; this file keeps the machine, its timers and sockets,
- * TSIG, NOTIFY, expiry and the zones' status.
- *
- * ldns builds and parses the messages and does TSIG: a transfer is not on the query path, and a
- * hand-written HMAC chain is exactly the kind of code that should come from a library.
+ * records themselves are xfrapply's (the answer's shape, the RPZ reader, the change log), the
+ * queries and their TSIG chain xfrquery's, and the file in the state directory zonecopy's; this
+ * file keeps the machine, its timers and sockets, NOTIFY, expiry and the zones' status.
  */
 #include "wire.h" /* before ldns: see wire.h */
 #include "xfr.h"
@@ -35,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -48,6 +44,7 @@
 #include "diag.h"
 #include "log.h"
 #include "xfrapply.h"
+#include "xfrquery.h"
 #include "zonecopy.h"
 #include "zonedb.h"
 
@@ -56,7 +53,6 @@
 #define RETRY_NO_COPY_S 5      /* retry interval before any SOA is known */
 #define REFRESH_MIN_S 1        /* bounds on the zone's own refresh and retry values */
 #define REFRESH_MAX_S 86400
-#define TSIG_FUDGE 300
 #define NOTIFY_LOG_INTERVAL_S 10
 #define MSG_MAX 65535
 
@@ -75,7 +71,7 @@ struct xfr_zone {
 	size_t index;
 	const struct config_zone *cz; /* borrowed from x->cfg */
 	ldns_rdf *apex;               /* owned */
-	char *key_name, *key_alg;     /* owned, absolute ("key." "hmac-sha256."), NULL: no TSIG */
+	struct xfrquery *query;       /* owned: query ID and TSIG chain (xfrquery.h) */
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 
 	/* The copy held. */
@@ -97,8 +93,6 @@ struct xfr_zone {
 	_Atomic bool enabled;         /* in the policy in force (a reload may switch it) */
 	struct event *timer, *expire_ev, *io; /* owned */
 	int fd;
-	uint16_t qid;
-	ldns_rdf *mac;                /* owned: our query's MAC, then the last verified one */
 	uint8_t *rbuf;                /* owned: TCP bytes received, not yet a whole message */
 	size_t rlen, rcap;
 	uint8_t *wbuf;                /* owned: the query, length-prefixed */
@@ -186,15 +180,6 @@ static void count(struct xfr_zone *z, uint64_t *field)
 	pthread_mutex_lock(&z->x->lock);
 	(*field)++;
 	pthread_mutex_unlock(&z->x->lock);
-}
-
-static uint16_t random_id(void)
-{
-	uint16_t id = 0;
-
-	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-		id = (uint16_t)clock_now_ns();
-	return id;
 }
 
 static void io_close(struct xfr_zone *z)
@@ -307,17 +292,24 @@ static void contact(struct xfr_zone *z)
 
 /* ---- the state directory --------------------------------------------------------------------- */
 
+/* The SOA of the copy held, as the copy's file and an IXFR query carry it. */
+static void held_soa(const struct xfr_zone *z, struct zonecopy_soa *soa)
+{
+	*soa = (struct zonecopy_soa){ .serial = z->serial, .refresh = z->refresh,
+		.retry = z->retry, .expire = z->expire, .minimum = z->minimum };
+	_Static_assert(sizeof(soa->mname) == sizeof(z->mname), "SOA names of one size");
+	memcpy(soa->mname, z->mname, sizeof(soa->mname));
+	memcpy(soa->rname, z->rname, sizeof(soa->rname));
+}
+
 /* Has the writer thread write SNAP (the caller's reference, taken over) as the zone's copy. */
 static void persist(struct xfr_zone *z, struct zonesnap *snap)
 {
-	struct zonecopy_soa soa = { .serial = z->serial, .refresh = z->refresh, .retry = z->retry,
-		.expire = z->expire, .minimum = z->minimum };
+	struct zonecopy_soa soa;
 
 	if (snap == NULL)
 		return;
-	_Static_assert(sizeof(soa.mname) == sizeof(z->mname), "SOA names of one size");
-	memcpy(soa.mname, z->mname, sizeof(soa.mname));
-	memcpy(soa.rname, z->rname, sizeof(soa.rname));
+	held_soa(z, &soa);
 	zonecopy_writer_put(z->x->writer, z->index, z->cz, z->path, z->tmp, snap, &soa,
 		primary_text(z), z->skipped);
 }
@@ -345,77 +337,14 @@ static void load_copy(struct xfr_zone *z)
 
 /* ---- messages -------------------------------------------------------------------------------- */
 
-/* Our query for TYPE, signed when the zone has a key; its wire form in *WIRE. -1 on failure. */
+/* Our query for TYPE (xfrquery.h), signed when the zone has a key. -1 on failure. */
 static int query_build(struct xfr_zone *z, ldns_rr_type type, uint8_t **wire, size_t *len)
 {
-	ldns_pkt *q = ldns_pkt_query_new(ldns_rdf_clone(z->apex), type, LDNS_RR_CLASS_IN, 0);
-	int rc = -1;
+	struct zonecopy_soa held;
 
-	if (q == NULL)
-		return -1;
-	z->qid = random_id();
-	ldns_pkt_set_id(q, z->qid);
-	if (type == LDNS_RR_TYPE_IXFR) {
-		/* RFC 1995 3: the authority section carries the SOA of the version we hold */
-		char text[LDNS_MAX_DOMAINLEN * 2 + 128];
-		ldns_rr *soa = NULL;
-
-		snprintf(text, sizeof(text), "%s. 0 IN SOA %s %s %u %u %u %u %u", z->cz->text,
-			z->mname, z->rname, z->serial, z->refresh, z->retry, z->expire, z->minimum);
-		if (ldns_rr_new_frm_str(&soa, text, 0, NULL, NULL) != LDNS_STATUS_OK)
-			goto out;
-		ldns_pkt_push_rr(q, LDNS_SECTION_AUTHORITY, soa);
-	}
-	ldns_rdf_deep_free(z->mac);
-	z->mac = NULL;
-	if (z->key_name != NULL) {
-		if (ldns_pkt_tsig_sign(q, z->key_name, z->cz->tsig_secret, TSIG_FUDGE, z->key_alg,
-			NULL) != LDNS_STATUS_OK)
-			goto out;
-		if ((z->mac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(q), 3))) == NULL)
-			goto out;
-	}
-	rc = ldns_pkt2wire(wire, q, len) == LDNS_STATUS_OK ? 0 : -1;
-out:
-	ldns_pkt_free(q);
-	return rc;
-}
-
-/*
- * Checks an answer's header and TSIG. FIRST: the first message of the answer (TSIG over all its
- * variables; later ones chain timers only). Returns NULL, or why the answer is refused; *TSIG is
- * set when that reason is a TSIG failure.
- */
-static const char *answer_check(struct xfr_zone *z, ldns_pkt *p, const uint8_t *wire, size_t len,
-	bool first, bool *tsig)
-{
-	static _Thread_local char msg[96];
-
-	*tsig = false;
-	if (ldns_pkt_id(p) != z->qid || !ldns_pkt_qr(p))
-		return "answer with a wrong ID";
-	if (z->key_name != NULL) {
-		ldns_rr *t = ldns_pkt_tsig(p);
-		*tsig = true;
-		if (t == NULL)
-			return ldns_pkt_get_rcode(p) == LDNS_RCODE_NOTAUTH ?
-				"TSIG refused by the primary (NOTAUTH: wrong key or secret?)" :
-				"TSIG missing from the answer";
-		if (!ldns_pkt_tsig_verify_next(p, wire, len, z->key_name, z->cz->tsig_secret, z->mac,
-			first ? 0 : 1))
-			return "TSIG mismatch (wrong secret?)";
-		ldns_rdf_deep_free(z->mac);
-		z->mac = ldns_rdf_clone(ldns_rr_rdf(t, 3));
-		*tsig = false;
-	}
-	if (ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR) {
-		*tsig = ldns_pkt_get_rcode(p) == LDNS_RCODE_NOTAUTH && z->key_name != NULL;
-		snprintf(msg, sizeof(msg), "primary answered %s",
-			ldns_lookup_by_id(ldns_rcodes, ldns_pkt_get_rcode(p)) ?
-			ldns_lookup_by_id(ldns_rcodes, ldns_pkt_get_rcode(p))->name : "an error");
-		return msg;
-	}
-	return NULL;
+	held_soa(z, &held);
+	return xfrquery_build(z->query, z->apex, (uint16_t)type,
+		type == LDNS_RR_TYPE_IXFR ? &held : NULL, wire, len);
 }
 
 /* ---- ending a try ---------------------------------------------------------------------------- */
@@ -568,7 +497,7 @@ static bool xfr_message(struct xfr_zone *z, const uint8_t *msg, size_t len)
 		primary_failed(z, "malformed message", false);
 		return false;
 	}
-	err = answer_check(z, p, msg, len, z->run.messages == 0, &tsig);
+	err = xfrquery_check(z->query, p, msg, len, z->run.messages == 0, &tsig);
 	if (err != NULL && !tsig && z->run.ixfr && z->run.messages == 0 &&
 		(ldns_pkt_get_rcode(p) == LDNS_RCODE_NOTIMPL || ldns_pkt_get_rcode(p) == LDNS_RCODE_REFUSED ||
 		ldns_pkt_get_rcode(p) == LDNS_RCODE_FORMERR)) {
@@ -732,11 +661,11 @@ static void soa_io(evutil_socket_t fd, short what, void *arg)
 		primary_failed(z, strerror(errno), false); /* ECONNREFUSED: nothing listens there */
 		return;
 	}
-	if (ldns_wire2pkt(&p, buf, (size_t)n) != LDNS_STATUS_OK || ldns_pkt_id(p) != z->qid) {
+	if (ldns_wire2pkt(&p, buf, (size_t)n) != LDNS_STATUS_OK || ldns_pkt_id(p) != xfrquery_id(z->query)) {
 		ldns_pkt_free(p);
 		return; /* not the answer: wait on (the socket is connected to the primary) */
 	}
-	err = answer_check(z, p, buf, (size_t)n, true, &tsig);
+	err = xfrquery_check(z->query, p, buf, (size_t)n, true, &tsig);
 	for (size_t i = 0; err == NULL && i < ldns_rr_list_rr_count(ldns_pkt_answer(p)); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(p), i);
 		if (xfrapply_is_apex_soa(rr, z->apex, &serial))
@@ -973,7 +902,7 @@ static char *absolute(const char *name)
 static int zone_init(struct xfr *x, struct xfr_zone *z, size_t i)
 {
 	const struct config_zone *cz = &x->cfg->zones[i];
-	char *abs = absolute(cz->text);
+	char *abs = absolute(cz->text), *key_name = NULL, *key_alg = NULL;
 
 	z->x = x;
 	z->index = i;
@@ -988,8 +917,12 @@ static int zone_init(struct xfr *x, struct xfr_zone *z, size_t i)
 	ldns_dname2canonical(z->apex);
 	free(abs);
 	abs = NULL;
-	if (cz->tsig_name != NULL && ((z->key_name = absolute(cz->tsig_name)) == NULL ||
-		(z->key_alg = absolute(cz->tsig_algorithm)) == NULL))
+	if (cz->tsig_name != NULL && ((key_name = absolute(cz->tsig_name)) == NULL ||
+		(key_alg = absolute(cz->tsig_algorithm)) == NULL))
+		goto fail;
+	z->query = xfrquery_new(cz, key_name, key_alg); /* takes both names over */
+	key_name = key_alg = NULL;
+	if (z->query == NULL)
 		goto fail;
 	if ((size_t)snprintf(z->path, sizeof(z->path), "%s/%s.rpz", x->cfg->state_dir, cz->text) >=
 		sizeof(z->path))
@@ -1004,6 +937,8 @@ static int zone_init(struct xfr *x, struct xfr_zone *z, size_t i)
 	return 0;
 fail:
 	free(abs);
+	free(key_name);
+	free(key_alg);
 	return -1;
 }
 
@@ -1016,9 +951,7 @@ static void zone_release(struct xfr_zone *z)
 	if (z->expire_ev)
 		event_free(z->expire_ev);
 	ldns_rdf_deep_free(z->apex);
-	ldns_rdf_deep_free(z->mac);
-	free(z->key_name);
-	free(z->key_alg);
+	xfrquery_free(z->query);
 	free(z->rbuf);
 	zonedb_free(z->db);
 }
