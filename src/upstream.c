@@ -56,6 +56,13 @@
 #define UP_ROUNDS 4
 #define UP_RX_MAX 65535
 #define QUERY_INLINE 512        /* queries up to this size need no allocation */
+/*
+ * UDP queries one upstream may have waiting, in its 65,536-entry ID table. An ID is drawn at
+ * random until a free one turns up, so the table may never fill (the draw would spin for good,
+ * and did: a blackholed upstream under load hung the worker); at 15/16 of it a draw takes 16
+ * tries at worst. Past it a query gets SERVFAIL (inflight-full).
+ */
+#define UP_WAITING_MAX 61440
 
 struct up_sock {
 	struct upstream *u;
@@ -119,6 +126,7 @@ struct upstream {
 	struct up_batch *batch;    /* owned: one per upstream */
 	uint32_t *ids;             /* owned: UP_IDS per upstream, upstream i's at ids[i * UP_IDS];
 	                              slot index + 1, 0 = no query */
+	unsigned *waiting;         /* owned: per upstream, the IDs in use in its table */
 	struct up_sock *socks;     /* owned: nsocks positions, twice the active ones so that each
 	                              can be replaced while it drains */
 	unsigned nsocks;
@@ -291,6 +299,7 @@ static void slot_unregister(struct upstream *u, struct slot *sl)
 	if (sl->via_tcp || ids[sl->up_id] != (uint32_t)(sl - u->slots) + 1)
 		return;
 	ids[sl->up_id] = 0;
+	u->waiting[sl->upstream]--;
 	s->inflight--;
 	if (s->draining && s->inflight == 0)
 		sock_close(s);
@@ -380,18 +389,28 @@ static void send_query(struct upstream *u, struct up_sock *s, struct slot *sl)
 	sendq_add(u->env.sendq, s->fd, NULL, 0, iov, 3);
 }
 
-/* Sends (or re-sends) the slot's query over UDP to its current upstream. */
-static void slot_send_udp(struct upstream *u, struct slot *sl)
+/*
+ * Sends (or re-sends) the slot's query over UDP to its current upstream. Returns -1 when that
+ * upstream already has UP_WAITING_MAX queries waiting; the caller then fails the slot.
+ */
+static int slot_send_udp(struct upstream *u, struct slot *sl)
 {
-	struct up_sock *s = sock_pick(u, sl->upstream);
+	struct up_sock *s;
 	uint32_t idx = (uint32_t)(sl - u->slots) + 1, *ids = u->ids + (size_t)sl->upstream * UP_IDS;
 
+	if (u->waiting[sl->upstream] >= UP_WAITING_MAX) {
+		caplog_hit(u->env.caps, STAT_INFLIGHT_FULL, "upstream ID space full (61,440 queries "
+			"waiting on one upstream): answering SERVFAIL");
+		return -1;
+	}
+	s = sock_pick(u, sl->upstream);
 	sl->via_tcp = false;
 	sl->sock = (uint16_t)(s - u->socks);
 	do
 		sl->up_id = rand_u16(u->env.rand);
 	while (ids[sl->up_id] != 0);
 	ids[sl->up_id] = idx;
+	u->waiting[sl->upstream]++;
 	s->inflight++;
 	s->sent++;
 	stats_add(&u->env.up_stats[sl->upstream].sent, 1);
@@ -402,6 +421,7 @@ static void slot_send_udp(struct upstream *u, struct slot *sl)
 	 * lost packet: the timeout moves on to the next upstream. */
 	send_query(u, s, sl);
 	fifo_append(u, sl);
+	return 0;
 }
 
 static void slot_start_tcp(struct upstream *u, struct slot *sl);
@@ -422,8 +442,8 @@ static void slot_next_try(struct upstream *u, struct slot *sl)
 	sl->upstream = (uint8_t)((sl->upstream + 1) % u->cfg->upstream_count);
 	if (sl->conn != NULL)
 		slot_start_tcp(u, sl); /* a TCP client's query goes over TCP to every upstream */
-	else
-		slot_send_udp(u, sl);
+	else if (slot_send_udp(u, sl) < 0)
+		slot_fail(u, sl);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -667,15 +687,18 @@ void upstream_forward(struct upstream *u, const struct wire_query *q, const stru
 	sl->tries = 0;
 	if (c->conn)
 		u->env.hold(c->conn);
-	stats_inc(u->env.stats, STAT_FORWARDED);
 	/* A TCP client takes up to 65,535 bytes, and over UDP an upstream fits its answer to the
 	 * query's EDNS size or 512 bytes, often by leaving additional records out without setting TC
 	 * (nsd does). So its query goes over TCP, where the upstream gives its whole answer; this is
-	 * also the only way for a query too big for a datagram. */
+	 * also the only way for a query too big for a datagram. Over UDP the upstream's ID space may
+	 * be full (a blackholed upstream under load): then SERVFAIL at once. */
+	if (c->conn == NULL && slot_send_udp(u, sl) < 0) {
+		slot_free(u, sl);
+		goto fail;
+	}
+	stats_inc(u->env.stats, STAT_FORWARDED);
 	if (c->conn != NULL)
 		slot_start_tcp(u, sl);
-	else
-		slot_send_udp(u, sl);
 	return;
 fail:
 	stats_inc(u->env.stats, STAT_SERVFAIL);
@@ -706,7 +729,9 @@ struct upstream *upstream_new(const struct upstream_env *env)
 	u->socks = calloc(u->nsocks, sizeof(*u->socks));
 	u->batch = calloc(cfg->upstream_count, sizeof(*u->batch));
 	u->ids = calloc((size_t)cfg->upstream_count * UP_IDS, sizeof(*u->ids));
-	if (u->active == NULL || u->socks == NULL || u->batch == NULL || u->ids == NULL)
+	u->waiting = calloc(cfg->upstream_count, sizeof(*u->waiting));
+	if (u->active == NULL || u->socks == NULL || u->batch == NULL || u->ids == NULL ||
+	    u->waiting == NULL)
 		goto fail;
 	for (unsigned i = 0; i < u->nsocks; i++)
 		u->socks[i] = (struct up_sock){ .u = u, .fd = -1 };
@@ -758,6 +783,7 @@ void upstream_free(struct upstream *u)
 	free(u->active);
 	free(u->batch);
 	free(u->ids);
+	free(u->waiting);
 	free(u->slots);
 	free(u);
 }
