@@ -403,9 +403,13 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		conn_stream_fill(conn);
 		return;
 	}
-	/* The output drained: a client paused for not reading may send again. */
+	/* The output drained: a client paused for not reading may send again. The queries it sent
+	 * before are still in the input buffer (conn_read_cb stopped at TCP_OUT_HIGH) and no new
+	 * byte may ever come to run the read callback again: answer them now, also after EOF. */
 	if (!conn->eof)
 		bufferevent_enable(bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(bev)) >= 2)
+		conn_read_cb(bev, conn);
 	conn_maybe_finish(conn);
 }
 
