@@ -92,8 +92,10 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 void proxy_answer(struct proxy *p, const struct client_ref *c, uint8_t *ans, size_t len,
 	const struct wire_answer *a, size_t limit, const uint8_t *query, size_t qlen);
 
-/* Answers C with SERVFAIL, built from the original query Q (upstream_fail_cb). */
-void proxy_fail(struct proxy *p, const struct client_ref *c, const struct wire_query *q);
+/* Answers C with RCODE (SERVFAIL, or an upstream's error), built from the original query Q
+ * (upstream_fail_cb). */
+void proxy_fail(struct proxy *p, const struct client_ref *c, const struct wire_query *q,
+	unsigned rcode);
 
 /*
  * A new policy was published: answers cached under the old one may name what the new one

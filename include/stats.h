@@ -58,6 +58,7 @@ enum stat_id {
 	STAT_RCODE_NOTIMP,
 	STAT_RCODE_REFUSED,
 	STAT_RCODE_OTHER,
+	STAT_UPSTREAM_ERROR,   /* upstream error answers without a question (REFUSED, FORMERR, ...) */
 	STAT_COUNT
 };
 

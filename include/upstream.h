@@ -36,9 +36,12 @@ struct upstream;
  */
 typedef void (*upstream_answer_cb)(void *arg, const struct client_ref *c, uint8_t *ans,
 	size_t len, const struct wire_answer *a, size_t limit, const uint8_t *query, size_t qlen);
-/* Every upstream failed, or the query could not be forwarded: answer Q (the client's ID) with
- * SERVFAIL. */
-typedef void (*upstream_fail_cb)(void *arg, const struct client_ref *c, const struct wire_query *q);
+/*
+ * Every upstream failed, or the query could not be forwarded: answer Q (the client's ID) with
+ * RCODE, SERVFAIL unless the last upstream answered an error of its own (REFUSED, FORMERR, ...).
+ */
+typedef void (*upstream_fail_cb)(void *arg, const struct client_ref *c, const struct wire_query *q,
+	unsigned rcode);
 
 /* What an upstream works with; every pointer is borrowed and must outlive it. */
 struct upstream_env {

@@ -360,10 +360,11 @@ void proxy_answer(struct proxy *p, const struct client_ref *c, uint8_t *ans, siz
 	p->env.reply_queued(p->env.reply_arg, c, ans, len);
 }
 
-void proxy_fail(struct proxy *p, const struct client_ref *c, const struct wire_query *q)
+void proxy_fail(struct proxy *p, const struct client_ref *c, const struct wire_query *q,
+	unsigned rcode)
 {
 	uint8_t buf[WIRE_HEADER_LEN + WIRE_NAME_MAX + 4 + 64];
-	size_t n = wire_build_error(q, WIRE_RCODE_SERVFAIL, buf, sizeof(buf));
+	size_t n = wire_build_error(q, rcode, buf, sizeof(buf));
 
 	if (n > 0) {
 		observe_client_response(p->env.observe, c, buf, n);

@@ -49,6 +49,7 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_RCODE_NOTIMP] = "rcode-notimp",
 	[STAT_RCODE_REFUSED] = "rcode-refused",
 	[STAT_RCODE_OTHER] = "rcode-other",
+	[STAT_UPSTREAM_ERROR] = "upstream-errors",
 };
 
 const uint64_t stats_latency_bounds_us[STATS_LATENCY_BUCKETS - 1] = {

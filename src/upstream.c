@@ -92,6 +92,7 @@ struct slot {
 	uint8_t upstream;          /* index into cfg->upstreams */
 	uint64_t sent_ns;          /* when the current try went out (only with time_upstreams) */
 	uint8_t tries;
+	uint8_t err_rcode;         /* the current try's upstream answered this error (0: none) */
 	struct tcp_conn *conn;     /* held; NULL for UDP clients */
 	int udp_fd;
 	socklen_t addrlen;
@@ -329,16 +330,21 @@ static struct client_ref slot_client(const struct slot *sl)
 		(const struct sockaddr *)&sl->addr };
 }
 
-/* All upstreams failed: SERVFAIL built from the stored query (with the client's ID back). */
+/*
+ * All upstreams failed: SERVFAIL built from the stored query (with the client's ID back), or the
+ * error the last upstream answered without a question.
+ */
 static void slot_fail(struct upstream *u, struct slot *sl)
 {
 	struct client_ref c = slot_client(sl);
+	unsigned rcode = sl->err_rcode ? sl->err_rcode : WIRE_RCODE_SERVFAIL;
 	struct wire_query q;
 
 	wire_set_id(sl->query, sl->client_id);
 	if (wire_parse_query(sl->query, sl->qlen, &q) != WIRE_DROP)
-		u->env.fail(u->env.arg, &c, &q);
-	stats_inc(u->env.stats, STAT_SERVFAIL);
+		u->env.fail(u->env.arg, &c, &q, rcode);
+	if (rcode == WIRE_RCODE_SERVFAIL)
+		stats_inc(u->env.stats, STAT_SERVFAIL);
 	slot_free(u, sl);
 }
 
@@ -439,6 +445,7 @@ static void slot_next_try(struct upstream *u, struct slot *sl)
 		slot_fail(u, sl);
 		return;
 	}
+	sl->err_rcode = 0; /* what one upstream refused, the next may answer */
 	sl->upstream = (uint8_t)((sl->upstream + 1) % u->cfg->upstream_count);
 	if (sl->conn != NULL)
 		slot_start_tcp(u, sl); /* a TCP client's query goes over TCP to every upstream */
@@ -486,6 +493,39 @@ static void slot_deliver(struct upstream *u, struct slot *sl, uint8_t *buf, size
 }
 
 
+/*
+ * An error answer without a question section (nsd answers REFUSED for class 65535 and FORMERR for
+ * what it cannot parse that way): with the ID of a pending query, from the address and port it
+ * went to, it is that upstream's verdict on the query, and no answer with a question will follow,
+ * so waiting would only turn it into SERVFAIL after the whole timeout. Sets *RCODE to what the
+ * client is told if no other upstream does better: the same for FORMERR, SERVFAIL, NOTIMP and
+ * REFUSED, SERVFAIL for anything else. (It bypasses the use-0x20 check, there being no name to
+ * compare; a spoofer who guesses ID and port can make a query fail, which a forged timeout-length
+ * silence could too, but cannot make it answer.)
+ */
+static bool error_without_question(const uint8_t *buf, size_t len, unsigned *rcode)
+{
+	unsigned r;
+
+	if (len < WIRE_HEADER_LEN || !(buf[2] & 0x80) || (buf[2] & 0x78) != 0 || buf[4] != 0 ||
+	    buf[5] != 0 || (r = buf[3] & 0x0f) == WIRE_RCODE_NOERROR)
+		return false;
+	*rcode = r == WIRE_RCODE_FORMERR || r == WIRE_RCODE_NOTIMP || r == WIRE_RCODE_REFUSED ?
+		r : WIRE_RCODE_SERVFAIL;
+	return true;
+}
+
+/* The upstream answered the slot's query with an error of its own: the next upstream at once,
+ * or that error for the client after the last one. */
+static void slot_upstream_error(struct upstream *u, struct slot *sl, unsigned rcode)
+{
+	stats_inc(u->env.stats, STAT_UPSTREAM_ERROR);
+	log_debug("upstream %s: error answer without a question (rcode %u)",
+		u->cfg->upstreams[sl->upstream].text, rcode);
+	sl->err_rcode = (uint8_t)rcode;
+	slot_next_try(u, sl);
+}
+
 /* Classifies an answer that is not acceptable, for the counters. */
 static enum stat_id answer_problem(const struct slot *sl, const uint8_t *buf, size_t len)
 {
@@ -517,6 +557,11 @@ static void handle_udp_answer(struct up_sock *s, uint8_t *buf, size_t len)
 	if (wire_check_answer(buf, len, sl->qname_sent, sl->qname_len, sl->qtype,
 	    sl->qclass, &a) < 0) {
 		enum stat_id problem = answer_problem(sl, buf, len);
+		unsigned rcode;
+		if (error_without_question(buf, len, &rcode)) {
+			slot_upstream_error(u, sl, rcode);
+			return;
+		}
 		/* Some old servers cut a truncated answer mid-record: the TC bit on an answer to our
 		 * question is still worth believing, and TCP will give the whole answer. */
 		if (problem == STAT_MALFORMED && (buf[2] & 0x02)) {
@@ -588,6 +633,12 @@ static void tcp_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (wire_check_answer(buf, len, sl->qname_sent, sl->qname_len, sl->qtype,
 	    sl->qclass, &a) < 0) {
+		unsigned rcode;
+		if (error_without_question(buf, len, &rcode)) {
+			slot_upstream_error(u, sl, rcode);
+			sendq_flush(u->env.sendq);
+			return;
+		}
 		stats_inc(u->env.stats, answer_problem(sl, buf, len));
 		slot_next_try(u, sl);
 		sendq_flush(u->env.sendq);
@@ -685,6 +736,7 @@ void upstream_forward(struct upstream *u, const struct wire_query *q, const stru
 	sl->limit = c->conn ? 65535 : wire_udp_limit(q);
 	sl->upstream = 0;
 	sl->tries = 0;
+	sl->err_rcode = 0;
 	if (c->conn)
 		u->env.hold(c->conn);
 	/* A TCP client takes up to 65,535 bytes, and over UDP an upstream fits its answer to the
@@ -702,7 +754,7 @@ void upstream_forward(struct upstream *u, const struct wire_query *q, const stru
 	return;
 fail:
 	stats_inc(u->env.stats, STAT_SERVFAIL);
-	u->env.fail(u->env.arg, c, q);
+	u->env.fail(u->env.arg, c, q, WIRE_RCODE_SERVFAIL);
 }
 
 size_t upstream_inflight(const struct upstream *u)

@@ -106,9 +106,10 @@ static void on_answer(void *arg, const struct client_ref *c, uint8_t *ans, size_
 	proxy_answer(((struct worker *)arg)->proxy, c, ans, len, a, limit, query, qlen);
 }
 
-static void on_fail(void *arg, const struct client_ref *c, const struct wire_query *q)
+static void on_fail(void *arg, const struct client_ref *c, const struct wire_query *q,
+	unsigned rcode)
 {
-	proxy_fail(((struct worker *)arg)->proxy, c, q);
+	proxy_fail(((struct worker *)arg)->proxy, c, q, rcode);
 }
 
 /* serve-rpz: proxy's transfers go out through listen, pulled message by message. */

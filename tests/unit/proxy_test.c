@@ -552,7 +552,7 @@ static void test_errors(void)
 		printf("Bail out! parse\n");
 		exit(1);
 	}
-	proxy_fail(e.p, &udp_client, &wq);
+	proxy_fail(e.p, &udp_client, &wq, WIRE_RCODE_SERVFAIL);
 	is_int(fk.replies, 1, "proxy_fail: answered at once");
 	is_answer(fk.out, fk.out_len, LDNS_RCODE_SERVFAIL, 0x5151, NULL, "proxy_fail");
 	p = parse(fk.out, fk.out_len);
