@@ -340,12 +340,16 @@ static void answer_store(struct proxy *p, const uint8_t *ans, size_t len,
 		cache_store(p->cache, &q, limit, ans, len, a, clock_now_ms());
 }
 
-void proxy_answer(struct proxy *p, const struct client_ref *c, uint8_t *ans, size_t len,
-	const struct wire_answer *a, size_t limit, const uint8_t *query, size_t qlen)
+/*
+ * proxy_answer's less common cases: the cache, an alias to inspect, an answer too big for the
+ * client's UDP size. Out of line, so that the common case does not pay for their stack frame.
+ */
+static __attribute__((noinline)) void answer_slow(struct proxy *p, const struct client_ref *c,
+	uint8_t *ans, size_t len, const struct wire_answer *a, size_t limit, const uint8_t *query,
+	size_t qlen)
 {
 	if (p->cache)
 		answer_store(p, ans, len, a, limit, query, qlen);
-	/* Most answers carry no alias, and then inspection costs this one test. */
 	if (a->alias && p->env.cfg->inspect_answers && answer_cloaked(p, c, ans, len, a, limit))
 		return;
 	if (len > limit) {
@@ -357,6 +361,18 @@ void proxy_answer(struct proxy *p, const struct client_ref *c, uint8_t *ans, siz
 	}
 	/* ANS is the upstream receive buffer, which the caller flushes before reusing. */
 	observe_client_response(p->env.observe, c, ans, len);
+	p->env.reply_queued(p->env.reply_arg, c, ans, len);
+}
+
+void proxy_answer(struct proxy *p, const struct client_ref *c, uint8_t *ans, size_t len,
+	const struct wire_answer *a, size_t limit, const uint8_t *query, size_t qlen)
+{
+	/* Most answers carry no alias, fit the client and are not cached: then this is one test
+	 * and a jump to the reply. */
+	if (p->cache != NULL || a->alias || len > limit) {
+		answer_slow(p, c, ans, len, a, limit, query, qlen);
+		return;
+	}
 	p->env.reply_queued(p->env.reply_arg, c, ans, len);
 }
 
