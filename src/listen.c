@@ -41,6 +41,7 @@
 #define TCP_OUT_HIGH (256 * 1024) /* stop reading a client that does not read its answers */
 #define TCP_IN_MAX (2 + 65535) * 2
 #define ACCEPT_POLL_MS 50 /* at the connection cap: how often to look for room */
+#define PARK_MAX 64       /* connections accepted past the cap that wait for room (see tcp_admit) */
 /* One log line for both ways a client outside allow-from is turned away (UDP query, TCP accept). */
 static const char ACL_DENIED_LOG[] = "allow-from: queries from outside the allowed networks";
 
@@ -75,6 +76,14 @@ struct listen {
 	bool stopped;                    /* listen_stop ran: accept stays off */
 	struct event *accept_retry;      /* owned: re-enables accept after EMFILE */
 	struct tcp_conn *conn_list;      /* open and closing connections */
+	/* Connections this worker accepted while another worker took the last place under the cap:
+	 * kept unread, as if still in the kernel backlog, until there is room (oldest first). */
+	struct parked {
+		int fd;                  /* owned */
+		socklen_t len;
+		struct sockaddr_storage peer;
+	} parked[PARK_MAX];
+	unsigned nparked;
 
 	/* UDP batch state, reused by every wakeup (no per-query allocation). */
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
@@ -224,6 +233,8 @@ static void accept_set(struct listen *l, bool enable)
 	l->accept_paused = !enable;
 }
 
+static void tcp_room(struct listen *l);
+
 /* Closes the socket; the struct lives on while forwarded queries still refer to it. */
 static void conn_close(struct tcp_conn *conn)
 {
@@ -241,10 +252,9 @@ static void conn_close(struct tcp_conn *conn)
 	conn->slow_ev = NULL;
 	l->conns--;
 	atomic_fetch_sub(l->env.tcp_conns, 1);
-	if (!l->stopped && atomic_load(l->env.tcp_conns) < l->max_conns)
-		accept_set(l, true);
 	if (conn->pending == 0)
 		conn_free(conn);
+	tcp_room(l);
 }
 
 /* After the peer's EOF (or on stop), close once every answer is written. */
@@ -440,54 +450,48 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /*
  * The connection cap is for all workers together, counted in one shared atomic (accept is far
- * off the hot path). At the cap this worker pauses accept, so further connections wait in the
- * kernel backlog, and polls every ACCEPT_POLL_MS for room: a connection closing in another
- * worker cannot re-enable our listener directly. A connection that another worker's accept won
- * in the race past the cap is closed at once.
+ * off the hot path). A place is taken (the count raised) before a connection is served; at the
+ * cap this worker pauses accept, so further connections wait in the kernel backlog, and polls
+ * every ACCEPT_POLL_MS for room: a connection closing in another worker cannot re-enable our
+ * listener directly. Two workers can accept at the same instant, and the one that finds the last
+ * place taken keeps its connection parked, unread, until a place frees up: the client cannot
+ * tell that from waiting in the backlog, where the old code reset it instead. Only past PARK_MAX
+ * parked connections (a worker's accept loop would have to outrun its own pause) is one closed.
  */
-static bool tcp_over_limit(struct listen *l)
+static bool tcp_take_place(struct listen *l)
 {
-	struct timeval poll = { 0, ACCEPT_POLL_MS * 1000 };
 	unsigned n = atomic_fetch_add(l->env.tcp_conns, 1) + 1;
 
-	if (n < l->max_conns)
-		return false;
+	if (n <= l->max_conns)
+		return true;
+	atomic_fetch_sub(l->env.tcp_conns, 1);
+	return false;
+}
+
+static void tcp_at_cap(struct listen *l)
+{
+	struct timeval poll = { 0, ACCEPT_POLL_MS * 1000 };
+
 	caplog_hit(l->env.caps, STAT_TCP_REFUSED, "max-tcp-connections reached: accept paused");
 	accept_set(l, false);
 	event_add(l->accept_retry, &poll);
-	if (n == l->max_conns)
-		return false;
-	atomic_fetch_sub(l->env.tcp_conns, 1);
-	return true;
 }
 
-static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-	int salen, void *arg)
+/* Serves FD (peer SA) as a connection; its place under the cap is already taken. */
+static void conn_open(struct listen *l, evutil_socket_t fd, const struct sockaddr *sa,
+	socklen_t salen)
 {
-	struct listen *l = arg;
 	const struct config *cfg = l->env.cfg;
 	struct tcp_conn *conn = NULL;
 	struct timeval idle = { cfg->tcp_idle_timeout_ms / 1000,
 		(cfg->tcp_idle_timeout_ms % 1000) * 1000 };
 	struct timeval wr = { idle.tv_sec * 3 + 1, 0 };
-	(void)lev;
 
-	if (guard_check_acl(l->env.guard, sa) != GUARD_PASS) {
-		/* A TCP client outside allow-from learns nothing, not even REFUSED. */
-		caplog_hit(l->env.caps, STAT_ACL_DENIED, ACL_DENIED_LOG);
-		observe_refused(l->env.observe, sa, true, AUDIT_ACL_DENIED, "drop", NULL, 0, NULL, 0);
-		evutil_closesocket(fd);
-		return;
-	}
-	if (tcp_over_limit(l)) {
-		evutil_closesocket(fd);
-		return;
-	}
 	conn = calloc(1, sizeof(*conn)); /* owned by the connection list until conn_free */
 	if (conn == NULL)
 		goto fail;
 	conn->l = l;
-	conn->peerlen = (socklen_t)salen;
+	conn->peerlen = salen;
 	memcpy(&conn->peer, sa, (size_t)salen < sizeof(conn->peer) ? (size_t)salen : sizeof(conn->peer));
 	conn->bev = bufferevent_socket_new(l->env.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (conn->bev == NULL)
@@ -516,19 +520,59 @@ fail:
 	free(conn);
 }
 
-static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+/* A place may have freed up: serve parked connections first, then accept again. */
+static void tcp_room(struct listen *l)
 {
-	struct listen *l = arg;
 	struct timeval poll = { 0, ACCEPT_POLL_MS * 1000 };
-	(void)fd;
-	(void)what;
 
 	if (l->stopped)
 		return;
-	if (atomic_load(l->env.tcp_conns) < l->max_conns)
+	while (l->nparked > 0 && tcp_take_place(l)) {
+		struct parked pk = l->parked[0];
+		memmove(l->parked, l->parked + 1, --l->nparked * sizeof(l->parked[0]));
+		conn_open(l, pk.fd, (const struct sockaddr *)&pk.peer, pk.len);
+	}
+	if (l->nparked == 0 && atomic_load(l->env.tcp_conns) < l->max_conns)
 		accept_set(l, true);
-	else
+	else if (!event_pending(l->accept_retry, EV_TIMEOUT, NULL))
 		event_add(l->accept_retry, &poll);
+}
+
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+	int salen, void *arg)
+{
+	struct listen *l = arg;
+	(void)lev;
+
+	if (guard_check_acl(l->env.guard, sa) != GUARD_PASS) {
+		/* A TCP client outside allow-from learns nothing, not even REFUSED. */
+		caplog_hit(l->env.caps, STAT_ACL_DENIED, ACL_DENIED_LOG);
+		observe_refused(l->env.observe, sa, true, AUDIT_ACL_DENIED, "drop", NULL, 0, NULL, 0);
+		evutil_closesocket(fd);
+		return;
+	}
+	if (!tcp_take_place(l)) {
+		tcp_at_cap(l);
+		if (l->nparked == PARK_MAX) {
+			evutil_closesocket(fd);
+			return;
+		}
+		struct parked *pk = &l->parked[l->nparked++];
+		pk->fd = fd;
+		pk->len = (socklen_t)salen < sizeof(pk->peer) ? (socklen_t)salen : sizeof(pk->peer);
+		memcpy(&pk->peer, sa, pk->len);
+		return;
+	}
+	if (atomic_load(l->env.tcp_conns) >= l->max_conns)
+		tcp_at_cap(l); /* this one took the last place */
+	conn_open(l, fd, sa, (socklen_t)salen);
+}
+
+static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	tcp_room(arg);
 }
 
 static void accept_error_cb(struct evconnlistener *lev, void *arg)
@@ -641,6 +685,11 @@ fail:
 void listen_stop(struct listen *l)
 {
 	l->stopped = true;
+	/* Parked connections were never served: close them, as the backlog is closed with the
+	 * listener. */
+	for (unsigned i = 0; i < l->nparked; i++)
+		close(l->parked[i].fd);
+	l->nparked = 0;
 	for (size_t i = 0; i < l->n; i++) {
 		/* Stop reading, but keep the socket: answers to queries in flight leave through it. */
 		if (l->udp[i].ev)
