@@ -1,10 +1,10 @@
 #!/bin/bash
-# 30-upstream-blackhole: an upstream that reads every query and never answers, under a flood of
-# unique forwarded names (issue 12). One worker, one upstream socket and room for 200,000 queries
-# in flight, so the flood piles up on one socket's 65,536-entry ID space: blokir must keep
+# 50-upstream-blackhole: an upstream that reads every query and never answers, under a flood of
+# unique forwarded names (issue 12). One worker, one upstream and room for 200,000 queries in
+# flight, so the flood piles up in the upstream's 65,536-entry ID space: blokir must keep
 # answering blocked names, turn what does not fit into SERVFAIL (inflight-full) at once instead
 # of spinning for a free ID, and still stop on SIGTERM. The old code drew random IDs for good once
-# a socket had all 65,536 taken: the worker hung at 100% CPU and answered nothing.
+# all 65,536 were taken: the worker hung at 100% CPU and answered nothing.
 . "$(dirname "$0")/lib.sh"
 
 start_fake silent || bail "fakeupstream did not start"
@@ -56,12 +56,12 @@ diag "flood: $flood_out SERVFAIL answers came back while sending"
 
 # A blocked name right after the flood, while ~80,000 queries wait on the upstream.
 out=$(timeout 10 dig @127.0.0.1 -p "$BPORT" +time=2 +tries=1 +nocookie www.t.me A 2>&1)
-is "$(rcode "$out")" NXDOMAIN "blocked names are still answered with the upstream socket full"
+is "$(rcode "$out")" NXDOMAIN "blocked names are still answered with the upstream's ID space full"
 s=$(stats)
 diag "$s"
 fwd=$(stat_val "$s" forwarded); full=$(stat_val "$s" inflight-full)
 [ -n "$full" ] && [ "$full" -gt 0 ]
-ok $? "queries past the socket's ID space are refused at once (inflight-full=$full)"
+ok $? "queries past the ID space are refused at once (inflight-full=$full)"
 [ -n "$fwd" ] && [ "$fwd" -ge 61440 ]
 ok $? "forwarded up to the cap (forwarded=$fwd)"
 [ "${flood_out:-0}" -gt 0 ]
