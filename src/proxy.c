@@ -367,12 +367,13 @@ static __attribute__((noinline)) void answer_slow(struct proxy *p, const struct 
 void proxy_answer(struct proxy *p, const struct client_ref *c, uint8_t *ans, size_t len,
 	const struct wire_answer *a, size_t limit, const uint8_t *query, size_t qlen)
 {
-	/* Most answers carry no alias, fit the client and are not cached: then this is one test
-	 * and a jump to the reply. */
+	/* Most answers carry no alias, fit the client and are not cached: then this is one test,
+	 * the dnstap hook and a jump to the reply. */
 	if (p->cache != NULL || a->alias || len > limit) {
 		answer_slow(p, c, ans, len, a, limit, query, qlen);
 		return;
 	}
+	observe_client_response(p->env.observe, c, ans, len);
 	p->env.reply_queued(p->env.reply_arg, c, ans, len);
 }
 
