@@ -43,6 +43,7 @@ enum stat_id {
 	STAT_XFR_REFUSED,      /* serve-rpz: requests refused (allow, unsigned, UDP AXFR, bad TSIG) */
 	STAT_AUDIT_DROPPED,    /* audit-log lines dropped: the worker's ring was full */
 	STAT_DNSTAP_DROPPED,   /* dnstap messages dropped: fstrm's queue was full */
+	STAT_UPSTREAM_ERROR,   /* upstream error answers without a question (REFUSED, FORMERR, ...) */
 	/* Breakdowns (issue 11, metrics): every query by transport and by question type, every
 	 * answer sent by its rcode. */
 	STAT_QUERIES_UDP,
@@ -58,7 +59,6 @@ enum stat_id {
 	STAT_RCODE_NOTIMP,
 	STAT_RCODE_REFUSED,
 	STAT_RCODE_OTHER,
-	STAT_UPSTREAM_ERROR,   /* upstream error answers without a question (REFUSED, FORMERR, ...) */
 	STAT_COUNT
 };
 

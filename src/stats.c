@@ -36,6 +36,7 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_XFR_REFUSED] = "xfr-refused",
 	[STAT_AUDIT_DROPPED] = "audit-dropped",
 	[STAT_DNSTAP_DROPPED] = "dnstap-dropped",
+	[STAT_UPSTREAM_ERROR] = "upstream-errors",
 	[STAT_QUERIES_UDP] = "queries-udp",
 	[STAT_QUERIES_TCP] = "queries-tcp",
 	[STAT_QTYPE_A] = "qtype-a",
@@ -49,7 +50,6 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_RCODE_NOTIMP] = "rcode-notimp",
 	[STAT_RCODE_REFUSED] = "rcode-refused",
 	[STAT_RCODE_OTHER] = "rcode-other",
-	[STAT_UPSTREAM_ERROR] = "upstream-errors",
 };
 
 const uint64_t stats_latency_bounds_us[STATS_LATENCY_BUCKETS - 1] = {
