@@ -1,5 +1,5 @@
 #!/bin/bash
-# 50-upstream-blackhole: an upstream that reads every query and never answers, under a flood of
+# 60-upstream-blackhole: an upstream that reads every query and never answers, under a flood of
 # unique forwarded names (issue 12). One worker, one upstream and room for 200,000 queries in
 # flight, so the flood piles up in the upstream's 65,536-entry ID space: blokir must keep
 # answering blocked names, turn what does not fit into SERVFAIL (inflight-full) at once instead

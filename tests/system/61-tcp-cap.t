@@ -1,5 +1,5 @@
 #!/bin/bash
-# 51-tcp-cap: max-tcp-connections is exact across workers (issue 12). Two workers share the cap;
+# 61-tcp-cap: max-tcp-connections is exact across workers (issue 12). Two workers share the cap;
 # when both accept at the same instant past it, the old code closed the loser's connection, so
 # 1-2 of 40 clients got a reset instead of waiting as the README promises. Now such a connection
 # waits unread until a place frees up. Each of 8 rounds opens 40 connections at once (cap 10),
