@@ -1,5 +1,5 @@
 #!/bin/bash
-# 44-upstream-errors: an upstream's error answer without a question section (issue 12). nsd
+# 62-upstream-errors: an upstream's error answer without a question section (issue 12). nsd
 # answers REFUSED with QDCOUNT=0 to a query of class 65535; it comes from the upstream's address
 # with the right ID, so it is the upstream's verdict: blokir tries the next upstream at once and,
 # after the last one, gives the client that RCODE for its own question. The old code dropped it as
