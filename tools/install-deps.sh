@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="build-essential clang pkg-config libldns-dev libevent-dev libyaml-dev libxxhash-dev libidn2-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev"
-TEST="nsd knot unbound groff-base systemd passwd curl fstrm-bin bind9-dnsutils bind9 dnsperf python3 python3-dnspython python3-yaml python3-prometheus-client valgrind iproute2 libclang-rt-14-dev procps util-linux"
+TEST="nsd knot unbound groff-base man-db systemd passwd curl fstrm-bin bind9-dnsutils bind9 dnsperf python3 python3-dnspython python3-yaml python3-prometheus-client valgrind iproute2 libclang-rt-14-dev procps util-linux"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
