@@ -4,7 +4,8 @@
 # (TAP) on any include circle among modules, and on a network module reaching up or sideways:
 #   - listen and upstream include none of proxy.h, worker.h, and each other's header;
 #   - proxy includes none of listen.h, upstream.h, worker.h;
-#   - worker.h is included only by worker.c and server.c (struct worker is private to worker.c).
+#   - worker.h is included only by worker.c and the server (server.c and its parts, the files
+#     that include serverpriv.h); struct worker is private to worker.c.
 # Run by `make test`; needs nothing but python3.
 import os
 import re
@@ -80,8 +81,17 @@ for mod, bad in sorted(forbidden.items()):
         check(not got, "%s includes none of %s" % (f, ", ".join(b + ".h" for b in sorted(bad))),
               ["includes " + ", ".join(g + ".h" for g in got)] if got else None)
 
-users = sorted(f for f, h in files.items() if "worker" in h and f not in ("src/worker.c", "src/server.c"))
-check(not users, "worker.h is included only by worker.c and server.c",
+# The server is one module over several files: src/server.c and its parts, the files that
+# include serverpriv.h (struct server's body, private to them).
+server_parts = ("src/server.c", "src/serverreload.c", "src/servercarry.c", "src/serverctl.c",
+                "src/servermetrics.c")
+users = sorted(f for f, h in files.items() if "serverpriv" in h and f not in server_parts)
+check(not users, "serverpriv.h is included only by server.c and its parts",
+      ["also by " + ", ".join(users)] if users else None)
+
+users = sorted(f for f, h in files.items() if "worker" in h and f != "src/worker.c"
+               and f not in server_parts)
+check(not users, "worker.h is included only by worker.c and the server's files",
       ["also by " + ", ".join(users)] if users else None)
 
 with open(os.path.join(root, "include", "worker.h"), encoding="utf-8") as f:

@@ -1,0 +1,172 @@
+/*
+ * servermetrics: the Prometheus text page of metrics-listen, rendered on the metrics thread
+ * (the metrics module's render callback). Counters are summed over the workers' relaxed atomic
+ * stats; what only the main loop writes (policy, carried counts, reload results) is read under
+ * the server's state_lock (include/serverpriv.h).
+ */
+#include "server.h"
+#include "serverpriv.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "metrics.h"
+#include "stats.h"
+#include "version.h"
+#include "worker.h"
+
+/* ---- metrics ---- */
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void label_value(FILE *o, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(o, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", o);
+		else
+			fputc(*v, o);
+	}
+}
+
+/* "answers-wrong-id" as "blokir_answers_wrong_id_total". */
+static void counter_name(FILE *o, const char *name)
+{
+	fputs("blokir_", o);
+	for (; *name; name++)
+		fputc(*name == '-' ? '_' : *name, o);
+	fputs("_total", o);
+}
+
+static void family(FILE *o, const char *name, const char *type, const char *help)
+{
+	fprintf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_breakdown(FILE *o, const uint64_t *sum, const char *name, const char *label,
+	const char *help, enum stat_id first, enum stat_id last, const char *const *values)
+{
+	family(o, name, "counter", help);
+	for (int i = first; i <= (int)last; i++)
+		fprintf(o, "%s{%s=\"%s\"} %llu\n", name, label, values[i - first],
+			(unsigned long long)sum[i]);
+}
+
+static void render_upstreams(struct server *s, FILE *o)
+{
+	static const char *const fams[][2] = {
+		{ "blokir_forwarded_by_upstream_total", "tries sent to the upstream (UDP and TCP)" },
+		{ "blokir_timeouts_by_upstream_total", "tries the upstream did not answer in time" },
+		{ "blokir_answers_by_upstream_total", "answers from the upstream relayed" },
+	};
+	size_t n = s->cfg->upstream_count;
+
+	for (int f = 0; f < 3; f++) {
+		family(o, fams[f][0], "counter", fams[f][1]);
+		for (size_t u = 0; u < n; u++) {
+			uint64_t v = 0;
+			for (unsigned w = 0; w < s->nworkers; w++) {
+				const struct stats_upstream *st = &worker_upstream_stats(s->workers[w])[u];
+				const _Atomic uint64_t *c = f == 0 ? &st->sent : f == 1 ? &st->timeouts : &st->answers;
+				v += atomic_load_explicit(c, memory_order_relaxed);
+			}
+			fprintf(o, "%s{upstream=\"%s\"} %llu\n", fams[f][0], s->cfg->upstreams[u].text,
+				(unsigned long long)v);
+		}
+	}
+	family(o, "blokir_upstream_latency_seconds", "histogram",
+		"time from sending a try to its answer");
+	for (size_t u = 0; u < n; u++) {
+		uint64_t b[STATS_LATENCY_BUCKETS] = { 0 }, sum_us = 0, cum = 0;
+		const char *t = s->cfg->upstreams[u].text;
+		for (unsigned w = 0; w < s->nworkers; w++) {
+			const struct stats_upstream *st = &worker_upstream_stats(s->workers[w])[u];
+			for (int i = 0; i < STATS_LATENCY_BUCKETS; i++)
+				b[i] += atomic_load_explicit(&st->bucket[i], memory_order_relaxed);
+			sum_us += atomic_load_explicit(&st->latency_us_sum, memory_order_relaxed);
+		}
+		for (int i = 0; i < STATS_LATENCY_BUCKETS; i++) {
+			cum += b[i];
+			if (i < STATS_LATENCY_BUCKETS - 1)
+				fprintf(o, "blokir_upstream_latency_seconds_bucket{upstream=\"%s\",le=\"%g\"} "
+					"%llu\n", t, (double)stats_latency_bounds_us[i] / 1e6,
+					(unsigned long long)cum);
+			else
+				fprintf(o, "blokir_upstream_latency_seconds_bucket{upstream=\"%s\",le=\"+Inf\"} "
+					"%llu\n", t, (unsigned long long)cum);
+		}
+		fprintf(o, "blokir_upstream_latency_seconds_sum{upstream=\"%s\"} %.6f\n", t,
+			(double)sum_us / 1e6);
+		fprintf(o, "blokir_upstream_latency_seconds_count{upstream=\"%s\"} %llu\n", t,
+			(unsigned long long)cum);
+	}
+}
+
+/* metrics_render_cb: the whole page, on the metrics thread. */
+void render_metrics(void *arg, FILE *o)
+{
+	static const char *const transports[] = { "udp", "tcp" };
+	static const char *const qtypes[] = { "A", "AAAA", "HTTPS", "other" };
+	static const char *const rcodes[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+		"REFUSED", "other" };
+	struct server *s = arg;
+	uint64_t sum[STAT_COUNT] = { 0 };
+	bool is_list;
+
+	for (unsigned w = 0; w < s->nworkers; w++)
+		stats_add_to(worker_stats(s->workers[w]), sum);
+	for (int i = 0; i < STAT_COUNT; i++) {
+		/* the breakdowns are labelled families of their own, below */
+		if (i >= STAT_QUERIES_UDP && i <= STAT_RCODE_OTHER)
+			continue;
+		fprintf(o, "# TYPE ");
+		counter_name(o, stats_name((enum stat_id)i));
+		fprintf(o, " counter\n");
+		counter_name(o, stats_name((enum stat_id)i));
+		fprintf(o, " %llu\n", (unsigned long long)sum[i]);
+	}
+	render_breakdown(o, sum, "blokir_queries_by_transport_total", "transport",
+		"client queries by transport", STAT_QUERIES_UDP, STAT_QUERIES_TCP, transports);
+	render_breakdown(o, sum, "blokir_queries_by_qtype_total", "qtype",
+		"parsed client queries by question type", STAT_QTYPE_A, STAT_QTYPE_OTHER, qtypes);
+	render_breakdown(o, sum, "blokir_answers_by_rcode_total", "rcode",
+		"answers sent to clients by rcode", STAT_RCODE_NOERROR, STAT_RCODE_OTHER, rcodes);
+	render_upstreams(s, o);
+
+	pthread_mutex_lock(&s->state_lock);
+	const struct policy *p = atomic_load(&s->policy);
+	for (int want_list = 0; want_list < 2; want_list++) {
+		const char *fam = want_list ? "blokir_blocked_by_list_total" :
+			"blokir_blocked_by_entry_total";
+		family(o, fam, "counter", want_list ? "queries blocked by a name from this list" :
+			"queries blocked by this YAML entry (directly or through a CNAME chain)");
+		for (size_t i = 0; i < policy_hit_slots(p); i++) {
+			const char *label = policy_hit_label(p, i, &is_list);
+			if (is_list != (want_list == 1))
+				continue;
+			fprintf(o, "%s{%s=\"", fam, want_list ? "list" : "entry");
+			label_value(o, label);
+			fprintf(o, "\"} %llu\n", (unsigned long long)hit_total(s, i));
+		}
+	}
+	family(o, "blokir_reloads_total", "counter", "policy reloads by result");
+	fprintf(o, "blokir_reloads_total{result=\"ok\"} %llu\nblokir_reloads_total{result=\"failed\"} "
+		"%llu\n", (unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
+	family(o, "blokir_last_reload_timestamp_seconds", "gauge",
+		"when the last reload finished (unix time; 0: none since start)");
+	fprintf(o, "blokir_last_reload_timestamp_seconds %lld\n", (long long)s->last_reload_at);
+	family(o, "blokir_start_time_seconds", "gauge", "when the daemon started (unix time)");
+	fprintf(o, "blokir_start_time_seconds %lld\n", (long long)s->started);
+	family(o, "blokir_policy_generation", "gauge", "policies published since start");
+	fprintf(o, "blokir_policy_generation %llu\n",
+		(unsigned long long)atomic_load(&s->policy_gen));
+	family(o, "blokir_policy_entries", "gauge", "enabled YAML entries in force");
+	fprintf(o, "blokir_policy_entries %zu\n", policy_rule_count(p));
+	family(o, "blokir_policy_list_names", "gauge", "names from enabled lists in force");
+	fprintf(o, "blokir_policy_list_names %zu\n", policy_list_names(p));
+	family(o, "blokir_policy_info", "gauge", "the policy in force: its file's SHA-256");
+	fprintf(o, "blokir_policy_info{sha256=\"%s\",generation=\"%llu\",version=\"%s\"} 1\n",
+		s->sha256, (unsigned long long)atomic_load(&s->policy_gen), BLOKIR_VERSION);
+	pthread_mutex_unlock(&s->state_lock);
+}

@@ -1,0 +1,577 @@
+/*
+ * serverreload: the server's policy reloads (see the reload protocol in src/server.c). The
+ * loader thread, publishing a policy and retiring the one it replaces, the RPZ zones' views
+ * (a transfer publishes through zone_published), the serve-rpz export thread, schedule
+ * changes, and taking over the settings a reload changed. Part of the server, on its state in
+ * include/serverpriv.h; it runs on the main loop, except loader_main and exporter_main.
+ */
+#include "server.h"
+#include "serverpriv.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "control.h"
+#include "diag.h"
+#include "digest.h"
+#include "log.h"
+#include "notify.h"
+#include "reconf.h"
+#include "worker.h"
+#include "xfr.h"
+#include "xfrnotify.h"
+#include "xfrout.h"
+#include "zonedb.h"
+
+/* ---- zones ---- */
+
+/* xfr_publish_cb, on the transfer thread (or in xfr_start): parks SNAP for the main loop. */
+void zone_published(void *ctx, size_t zone, struct zonesnap *snap)
+{
+	struct server *s = ctx;
+
+	pthread_mutex_lock(&s->zlock);
+	zonesnap_unref(s->pending[zone]);
+	s->pending[zone] = snap;
+	s->pending_set[zone] = true;
+	s->zones_changed = true;
+	pthread_mutex_unlock(&s->zlock);
+	server_notify(s);
+}
+
+/*
+ * A view of CORE with the current snapshots: CORE's zone I is the start-up zone of the same name
+ * (zones are matched by name, since a reload may reorder, add or remove them). NULL on ENOMEM.
+ */
+struct policy *zones_view(struct server *s, struct policy *core)
+{
+	size_t n = policy_zone_count(core);
+	struct zonesnap **v = calloc(n ? n : 1, sizeof(*v));
+	struct policy *view;
+
+	if (v == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		const uint8_t *name = policy_zone_name(core, i, &len);
+		const struct config_zone *cz = config_zone_find(s->cfg, name, len);
+		if (cz != NULL)
+			v[i] = s->snaps[cz - s->cfg->zones];
+	}
+	view = policy_with_zones(core, v, n);
+	free(v);
+	/* the status says which zones this view enforces */
+	for (size_t j = 0; view != NULL && j < s->cfg->zone_count; j++) {
+		bool on = false;
+		for (size_t i = 0; i < n; i++) {
+			size_t len;
+			const uint8_t *name = policy_zone_name(core, i, &len);
+			if (len == s->cfg->zones[j].name_len && memcmp(name, s->cfg->zones[j].name, len) == 0)
+				on = policy_zone_enabled(core, i);
+		}
+		xfr_set_enforced(s->xfr, j, on);
+	}
+	return view;
+}
+
+/* Takes the snapshots the transfer thread handed over; true when any changed. */
+bool zones_take(struct server *s)
+{
+	bool any;
+
+	pthread_mutex_lock(&s->zlock);
+	any = s->zones_changed;
+	s->zones_changed = false;
+	for (size_t i = 0; any && i < s->cfg->zone_count; i++) {
+		if (!s->pending_set[i])
+			continue;
+		zonesnap_unref(s->snaps[i]);
+		s->snaps[i] = s->pending[i];
+		s->pending[i] = NULL;
+		s->pending_set[i] = false;
+	}
+	pthread_mutex_unlock(&s->zlock);
+	return any;
+}
+
+/* ---- reload ---- */
+
+/*
+ * Publishes the zone for CFG and POL at NOW (loader or exporter thread); the outcome goes to
+ * zone_rc and friends for the main loop to log and NOTIFY about.
+ */
+void serve_publish(struct server *s, const struct config *cfg, const struct policy *pol,
+	int64_t now)
+{
+	struct diag *d = diag_new();
+	const char *err = "out of memory";
+
+	s->zone_rc = -1;
+	s->zone_err[0] = '\0';
+	if (d != NULL)
+		s->zone_rc = xfrout_publish_policy(s->xfrout, cfg, pol, now, d, &s->zone_serial,
+			&s->zone_changes, &err);
+	if (s->zone_rc < 0)
+		snprintf(s->zone_err, sizeof(s->zone_err), "%s%s%s", err, d != NULL &&
+			diag_count(d) > 0 ? ": " : "", d != NULL && diag_count(d) > 0 ?
+			diag_get(d, 0) : "");
+	diag_free(d);
+}
+
+/* Main loop: logs what serve_publish did and tells the secondaries of a new serial. */
+static void serve_published(struct server *s, const char *why)
+{
+	if (s->zone_rc < 0)
+		log_err("serve-rpz: %s: the zone stays at serial %u: %s", why,
+			xfrout_serial(s->xfrout), s->zone_err);
+	else if (s->zone_rc == 0)
+		log_info("serve-rpz: %s: zone %s unchanged at serial %u", why,
+			xfrout_apex_text(s->xfrout), xfrout_serial(s->xfrout));
+	if (s->zone_rc <= 0)
+		return;
+	log_info("serve-rpz: %s: zone %s now at serial %u (%zu record%s changed)", why,
+		xfrout_apex_text(s->xfrout), s->zone_serial, s->zone_changes,
+		s->zone_changes == 1 ? "" : "s");
+	if (s->xfrnotify != NULL)
+		xfrnotify_send(s->xfrnotify);
+}
+
+static void *exporter_main(void *arg)
+{
+	struct server *s = arg;
+
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+		log_debug("serve-rpz: setpriority: %s", strerror(errno));
+	/* the compiled policy: a view over zones may be replaced by a transfer meanwhile */
+	serve_publish(s, s->zone_cfg != NULL ? s->zone_cfg : s->cfg,
+		s->core != NULL ? s->core : atomic_load(&s->policy), policy_now());
+	atomic_store(&s->export_done, true);
+	server_notify(s);
+	return NULL;
+}
+
+/* A schedule change: the export of this instant differs, so the zone is rebuilt off the loop. */
+static void export_start(struct server *s)
+{
+	int err;
+
+	if (s->xfrout == NULL)
+		return;
+	if (s->loading || s->exporting) {
+		s->export_again = true;
+		return;
+	}
+	atomic_store(&s->export_done, false);
+	if ((err = pthread_create(&s->exporter, NULL, exporter_main, s)) != 0) {
+		log_err("serve-rpz: cannot start the export thread: %s", strerror(err));
+		return;
+	}
+	s->exporting = true;
+}
+
+void export_finish(struct server *s)
+{
+	pthread_join(s->exporter, NULL);
+	s->exporting = false;
+	serve_published(s, "schedule change");
+	if (s->stopping)
+		return;
+	if (s->reload_again) {
+		s->reload_again = false;
+		reload_start(s);
+	} else if (s->export_again) {
+		s->export_again = false;
+		export_start(s);
+	}
+}
+
+/*
+ * The one-line reload summary, computed here in the loader thread so the diff (a sort of every
+ * entry) never delays the main loop. The current policy cannot change meanwhile: only the main
+ * loop publishes, and it does so after this thread is done.
+ */
+static void load_summary(struct server *s)
+{
+	struct policy_diff d;
+
+	if (policy_diff(atomic_load(&s->policy), s->loaded, &d) < 0) {
+		snprintf(s->load_summary, sizeof(s->load_summary), "(no summary: out of memory)");
+		return;
+	}
+	snprintf(s->load_summary, sizeof(s->load_summary),
+		"%zu added, %zu removed, %zu switched on, %zu switched off; lists: %zu switched on, "
+		"%zu switched off, %zu names; loaded in %.3f s", d.added, d.removed, d.switched_on,
+		d.switched_off, d.lists_on, d.lists_off, policy_list_names(s->loaded), s->load_seconds);
+}
+
+/*
+ * What a reload cannot change about zones: a zone's primaries, key, reason and ref belong to the
+ * transfer thread, which keeps the start-up configuration; a new zone needs a restart. Enabled
+ * and action do apply (they are the policy's). Logged, not refused: the rest of the file applies.
+ */
+static void zones_reload_check(struct server *s, const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->zone_count; i++) {
+		const struct config_zone *n = &cfg->zones[i], *o;
+
+		o = config_zone_find(s->cfg, n->name, n->name_len);
+		if (o == NULL) {
+			log_warn("reload: zone %s is new: it is pulled only after a restart", n->text);
+			continue;
+		}
+		bool same = o->primary_count == n->primary_count &&
+			(o->tsig_name == NULL) == (n->tsig_name == NULL) &&
+			(o->tsig_name == NULL || (strcmp(o->tsig_name, n->tsig_name) == 0 &&
+			strcmp(o->tsig_secret, n->tsig_secret) == 0 &&
+			strcmp(o->tsig_algorithm, n->tsig_algorithm) == 0)) &&
+			(o->reason == NULL) == (n->reason == NULL) &&
+			(o->reason == NULL || strcmp(o->reason, n->reason) == 0) &&
+			(o->ref == NULL) == (n->ref == NULL) && (o->ref == NULL || strcmp(o->ref, n->ref) == 0) &&
+			o->expire_drop == n->expire_drop;
+		for (size_t p = 0; same && p < o->primary_count; p++)
+			same = strcmp(o->primaries[p].text, n->primaries[p].text) == 0;
+		if (!same)
+			log_warn("reload: zone %s: primaries, TSIG, reason, ref and on-expire changes "
+				"apply after a restart (enabled and action apply now)", n->text);
+	}
+}
+
+static void *loader_main(void *arg)
+{
+	struct server *s = arg;
+	uint64_t t0;
+	struct config *cfg;
+
+	/* The workers come first: on a machine as busy as the load that makes an ISP reload, a
+	 * loader competing at equal weight shows up in the query latency tail. Nice 10 gives it a
+	 * tenth of a worker's share under contention and all idle CPU otherwise. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+		log_debug("reload: setpriority: %s", strerror(errno));
+	t0 = clock_now_ns();
+	s->load_diag = diag_new();
+	if (s->load_diag != NULL) {
+		if (digest_file_sha256(s->cfg->path, s->load_sha256) < 0)
+			s->load_sha256[0] = '\0'; /* config_load reports why it cannot read the file */
+		cfg = config_load_until(s->cfg->path, s->load_diag, &s->abandon);
+		if (cfg != NULL)
+			s->loaded = policy_new_until(cfg, s->load_diag, &s->abandon);
+		if (s->loaded != NULL && policy_hits_init(s->loaded, s->nworkers) < 0) {
+			diag_add(s->load_diag, s->cfg->path, 0, 0, "out of memory for the counters");
+			policy_free(s->loaded);
+			s->loaded = NULL;
+		}
+		if (s->loaded != NULL) {
+			zones_reload_check(s, cfg);
+			if (s->xfrout != NULL)
+				serve_publish(s, cfg, s->loaded, policy_now());
+			/* the main loop takes it with the policy: settings, and the exports' config */
+			s->loaded_cfg = cfg;
+		} else {
+			config_free(cfg);
+		}
+	}
+	s->load_seconds = (double)(clock_now_ns() - t0) / 1e9;
+	if (s->loaded != NULL)
+		load_summary(s);
+	atomic_store(&s->load_done, true);
+	server_notify(s);
+	return NULL;
+}
+
+void waiters_answer(struct control_reply **w, size_t *n, int code, const char *text)
+{
+	for (size_t i = 0; i < *n; i++) {
+		fputs(text, control_reply_out(w[i]));
+		control_reply_done(w[i], code);
+	}
+	*n = 0;
+}
+
+void reload_start(struct server *s)
+{
+	int err;
+
+	if (s->loading || s->exporting) {
+		s->reload_again = true;
+		return;
+	}
+	s->loaded = NULL;
+	s->loaded_cfg = NULL;
+	s->load_diag = NULL;
+	atomic_store(&s->load_done, false);
+	err = pthread_create(&s->loader, NULL, loader_main, s);
+	if (err != 0) {
+		log_err("reload: cannot start the loader thread: %s; the current policy stays",
+			strerror(err));
+		waiters_answer(s->waiting, &s->nwaiting, 3,
+			"reload: cannot start the loader thread; the current policy stays in force\n");
+		return;
+	}
+	s->loading = true;
+	log_info("reload: reading %s", s->cfg->path);
+	char status[512];
+	status_line(s, status, sizeof(status));
+	notify_reloading(status);
+}
+
+void publish_policy(struct server *s, struct policy *fresh)
+{
+	pthread_mutex_lock(&s->state_lock);
+	struct policy *old = atomic_exchange_explicit(&s->policy, fresh, memory_order_acq_rel);
+	uint64_t gen = atomic_fetch_add(&s->policy_gen, 1) + 1;
+
+	if (s->nretired == RETIRED_MAX) {
+		/* Cannot happen unless workers stopped answering their mailbox; better to keep
+		 * the memory than to free a policy a worker might still read. */
+		log_warn("reload: %d old policies not yet released by workers", RETIRED_MAX);
+	} else {
+		s->retired[s->nretired++] = (struct retired){ old, gen };
+	}
+	pthread_mutex_unlock(&s->state_lock);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		worker_post(s->workers[i], WORKER_MAIL_POLICY);
+}
+
+/* ---- schedules ---- */
+
+/*
+ * Arms the timer for the current policy's first schedule change after NOW. A change is a
+ * lookup-time matter (policy_match reads the clock), so the timer only logs it: an operator sees
+ * the instant an order starts or ends applying.
+ */
+void sched_arm(struct server *s, int64_t now)
+{
+	int64_t next = policy_next_transition(atomic_load(&s->policy), now);
+	struct timeval tv;
+
+	s->sched_from = now;
+	if (s->sched_ev == NULL)
+		return;
+	event_del(s->sched_ev);
+	if (next == 0)
+		return;
+	tv.tv_sec = (time_t)(next - now);
+	tv.tv_usec = 0;
+	event_add(s->sched_ev, &tv);
+}
+
+void sched_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	const struct policy *p = atomic_load(&s->policy);
+	const struct policy_rule *r;
+	int64_t now = policy_now();
+	size_t n = policy_yaml_rule_at(p, 0, &r);
+	(void)fd;
+	(void)what;
+
+	if (now < policy_next_transition(p, s->sched_from)) {
+		sched_arm(s, s->sched_from); /* woke early (the coarse clock lags): wait on */
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		policy_yaml_rule_at(p, i, &r);
+		if (r->from > s->sched_from && r->from <= now)
+			log_info("schedule: entry \"%s\" (line %u) now active", r->name, r->line);
+		if (r->until > s->sched_from && r->until <= now)
+			log_info("schedule: entry \"%s\" (line %u) now inactive", r->name, r->line);
+	}
+	sched_arm(s, now);
+	export_start(s);
+}
+
+/*
+ * A reload changed log-file: lines go to the new file (or back to stderr or syslog) from now on.
+ * When it cannot be opened (after the privilege drop, the user must be able to write it) the
+ * old target stays and LOADED says so, as the settings in force.
+ */
+static void reopen_log_file(struct server *s, const struct config *running, struct config *loaded,
+	FILE *t)
+{
+	char *old;
+
+	/* said where the log has been so far, so a reader of the old file knows where to look */
+	log_info("reload: log-file: from now on %s", loaded->log_file ? loaded->log_file :
+		"none (stderr or syslog)");
+	if (log_set_file(loaded->log_file) == 0)
+		return;
+	log_err("reload: log-file %s: %s; logging stays where it was", loaded->log_file,
+		strerror(errno));
+	if (t != NULL)
+		fprintf(t, "warning: reload: log-file %s: %s; logging stays where it was\n",
+			loaded->log_file, strerror(errno));
+	old = running->log_file ? strdup(running->log_file) : NULL; /* owned by LOADED */
+	free(loaded->log_file);
+	loaded->log_file = old;
+	(void)s;
+}
+
+/* Puts away the settings REPLACED until every worker has let go of them. */
+static void retire_settings(struct server *s, struct config *replaced, uint64_t gen)
+{
+	if (replaced == s->cfg)
+		return; /* the start-up config lives as long as the server */
+	if (s->nretired_cfg == RETIRED_MAX) {
+		log_warn("reload: %d old settings not yet released by workers", RETIRED_MAX);
+		return; /* kept, as with policies: better than freeing what a worker may read */
+	}
+	s->retired_cfg[s->nretired_cfg++] = (struct retired_cfg){ replaced, gen };
+}
+
+/*
+ * The settings part of a reload, before the policy is published: every changed key a worker
+ * can take over is applied (new settings published, each worker rebuilds what they touch), every
+ * changed key that needs a restart keeps its running value and is named in a warning. Returns
+ * true when CFG was published (the server owns it as the settings from then on), false when the
+ * caller keeps it (nothing a worker reads changed, or out of memory).
+ */
+static bool apply_settings(struct server *s, struct config *cfg, FILE *t)
+{
+	struct config *running = atomic_load(&s->settings);
+	struct reconf rc;
+	char list[512];
+	size_t n = 0;
+
+	if (reconf_prepare(running, cfg, s->pinned, s->npinned, &rc) < 0) {
+		log_err("reload: out of memory; the running settings stay (the policy is reloaded)");
+		return false;
+	}
+	/* the same lines in the log and in what ctl reload prints */
+	for (size_t i = 0; i < rc.nrestart; i++) {
+		log_warn("reload: %s changed in %s, but only a restart applies it; the running "
+			"value stays", rc.restart[i], s->cfg->path);
+		if (t != NULL)
+			fprintf(t, "warning: reload: %s changed in %s, but only a restart applies it; "
+				"the running value stays\n", rc.restart[i], s->cfg->path);
+	}
+	for (size_t i = 0; i < rc.npinned; i++) {
+		log_warn("reload: %s changed in %s, but the command line set it; the command line's "
+			"value stays", rc.pinned[i], s->cfg->path);
+		if (t != NULL)
+			fprintf(t, "warning: reload: %s changed in %s, but the command line set it; "
+				"the command line's value stays\n", rc.pinned[i], s->cfg->path);
+	}
+	if (rc.parts & RECONF_LOG)
+		reopen_log_file(s, running, cfg, t);
+	if (rc.napplied == 0)
+		return false; /* nothing a worker reads changed */
+	list[0] = '\0';
+	for (size_t i = 0; i < rc.napplied && n < sizeof(list); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "",
+			rc.applied[i]);
+	log_info("reload: settings applied: %s", list);
+	if (t != NULL)
+		fprintf(t, "reload: settings applied: %s\n", list);
+	uint64_t gen = atomic_load(&s->settings_gen) + 1;
+	atomic_store(&s->settings, cfg);
+	atomic_store(&s->settings_gen, gen);
+	retire_settings(s, running, gen);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		worker_post(s->workers[i], WORKER_MAIL_SETTINGS);
+	return true;
+}
+
+void reload_finish(struct server *s)
+{
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *t = open_memstream(&text, &tlen); /* what ctl reload prints; NULL: log only */
+	int code;
+
+	pthread_join(s->loader, NULL);
+	s->loading = false;
+	pthread_mutex_lock(&s->state_lock);
+	s->last_reload_at = policy_now();
+	if (s->loaded != NULL) {
+		log_info("reload: %s: policy with %zu enabled entries and %zu list names in force "
+			"(loaded in %.3f s)", s->cfg->path, policy_rule_count(s->loaded),
+			policy_list_names(s->loaded), s->load_seconds);
+		log_info("reload: summary: %s", s->load_summary);
+		if (t != NULL)
+			fprintf(t, "reload: %s: policy with %zu enabled entries and %zu list names in "
+				"force (loaded in %.3f s)\nreload: summary: %s\n", s->cfg->path,
+				policy_rule_count(s->loaded), policy_list_names(s->loaded),
+				s->load_seconds, s->load_summary);
+		snprintf(s->last_result, sizeof(s->last_result), "ok: %s", s->load_summary);
+		memcpy(s->sha256, s->load_sha256, sizeof(s->sha256));
+		s->reloads_ok++;
+		pthread_mutex_unlock(&s->state_lock);
+		struct config *lc = s->loaded_cfg;
+		bool published = apply_settings(s, lc, t);
+		s->loaded_cfg = NULL;
+		if (s->xfr != NULL) {
+			struct policy *view = zones_view(s, s->loaded);
+			if (view == NULL) {
+				log_err("reload: out of memory; the current policy stays in force");
+				policy_free(s->loaded);
+			} else {
+				policy_free(s->core);
+				s->core = s->loaded;
+				publish_policy(s, view);
+			}
+		} else {
+			publish_policy(s, s->loaded);
+		}
+		sched_arm(s, policy_now());
+		reload_note(s, "ok");
+		code = 0;
+		if (s->xfrout != NULL) {
+			/* no export runs now (reload_start waits for it), so the old one may go */
+			if (s->zone_cfg_owned)
+				config_free(s->zone_cfg);
+			s->zone_cfg = lc;
+			s->zone_cfg_owned = !published;
+			serve_published(s, "reload");
+		} else if (!published) {
+			config_free(lc);
+		}
+	} else {
+		size_t n = s->load_diag ? diag_count(s->load_diag) : 0;
+		for (size_t i = 0; i < n; i++) {
+			log_err("reload: %s", diag_get(s->load_diag, i));
+			if (t != NULL)
+				fprintf(t, "%s\n", diag_get(s->load_diag, i));
+		}
+		log_err("reload: %s has %zu error%s; the current policy stays in force",
+			s->cfg->path, n, n == 1 ? "" : "s");
+		if (t != NULL)
+			fprintf(t, "reload: %s has %zu error%s; the current policy stays in force\n",
+				s->cfg->path, n, n == 1 ? "" : "s");
+		snprintf(s->last_result, sizeof(s->last_result), "failed: %zu error%s%s%s", n,
+			n == 1 ? "" : "s", n ? ", first: " : "", n ? diag_get(s->load_diag, 0) : "");
+		s->reloads_failed++;
+		pthread_mutex_unlock(&s->state_lock);
+		code = 1;
+		reload_note(s, "failed, %zu error%s, the previous policy stays", n, n == 1 ? "" : "s");
+	}
+	/* A failed reload ends the reloading state too: the service is ready, on the old policy. */
+	char status[512];
+	status_line(s, status, sizeof(status));
+	notify_ready(status);
+	if (t != NULL)
+		fclose(t);
+	waiters_answer(s->waiting, &s->nwaiting, text ? code : 3, text ? text : "out of memory\n");
+	free(text);
+	s->loaded = NULL;
+	diag_free(s->load_diag);
+	s->load_diag = NULL;
+	if (s->reload_again && !s->stopping) {
+		s->reload_again = false;
+		memcpy(s->waiting, s->waiting_next, s->nwaiting_next * sizeof(s->waiting[0]));
+		s->nwaiting = s->nwaiting_next;
+		s->nwaiting_next = 0;
+		reload_start(s);
+	} else if (s->export_again && !s->stopping) {
+		s->export_again = false;
+		export_start(s);
+	}
+}
