@@ -25,10 +25,12 @@
 #include "policy.h"
 
 struct zonesnap;
-struct server; /* server.h names it; not included here, so server.h and this header form no circle */
+/* server.h names struct server; it is not included here, so server.h and this header form no
+ * include circle. */
+struct server;
 
 #define RETIRED_MAX 16
-#define WORKERS_MAX 64 /* the most `workers:` accepts (config.c's root key table) */
+#define WORKERS_MAX 64 /* the most `workers:` accepts (configkeys.c's root key table) */
 #define RELOAD_WAITERS_MAX 32
 
 /* Blocked counts of entries and lists whose policies were freed, so a counter survives reloads. */

@@ -9,6 +9,9 @@
  * redirect), each key saying where its value goes, what it may be and what to say when it is
  * not; one mapping loop applies any of them, and anything unexpected is skipped as a whole.
  *
+ * The tables themselves are in configkeys.c, and freeing what they fill in configfree.c; this
+ * file stays the only libyaml user.
+ *
  * Every problem is reported to the diag with the 1-based position of the offending node, then
  * the node is skipped and loading goes on, so one run shows all of them. Only a YAML error stops
  * the walk: after one, libyaml can produce no further events.
@@ -30,6 +33,7 @@
 
 #include <yaml.h>
 
+#include "configparts.h"
 #include "defaults.h"
 #include "value.h"
 
@@ -46,18 +50,6 @@ struct anchor {
 	char *value; /* owned; NULL when the anchor is on a sequence or mapping */
 	size_t len;
 	bool plain;
-};
-
-enum root_key {
-	ROOT_LISTEN, ROOT_UPSTREAMS, ROOT_NEGATIVE_TTL, ROOT_DEFAULT_ACTION, ROOT_UPSTREAM_TIMEOUT,
-	ROOT_WORKERS, ROOT_TCP_IDLE, ROOT_MAX_TCP, ROOT_MAX_INFLIGHT, ROOT_SOA_MNAME, ROOT_SOA_RNAME,
-	ROOT_DOMAINS, ROOT_REDIRECT, ROOT_INSPECT, ROOT_LISTS, ROOT_ALLOW_FROM, ROOT_DENY_ACTION,
-	ROOT_RL_QPS, ROOT_RL_BURST, ROOT_RL_V4, ROOT_RL_V6, ROOT_RL_TC, ROOT_USER, ROOT_GROUP,
-	ROOT_CHROOT, ROOT_ALLOW_ROOT, ROOT_0X20, ROOT_UPSTREAM_SOCKETS, ROOT_TCP_READ, ROOT_CACHE,
-	ROOT_BUSY_POLL, ROOT_ZONES, ROOT_STATE_DIR, ROOT_SERVE_RPZ, ROOT_AUDIT_LOG, ROOT_AUDIT_V4,
-	ROOT_AUDIT_V6, ROOT_AUDIT_BLOCKED, ROOT_AUDIT_CNAME, ROOT_AUDIT_ACL, ROOT_AUDIT_RATE,
-	ROOT_AUDIT_BUFFER, ROOT_DNSTAP, ROOT_CONTROL_SOCKET, ROOT_METRICS_LISTEN, ROOT_LOG_FILE,
-	ROOT_KEY_COUNT
 };
 
 /* The most keys one mapping of the schema has (the root's); a table larger fails to compile. */
@@ -333,306 +325,6 @@ static bool current_is_null(const struct loader *ld)
 
 	return scalar_get(ld, &s) == 0 && scalar_is_null(&s);
 }
-
-/* ---- the schema ------------------------------------------------------------------------------ */
-
-/* How a key's value is read. The scalar ones go through value.h; the rest are nodes of their own. */
-enum key_type {
-	KEY_UINT, KEY_U32,     /* unsigned / uint32_t, MIN..MAX */
-	KEY_BOOL,              /* bool */
-	KEY_ACTION,            /* enum policy_action, allow included */
-	KEY_DEFAULT_ACTION,    /* enum policy_action, allow excluded: it would make every entry a no-op */
-	KEY_WORD,              /* one of WORDS: its index, as an int-sized enum */
-	KEY_FLAG,              /* one of two WORDS: bool, true for the second */
-	KEY_STRING,            /* char *, non-empty */
-	KEY_PATH,              /* char *, an absolute path */
-	KEY_TEXT,              /* char *, free text (reason, ref) */
-	KEY_NAME,              /* uint8_t[CONFIG_NAME_MAX] with its size_t length at OFF2 */
-	KEY_TIME,              /* int64_t unix seconds */
-	KEY_DOMAIN_NAME,       /* a domains entry's name: "name" or "*.name" */
-	KEY_LIST_FILE,         /* char *, resolved against the config file's directory */
-	KEY_ENDPOINTS,         /* struct config_endpoint array, its count at OFF2, at most MAX */
-	KEY_CIDRS,             /* struct config_cidr array, count at OFF2 */
-	KEY_ADDRS4, KEY_ADDRS6, /* uint8_t[4] / uint8_t[16] array, count at OFF2 */
-	KEY_REDIRECT,          /* struct config_redirect, embedded */
-	KEY_REDIRECT_PTR,      /* struct config_redirect *, allocated when present */
-	KEY_DOMAINS,           /* the config's domains: a sequence of mappings */
-	KEY_LISTS,             /* the config's lists: a sequence of mappings */
-	KEY_ZONES,             /* the config's zones: a sequence of mappings */
-	KEY_PRIMARIES,         /* a zone's primaries: endpoints, a lone one allowed, count at OFF2 */
-	KEY_ZONE_NAME,         /* struct config_zone's name, name_len and text */
-	KEY_TSIG_NAME,         /* struct config_zone's tsig_name: a name, kept as text */
-	KEY_TSIG_ALG,          /* char *: one of WORDS, any case, kept as the word */
-	KEY_SECRET_FILE,       /* struct config_zone's tsig_secret_file and tsig_secret */
-	KEY_ZONE_ACTION,       /* enum policy_action, nxdomain..allow (no redirect) */
-	KEY_DOTTED_NAME,       /* char *: a name (not the root) as "name." in lower case */
-	KEY_SERVE,             /* struct config_serve, a mapping */
-	KEY_TSIG_KEYS,         /* serve-rpz's keys: a sequence of mappings, count at OFF2 */
-	KEY_DNSTAP,            /* struct config_dnstap, a mapping */
-	KEY_LOOPBACK,          /* struct config_endpoint: one ADDR:PORT on a loopback address */
-};
-
-#define KEY_NULLABLE 0x1 /* a null value counts as absent: the default applies */
-
-/* One key of a mapping: where its value goes, what it may be, and what to say when it is not. */
-struct key_spec {
-	const char *name;
-	enum key_type type;
-	unsigned flags;
-	size_t off;                /* the field, from the start of the mapping's object */
-	size_t off2;               /* the length or count that goes with it */
-	size_t pos;                /* a struct config_pos to note the value's position in; 0: none */
-	unsigned long min, max;    /* KEY_UINT, KEY_U32: range; KEY_ENDPOINTS: most items (0: any) */
-	const char *expected;      /* what was expected (KEY_UINT and KEY_U32 say their range) */
-	const char *const *words;  /* KEY_WORD, KEY_FLAG */
-	size_t nwords;
-};
-
-#define WORDS(w) .words = w, .nwords = sizeof(w) / sizeof((w)[0])
-
-/* The sequences of scalars, by key type: what a wrong node is told. */
-static const struct seq_kind {
-	enum key_type type;
-	bool lone_ok;              /* a lone scalar is read as a sequence of one */
-	const char *not_seq;       /* the node is not a sequence */
-	const char *not_scalar;    /* an item is not a scalar */
-	const char *empty;         /* an empty sequence is an error, saying this; NULL: allowed */
-} seq_kinds[] = {
-	{ KEY_ENDPOINTS, false, "expected a sequence of addresses", VALUE_ENDPOINT_FORM,
-		"expected at least one address" },
-	{ KEY_CIDRS, true, "expected a sequence", "expected a scalar",
-		"expected at least one network (0.0.0.0/0 and ::/0 allow everyone)" },
-	{ KEY_ADDRS4, true, "expected a sequence", "expected a scalar", NULL },
-	{ KEY_ADDRS6, true, "expected a sequence", "expected a scalar", NULL },
-	{ KEY_PRIMARIES, true, "expected a sequence", "expected a scalar", NULL },
-};
-
-static const char *const deny_words[] = { "refused", "drop" };
-static const char *const format_words[] = {
-	[LIST_DOMAINS] = "domains", [LIST_HOSTS] = "hosts", [LIST_RPZ] = "rpz",
-};
-static const char *const on_error_words[] = { "reject", "skip" };
-
-#define EXPECTED_NON_EMPTY "expected a non-empty string"
-#define EXPECTED_ABSOLUTE "expected an absolute path"
-
-/* Table rows: KEY(name, type, field) plus the members that are not zero. */
-#define KEY(n, t, field, ...) { .name = n, .type = t, .off = F(field), __VA_ARGS__ }
-#define RANGE(lo, hi) .min = lo, .max = hi
-#define EXPECT(text) .expected = text
-#define NULLABLE .flags = KEY_NULLABLE
-
-/* The top level. Offsets are into struct config. */
-#define F(field) offsetof(struct config, field)
-static const struct key_spec root_keys[ROOT_KEY_COUNT] = {
-	[ROOT_LISTEN] = KEY("listen", KEY_ENDPOINTS, listen, .off2 = F(listen_count), NULLABLE),
-	[ROOT_UPSTREAMS] = KEY("upstreams", KEY_ENDPOINTS, upstreams, .off2 = F(upstream_count),
-		.max = CONFIG_UPSTREAMS_MAX, NULLABLE),
-	[ROOT_NEGATIVE_TTL] = KEY("negative-ttl", KEY_U32, negative_ttl, RANGE(0, 604800)),
-	[ROOT_DEFAULT_ACTION] = KEY("default-action", KEY_DEFAULT_ACTION, default_action,
-		EXPECT("expected one of nxdomain, nodata, refused, drop, redirect")),
-	[ROOT_UPSTREAM_TIMEOUT] = KEY("upstream-timeout-ms", KEY_UINT, upstream_timeout_ms,
-		RANGE(10, 60000)),
-	[ROOT_WORKERS] = KEY("workers", KEY_UINT, workers, RANGE(0, 64)),
-	[ROOT_TCP_IDLE] = KEY("tcp-idle-timeout-ms", KEY_UINT, tcp_idle_timeout_ms,
-		RANGE(100, 600000)),
-	[ROOT_MAX_TCP] = KEY("max-tcp-connections", KEY_UINT, max_tcp_connections,
-		RANGE(1, 1000000)),
-	[ROOT_MAX_INFLIGHT] = KEY("max-inflight", KEY_UINT, max_inflight, RANGE(16, 1048576)),
-	[ROOT_SOA_MNAME] = KEY("soa-mname", KEY_NAME, soa_mname, .off2 = F(soa_mname_len),
-		EXPECT(VALUE_NAME_EXPECTED)),
-	[ROOT_SOA_RNAME] = KEY("soa-rname", KEY_NAME, soa_rname, .off2 = F(soa_rname_len),
-		EXPECT(VALUE_NAME_EXPECTED)),
-	[ROOT_DOMAINS] = KEY("domains", KEY_DOMAINS, domains,
-		EXPECT("expected a sequence of mappings"), NULLABLE),
-	[ROOT_REDIRECT] = KEY("redirect", KEY_REDIRECT, redirect, NULLABLE),
-	[ROOT_INSPECT] = KEY("inspect-answers", KEY_BOOL, inspect_answers,
-		EXPECT(VALUE_BOOL_EXPECTED)),
-	[ROOT_LISTS] = KEY("lists", KEY_LISTS, lists, EXPECT("expected a sequence of mappings"),
-		NULLABLE),
-	[ROOT_ALLOW_FROM] = KEY("allow-from", KEY_CIDRS, allow_from, .off2 = F(allow_from_count),
-		NULLABLE),
-	[ROOT_DENY_ACTION] = KEY("deny-action", KEY_FLAG, deny_drop,
-		EXPECT("expected refused or drop"), WORDS(deny_words)),
-	[ROOT_RL_QPS] = KEY("rate-limit-qps", KEY_UINT, rate_limit_qps, RANGE(0, 10000000)),
-	[ROOT_RL_BURST] = KEY("rate-limit-burst", KEY_UINT, rate_limit_burst, RANGE(1, 20000000)),
-	[ROOT_RL_V4] = KEY("rate-limit-ipv4-prefix", KEY_UINT, rate_limit_ipv4_prefix, RANGE(8, 32)),
-	[ROOT_RL_V6] = KEY("rate-limit-ipv6-prefix", KEY_UINT, rate_limit_ipv6_prefix,
-		RANGE(16, 128)),
-	[ROOT_RL_TC] = KEY("rate-limit-tc", KEY_BOOL, rate_limit_tc, EXPECT(VALUE_BOOL_EXPECTED)),
-	[ROOT_USER] = KEY("user", KEY_STRING, user, EXPECT(EXPECTED_NON_EMPTY), NULLABLE,
-		.pos = F(user_pos)),
-	[ROOT_GROUP] = KEY("group", KEY_STRING, group, EXPECT(EXPECTED_NON_EMPTY), NULLABLE,
-		.pos = F(group_pos)),
-	[ROOT_CHROOT] = KEY("chroot", KEY_PATH, chroot, EXPECT(EXPECTED_ABSOLUTE), NULLABLE,
-		.pos = F(chroot_pos)),
-	[ROOT_ALLOW_ROOT] = KEY("allow-root", KEY_BOOL, allow_root, EXPECT(VALUE_BOOL_EXPECTED)),
-	[ROOT_0X20] = KEY("use-0x20", KEY_BOOL, use_0x20, EXPECT(VALUE_BOOL_EXPECTED)),
-	[ROOT_UPSTREAM_SOCKETS] = KEY("upstream-sockets", KEY_UINT, upstream_sockets, RANGE(1, 256)),
-	[ROOT_TCP_READ] = KEY("tcp-read-timeout-ms", KEY_UINT, tcp_read_timeout_ms,
-		RANGE(100, 600000)),
-	[ROOT_CACHE] = KEY("cache-size", KEY_UINT, cache_size, RANGE(0, 10000000)),
-	[ROOT_BUSY_POLL] = KEY("busy-poll-us", KEY_UINT, busy_poll_us, RANGE(0, 100000)),
-	[ROOT_ZONES] = KEY("zones", KEY_ZONES, zones, EXPECT("expected a sequence of mappings"),
-		NULLABLE),
-	[ROOT_STATE_DIR] = KEY("state-dir", KEY_PATH, state_dir, EXPECT(EXPECTED_ABSOLUTE), NULLABLE),
-	[ROOT_SERVE_RPZ] = KEY("serve-rpz", KEY_SERVE, serve, NULLABLE),
-	[ROOT_AUDIT_LOG] = KEY("audit-log", KEY_PATH, audit_log, EXPECT(EXPECTED_ABSOLUTE), NULLABLE),
-	[ROOT_AUDIT_V4] = KEY("audit-client-ipv4-prefix", KEY_UINT, audit_ipv4_prefix, RANGE(0, 32)),
-	[ROOT_AUDIT_V6] = KEY("audit-client-ipv6-prefix", KEY_UINT, audit_ipv6_prefix,
-		RANGE(0, 128)),
-	[ROOT_AUDIT_BLOCKED] = KEY("audit-blocked", KEY_BOOL, audit_blocked,
-		EXPECT(VALUE_BOOL_EXPECTED)),
-	[ROOT_AUDIT_CNAME] = KEY("audit-cname-blocked", KEY_BOOL, audit_cname_blocked,
-		EXPECT(VALUE_BOOL_EXPECTED)),
-	[ROOT_AUDIT_ACL] = KEY("audit-acl-denied", KEY_BOOL, audit_acl_denied,
-		EXPECT(VALUE_BOOL_EXPECTED)),
-	[ROOT_AUDIT_RATE] = KEY("audit-rate-limited", KEY_BOOL, audit_rate_limited,
-		EXPECT(VALUE_BOOL_EXPECTED)),
-	[ROOT_AUDIT_BUFFER] = KEY("audit-buffer-kb", KEY_UINT, audit_buffer_kb, RANGE(64, 1048576)),
-	[ROOT_DNSTAP] = KEY("dnstap", KEY_DNSTAP, dnstap, NULLABLE),
-	[ROOT_CONTROL_SOCKET] = KEY("control-socket", KEY_PATH, control_socket,
-		EXPECT(EXPECTED_ABSOLUTE), NULLABLE),
-	[ROOT_METRICS_LISTEN] = KEY("metrics-listen", KEY_LOOPBACK, metrics_listen,
-		EXPECT(VALUE_ENDPOINT_FORM)),
-	[ROOT_LOG_FILE] = KEY("log-file", KEY_PATH, log_file, EXPECT(EXPECTED_ABSOLUTE), NULLABLE),
-};
-#undef F
-
-/* A domains entry being read: what config_domain holds plus what is checked on it as a whole. */
-struct domain_state {
-	struct config_domain d; /* its strings are owned until the entry is appended */
-	bool exact;
-};
-
-enum domain_key {
-	DKEY_NAME, DKEY_ENABLED, DKEY_ACTION, DKEY_EXACT, DKEY_REASON, DKEY_REF, DKEY_REDIRECT,
-	DKEY_FROM, DKEY_UNTIL, DKEY_COUNT
-};
-
-#define F(field) offsetof(struct domain_state, field)
-static const struct key_spec domain_keys[DKEY_COUNT] = {
-	[DKEY_NAME] = KEY("name", KEY_DOMAIN_NAME, d, EXPECT(VALUE_NAME_EXPECTED)),
-	[DKEY_ENABLED] = KEY("enabled", KEY_BOOL, d.enabled, EXPECT(VALUE_BOOL_EXPECTED)),
-	[DKEY_ACTION] = KEY("action", KEY_ACTION, d.action, EXPECT(VALUE_ACTION_EXPECTED)),
-	[DKEY_EXACT] = KEY("exact", KEY_BOOL, exact, EXPECT(VALUE_BOOL_EXPECTED)),
-	[DKEY_REASON] = KEY("reason", KEY_TEXT, d.reason, EXPECT(VALUE_STRING_EXPECTED), NULLABLE),
-	[DKEY_REF] = KEY("ref", KEY_TEXT, d.ref, EXPECT(VALUE_STRING_EXPECTED), NULLABLE),
-	[DKEY_REDIRECT] = KEY("redirect", KEY_REDIRECT_PTR, d.redirect),
-	[DKEY_FROM] = KEY("from", KEY_TIME, d.from, EXPECT(VALUE_TIME_EXPECTED)),
-	[DKEY_UNTIL] = KEY("until", KEY_TIME, d.until, EXPECT(VALUE_TIME_EXPECTED)),
-};
-#undef F
-
-enum list_key {
-	LKEY_FILE, LKEY_FORMAT, LKEY_ENABLED, LKEY_ACTION, LKEY_REASON, LKEY_REF, LKEY_ON_ERROR,
-	LKEY_COUNT
-};
-
-#define F(field) offsetof(struct config_list, field)
-static const struct key_spec list_keys[LKEY_COUNT] = {
-	[LKEY_FILE] = KEY("file", KEY_LIST_FILE, path, EXPECT("expected a file name")),
-	[LKEY_FORMAT] = KEY("format", KEY_WORD, format, EXPECT("expected one of domains, hosts, rpz"),
-		WORDS(format_words)),
-	[LKEY_ENABLED] = KEY("enabled", KEY_BOOL, enabled, EXPECT(VALUE_BOOL_EXPECTED)),
-	[LKEY_ACTION] = KEY("action", KEY_ACTION, action, EXPECT(VALUE_ACTION_EXPECTED)),
-	[LKEY_REASON] = KEY("reason", KEY_TEXT, reason, EXPECT(VALUE_STRING_EXPECTED), NULLABLE),
-	[LKEY_REF] = KEY("ref", KEY_TEXT, ref, EXPECT(VALUE_STRING_EXPECTED), NULLABLE),
-	[LKEY_ON_ERROR] = KEY("on-error", KEY_FLAG, skip_bad_lines,
-		EXPECT("expected reject or skip"), WORDS(on_error_words)),
-};
-#undef F
-
-enum zone_key {
-	ZKEY_NAME, ZKEY_PRIMARIES, ZKEY_TSIG_KEY, ZKEY_TSIG_ALG, ZKEY_TSIG_FILE, ZKEY_ENABLED,
-	ZKEY_ACTION, ZKEY_REASON, ZKEY_REF, ZKEY_ON_EXPIRE, ZKEY_COUNT
-};
-
-/* The TSIG algorithms ldns signs and verifies with; hmac-sha256 is the default. */
-static const char *const tsig_algorithms[] = {
-	"hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1",
-};
-static const char *const on_expire_words[] = { "keep", "drop" };
-
-#define F(field) offsetof(struct config_zone, field)
-static const struct key_spec zone_keys[ZKEY_COUNT] = {
-	[ZKEY_NAME] = KEY("name", KEY_ZONE_NAME, name, EXPECT(VALUE_NAME_EXPECTED)),
-	[ZKEY_PRIMARIES] = KEY("primaries", KEY_PRIMARIES, primaries, .off2 = F(primary_count)),
-	[ZKEY_TSIG_KEY] = KEY("tsig-key", KEY_TSIG_NAME, tsig_name, EXPECT(VALUE_NAME_EXPECTED)),
-	[ZKEY_TSIG_ALG] = KEY("tsig-algorithm", KEY_TSIG_ALG, tsig_algorithm,
-		EXPECT("expected one of hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224, hmac-sha1"),
-		WORDS(tsig_algorithms)),
-	[ZKEY_TSIG_FILE] = KEY("tsig-secret-file", KEY_SECRET_FILE, tsig_secret_file,
-		EXPECT("expected a file name")),
-	[ZKEY_ENABLED] = KEY("enabled", KEY_BOOL, enabled, EXPECT(VALUE_BOOL_EXPECTED)),
-	[ZKEY_ACTION] = KEY("action", KEY_ZONE_ACTION, action,
-		EXPECT("expected one of nxdomain, nodata, refused, drop, allow")),
-	[ZKEY_REASON] = KEY("reason", KEY_TEXT, reason, EXPECT(VALUE_STRING_EXPECTED), NULLABLE),
-	[ZKEY_REF] = KEY("ref", KEY_TEXT, ref, EXPECT(VALUE_STRING_EXPECTED), NULLABLE),
-	[ZKEY_ON_EXPIRE] = KEY("on-expire", KEY_FLAG, expire_drop, EXPECT("expected keep or drop"),
-		WORDS(on_expire_words)),
-};
-#undef F
-
-enum dnstap_key {
-	DTKEY_SOCKET, DTKEY_FILE, DTKEY_IDENTITY, DTKEY_CQ, DTKEY_CR, DTKEY_FQ, DTKEY_FR, DTKEY_COUNT
-};
-
-#define F(field) offsetof(struct config_dnstap, field)
-static const struct key_spec dnstap_keys[DTKEY_COUNT] = {
-	[DTKEY_SOCKET] = KEY("socket", KEY_PATH, socket, EXPECT(EXPECTED_ABSOLUTE), NULLABLE),
-	[DTKEY_FILE] = KEY("file", KEY_PATH, file, EXPECT(EXPECTED_ABSOLUTE), NULLABLE),
-	[DTKEY_IDENTITY] = KEY("identity", KEY_STRING, identity, EXPECT(EXPECTED_NON_EMPTY),
-		NULLABLE),
-	[DTKEY_CQ] = KEY("client-query", KEY_BOOL, client_query, EXPECT(VALUE_BOOL_EXPECTED)),
-	[DTKEY_CR] = KEY("client-response", KEY_BOOL, client_response, EXPECT(VALUE_BOOL_EXPECTED)),
-	[DTKEY_FQ] = KEY("forwarder-query", KEY_BOOL, forwarder_query, EXPECT(VALUE_BOOL_EXPECTED)),
-	[DTKEY_FR] = KEY("forwarder-response", KEY_BOOL, forwarder_response,
-		EXPECT(VALUE_BOOL_EXPECTED)),
-};
-#undef F
-
-enum serve_key { SKEY_ZONE, SKEY_ALLOW, SKEY_KEYS, SKEY_NOTIFY, SKEY_HISTORY, SKEY_COUNT };
-
-#define F(field) offsetof(struct config_serve, field)
-static const struct key_spec serve_keys[SKEY_COUNT] = {
-	[SKEY_ZONE] = KEY("zone", KEY_DOTTED_NAME, zone, EXPECT(VALUE_NAME_EXPECTED)),
-	[SKEY_ALLOW] = KEY("allow", KEY_CIDRS, allow, .off2 = F(allow_count),
-		EXPECT("expected at least one network")),
-	[SKEY_KEYS] = KEY("keys", KEY_TSIG_KEYS, keys, .off2 = F(key_count),
-		EXPECT("expected a sequence of mappings"), NULLABLE),
-	[SKEY_NOTIFY] = KEY("notify", KEY_PRIMARIES, notify, .off2 = F(notify_count), NULLABLE),
-	[SKEY_HISTORY] = KEY("history", KEY_UINT, history, RANGE(1, 1000)),
-};
-#undef F
-
-enum tsig_key_field { TKEY_NAME, TKEY_ALGORITHM, TKEY_SECRET_FILE, TKEY_COUNT };
-
-/* The TSIG algorithms serve-rpz offers: what ldns signs with, minus MD5, SHA-1 and SHA-224. */
-static const char *const serve_tsig_algorithms[] = { "hmac-sha256", "hmac-sha384", "hmac-sha512" };
-
-#define F(field) offsetof(struct config_tsig_key, field)
-static const struct key_spec tsig_key_keys[TKEY_COUNT] = {
-	[TKEY_NAME] = KEY("name", KEY_DOTTED_NAME, name, EXPECT(VALUE_STRING_EXPECTED)),
-	[TKEY_ALGORITHM] = KEY("algorithm", KEY_TSIG_ALG, algorithm,
-		EXPECT("expected hmac-sha256, hmac-sha384 or hmac-sha512"),
-		WORDS(serve_tsig_algorithms)),
-	[TKEY_SECRET_FILE] = KEY("secret-file", KEY_LIST_FILE, secret_file,
-		EXPECT(VALUE_STRING_EXPECTED)),
-};
-#undef F
-
-enum redirect_key { RKEY_A, RKEY_AAAA, RKEY_CNAME, RKEY_TTL, RKEY_COUNT };
-
-#define F(field) offsetof(struct config_redirect, field)
-static const struct key_spec redirect_keys[RKEY_COUNT] = {
-	[RKEY_A] = KEY("a", KEY_ADDRS4, a, .off2 = F(a_count)),
-	[RKEY_AAAA] = KEY("aaaa", KEY_ADDRS6, aaaa, .off2 = F(aaaa_count)),
-	[RKEY_CNAME] = KEY("cname", KEY_NAME, cname, .off2 = F(cname_len),
-		EXPECT(VALUE_NAME_EXPECTED)),
-	[RKEY_TTL] = KEY("ttl", KEY_U32, ttl, RANGE(0, 86400)),
-};
-#undef F
 
 _Static_assert(ROOT_KEY_COUNT <= MAP_KEYS_MAX, "raise MAP_KEYS_MAX");
 _Static_assert(sizeof(enum list_format) == sizeof(int), "KEY_WORD stores an int");
@@ -1067,30 +759,6 @@ static bool load_redirect(struct loader *ld, const char *where, struct config_re
 	return advance(ld);
 }
 
-static void redirect_release(struct config_redirect *r)
-{
-	free(r->a);
-	free(r->aaaa);
-	memset(r, 0, sizeof(*r));
-}
-
-static void domain_release(struct config_domain *d)
-{
-	free(d->text);
-	free(d->reason);
-	free(d->ref);
-	if (d->redirect != NULL)
-		redirect_release(d->redirect);
-	free(d->redirect);
-}
-
-static void list_release(struct config_list *l)
-{
-	free(l->path);
-	free(l->reason);
-	free(l->ref);
-}
-
 /* Checks that concern a domains entry as a whole, once all its keys are read. */
 static void domain_finish(struct loader *ld, struct domain_state *st, const struct map_state *ms,
 	const char *where)
@@ -1114,24 +782,6 @@ static void domain_finish(struct loader *ld, struct domain_state *st, const stru
 			where);
 }
 
-static void tsig_key_release(struct config_tsig_key *k)
-{
-	free(k->name);
-	free(k->algorithm);
-	free(k->secret_file);
-}
-
-static void serve_release(struct config_serve *sv)
-{
-	for (size_t i = 0; i < sv->key_count; i++)
-		tsig_key_release(&sv->keys[i]);
-	free(sv->keys);
-	free(sv->allow);
-	free(sv->notify);
-	free(sv->zone);
-	memset(sv, 0, sizeof(*sv));
-}
-
 /* A finished serve-rpz key: both required keys, the default algorithm, a name of its own. */
 static void tsig_key_finish(struct loader *ld, struct config_tsig_key *k,
 	const struct map_state *ms, const char *where, const struct config_serve *sv, size_t errors)
@@ -1148,28 +798,6 @@ static void tsig_key_finish(struct loader *ld, struct config_tsig_key *k,
 		if (strcmp(sv->keys[i].name, k->name) == 0)
 			report(ld, &ms->start, "%s: duplicate key name \"%s\" (first at line %u)", where,
 				k->name, sv->keys[i].line);
-}
-
-static void zone_release(struct config_zone *z)
-{
-	free(z->text);
-	free(z->primaries);
-	free(z->tsig_name);
-	free(z->tsig_algorithm);
-	free(z->tsig_secret);
-	free(z->tsig_secret_file);
-	free(z->reason);
-	free(z->ref);
-	memset(z, 0, sizeof(*z));
-}
-
-const struct config_zone *config_zone_find(const struct config *cfg, const uint8_t *name,
-	size_t len)
-{
-	for (size_t i = 0; i < cfg->zone_count; i++)
-		if (cfg->zones[i].name_len == len && memcmp(cfg->zones[i].name, name, len) == 0)
-			return &cfg->zones[i];
-	return NULL;
 }
 
 /* What a finished zone entry lacks or contradicts. */
@@ -1413,61 +1041,4 @@ out:
 	fclose(fp);
 	config_free(cfg);
 	return result;
-}
-
-void config_free(struct config *cfg)
-{
-	if (cfg == NULL)
-		return;
-	for (size_t i = 0; i < cfg->domain_count; i++)
-		domain_release(&cfg->domains[i]);
-	free(cfg->domains);
-	for (size_t i = 0; i < cfg->list_count; i++)
-		list_release(&cfg->lists[i]);
-	free(cfg->lists);
-	for (size_t i = 0; i < cfg->zone_count; i++)
-		zone_release(&cfg->zones[i]);
-	free(cfg->zones);
-	free(cfg->state_dir);
-	serve_release(&cfg->serve);
-	free(cfg->audit_log);
-	free(cfg->control_socket);
-	free(cfg->log_file);
-	free(cfg->dnstap.socket);
-	free(cfg->dnstap.file);
-	free(cfg->dnstap.identity);
-	redirect_release(&cfg->redirect);
-	free(cfg->allow_from);
-	free(cfg->user);
-	free(cfg->group);
-	free(cfg->chroot);
-	free(cfg->listen);
-	free(cfg->upstreams);
-	free(cfg->path);
-	free(cfg);
-}
-
-/* A deep copy of SRC into DST (which the caller releases). Returns -1 when out of memory. */
-int config_redirect_copy(struct config_redirect *dst, const struct config_redirect *src)
-{
-	*dst = *src;
-	dst->a = NULL;
-	dst->aaaa = NULL;
-	if (src->a_count > 0 && (dst->a = malloc(src->a_count * 4)) == NULL)
-		goto fail;
-	if (src->aaaa_count > 0 && (dst->aaaa = malloc(src->aaaa_count * 16)) == NULL)
-		goto fail;
-	if (src->a_count > 0)
-		memcpy(dst->a, src->a, src->a_count * 4);
-	if (src->aaaa_count > 0)
-		memcpy(dst->aaaa, src->aaaa, src->aaaa_count * 16);
-	return 0;
-fail:
-	redirect_release(dst);
-	return -1;
-}
-
-void config_redirect_release(struct config_redirect *r)
-{
-	redirect_release(r);
 }

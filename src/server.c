@@ -53,7 +53,6 @@
 #include "zonedb.h"
 #include "xfrout.h"
 
-
 /* The service manager's one-line view: the policy in force and the last reload's outcome. */
 void status_line(struct server *s, char *buf, size_t cap)
 {
@@ -96,7 +95,6 @@ void server_notify(void *arg)
 	if (write(s->notify_fd, &one, sizeof(one)) < 0)
 		log_warn("server: notify: %s", strerror(errno));
 }
-
 
 /* ---- sockets ---- */
 
@@ -220,6 +218,7 @@ int server_bind(struct server *s)
 	return 0;
 }
 
+/* ---- waking the main loop ---- */
 
 static void notify_cb(evutil_socket_t fd, short what, void *arg)
 {

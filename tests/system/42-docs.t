@@ -1,10 +1,10 @@
 #!/bin/bash
 # 32-docs: the manual cannot drift from the code. Every option `blokir --help` lists, every signal
 # server.c handles and every exit code main.c defines appears in blokir(8) and README.md; every key
-# the loader accepts (the key tables of src/config.c) has its own entry in blokir.yaml(5), saying
-# whether a reload applies it, and is named in README.md; every key documented in blokir.yaml(5)
-# is one the loader accepts; every `blokir ctl` command is in blokir-ctl(8) and README.md; the
-# man pages render without a groff warning.
+# the loader accepts (the key tables of src/configkeys.c) has its own entry in blokir.yaml(5),
+# saying whether a reload applies it, and is named in README.md; every key documented in
+# blokir.yaml(5) is one the loader accepts; every `blokir ctl` command is in blokir-ctl(8) and
+# README.md; the man pages render without a groff warning.
 . "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$SYSDIR/../.." && pwd)
@@ -51,19 +51,19 @@ is "$m8" "" "every exit code ($codes) is in blokir(8) EXIT STATUS"
 is "$mR" "" "every exit code is in README.md's Exit codes table"
 
 # --- configuration keys ----------------------------------------------------------------------
-# The loader's key tables: each `static const struct key_spec NAME[...] = { [X] = KEY("key", ...),
-# ... };` whose NAME ends in _keys.
+# The loader's key tables (src/configkeys.c): each `const struct key_spec NAME[...] = { [X] =
+# KEY("key", ...), ... };` whose NAME ends in _keys.
 keys_of() { # TABLE-NAME-ERE
 	awk -v re="$1" '
-		$0 ~ "static const struct key_spec (" re ")\\[" { on = 1 }
+		$0 ~ "^const struct key_spec (" re ")\\[" { on = 1 }
 		on { while (match($0, /KEY\("[a-z0-9-]+"/)) { print substr($0, RSTART + 5, RLENGTH - 6);
 			$0 = substr($0, RSTART + RLENGTH) } }
-		on && /^};/ { on = 0 }' "$ROOT/src/config.c" | sort -u
+		on && /^};/ { on = 0 }' "$ROOT/src/configkeys.c" | sort -u
 }
 root_keys=$(keys_of 'root_keys')
 sub_keys=$(keys_of 'domain_keys|list_keys|redirect_keys|zone_keys')
 [ "$(wc -l <<<"$root_keys")" -ge 20 ] && [ "$(wc -l <<<"$sub_keys")" -ge 10 ]
-ok $? "config.c's key tables found ($(wc -l <<<"$root_keys") top-level keys, $(wc -l <<<"$sub_keys") in entries)"
+ok $? "configkeys.c's key tables found ($(wc -l <<<"$root_keys") top-level keys, $(wc -l <<<"$sub_keys") in entries)"
 # tags SECTION-TITLE-ERE: the .TP tags of those sections of blokir.yaml(5)
 tags() {
 	plain "$M5" | awk -v re="$1" '
