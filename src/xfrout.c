@@ -1,9 +1,9 @@
 /*
  * xfrout: the served RPZ zone, its versions, history and transfers (see include/xfrout.h).
  *
- * A version's records live in one block, each as [u16 key length][u32 TTL][key], the key being
- * owner | type | rdata in wire form, and an array of offsets sorted by key. Two versions are
- * compared by one merge of their sorted arrays, which gives the delta (records removed, records
+ * A version's records are an rrset (include/rrset.h): one block of owner | type | rdata keys in
+ * wire form and an array of offsets sorted by key. Two versions are compared by one merge of
+ * their sorted arrays (rrset_diff), which gives the delta (records removed, records
  * added; a changed TTL is a removal and an addition) in O(n). Messages are written straight from
  * the blocks, uncompressed: a 2-million-record zone goes out without a DNS library touching it.
  * TSIG signing is the one place ldns handles messages: a signed message is read back into an
@@ -31,6 +31,7 @@
 
 #include "export.h"
 #include "rpz.h"
+#include "rrset.h"
 #include "value.h"
 
 #define TYPE_SOA 6
@@ -48,117 +49,6 @@
 #define MSG_MAX 65535
 #define TSIG_ROOM 512 /* left free in a message that will be signed */
 
-/* ---- record sets ----------------------------------------------------------------------------- */
-
-struct rrs {
-	uint8_t *block;  /* owned */
-	size_t used, cap;
-	size_t *off;     /* owned: record offsets into block */
-	size_t count, off_cap;
-};
-
-static void rrs_release(struct rrs *s)
-{
-	free(s->block);
-	free(s->off);
-	memset(s, 0, sizeof(*s));
-}
-
-static int rrs_add(struct rrs *s, const uint8_t *key, size_t klen, uint32_t ttl)
-{
-	if (s->used + 6 + klen > s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 4096;
-		uint8_t *nb;
-
-		while (ncap < s->used + 6 + klen)
-			ncap *= 2;
-		if ((nb = realloc(s->block, ncap)) == NULL)
-			return -1;
-		s->block = nb;
-		s->cap = ncap;
-	}
-	if (s->count == s->off_cap) {
-		size_t ncap = s->off_cap ? s->off_cap * 2 : 256;
-		size_t *no = realloc(s->off, ncap * sizeof(*no));
-
-		if (no == NULL)
-			return -1;
-		s->off = no;
-		s->off_cap = ncap;
-	}
-	s->off[s->count++] = s->used;
-	s->block[s->used] = (uint8_t)(klen >> 8);
-	s->block[s->used + 1] = (uint8_t)klen;
-	memcpy(s->block + s->used + 2, &ttl, 4);
-	memcpy(s->block + s->used + 6, key, klen);
-	s->used += 6 + klen;
-	return 0;
-}
-
-static size_t rec_klen(const uint8_t *r)
-{
-	return (size_t)r[0] << 8 | r[1];
-}
-
-static uint32_t rec_ttl(const uint8_t *r)
-{
-	uint32_t t;
-
-	memcpy(&t, r + 2, 4);
-	return t;
-}
-
-static int key_cmp(const uint8_t *a, const uint8_t *b)
-{
-	size_t la = rec_klen(a), lb = rec_klen(b);
-	int c = memcmp(a + 6, b + 6, la < lb ? la : lb);
-
-	return c != 0 ? c : (la > lb) - (la < lb);
-}
-
-/* A record to sort: the first 8 octets of its key, big-endian, and where it is. */
-struct sortkey {
-	uint64_t prefix;
-	size_t off;
-};
-
-static int sortkey_cmp(const void *x, const void *y, void *block)
-{
-	const struct sortkey *a = x, *b = y;
-
-	if (a->prefix != b->prefix)
-		return a->prefix < b->prefix ? -1 : 1;
-	return key_cmp((const uint8_t *)block + a->off, (const uint8_t *)block + b->off);
-}
-
-/*
- * Sorts S's offsets by key. Sorting millions of offsets that point into the block costs a cache
- * miss per comparison, so each key's first 8 octets travel with its offset and decide most
- * comparisons (the same order as memcmp: big-endian, zero-padded). Returns -1 when out of memory.
- */
-static int rrs_sort(struct rrs *s)
-{
-	struct sortkey *k = malloc((s->count ? s->count : 1) * sizeof(*k));
-
-	if (k == NULL)
-		return -1;
-	for (size_t i = 0; i < s->count; i++) {
-		const uint8_t *r = s->block + s->off[i];
-		size_t klen = rec_klen(r);
-		uint64_t p = 0;
-
-		for (size_t j = 0; j < 8; j++)
-			p = p << 8 | (j < klen ? r[6 + j] : 0);
-		k[i].prefix = p;
-		k[i].off = s->off[i];
-	}
-	qsort_r(k, s->count, sizeof(*k), sortkey_cmp, s->block);
-	for (size_t i = 0; i < s->count; i++)
-		s->off[i] = k[i].off;
-	free(k);
-	return 0;
-}
-
 /* ---- versions and deltas --------------------------------------------------------------------- */
 
 struct soa {
@@ -170,13 +60,13 @@ struct soa {
 struct delta {
 	_Atomic unsigned refs;
 	struct soa from, to; /* the SOAs of the versions it leads from and to */
-	struct rrs del, add;
+	struct rrset del, add;
 };
 
 struct version {
 	_Atomic unsigned refs;
 	struct soa soa;
-	struct rrs rrs;             /* sorted by key */
+	struct rrset rrs;             /* sorted by key */
 	struct delta **hist;        /* owned array of references, oldest first, ending here */
 	size_t nhist;
 };
@@ -201,8 +91,8 @@ static void soa_set_serial(struct soa *s, uint32_t serial)
 static void delta_unref(struct delta *d)
 {
 	if (d != NULL && atomic_fetch_sub(&d->refs, 1) == 1) {
-		rrs_release(&d->del);
-		rrs_release(&d->add);
+		rrset_release(&d->del);
+		rrset_release(&d->add);
 		free(d);
 	}
 }
@@ -214,7 +104,7 @@ static void version_unref(struct version *v)
 	for (size_t i = 0; i < v->nhist; i++)
 		delta_unref(v->hist[i]);
 	free(v->hist);
-	rrs_release(&v->rrs);
+	rrset_release(&v->rrs);
 	free(v);
 }
 
@@ -437,51 +327,11 @@ static int build_record(void *ctx, const uint8_t *owner, size_t olen, uint16_t t
 	key[olen] = (uint8_t)(type >> 8);
 	key[olen + 1] = (uint8_t)type;
 	memcpy(key + olen + 2, rdata, rdlen);
-	if (rrs_add(&b->v->rrs, key, olen + 2 + rdlen, ttl) < 0) {
+	if (rrset_add(&b->v->rrs, key, olen + 2 + rdlen, ttl) < 0) {
 		b->oom = true;
 		return -1;
 	}
 	return 0;
-}
-
-/* The delta from OLD to NEW (both sorted) into D. -1 when out of memory. */
-static int diff(const struct rrs *old, const struct rrs *new, struct delta *d)
-{
-	size_t i = 0, j = 0;
-
-	while (i < old->count || j < new->count) {
-		const uint8_t *a = i < old->count ? old->block + old->off[i] : NULL;
-		const uint8_t *b = j < new->count ? new->block + new->off[j] : NULL;
-		int c = a == NULL ? 1 : b == NULL ? -1 : key_cmp(a, b);
-
-		if (c == 0 && rec_ttl(a) == rec_ttl(b)) {
-			i++;
-			j++;
-			continue;
-		}
-		if (c <= 0) {
-			if (rrs_add(&d->del, a + 6, rec_klen(a), rec_ttl(a)) < 0)
-				return -1;
-			i++;
-		}
-		if (c >= 0) {
-			if (rrs_add(&d->add, b + 6, rec_klen(b), rec_ttl(b)) < 0)
-				return -1;
-			j++;
-		}
-	}
-	return 0;
-}
-
-/* Removes exact duplicates from sorted S (the export never writes any; a hand edit might). */
-static void dedup(struct rrs *s)
-{
-	size_t w = 0;
-
-	for (size_t i = 0; i < s->count; i++)
-		if (w == 0 || key_cmp(s->block + s->off[w - 1], s->block + s->off[i]) != 0)
-			s->off[w++] = s->off[i];
-	s->count = w;
 }
 
 int xfrout_publish(struct xfrout *x, const char *zone, size_t len, uint32_t *serial,
@@ -508,15 +358,15 @@ int xfrout_publish(struct xfrout *x, const char *zone, size_t len, uint32_t *ser
 		*err = "the zone has no SOA at its origin";
 		goto out;
 	}
-	if (rrs_sort(&v->rrs) < 0)
+	if (rrset_sort(&v->rrs) < 0)
 		goto out;
-	dedup(&v->rrs);
+	rrset_dedup(&v->rrs);
 	cur = version_get(x);
 	if (cur != NULL) {
 		if ((d = calloc(1, sizeof(*d))) == NULL)
 			goto out;
 		atomic_init(&d->refs, 1);
-		if (diff(&cur->rrs, &v->rrs, d) < 0)
+		if (rrset_diff(&cur->rrs, &v->rrs, &d->del, &d->add) < 0)
 			goto out;
 		/* an SOA whose names or timers changed is a change too */
 		if (d->del.count == 0 && d->add.count == 0 && cur->soa.len == v->soa.len &&
@@ -660,12 +510,12 @@ static bool msg_soa(struct msg *m, const struct xfrout *x, const struct soa *s)
 static bool msg_stored(struct msg *m, const uint8_t *r)
 {
 	const uint8_t *key = r + 6;
-	size_t klen = rec_klen(r), olen = 0;
+	size_t klen = rrset_rec_klen(r), olen = 0;
 
 	while (key[olen] != 0)
 		olen += 1 + key[olen];
 	olen++;
-	return msg_rr(m, key, olen, (uint16_t)(key[olen] << 8 | key[olen + 1]), rec_ttl(r),
+	return msg_rr(m, key, olen, (uint16_t)(key[olen] << 8 | key[olen + 1]), rrset_rec_ttl(r),
 		key + olen + 2, klen - olen - 2);
 }
 
@@ -743,7 +593,7 @@ static void msg_tsig_error(struct msg *m, const uint8_t *name, size_t nlen, cons
 /* A piece of a transfer: one SOA, or every record of a set. */
 struct segment {
 	const struct soa *soa;
-	const struct rrs *rrs;
+	const struct rrset *rrs;
 };
 
 struct xfrout_stream {
@@ -812,7 +662,7 @@ size_t xfrout_stream_next(struct xfrout_stream *s, uint8_t *out, size_t cap)
 }
 
 static int seg_add(struct xfrout_stream *s, size_t cap, const struct soa *soa,
-	const struct rrs *rrs)
+	const struct rrset *rrs)
 {
 	if (s->nseg == cap)
 		return -1;
