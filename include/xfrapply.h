@@ -87,4 +87,10 @@ const char *xfrapply_skip_why(const struct xfrapply *a);
 int xfrapply_commit(struct xfrapply *a, struct zonedb **db, uint64_t *skipped,
 	struct xfrapply_result *res);
 
+/* RFC 1982 serial arithmetic: A is newer than B. */
+static inline bool xfr_serial_gt(uint32_t a, uint32_t b)
+{
+	return a != b && (int32_t)(a - b) > 0;
+}
+
 #endif

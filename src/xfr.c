@@ -134,11 +134,6 @@ static int64_t wall_now(void)
 }
 
 /* RFC 1982 serial number arithmetic: whether A is newer than B. */
-static bool serial_gt(uint32_t a, uint32_t b)
-{
-	return a != b && (int32_t)(a - b) > 0;
-}
-
 static uint32_t clamp_interval(uint32_t v)
 {
 	return v < REFRESH_MIN_S ? REFRESH_MIN_S : v > REFRESH_MAX_S ? REFRESH_MAX_S : v;
@@ -692,7 +687,7 @@ static void soa_io(evutil_socket_t fd, short what, void *arg)
 		idle(z, refresh_interval(z));
 		return;
 	}
-	if (z->have_copy && !z->dirty && serial_gt(z->serial, serial)) {
+	if (z->have_copy && !z->dirty && xfr_serial_gt(z->serial, serial)) {
 		z->state = Z_IDLE;
 		serial_backwards(z, serial);
 		return;

@@ -56,11 +56,6 @@ struct xfrapply {
 };
 
 /* RFC 1982 serial number arithmetic: whether A is newer than B. */
-static bool serial_gt(uint32_t a, uint32_t b)
-{
-	return a != b && (int32_t)(a - b) > 0;
-}
-
 /* A change log record: op, form, action, family, name, cname, address. */
 static int log_change(struct change_log *cl, bool add, const struct lists_entry *e)
 {
@@ -234,7 +229,7 @@ const char *xfrapply_rr(struct xfrapply *r, const ldns_rr *rr, bool *backwards)
 		snprintf(r->soa.rname, sizeof(r->soa.rname), "%s", n ? n : ".");
 		free(m);
 		free(n);
-		if (r->held.trusted && serial_gt(r->held.serial, r->soa.serial)) {
+		if (r->held.trusted && xfr_serial_gt(r->held.serial, r->soa.serial)) {
 			*backwards = true;
 			return "serial went backwards";
 		}

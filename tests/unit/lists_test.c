@@ -271,7 +271,7 @@ static void test_fast_names(void)
 	size_t la, lb;
 	const char *err;
 	static const char *const names[] = { "Example.COM", "example.com.", ".", "_a-b.c",
-		"b\xc3\xbc" "cher.example" };
+		"b\303\274cher.example" };
 
 	for (size_t i = 0; i < N(names); i++) {
 		int r1 = value_parse_name_len(names[i], strlen(names[i]), a, &la, &err);
