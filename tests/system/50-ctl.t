@@ -182,9 +182,13 @@ like "$(ctl status)" '^last reload: [0-9T:Z-]+ failed: 1 error' "  ... status sh
 cp "$T_TMP/good.yaml" "$CFG"
 
 # --- who may connect -----------------------------------------------------------------------------
-out=$(setpriv --reuid="$UIN" --regid="$GRP" --init-groups timeout 20 "$BLOKIR" ctl -s "$SOCK" status 2>&1); st=$?
+# The unprivileged users run a copy of the client from the test directory: the checkout may sit
+# under a directory they cannot search (CI clones into root's home, mode 0700).
+CTLBIN="$T_TMP/blokir-ctl"
+cp "$BLOKIR" "$CTLBIN" && chmod 0755 "$CTLBIN" || bail "cannot copy $BLOKIR"
+out=$(setpriv --reuid="$UIN" --regid="$GRP" --init-groups timeout 20 "$CTLBIN" ctl -s "$SOCK" status 2>&1); st=$?
 is "$st" 0 "a member of $GRP may run ctl status"
-out=$(setpriv --reuid="$UOUT" --regid="$UOUT" --init-groups timeout 20 "$BLOKIR" ctl -s "$SOCK" status 2>&1); st=$?
+out=$(setpriv --reuid="$UOUT" --regid="$UOUT" --init-groups timeout 20 "$CTLBIN" ctl -s "$SOCK" status 2>&1); st=$?
 is "$st" 3 "a user outside $GRP is refused (exit 3)"
 like "$out" 'Permission denied' "  ... by the socket's permissions"
 
