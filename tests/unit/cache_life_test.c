@@ -16,28 +16,13 @@
 #include <ldns/ldns.h>
 
 #include "tap.h"
+#include "testquery.h"
 
 static size_t query(const char *name, ldns_rr_type type, uint16_t id, bool edns, uint8_t *out,
 	struct wire_query *q)
 {
-	ldns_pkt *p = NULL;
-	uint8_t *w = NULL;
-	size_t len = 0;
+	size_t len = test_query_wire(name, type, id, edns ? 1232 : 0, out);
 
-	if (ldns_pkt_query_new_frm_str(&p, name, type, LDNS_RR_CLASS_IN, LDNS_RD) != LDNS_STATUS_OK) {
-		printf("Bail out! query %s\n", name);
-		exit(1);
-	}
-	ldns_pkt_set_id(p, id);
-	if (edns)
-		ldns_pkt_set_edns_udp_size(p, 1232);
-	if (ldns_pkt2wire(&w, p, &len) != LDNS_STATUS_OK) {
-		printf("Bail out! pkt2wire\n");
-		exit(1);
-	}
-	memcpy(out, w, len);
-	free(w);
-	ldns_pkt_free(p);
 	if (wire_parse_query(out, len, q) != WIRE_OK) {
 		printf("Bail out! parse %s\n", name);
 		exit(1);

@@ -23,6 +23,7 @@
 #include "policy.h"
 #include "stats.h"
 #include "tap.h"
+#include "testquery.h"
 
 /* ---- the fakes ---- */
 
@@ -164,25 +165,7 @@ static const struct client_ref udp_client = { NULL, 3, sizeof(struct sockaddr_in
 static size_t query(const char *name, ldns_rr_type type, uint16_t id, uint16_t edns,
 	uint8_t *out)
 {
-	ldns_pkt *p = NULL;
-	uint8_t *w = NULL;
-	size_t len = 0;
-
-	if (ldns_pkt_query_new_frm_str(&p, name, type, LDNS_RR_CLASS_IN, LDNS_RD) != LDNS_STATUS_OK) {
-		printf("Bail out! query %s\n", name);
-		exit(1);
-	}
-	ldns_pkt_set_id(p, id);
-	if (edns > 0)
-		ldns_pkt_set_edns_udp_size(p, edns);
-	if (ldns_pkt2wire(&w, p, &len) != LDNS_STATUS_OK) {
-		printf("Bail out! pkt2wire\n");
-		exit(1);
-	}
-	memcpy(out, w, len);
-	free(w);
-	ldns_pkt_free(p);
-	return len;
+	return test_query_wire(name, type, id, edns, out);
 }
 
 /*
