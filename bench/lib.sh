@@ -42,6 +42,24 @@ bg() {
 
 # free_port: a port free on 127.0.0.1 (and ::1) for both UDP and TCP (tools/free_port.py, shared
 # with the system tests). The callers run from the repository's root.
+# Exits 1 with an apt-get hint unless every TOOL of the TOOL:PACKAGE pairs is on PATH and $BLOKIR
+# is built. WHAT names the benchmark in the messages.
+need_tools() {
+	local what=$1 pair missing=()
+	shift
+	for pair in "$@"; do
+		command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "$what: missing tools; install them with: apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	if [ ! -x "$BLOKIR" ]; then
+		echo "$what: no blokir binary at $BLOKIR (run make)" >&2
+		exit 1
+	fi
+}
+
 free_port() { python3 tools/free_port.py; }
 
 # wait_dns PID PORT NAME SECONDS: waits until 127.0.0.1:PORT answers NAME (any RCODE) while PID

@@ -59,18 +59,7 @@ LOG_TAG=reload
 
 # --- prerequisites -------------------------------------------------------------------------------
 
-missing=()
-for pair in dnsperf:dnsperf nsd:nsd dig:bind9-dnsutils python3:python3; do
-	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "reload bench: missing tools; install them with: apt-get install ${missing[*]}" >&2
-	exit 1
-fi
-if [ ! -x "$BLOKIR" ]; then
-	echo "reload bench: no blokir binary at $BLOKIR (run make)" >&2
-	exit 1
-fi
+need_tools "reload bench" dnsperf:dnsperf nsd:nsd dig:bind9-dnsutils python3:python3
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/blokir-reload.XXXXXX") || exit 1
 PIDS=()

@@ -56,19 +56,8 @@ LOG_TAG=zones
 
 # --- prerequisites -------------------------------------------------------------------------------
 
-missing=()
-for pair in dnsperf:dnsperf nsd:nsd knotd:knot knotc:knot dig:bind9-dnsutils \
-	nsupdate:bind9-dnsutils python3:python3; do
-	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "zones bench: missing tools; install them with: apt-get install ${missing[*]}" >&2
-	exit 1
-fi
-if [ ! -x "$BLOKIR" ]; then
-	echo "zones bench: no blokir binary at $BLOKIR (run make)" >&2
-	exit 1
-fi
+need_tools "zones bench" dnsperf:dnsperf nsd:nsd knotd:knot knotc:knot dig:bind9-dnsutils \
+	nsupdate:bind9-dnsutils python3:python3
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/blokir-zones.XXXXXX") || exit 1
 PIDS=()
