@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,22 @@ struct options {
 	const char *upstream[MAX_OVERRIDES];
 	size_t nupstream;
 };
+
+/*
+ * glibc raises its mmap threshold to the size of each large block freed (up to 32 MB), and its
+ * trim threshold to twice that. A reload that turns cache-size off frees a worker's table (80
+ * bytes a slot: 10 MB for 100,000 entries), so the next table, a new upstream set's ID table or
+ * a new guard's rate buckets then come from the worker's arena instead of their own mapping:
+ * calloc zeroes every page of them (resident at once, not as they are used), and once freed they
+ * sit at the top of that arena, which malloc_trim does not release for a thread's arena. RSS
+ * grew by tens of MB over a few cache-size reloads and stayed there. Pinned, every block of
+ * 128 kB or more is mapped on its own and unmapped when freed, whatever was freed before.
+ */
+static void malloc_pin_thresholds(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
 
 static void usage(FILE *to)
 {
@@ -493,6 +510,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	malloc_pin_thresholds(); /* before the first large block: the policy's */
 	log_init(o.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, false);
 	d = diag_new();
 	if (d == NULL)
