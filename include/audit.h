@@ -75,7 +75,8 @@ struct audit_options {
 
 /*
  * Opens OPT->path (the caller's thread, so a start-up error is reported at start) and starts the
- * writer thread. Returns an audit the caller owns (audit_free), or NULL with the error logged.
+ * writer thread. Returns an audit the caller owns (audit_free), or NULL with the error logged and
+ * errno set (a reload names it).
  */
 struct audit *audit_new(const struct audit_options *opt);
 

@@ -202,6 +202,9 @@ struct config {
 	char *log_file;                   /* owned: log-file:, an absolute path; NULL = stderr or
 	                                     syslog (log.h) */
 	struct config_endpoint metrics_listen; /* Prometheus page on loopback; addrlen 0 = off */
+	int log_level;                    /* log-level: the most verbose level logged, in log.h's
+	                                     enum log_level order (error, warning, info, debug);
+	                                     default info. -v makes it debug */
 };
 
 #endif

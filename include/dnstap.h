@@ -75,9 +75,19 @@ struct dnstap_options {
 
 /*
  * Checks that the file can be created (a start-up error is reported at start), starts fstrm's
- * I/O thread. Returns a dnstap the caller owns (dnstap_free), or NULL with the error logged.
+ * I/O thread. Returns a dnstap the caller owns (dnstap_free), or NULL with the error logged and
+ * errno set (a reload names it).
  */
 struct dnstap *dnstap_new(const struct dnstap_options *opt);
+
+/*
+ * A reload that keeps the target: the identity (NULL: the host name) and the DNSTAP_TYPE_BIT()s
+ * wanted change in place, for the next message of every worker (a file is not started again).
+ * One thread at a time; workers may log meanwhile. The replaced identity is kept until
+ * dnstap_free, since a worker may be packing a message with it. 0, or -1 when out of memory
+ * (nothing changed).
+ */
+int dnstap_set(struct dnstap *d, const char *identity, unsigned types);
 
 /* Whether messages of type T are wanted; D may be NULL (dnstap off): false. */
 bool dnstap_wants(const struct dnstap *d, enum dnstap_type t);

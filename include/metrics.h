@@ -21,7 +21,7 @@ typedef void metrics_render_cb(void *arg, FILE *out);
 
 /*
  * Binds EP (borrowed) and prepares the server; nothing is served before metrics_start. Returns
- * NULL (logged) when the address cannot be bound or memory runs out.
+ * NULL (logged, errno set) when the address cannot be bound or memory runs out.
  */
 struct metrics *metrics_new(const struct config_endpoint *ep, metrics_render_cb *cb, void *arg);
 int metrics_start(struct metrics *m); /* starts the thread: 0, or -1 (logged) */

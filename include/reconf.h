@@ -3,12 +3,13 @@
  *
  * The server compares the settings in force with a freshly loaded file. Keys a worker can take
  * over on its own thread (upstreams and their timeout, allow-from, deny-action, rate limits,
- * inspect-answers, cache-size, busy-poll-us, use-0x20, upstream-sockets, TCP limits) and
- * log-file (the server's) are
- * applied; keys that need new listening sockets, threads or privileges (listen, workers, user,
- * group, chroot, allow-root, state-dir, serve-rpz, audit-log and its prefixes and buffer,
- * dnstap, control-socket, metrics-listen) keep their running value and are named, so the operator is told rather than left
- * believing the change is in force. Zones are compared by the server.
+ * inspect-answers, cache-size, busy-poll-us, use-0x20, upstream-sockets, TCP limits) and the
+ * server's own outputs (log-file, log-level, audit-log and its prefixes and buffer, dnstap,
+ * metrics-listen: the server opens the new one, the workers switch over) are applied; keys that
+ * need new listening sockets, threads or privileges (listen, workers, user, group, chroot,
+ * allow-root, state-dir, serve-rpz, control-socket) keep their running value and are named, so
+ * the operator is told rather than left believing the change is in force. Zones are compared by
+ * the server.
  */
 #ifndef BLOKIR_RECONF_H
 #define BLOKIR_RECONF_H
@@ -28,8 +29,14 @@
 #define RECONF_LOG     64u /* log-file: the server opens the new file (no worker part) */
 #define RECONF_OBSERVE 32u /* audit-blocked, audit-cname-blocked, audit-acl-denied,
                               audit-rate-limited: which refusals get an audit line */
+/* The server's parts: it sets them up before it publishes the settings (a worker only picks up
+ * the server's current audit and dnstap with every settings generation). */
+#define RECONF_LOG_LEVEL 128u /* log-level */
+#define RECONF_AUDIT   256u /* audit-log, audit-client-ipv4/6-prefix, audit-buffer-kb */
+#define RECONF_DNSTAP  512u /* dnstap */
+#define RECONF_METRICS 1024u /* metrics-listen */
 
-#define RECONF_KEYS_MAX 40
+#define RECONF_KEYS_MAX 48
 
 struct reconf {
 	unsigned parts;                       /* RECONF_* bits */
@@ -49,6 +56,14 @@ struct reconf {
  */
 int reconf_prepare(const struct config *running, struct config *loaded,
 	const char *const *pinned, size_t npinned, struct reconf *out);
+
+/*
+ * The server could not set up PART (one RECONF_* bit: a file that cannot be opened, an address
+ * that cannot be bound): LOADED takes RUNNING's value of each of its keys, and RC no longer
+ * counts them as applied nor PART as changed. 0, or -1 when out of memory.
+ */
+int reconf_keep(const struct config *running, struct config *loaded, unsigned part,
+	struct reconf *rc);
 
 /* The RECONF_* parts whose keys differ between A and B (a worker taking over new settings). */
 unsigned reconf_parts(const struct config *a, const struct config *b);

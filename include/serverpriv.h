@@ -76,14 +76,24 @@ struct server {
 		uint64_t gen;              /* freed when every worker has seen this generation */
 	} retired_cfg[RETIRED_MAX];
 	size_t nretired_cfg;
-	const char *pinned[4];             /* keys the command line set: a reload keeps them */
+	const char *pinned[8];             /* keys the command line set: a reload keeps them */
 	size_t npinned;
 	struct diag *load_diag;
 	double load_seconds;
 	char load_summary[384];            /* written by the loader thread, logged by the main loop */
 
-	struct audit *audit;               /* owned: audit-log, NULL when off */
-	struct dnstap *dnstap;             /* owned: dnstap, NULL when off */
+	/* The outputs in force, owned; NULL when off. Only the main loop stores them (a reload);
+	 * workers load them when they take a settings generation (worker.h). */
+	_Atomic(struct audit *) audit;     /* audit-log */
+	_Atomic(struct dnstap *) dnstap;   /* dnstap */
+	/* Outputs a reload replaced, freed (what they hold written out first) once every worker
+	 * has acknowledged settings generation `gen`, as with retired_cfg. */
+	struct retired_out {
+		struct audit *audit;       /* owned, or NULL */
+		struct dnstap *dnstap;     /* owned, or NULL */
+		uint64_t gen;
+	} retired_out[RETIRED_MAX];
+	size_t nretired_out;
 
 	struct event *sched_ev;            /* owned: fires at the policy's next schedule change */
 	int64_t sched_from;                /* changes after this instant are still to be logged */
@@ -134,7 +144,8 @@ struct server {
 	struct hit_total *carried;         /* owned, sorted by key */
 	size_t ncarried, carried_cap;
 
-	struct metrics *metrics;           /* owned; NULL without metrics-listen */
+	struct metrics *metrics;           /* owned; NULL without metrics-listen. Only the main
+	                                      loop replaces it (a reload) */
 	/* The metrics thread reads what only the main loop writes (the policy pointer and the
 	 * retired list, carried counts, reload results): the main loop holds this while it changes
 	 * them, the metrics thread while it renders. Workers never take it. */
@@ -146,6 +157,12 @@ void status_line(struct server *s, char *buf, size_t cap);
 void reload_note(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void server_notify(void *arg);             /* wakes the main loop (notify_fd) */
 int log_file_reopen(void);                 /* log-file: 0, or -1 (logged; the old file stays) */
+/* The outputs as CFG sets them up (the start-up config, or a reload's), owned by the caller;
+ * NULL with the error logged and errno set. */
+struct audit *audit_open(struct server *s, const struct config *cfg);
+struct dnstap *dnstap_open(struct server *s, const struct config_dnstap *t);
+bool dnstap_configured(const struct config_dnstap *t); /* a socket or a file: on */
+unsigned dnstap_types(const struct config_dnstap *t);  /* the switches as DNSTAP_TYPE_BIT()s */
 
 /* serverreload.c */
 void zone_published(void *ctx, size_t zone, struct zonesnap *snap); /* xfr's publish callback */

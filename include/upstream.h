@@ -73,6 +73,10 @@ void upstream_free(struct upstream *u);
  */
 void upstream_set_config(struct upstream *u, const struct config *cfg);
 
+/* metrics-listen switched on or off by a reload: time each try for the latency histogram from
+ * the next one on (a try sent before is counted without its time). */
+void upstream_set_timing(struct upstream *u, bool on);
+
 /*
  * Forwards the query Q (parsed from Q->packet, which is copied) for client C. Fails at once
  * (the fail callback) when max-inflight is reached.

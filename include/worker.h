@@ -44,8 +44,12 @@ struct worker_shared {
 	_Atomic(struct policy *) *policy;  /* the server's current policy */
 	_Atomic uint64_t *policy_gen;      /* the server's generation counter */
 	_Atomic unsigned *tcp_conns;       /* TCP client connections of all workers */
-	struct audit *audit;               /* the audit log, NULL when off; ring `index` is ours */
-	struct dnstap *dnstap;             /* dnstap, NULL when off; queue `index` is ours */
+	/* The audit log and dnstap, NULL when off (ring and queue `index` are ours). A reload that
+	   changes them stores the new ones before it publishes the settings, and the worker picks
+	   them up with every settings generation it takes: the server frees a replaced one once
+	   every worker has acknowledged that generation. */
+	_Atomic(struct audit *) *audit;
+	_Atomic(struct dnstap *) *dnstap;
 	void (*ack_cb)(void *arg);         /* tells the server a mailbox item was handled, or that
 	                                      the thread exited; called from the worker's thread */
 	void *ack_arg;

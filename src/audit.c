@@ -550,6 +550,7 @@ struct audit *audit_new(const struct audit_options *opt)
 {
 	struct audit *a = calloc(1, sizeof(*a)); /* owned by the caller; audit_free */
 	size_t cap = RING_MIN;
+	int err = ENOMEM;
 
 	if (a == NULL)
 		goto fail_mem;
@@ -591,10 +592,11 @@ struct audit *audit_new(const struct audit_options *opt)
 	}
 	a->fd = open_log(a->path);
 	if (a->fd < 0) {
-		log_err("audit-log %s: %s", a->path, strerror(errno));
+		err = errno;
+		log_err("audit-log %s: %s", a->path, strerror(err));
 		goto fail;
 	}
-	int err = pthread_create(&a->thread, NULL, writer_main, a);
+	err = pthread_create(&a->thread, NULL, writer_main, a);
 	if (err != 0) {
 		log_err("audit-log: pthread_create: %s", strerror(err));
 		goto fail;
@@ -603,8 +605,10 @@ struct audit *audit_new(const struct audit_options *opt)
 	return a;
 fail_mem:
 	log_err("audit-log: out of memory");
+	err = ENOMEM;
 fail:
 	audit_free(a);
+	errno = err; /* for a reload's warning */
 	return NULL;
 }
 

@@ -30,6 +30,8 @@ static const char *const format_words[] = {
 	[LIST_DOMAINS] = "domains", [LIST_HOSTS] = "hosts", [LIST_RPZ] = "rpz",
 };
 static const char *const on_error_words[] = { "reject", "skip" };
+/* log.h's enum log_level, in its order */
+static const char *const log_level_words[] = { "error", "warning", "info", "debug" };
 
 #define EXPECTED_NON_EMPTY "expected a non-empty string"
 #define EXPECTED_ABSOLUTE "expected an absolute path"
@@ -114,6 +116,8 @@ const struct key_spec root_keys[ROOT_KEY_COUNT] = {
 	[ROOT_METRICS_LISTEN] = KEY("metrics-listen", KEY_LOOPBACK, metrics_listen,
 		EXPECT(VALUE_ENDPOINT_FORM)),
 	[ROOT_LOG_FILE] = KEY("log-file", KEY_PATH, log_file, EXPECT(EXPECTED_ABSOLUTE), NULLABLE),
+	[ROOT_LOG_LEVEL] = KEY("log-level", KEY_WORD, log_level,
+		EXPECT("expected one of error, warning, info, debug"), WORDS(log_level_words)),
 };
 #undef F
 

@@ -50,6 +50,7 @@ void defaults_init(struct config *cfg)
 	cfg->audit_blocked = cfg->audit_cname_blocked = true;
 	cfg->audit_buffer_kb = 4096;
 	cfg->dnstap.client_query = cfg->dnstap.client_response = true;
+	cfg->log_level = 2; /* info: log.h's LOG_LEVEL_INFO, what blokir logs without -v */
 	/* constants that pass the name rules: these cannot fail */
 	value_parse_name(DEFAULT_SOA_MNAME, cfg->soa_mname, &cfg->soa_mname_len, &err);
 	value_parse_name(DEFAULT_SOA_RNAME, cfg->soa_rname, &cfg->soa_rname_len, &err);

@@ -40,9 +40,13 @@ struct dnstap {
 	struct fstrm_iothr *iothr;          /* owned */
 	struct fstrm_iothr_queue **queues;  /* borrowed from iothr, one per worker */
 	unsigned queue_count;
-	unsigned types;
+	_Atomic unsigned types;             /* dnstap_set changes it while workers read it */
 	struct tapfile *file;               /* owned by the rdwr (freed by its destroy); NULL: socket */
-	char *identity, *version;           /* owned */
+	_Atomic(char *) identity;           /* owned; dnstap_set replaces it while workers read it */
+	char **old_identities;              /* owned: the replaced ones, which a worker may still be
+	                                       packing, freed with the dnstap */
+	size_t nold;
+	char *version;                      /* owned */
 };
 
 /* ---- the file rdwr ------------------------------------------------------------------------- */
@@ -172,6 +176,17 @@ static fstrm_res file_write(void *obj, const struct iovec *iov, int iovcnt)
 
 /* ---- set-up -------------------------------------------------------------------------------- */
 
+/* IDENTITY, or the host name when NULL, as a string the caller owns; NULL when out of memory. */
+static char *identity_dup(const char *identity)
+{
+	char host[256];
+
+	if (identity == NULL && gethostname(host, sizeof(host)) != 0)
+		strcpy(host, "blokir");
+	host[sizeof(host) - 1] = '\0';
+	return strdup(identity ? identity : host);
+}
+
 static struct fstrm_writer *file_writer(struct dnstap *d, const char *path,
 	const struct fstrm_writer_options *wopt)
 {
@@ -203,21 +218,18 @@ struct dnstap *dnstap_new(const struct dnstap_options *opt)
 	struct fstrm_unix_writer_options *uopt = NULL;
 	struct fstrm_iothr_options *iopt = NULL;
 	struct fstrm_writer *writer = NULL;
-	char host[256];
+	int err = ENOMEM;
 
 	if (d == NULL)
 		goto fail_mem;
-	d->types = opt->types;
+	atomic_init(&d->types, opt->types);
 	d->queue_count = opt->queues ? opt->queues : 1;
-	if (opt->identity == NULL && gethostname(host, sizeof(host)) != 0)
-		strcpy(host, "blokir");
-	host[sizeof(host) - 1] = '\0';
-	d->identity = strdup(opt->identity ? opt->identity : host);
+	atomic_init(&d->identity, identity_dup(opt->identity));
 	d->version = strdup(opt->version ? opt->version : "blokir");
 	d->queues = calloc(d->queue_count, sizeof(*d->queues));
 	wopt = fstrm_writer_options_init();
 	iopt = fstrm_iothr_options_init();
-	if (d->identity == NULL || d->version == NULL || d->queues == NULL || wopt == NULL ||
+	if (atomic_load(&d->identity) == NULL || d->version == NULL || d->queues == NULL || wopt == NULL ||
 	    iopt == NULL)
 		goto fail_mem;
 	fstrm_writer_options_add_content_type(wopt, CONTENT_TYPE, strlen(CONTENT_TYPE));
@@ -227,7 +239,8 @@ struct dnstap *dnstap_new(const struct dnstap_options *opt)
 		 * I/O thread; the I/O thread then opens it again (truncating) as the stream's start. */
 		int fd = file_create(opt->file_path);
 		if (fd < 0) {
-			log_err("dnstap file %s: %s", opt->file_path, strerror(errno));
+			err = errno;
+			log_err("dnstap file %s: %s", opt->file_path, strerror(err));
 			goto fail;
 		}
 		close(fd);
@@ -248,6 +261,7 @@ struct dnstap *dnstap_new(const struct dnstap_options *opt)
 	d->iothr = fstrm_iothr_init(iopt, &writer); /* takes the writer */
 	if (d->iothr == NULL) {
 		log_err("dnstap: cannot start fstrm's I/O thread");
+		err = EAGAIN;
 		goto fail;
 	}
 	for (unsigned i = 0; i < d->queue_count; i++)
@@ -258,6 +272,7 @@ struct dnstap *dnstap_new(const struct dnstap_options *opt)
 	return d;
 fail_mem:
 	log_err("dnstap: out of memory");
+	err = ENOMEM;
 fail:
 	if (writer != NULL)
 		fstrm_writer_destroy(&writer);
@@ -270,12 +285,37 @@ fail:
 	if (d != NULL)
 		d->file = NULL; /* went with the writer */
 	dnstap_free(d);
+	errno = err; /* for a reload's warning */
 	return NULL;
 }
 
 bool dnstap_wants(const struct dnstap *d, enum dnstap_type t)
 {
-	return d != NULL && (d->types & DNSTAP_TYPE_BIT(t)) != 0;
+	return d != NULL &&
+		(atomic_load_explicit(&d->types, memory_order_relaxed) & DNSTAP_TYPE_BIT(t)) != 0;
+}
+
+int dnstap_set(struct dnstap *d, const char *identity, unsigned types)
+{
+	char *id = identity_dup(identity), *cur = atomic_load(&d->identity);
+	char **old;
+
+	if (id == NULL)
+		return -1;
+	if (strcmp(id, cur) == 0) {
+		free(id);
+	} else {
+		/* the replaced one stays readable: a worker may be packing a message with it */
+		if ((old = realloc(d->old_identities, (d->nold + 1) * sizeof(*old))) == NULL) {
+			free(id);
+			return -1;
+		}
+		d->old_identities = old;
+		old[d->nold++] = cur;
+		atomic_store(&d->identity, id);
+	}
+	atomic_store_explicit(&d->types, types, memory_order_relaxed);
+	return 0;
 }
 
 void dnstap_reopen(struct dnstap *d)
@@ -291,7 +331,10 @@ void dnstap_free(struct dnstap *d)
 	if (d->iothr != NULL)
 		fstrm_iothr_destroy(&d->iothr); /* flushes the queues, writes STOP, joins */
 	free(d->queues);
-	free(d->identity);
+	free(atomic_load(&d->identity));
+	for (size_t i = 0; i < d->nold; i++)
+		free(d->old_identities[i]);
+	free(d->old_identities);
 	free(d->version);
 	free(d);
 }
@@ -377,8 +420,9 @@ int dnstap_log(struct dnstap *d, unsigned queue, const struct dnstap_msg *m)
 	tap.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
 	tap.message = &msg;
 	tap.has_identity = tap.has_version = 1;
-	tap.identity.data = (uint8_t *)d->identity;
-	tap.identity.len = strlen(d->identity);
+	const char *identity = atomic_load_explicit(&d->identity, memory_order_acquire);
+	tap.identity.data = (uint8_t *)identity;
+	tap.identity.len = strlen(identity);
 	tap.version.data = (uint8_t *)d->version;
 	tap.version.len = strlen(d->version);
 

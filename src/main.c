@@ -34,6 +34,7 @@
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 3
 #define MAX_OVERRIDES 16
+_Static_assert(LOG_LEVEL_ERR == 0 && LOG_LEVEL_DEBUG == 3, "log-level's words (configkeys.c) follow enum log_level");
 _Static_assert(MAX_OVERRIDES <= CONFIG_UPSTREAMS_MAX, "-u may not give more upstreams than a file");
 
 struct options {
@@ -498,6 +499,7 @@ int main(int argc, char **argv)
 	char pidfile_abs[4096];
 	struct start st = { .pidfile = NULL, .ready_fd = -1 };
 	int rc = EXIT_CONFIG;
+	enum log_level level = LOG_LEVEL_INFO;
 
 	server_signals_early(); /* before anything slow: a SIGHUP now must not kill the daemon */
 	if (argc > 1 && strcmp(argv[1], "export") == 0)
@@ -545,6 +547,11 @@ int main(int argc, char **argv)
 	    make_paths_absolute(cfg, &o, pidfile_abs, sizeof(pidfile_abs)) < 0)
 		goto out;
 	cfg->allow_root |= o.allow_root;
+	/* -v wins over log-level: (and a reload keeps it, see server_pin_key below) */
+	if (o.verbose)
+		cfg->log_level = LOG_LEVEL_DEBUG;
+	level = (enum log_level)cfg->log_level;
+	log_set_level(level);
 	if (cfg->workers == 0)
 		cfg->workers = server_auto_workers(sysconf(_SC_NPROCESSORS_ONLN));
 	/* Opened as root, before the privilege drop, like the pidfile. Until the daemon is ready
@@ -567,7 +574,7 @@ int main(int argc, char **argv)
 				"set log-file: or run it with --foreground");
 		if (detach(&st) < 0)
 			goto out;
-		log_init(o.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, true);
+		log_init(level, true);
 		log_mirror_stderr(true);
 	}
 	if (o.pidfile && (st.pidfile = pidfile_write(o.pidfile, getpid())) == NULL)
@@ -578,6 +585,8 @@ int main(int argc, char **argv)
 		server_pin_key(srv, "upstreams");
 	if (o.allow_root)
 		server_pin_key(srv, "allow-root");
+	if (o.verbose)
+		server_pin_key(srv, "log-level");
 	server_set_ready_cb(srv, on_ready, &st);
 	rc = server_run(srv);
 out:

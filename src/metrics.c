@@ -87,7 +87,7 @@ struct metrics *metrics_new(const struct config_endpoint *ep, metrics_render_cb 
 {
 	struct metrics *m = calloc(1, sizeof(*m)); /* owned by the server */
 	evutil_socket_t fd = -1;
-	int one = 1;
+	int one = 1, err = ENOMEM;
 
 	if (m == NULL)
 		goto oom;
@@ -101,7 +101,8 @@ struct metrics *metrics_new(const struct config_endpoint *ep, metrics_render_cb 
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (const struct sockaddr *)&ep->addr, ep->addrlen) < 0 || listen(fd, 64) < 0 ||
 	    evhttp_accept_socket(m->http, fd) < 0) {
-		log_err("metrics-listen %s: %s", ep->text, strerror(errno));
+		err = errno;
+		log_err("metrics-listen %s: %s", ep->text, strerror(err));
 		if (fd >= 0)
 			close(fd);
 		goto fail;
@@ -117,8 +118,10 @@ struct metrics *metrics_new(const struct config_endpoint *ep, metrics_render_cb 
 	return m;
 oom:
 	log_err("metrics: out of memory");
+	err = ENOMEM;
 fail:
 	metrics_free(m);
+	errno = err; /* for a reload's warning */
 	return NULL;
 }
 

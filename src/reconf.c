@@ -28,15 +28,19 @@ static const struct row {
 	{ "allow-root", CMP_BOOL, F(allow_root), 0, 0 },
 	{ "state-dir", CMP_STR, F(state_dir), 0, 0 },
 	{ "serve-rpz", CMP_SERVE, F(serve), 0, 0 }, /* the server's own, read at start-up only */
-	/* the audit writer and the dnstap output are the server's, set up at start-up */
-	{ "audit-log", CMP_STR, F(audit_log), 0, 0 },
-	{ "audit-client-ipv4-prefix", CMP_UINT, F(audit_ipv4_prefix), 0, 0 },
-	{ "audit-client-ipv6-prefix", CMP_UINT, F(audit_ipv6_prefix), 0, 0 },
-	{ "audit-buffer-kb", CMP_UINT, F(audit_buffer_kb), 0, 0 },
-	{ "dnstap", CMP_DNSTAP, F(dnstap), 0, 0 },
+	/* The control socket stays: after the privilege drop the daemon can seldom create a
+	 * socket in its directory or give it the service's group, and `ctl reload`'s own answer
+	 * travels over the running one. */
 	{ "control-socket", CMP_STR, F(control_socket), 0, 0 },
-	{ "metrics-listen", CMP_ENDPOINT, F(metrics_listen), 0, 0 },
+	/* the server's own outputs: it opens the new one, then the workers switch over */
+	{ "audit-log", CMP_STR, F(audit_log), 0, RECONF_AUDIT },
+	{ "audit-client-ipv4-prefix", CMP_UINT, F(audit_ipv4_prefix), 0, RECONF_AUDIT },
+	{ "audit-client-ipv6-prefix", CMP_UINT, F(audit_ipv6_prefix), 0, RECONF_AUDIT },
+	{ "audit-buffer-kb", CMP_UINT, F(audit_buffer_kb), 0, RECONF_AUDIT },
+	{ "dnstap", CMP_DNSTAP, F(dnstap), 0, RECONF_DNSTAP },
+	{ "metrics-listen", CMP_ENDPOINT, F(metrics_listen), 0, RECONF_METRICS },
 	{ "log-file", CMP_STR, F(log_file), 0, RECONF_LOG }, /* the server reopens it */
+	{ "log-level", CMP_UINT, F(log_level), 0, RECONF_LOG_LEVEL }, /* an int, compared bitwise */
 	{ "audit-blocked", CMP_BOOL, F(audit_blocked), 0, RECONF_OBSERVE },
 	{ "audit-cname-blocked", CMP_BOOL, F(audit_cname_blocked), 0, RECONF_OBSERVE },
 	{ "audit-acl-denied", CMP_BOOL, F(audit_acl_denied), 0, RECONF_OBSERVE },
@@ -143,8 +147,28 @@ static int keep_running(const struct config *running, struct config *loaded, con
 {
 	switch (r->cmp) {
 	case CMP_SERVE:
-	case CMP_DNSTAP:
-		return 0; /* no worker reads them: the server keeps the start-up ones */
+		return 0; /* no worker reads it: the server keeps the start-up one */
+	case CMP_DNSTAP: {
+		const struct config_dnstap *from = AT(running, r->off, const struct config_dnstap);
+		struct config_dnstap *to = AT(loaded, r->off, struct config_dnstap);
+		struct config_dnstap copy = *from;
+		/* owned by LOADED */
+		copy.socket = from->socket ? strdup(from->socket) : NULL;
+		copy.file = from->file ? strdup(from->file) : NULL;
+		copy.identity = from->identity ? strdup(from->identity) : NULL;
+		if ((from->socket && !copy.socket) || (from->file && !copy.file) ||
+		    (from->identity && !copy.identity)) {
+			free(copy.socket);
+			free(copy.file);
+			free(copy.identity);
+			return -1;
+		}
+		free(to->socket);
+		free(to->file);
+		free(to->identity);
+		*to = copy;
+		return 0;
+	}
 	case CMP_ENDPOINT:
 		*AT(loaded, r->off, struct config_endpoint) =
 			*AT(running, r->off, const struct config_endpoint);
@@ -223,6 +247,26 @@ int reconf_prepare(const struct config *running, struct config *loaded,
 			out->parts |= r->part;
 		}
 	}
+	return 0;
+}
+
+int reconf_keep(const struct config *running, struct config *loaded, unsigned part,
+	struct reconf *rc)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *r = &rows[i];
+		size_t keep = 0;
+
+		if (r->part != part)
+			continue;
+		for (size_t j = 0; j < rc->napplied; j++)
+			if (rc->applied[j] != r->key)
+				rc->applied[keep++] = rc->applied[j];
+		rc->napplied = keep;
+		if (keep_running(running, loaded, r) < 0)
+			return -1;
+	}
+	rc->parts &= ~part;
 	return 0;
 }
 

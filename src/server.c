@@ -323,35 +323,59 @@ size_t server_zone_status(struct server *s, struct stats_zone *out, size_t cap)
  */
 static int outputs_open(struct server *s)
 {
-	const struct config *cfg = s->cfg;
+	struct audit *a = NULL;
+	struct dnstap *d = NULL;
 
-	if (cfg->audit_log != NULL) {
-		struct audit_options ao = { .path = cfg->audit_log, .config_path = cfg->path,
-			.producers = s->nworkers, .ring_bytes = (size_t)cfg->audit_buffer_kb * 1024,
-			.ipv4_prefix = cfg->audit_ipv4_prefix, .ipv6_prefix = cfg->audit_ipv6_prefix };
-		if ((s->audit = audit_new(&ao)) == NULL)
-			return -1;
+	if (s->cfg->audit_log != NULL && (a = audit_open(s, s->cfg)) == NULL)
+		return -1;
+	if (dnstap_configured(&s->cfg->dnstap) && (d = dnstap_open(s, &s->cfg->dnstap)) == NULL) {
+		audit_free(a);
+		return -1;
 	}
-	const struct config_dnstap *t = &cfg->dnstap;
-	if (t->socket != NULL || t->file != NULL) {
-		struct dnstap_options dop = { .socket_path = t->socket, .file_path = t->file,
-			.identity = t->identity, .version = "blokir", .queues = s->nworkers,
-			.types = (t->client_query ? DNSTAP_TYPE_BIT(DNSTAP_CLIENT_QUERY) : 0) |
-				(t->client_response ? DNSTAP_TYPE_BIT(DNSTAP_CLIENT_RESPONSE) : 0) |
-				(t->forwarder_query ? DNSTAP_TYPE_BIT(DNSTAP_FORWARDER_QUERY) : 0) |
-				(t->forwarder_response ? DNSTAP_TYPE_BIT(DNSTAP_FORWARDER_RESPONSE) : 0) };
-		if ((s->dnstap = dnstap_new(&dop)) == NULL)
-			return -1;
-	}
+	atomic_store(&s->audit, a);
+	atomic_store(&s->dnstap, d);
 	return 0;
+}
+
+struct audit *audit_open(struct server *s, const struct config *cfg)
+{
+	struct audit_options ao = { .path = cfg->audit_log, .config_path = s->cfg->path,
+		.producers = s->nworkers, .ring_bytes = (size_t)cfg->audit_buffer_kb * 1024,
+		.ipv4_prefix = cfg->audit_ipv4_prefix, .ipv6_prefix = cfg->audit_ipv6_prefix };
+
+	return audit_new(&ao);
+}
+
+bool dnstap_configured(const struct config_dnstap *t)
+{
+	return t->socket != NULL || t->file != NULL;
+}
+
+unsigned dnstap_types(const struct config_dnstap *t)
+{
+	return (t->client_query ? DNSTAP_TYPE_BIT(DNSTAP_CLIENT_QUERY) : 0) |
+		(t->client_response ? DNSTAP_TYPE_BIT(DNSTAP_CLIENT_RESPONSE) : 0) |
+		(t->forwarder_query ? DNSTAP_TYPE_BIT(DNSTAP_FORWARDER_QUERY) : 0) |
+		(t->forwarder_response ? DNSTAP_TYPE_BIT(DNSTAP_FORWARDER_RESPONSE) : 0);
+}
+
+struct dnstap *dnstap_open(struct server *s, const struct config_dnstap *t)
+{
+	struct dnstap_options dop = { .socket_path = t->socket, .file_path = t->file,
+		.identity = t->identity, .version = "blokir", .queues = s->nworkers,
+		.types = dnstap_types(t) };
+
+	return dnstap_new(&dop);
 }
 
 /* SIGUSR2 (and reopen-logs): the audit log and a dnstap file start again at their paths. */
 static void outputs_reopen(struct server *s)
 {
-	if (s->audit != NULL)
-		audit_reopen(s->audit);
-	dnstap_reopen(s->dnstap);
+	struct audit *a = atomic_load(&s->audit);
+
+	if (a != NULL)
+		audit_reopen(a);
+	dnstap_reopen(atomic_load(&s->dnstap));
 }
 
 static void signal_cb(evutil_socket_t signo, short what, void *arg)
@@ -558,8 +582,8 @@ int server_run(struct server *s)
 	}
 	const struct worker_shared sh = { .cfg = s->cfg, .policy = &s->policy,
 		.settings = &s->settings, .settings_gen = &s->settings_gen,
-		.policy_gen = &s->policy_gen, .tcp_conns = &s->tcp_conns, .audit = s->audit,
-		.dnstap = s->dnstap, .ack_cb = server_notify, .ack_arg = s,
+		.policy_gen = &s->policy_gen, .tcp_conns = &s->tcp_conns, .audit = &s->audit,
+		.dnstap = &s->dnstap, .ack_cb = server_notify, .ack_arg = s,
 		.notify = s->xfr != NULL ? server_notify_in : NULL, .notify_arg = s,
 		.xfrout = s->xfrout };
 	for (unsigned i = 0; i < s->nworkers; i++) {
@@ -643,8 +667,12 @@ void server_free(struct server *s)
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
 		worker_free(s->workers[i]);
 	/* After the workers: what they logged before stopping is written out now. */
-	audit_free(s->audit);
-	dnstap_free(s->dnstap);
+	for (size_t i = 0; i < s->nretired_out; i++) {
+		audit_free(s->retired_out[i].audit);
+		dnstap_free(s->retired_out[i].dnstap);
+	}
+	audit_free(atomic_load(&s->audit));
+	dnstap_free(atomic_load(&s->dnstap));
 	/* after the workers: a draining upstream set reads its settings until freed */
 	for (size_t i = 0; i < s->nretired_cfg; i++)
 		config_free(s->retired_cfg[i].cfg);

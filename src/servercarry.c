@@ -2,7 +2,7 @@
  * servercarry: blocked counts that survive reloads. A policy about to be freed leaves its
  * per-entry and per-list counts in a sorted table keyed by the entry's name or the list's
  * path, so `ctl stats` and the metrics page never see a counter go down; and retire_policies
- * frees the policies and settings every worker has let go of. Part of the server, on its state
+ * frees the policies, settings and replaced audit and dnstap outputs every worker has let go of. Part of the server, on its state
  * in include/serverpriv.h; the main loop writes the table under state_lock, the metrics thread
  * reads it under the same lock.
  */
@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
+#include "dnstap.h"
 #include "worker.h"
 
 /* ---- blocked counts across reloads ---- */
@@ -161,6 +163,18 @@ void retire_policies(struct server *s)
 			s->retired_cfg[keep++] = s->retired_cfg[i];
 	}
 	s->nretired_cfg = keep;
+	/* Replaced outputs: each writes out what the workers logged into it before it is freed
+	 * (a file open or a socket's last frames; the main loop waits for it, no worker does). */
+	keep = 0;
+	for (size_t i = 0; i < s->nretired_out; i++) {
+		if (s->retired_out[i].gen <= min_seen) {
+			audit_free(s->retired_out[i].audit);
+			dnstap_free(s->retired_out[i].dnstap);
+		} else {
+			s->retired_out[keep++] = s->retired_out[i];
+		}
+	}
+	s->nretired_out = keep;
 	/* A policy of millions of names leaves megabytes of freed heap in the loader thread's
 	 * arena; give them back so memory returns to its level after a reload. */
 	if (freed > 0)

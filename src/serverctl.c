@@ -196,19 +196,23 @@ static int reopen_logs(struct server *s, FILE *o)
 	}
 	/* The audit writer reopens between two lines; waited for, so the answer says how it went
 	 * (it takes one writer pass, about 10 ms). */
-	if (s->audit != NULL) {
-		if ((err = audit_reopen_wait(s->audit, 2000)) == 0) {
-			fprintf(o, "reopen-logs: audit-log %s reopened\n", s->cfg->audit_log);
+	/* the paths in force: a reload may have moved them */
+	const struct config *set = atomic_load(&s->settings);
+	struct audit *a = atomic_load(&s->audit);
+	struct dnstap *d = atomic_load(&s->dnstap);
+	if (a != NULL) {
+		if ((err = audit_reopen_wait(a, 2000)) == 0) {
+			fprintf(o, "reopen-logs: audit-log %s reopened\n", set->audit_log);
 		} else {
 			fprintf(o, "reopen-logs: audit-log %s: %s; still writing to the file opened "
-				"before\n", s->cfg->audit_log, strerror(err));
+				"before\n", set->audit_log, strerror(err));
 			rc = 3;
 		}
 	}
-	if (s->dnstap != NULL && s->cfg->dnstap.file != NULL) {
-		dnstap_reopen(s->dnstap);
+	if (d != NULL && set->dnstap.file != NULL) {
+		dnstap_reopen(d);
 		fprintf(o, "reopen-logs: dnstap file %s: a new stream starts at the path with the "
-			"next frame\n", s->cfg->dnstap.file);
+			"next frame\n", set->dnstap.file);
 	}
 	return rc;
 }

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +20,14 @@
 
 #include <event2/event.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "control.h"
 #include "diag.h"
 #include "digest.h"
+#include "dnstap.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "reconf.h"
 #include "worker.h"
@@ -389,30 +393,166 @@ void sched_cb(evutil_socket_t fd, short what, void *arg)
 	export_start(s);
 }
 
+/* A warning of the settings part: in the log, and (T not NULL) in what ctl reload prints. */
+static void settings_warn(FILE *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void settings_warn(FILE *t, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_warn("%s", line);
+	if (t != NULL)
+		fprintf(t, "warning: %s\n", line);
+}
+
 /*
  * A reload changed log-file: lines go to the new file (or back to stderr or syslog) from now on.
  * When it cannot be opened (after the privilege drop, the user must be able to write it) the
- * old target stays and LOADED says so, as the settings in force.
+ * old target stays and LOADED says so, as the settings in force. Returns -1 then.
  */
-static void reopen_log_file(struct server *s, const struct config *running, struct config *loaded,
-	FILE *t)
+static int reopen_log_file(const struct config *running, struct config *loaded,
+	struct reconf *rc, FILE *t)
 {
-	char *old;
-
 	/* said where the log has been so far, so a reader of the old file knows where to look */
 	log_info("reload: log-file: from now on %s", loaded->log_file ? loaded->log_file :
 		"none (stderr or syslog)");
 	if (log_set_file(loaded->log_file) == 0)
-		return;
-	log_err("reload: log-file %s: %s; logging stays where it was", loaded->log_file,
+		return 0;
+	settings_warn(t, "reload: log-file %s: %s; logging stays where it was", loaded->log_file,
 		strerror(errno));
-	if (t != NULL)
-		fprintf(t, "warning: reload: log-file %s: %s; logging stays where it was\n",
-			loaded->log_file, strerror(errno));
-	old = running->log_file ? strdup(running->log_file) : NULL; /* owned by LOADED */
-	free(loaded->log_file);
-	loaded->log_file = old;
-	(void)s;
+	if (reconf_keep(running, loaded, RECONF_LOG, rc) < 0)
+		log_err("reload: out of memory keeping log-file");
+	return -1;
+}
+
+/* What the settings part of a reload set up before it publishes: the outputs that replace the
+ * running ones (the `*_new` flags say which are replaced; a NULL replacement switches off). */
+struct outputs {
+	bool audit_new, dnstap_new, metrics_new;
+	struct audit *audit;     /* owned until published */
+	struct dnstap *dnstap;   /* owned until published */
+	struct metrics *metrics; /* owned until published */
+};
+
+static bool str_same(const char *x, const char *y)
+{
+	return x == y || (x != NULL && y != NULL && strcmp(x, y) == 0);
+}
+
+/*
+ * Opens what a reload's changed audit-log, dnstap and metrics-listen ask for into OUT, on the
+ * main loop (a file open or a bind is quick). A target that cannot be opened or bound (the
+ * privilege drop: the user cannot create the file; the port is taken) leaves its keys at their
+ * running values, in LOADED and RC, with a warning naming key, target and cause: the rest of the
+ * reload applies. Returns the number of such failures.
+ */
+static int outputs_prepare(struct server *s, const struct config *running, struct config *loaded,
+	struct reconf *rc, FILE *t, struct outputs *out)
+{
+	int failed = 0;
+
+	if ((rc->parts & (RECONF_AUDIT | RECONF_DNSTAP)) && s->nretired_out == RETIRED_MAX) {
+		/* cannot happen unless workers stopped answering their mailbox */
+		settings_warn(t, "reload: %d replaced audit and dnstap outputs not yet released by "
+			"the workers; audit-log and dnstap keep their running values", RETIRED_MAX);
+		if (reconf_keep(running, loaded, RECONF_AUDIT, rc) < 0 ||
+		    reconf_keep(running, loaded, RECONF_DNSTAP, rc) < 0)
+			log_err("reload: out of memory keeping the audit and dnstap settings");
+		failed++;
+	}
+	if (rc->parts & RECONF_AUDIT) {
+		/* a new writer and new rings, also for a prefix or buffer change: the old writer
+		 * writes out what its rings hold once the workers have moved to the new one */
+		if (loaded->audit_log != NULL && (out->audit = audit_open(s, loaded)) == NULL) {
+			settings_warn(t, "reload: audit-log %s: %s; the audit settings keep their "
+				"running values (%s%s)", loaded->audit_log, strerror(errno),
+				running->audit_log ? "still writing to " : "the audit log stays off",
+				running->audit_log ? running->audit_log : "");
+			if (reconf_keep(running, loaded, RECONF_AUDIT, rc) < 0)
+				log_err("reload: out of memory keeping the audit settings");
+			failed++;
+		} else {
+			out->audit_new = true;
+		}
+	}
+	if (rc->parts & RECONF_DNSTAP) {
+		const struct config_dnstap *n = &loaded->dnstap, *o = &running->dnstap;
+		struct dnstap *cur = atomic_load(&s->dnstap);
+
+		if (cur != NULL && dnstap_configured(n) && str_same(n->socket, o->socket) &&
+		    str_same(n->file, o->file)) {
+			/* the same target: a file goes on (starting it again would empty it) */
+			if (dnstap_set(cur, n->identity, dnstap_types(n)) < 0) {
+				settings_warn(t, "reload: dnstap: out of memory; the dnstap settings "
+					"keep their running values");
+				if (reconf_keep(running, loaded, RECONF_DNSTAP, rc) < 0)
+					log_err("reload: out of memory keeping the dnstap settings");
+				failed++;
+			}
+		} else if (dnstap_configured(n) && (out->dnstap = dnstap_open(s, n)) == NULL) {
+			settings_warn(t, "reload: dnstap %s %s: %s; the dnstap settings keep their "
+				"running values (%s%s)", n->socket ? "socket" : "file",
+				n->socket ? n->socket : n->file, strerror(errno),
+				dnstap_configured(o) ? "still sending to " : "dnstap stays off",
+				o->socket ? o->socket : o->file ? o->file : "");
+			if (reconf_keep(running, loaded, RECONF_DNSTAP, rc) < 0)
+				log_err("reload: out of memory keeping the dnstap settings");
+			failed++;
+		} else {
+			out->dnstap_new = true;
+		}
+	}
+	if (rc->parts & RECONF_METRICS) {
+		const struct config_endpoint *ep = &loaded->metrics_listen;
+		int err = 0;
+
+		/* bound before the old one is closed: the page is never away while it moves */
+		if (ep->addrlen != 0 && (out->metrics = metrics_new(ep, render_metrics, s)) == NULL)
+			err = errno;
+		else if (out->metrics != NULL && metrics_start(out->metrics) < 0)
+			err = EAGAIN;
+		if (err != 0) {
+			settings_warn(t, "reload: metrics-listen %s: %s; metrics-listen keeps its "
+				"running value (%s%s)", ep->text, strerror(err),
+				running->metrics_listen.addrlen ? "still serving on " : "metrics stay off",
+				running->metrics_listen.addrlen ? running->metrics_listen.text : "");
+			metrics_free(out->metrics);
+			out->metrics = NULL;
+			if (reconf_keep(running, loaded, RECONF_METRICS, rc) < 0)
+				log_err("reload: out of memory keeping metrics-listen");
+			failed++;
+		} else {
+			out->metrics_new = true;
+		}
+	}
+	return failed;
+}
+
+/*
+ * Puts the outputs of OUT in force: the metrics page moves at once (no worker reads it); a new
+ * audit log or dnstap is stored before the settings of generation GEN are published, so a
+ * worker that takes them finds it, and the one it replaces is retired until every worker has
+ * acknowledged GEN (it then writes out what it holds and is freed, retire_policies).
+ */
+static void outputs_publish(struct server *s, struct outputs *out, uint64_t gen)
+{
+	struct retired_out r = { NULL, NULL, gen };
+
+	if (out->metrics_new) {
+		struct metrics *old = s->metrics;
+		s->metrics = out->metrics;
+		metrics_free(old); /* joins its thread: not under state_lock, which a render takes */
+	}
+	if (out->audit_new)
+		r.audit = atomic_exchange(&s->audit, out->audit);
+	if (out->dnstap_new)
+		r.dnstap = atomic_exchange(&s->dnstap, out->dnstap);
+	if (r.audit != NULL || r.dnstap != NULL)
+		s->retired_out[s->nretired_out++] = r; /* room checked by outputs_prepare */
+	*out = (struct outputs){ 0 };
 }
 
 /* Puts away the settings REPLACED until every worker has let go of them. */
@@ -429,41 +569,38 @@ static void retire_settings(struct server *s, struct config *replaced, uint64_t 
 
 /*
  * The settings part of a reload, before the policy is published: every changed key a worker
- * can take over is applied (new settings published, each worker rebuilds what they touch), every
- * changed key that needs a restart keeps its running value and is named in a warning. Returns
- * true when CFG was published (the server owns it as the settings from then on), false when the
- * caller keeps it (nothing a worker reads changed, or out of memory).
+ * or the server can take over is applied (new settings published, each worker rebuilds what
+ * they touch), every changed key that needs a restart keeps its running value and is named in
+ * a warning. A key whose target cannot be opened (log-file, audit-log, dnstap, metrics-listen)
+ * keeps its running value too, with a warning, and *FAILED counts it. Returns true when CFG was
+ * published (the server owns it as the settings from then on), false when the caller keeps it
+ * (nothing a worker reads changed, or out of memory).
  */
-static bool apply_settings(struct server *s, struct config *cfg, FILE *t)
+static bool apply_settings(struct server *s, struct config *cfg, FILE *t, int *failed)
 {
 	struct config *running = atomic_load(&s->settings);
 	struct reconf rc;
+	struct outputs out = { 0 };
 	char list[512];
 	size_t n = 0;
 
+	*failed = 0;
 	if (reconf_prepare(running, cfg, s->pinned, s->npinned, &rc) < 0) {
 		log_err("reload: out of memory; the running settings stay (the policy is reloaded)");
 		return false;
 	}
 	/* the same lines in the log and in what ctl reload prints */
-	for (size_t i = 0; i < rc.nrestart; i++) {
-		log_warn("reload: %s changed in %s, but only a restart applies it; the running "
-			"value stays", rc.restart[i], s->cfg->path);
-		if (t != NULL)
-			fprintf(t, "warning: reload: %s changed in %s, but only a restart applies it; "
-				"the running value stays\n", rc.restart[i], s->cfg->path);
-	}
-	for (size_t i = 0; i < rc.npinned; i++) {
-		log_warn("reload: %s changed in %s, but the command line set it; the command line's "
-			"value stays", rc.pinned[i], s->cfg->path);
-		if (t != NULL)
-			fprintf(t, "warning: reload: %s changed in %s, but the command line set it; "
-				"the command line's value stays\n", rc.pinned[i], s->cfg->path);
-	}
-	if (rc.parts & RECONF_LOG)
-		reopen_log_file(s, running, cfg, t);
+	for (size_t i = 0; i < rc.nrestart; i++)
+		settings_warn(t, "reload: %s changed in %s, but only a restart applies it; the "
+			"running value stays", rc.restart[i], s->cfg->path);
+	for (size_t i = 0; i < rc.npinned; i++)
+		settings_warn(t, "reload: %s changed in %s, but the command line set it; the "
+			"command line's value stays", rc.pinned[i], s->cfg->path);
+	if ((rc.parts & RECONF_LOG) && reopen_log_file(running, cfg, &rc, t) < 0)
+		(*failed)++;
+	*failed += outputs_prepare(s, running, cfg, &rc, t, &out);
 	if (rc.napplied == 0)
-		return false; /* nothing a worker reads changed */
+		return false; /* nothing changed that is in force (outputs_prepare opened nothing) */
 	list[0] = '\0';
 	for (size_t i = 0; i < rc.napplied && n < sizeof(list); i++)
 		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "",
@@ -471,7 +608,11 @@ static bool apply_settings(struct server *s, struct config *cfg, FILE *t)
 	log_info("reload: settings applied: %s", list);
 	if (t != NULL)
 		fprintf(t, "reload: settings applied: %s\n", list);
+	/* after that line: one that lowers the level still says so */
+	if (rc.parts & RECONF_LOG_LEVEL)
+		log_set_level((enum log_level)cfg->log_level);
 	uint64_t gen = atomic_load(&s->settings_gen) + 1;
+	outputs_publish(s, &out, gen);
 	atomic_store(&s->settings, cfg);
 	atomic_store(&s->settings_gen, gen);
 	retire_settings(s, running, gen);
@@ -506,7 +647,8 @@ void reload_finish(struct server *s)
 		s->reloads_ok++;
 		pthread_mutex_unlock(&s->state_lock);
 		struct config *lc = s->loaded_cfg;
-		bool published = apply_settings(s, lc, t);
+		int failed;
+		bool published = apply_settings(s, lc, t, &failed);
 		s->loaded_cfg = NULL;
 		if (s->xfr != NULL) {
 			struct policy *view = zones_view(s, s->loaded);
@@ -522,8 +664,20 @@ void reload_finish(struct server *s)
 			publish_policy(s, s->loaded);
 		}
 		sched_arm(s, policy_now());
-		reload_note(s, "ok");
-		code = 0;
+		/* The policy is in force, a setting is not: ctl reload (systemctl reload) fails with
+		 * its own code, so the operator hears of it; the warning said which and why. */
+		if (failed > 0) {
+			reload_note(s, "ok, but %d setting%s could not be applied (see the log)",
+				failed, failed == 1 ? "" : "s");
+			if (t != NULL)
+				fprintf(t, "reload: the policy is in force, but %d setting%s could not "
+					"be applied and keep%s the running value\n", failed,
+					failed == 1 ? "" : "s", failed == 1 ? "s" : "");
+			code = 4;
+		} else {
+			reload_note(s, "ok");
+			code = 0;
+		}
 		if (s->xfrout != NULL) {
 			/* no export runs now (reload_start waits for it), so the old one may go */
 			if (s->zone_cfg_owned)

@@ -420,8 +420,7 @@ static int slot_send_udp(struct upstream *u, struct slot *sl)
 	s->inflight++;
 	s->sent++;
 	stats_add(&u->env.up_stats[sl->upstream].sent, 1);
-	if (u->env.time_upstreams)
-		sl->sent_ns = clock_now_ns();
+	sl->sent_ns = u->env.time_upstreams ? clock_now_ns() : 0;
 	wire_set_id(sl->query, sl->up_id);
 	/* Queued: sent at the end of this receive round (sendq). A failed send is treated like a
 	 * lost packet: the timeout moves on to the next upstream. */
@@ -484,7 +483,8 @@ static void slot_deliver(struct upstream *u, struct slot *sl, uint8_t *buf, size
 	/* The client gets its own spelling of the question back (0x20 changed ours). */
 	memcpy(buf + WIRE_HEADER_LEN, sl->query + WIRE_HEADER_LEN, sl->qname_len);
 	stats_inc(u->env.stats, STAT_ANSWERED_UPSTREAM);
-	if (u->env.time_upstreams)
+	/* sent_ns 0: the try went out before a reload switched the timing on */
+	if (u->env.time_upstreams && sl->sent_ns != 0)
 		stats_latency(&u->env.up_stats[sl->upstream], (clock_now_ns() - sl->sent_ns) / 1000);
 	else
 		stats_add(&u->env.up_stats[sl->upstream].answers, 1);
@@ -686,8 +686,7 @@ static void slot_start_tcp(struct upstream *u, struct slot *sl)
 	sl->up_id = rand_u16(u->env.rand);
 	wire_set_id(sl->query, sl->up_id);
 	stats_add(&u->env.up_stats[sl->upstream].sent, 1);
-	if (u->env.time_upstreams)
-		sl->sent_ns = clock_now_ns();
+	sl->sent_ns = u->env.time_upstreams ? clock_now_ns() : 0;
 	sl->tcp = bufferevent_socket_new(u->env.base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (sl->tcp == NULL)
 		goto fail;
@@ -818,6 +817,11 @@ void upstream_set_config(struct upstream *u, const struct config *cfg)
 {
 	u->cfg = cfg;
 	u->env.cfg = cfg;
+}
+
+void upstream_set_timing(struct upstream *u, bool on)
+{
+	u->env.time_upstreams = on;
 }
 
 void upstream_free(struct upstream *u)

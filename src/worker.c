@@ -237,8 +237,12 @@ static void take_settings(struct worker *w)
 		upstream_set_config(w->upstream, cfg);
 	}
 	proxy_reconfigure(w->proxy, cfg);
-	if (parts & RECONF_OBSERVE)
-		observe_init(&w->observe, cfg, w->sh.audit, w->sh.dnstap, &w->stats, w->index);
+	/* Always, not only when the audit or dnstap keys differ from ours: a reload may have
+	 * replaced the server's outputs and the next one put the keys back as they were. */
+	observe_init(&w->observe, cfg, atomic_load(w->sh.audit), atomic_load(w->sh.dnstap),
+		&w->stats, w->index);
+	w->time_upstreams = cfg->metrics_listen.addrlen != 0;
+	upstream_set_timing(w->upstream, w->time_upstreams);
 	w->cfg = cfg;
 	w->settings_taken = gen;
 	/* busy-poll-us switches between the two loops of worker_main */
@@ -304,7 +308,8 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	caplog_init(&w->caps, &w->stats, index);
 	w->time_upstreams = cfg->metrics_listen.addrlen != 0;
 	rand_init(&w->rand);
-	observe_init(&w->observe, cfg, sh->audit, sh->dnstap, &w->stats, index);
+	observe_init(&w->observe, cfg, atomic_load(sh->audit), atomic_load(sh->dnstap), &w->stats,
+		index);
 	w->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->base = event_base_new();
 	if (w->mail_fd < 0 || w->base == NULL)
