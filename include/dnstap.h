@@ -101,6 +101,9 @@ int dnstap_log(struct dnstap *d, unsigned queue, const struct dnstap_msg *m);
 /* Any thread: a file is ended and started afresh at its path before the next frame. */
 void dnstap_reopen(struct dnstap *d);
 
+/* The file D writes (borrowed, as long as D), or NULL for a socket. */
+const char *dnstap_file(const struct dnstap *d);
+
 /* Writes out what is queued (fstrm's STOP frame ends the stream), stops the thread. NULL: no-op. */
 void dnstap_free(struct dnstap *d);
 

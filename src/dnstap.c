@@ -318,6 +318,11 @@ int dnstap_set(struct dnstap *d, const char *identity, unsigned types)
 	return 0;
 }
 
+const char *dnstap_file(const struct dnstap *d)
+{
+	return d->file != NULL ? d->file->path : NULL;
+}
+
 void dnstap_reopen(struct dnstap *d)
 {
 	if (d != NULL && d->file != NULL)

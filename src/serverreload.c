@@ -442,6 +442,18 @@ static bool str_same(const char *x, const char *y)
 	return x == y || (x != NULL && y != NULL && strcmp(x, y) == 0);
 }
 
+/* Whether a retired dnstap (still writing out what it holds) writes the file PATH. */
+static bool retired_writes(const struct server *s, const char *path)
+{
+	for (size_t i = 0; i < s->nretired_out; i++) {
+		const char *f = s->retired_out[i].dnstap ? dnstap_file(s->retired_out[i].dnstap) :
+			NULL;
+		if (f != NULL && strcmp(f, path) == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Opens what a reload's changed audit-log, dnstap and metrics-listen ask for into OUT, on the
  * main loop (a file open or a bind is quick). A target that cannot be opened or bound (the
@@ -492,6 +504,14 @@ static int outputs_prepare(struct server *s, const struct config *running, struc
 					log_err("reload: out of memory keeping the dnstap settings");
 				failed++;
 			}
+		} else if (n->file != NULL && retired_writes(s, n->file)) {
+			/* a new stream would empty the file the old writer still writes to */
+			settings_warn(t, "reload: dnstap file %s: a writer a reload replaced is still "
+				"finishing it; the dnstap settings keep their running values (reload "
+				"again shortly)", n->file);
+			if (reconf_keep(running, loaded, RECONF_DNSTAP, rc) < 0)
+				log_err("reload: out of memory keeping the dnstap settings");
+			failed++;
 		} else if (dnstap_configured(n) && (out->dnstap = dnstap_open(s, n)) == NULL) {
 			settings_warn(t, "reload: dnstap %s %s: %s; the dnstap settings keep their "
 				"running values (%s%s)", n->socket ? "socket" : "file",
