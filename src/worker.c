@@ -212,8 +212,17 @@ static void take_settings(struct worker *w)
 	struct guard *g = NULL;
 	struct upstream *u = NULL;
 
-	if (cfg == w->cfg)
+	if (cfg == w->cfg) {
+		/* Taken already, under the generation before: this mail came while the server
+		 * published it. What we read then (settings, audit, dnstap) is of this generation,
+		 * so say so, or the server keeps what it replaced until the next reload. */
+		if (gen > w->settings_taken) {
+			w->settings_taken = gen;
+			if (w->ndraining == 0)
+				drained_cb(-1, 0, w);
+		}
 		return;
+	}
 	if ((parts & RECONF_UPSTREAM) && w->ndraining == sizeof(w->draining) / sizeof(w->draining[0])) {
 		log_err("worker %u: reload: %zu upstream sets still draining; keeping the running "
 			"settings", w->index, w->ndraining);
