@@ -7,7 +7,8 @@
  * data (no copy): whoever queues must flush before that data is reused or freed, which the
  * callers do at the end of each receive round. A flush event is also activated on the first
  * queued datagram as a safety net, so a forgotten flush can delay a datagram by one loop
- * iteration but never lose it.
+ * iteration but never lose it; only inside a batch (sendq_batch_begin) is it left out, since
+ * the batch's end flushes.
  */
 #ifndef BLOKIR_SENDQ_H
 #define BLOKIR_SENDQ_H
@@ -32,6 +33,15 @@ void sendq_add(struct sendq *q, int fd, const struct sockaddr *addr, socklen_t a
 
 /* Sends everything queued. Datagrams the kernel refuses are dropped, as UDP may. */
 void sendq_flush(struct sendq *q);
+
+/*
+ * The hot receive paths (a batch of client queries, a batch of upstream answers) queue between
+ * these two, and the end flushes what is left; nothing queued in between needs the safety net,
+ * whose activation, dispatch and removal in libevent cost some 300 instructions per batch.
+ * Batches nest.
+ */
+void sendq_batch_begin(struct sendq *q);
+void sendq_batch_end(struct sendq *q);
 
 /*
  * Counts the flushes so far (wrapping). What is queued between two flushes goes out as one

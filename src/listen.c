@@ -151,19 +151,22 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct listen *l = s->l;
 	(void)what;
 
+	sendq_batch_begin(l->env.sendq);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
-		for (unsigned i = 0; i < UDP_BATCH; i++) {
-			l->in[i].msg_hdr.msg_namelen = sizeof(l->peers[i]);
-			l->in[i].msg_hdr.msg_flags = 0;
-		}
+		/* Every entry is ready for the kernel (udp_batch_init, and each one used is reset
+		 * below): with few queries per wakeup, re-initialising all UDP_BATCH of them cost more
+		 * than the datagrams themselves. */
 		int got = recvmmsg(fd, l->in, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (got <= 0)
-			return; /* EAGAIN, or an error that the next readiness will report again */
+			break; /* EAGAIN, or an error that the next readiness will report again */
 		unsigned nout = 0;
 		uint64_t now = clock_now_ms();
 		for (int i = 0; i < got; i++) {
 			struct msghdr *mh = &l->in[i].msg_hdr;
 			struct client_ref c = { NULL, fd, mh->msg_namelen, (struct sockaddr *)&l->peers[i] };
+			/* The kernel wrote the peer's address length over the buffer size (and writes
+			 * msg_flags for every datagram it fills, so those need no reset). */
+			mh->msg_namelen = sizeof(l->peers[i]);
 			stats_inc(l->env.stats, STAT_QUERIES);
 			stats_inc(l->env.stats, STAT_QUERIES_UDP);
 			if (mh->msg_flags & MSG_TRUNC) {
@@ -181,15 +184,16 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			stats_inc(l->env.stats, stats_rcode_id(l->outbuf[nout]));
 			l->out_iov[nout].iov_len = n;
 			l->out[nout].msg_hdr.msg_name = &l->peers[i];
-			l->out[nout].msg_hdr.msg_namelen = mh->msg_namelen;
+			l->out[nout].msg_hdr.msg_namelen = c.addrlen;
 			nout++;
 		}
 		if (nout > 0)
 			udp_send_batch(s, nout);
 		sendq_flush(l->env.sendq); /* the queries this batch forwarded */
 		if (got < UDP_BATCH)
-			return;
+			break;
 	}
+	sendq_batch_end(l->env.sendq);
 }
 
 static void udp_batch_init(struct listen *l)

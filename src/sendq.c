@@ -18,6 +18,7 @@
 struct sendq {
 	unsigned n;
 	unsigned generation;    /* flushes so far */
+	unsigned batches;       /* open sendq_batch_begin calls */
 	struct event *flush_ev; /* owned: the safety net */
 	int fds[SENDQ_MAX];
 	struct mmsghdr msgs[SENDQ_MAX];
@@ -63,7 +64,7 @@ void sendq_add(struct sendq *q, int fd, const struct sockaddr *addr, socklen_t a
 	if (q->n == SENDQ_MAX)
 		sendq_flush(q);
 	i = q->n++;
-	if (i == 0)
+	if (i == 0 && q->batches == 0)
 		event_active(q->flush_ev, 0, 0);
 	q->fds[i] = fd;
 	if (addrlen > sizeof(q->addrs[i]))
@@ -109,4 +110,15 @@ void sendq_flush(struct sendq *q)
 unsigned sendq_generation(const struct sendq *q)
 {
 	return q->generation;
+}
+
+void sendq_batch_begin(struct sendq *q)
+{
+	q->batches++;
+}
+
+void sendq_batch_end(struct sendq *q)
+{
+	if (--q->batches == 0)
+		sendq_flush(q);
 }

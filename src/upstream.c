@@ -119,6 +119,8 @@ struct upstream {
 	struct slot *free_list;
 	struct slot *fifo_head, *fifo_tail;
 	struct event *timer;       /* owned */
+	bool timer_set;            /* the timer is pending, to fire at timer_at (ms) or a bit later */
+	uint64_t timer_at;
 	size_t inflight;
 	/* Positions in socks[] of the sockets new queries use: nactive per upstream, upstream i's
 	 * at active[i * nactive ..]. */
@@ -241,22 +243,29 @@ static void fifo_remove(struct upstream *u, struct slot *sl)
 	sl->queued = false;
 }
 
+/*
+ * Arms the timer for the oldest deadline, unless it is already set to fire no later. A deadline
+ * that was answered does not disarm it: the timer then fires once for nothing and is set again
+ * for the deadline that is oldest by then. That costs at most one wakeup per timeout, where
+ * moving the timer with the FIFO's head cost an event_add (a heap update) per forwarded query
+ * whenever few were in flight.
+ */
 static void timer_arm(struct upstream *u)
 {
-	if (u->fifo_head == NULL) {
-		event_del(u->timer);
+	if (u->fifo_head == NULL)
 		return;
-	}
 	uint64_t now = clock_now_ms(), at = u->fifo_head->deadline_ms;
+	if (u->timer_set && u->timer_at <= at)
+		return;
 	uint64_t ms = at > now ? at - now : 0;
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 + 1000 };
 	event_add(u->timer, &tv);
+	u->timer_set = true;
+	u->timer_at = at;
 }
 
 static void fifo_append(struct upstream *u, struct slot *sl)
 {
-	bool was_empty = u->fifo_head == NULL;
-
 	sl->deadline_ms = clock_now_ms() + u->cfg->upstream_timeout_ms;
 	sl->next = NULL;
 	sl->prev = u->fifo_tail;
@@ -266,7 +275,9 @@ static void fifo_append(struct upstream *u, struct slot *sl)
 		u->fifo_head = sl;
 	u->fifo_tail = sl;
 	sl->queued = true;
-	if (was_empty)
+	/* Every try has the same timeout, so only a first entry can need the timer set; the
+	 * comparison in timer_arm is what keeps that true should the timeout ever change. */
+	if (sl->prev == NULL || !u->timer_set)
 		timer_arm(u);
 }
 
@@ -460,6 +471,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
+	/* timer_set stays true while the loop runs (the retries it appends need no timer of
+	 * their own: they are due after the oldest) and is cleared for the arming below. */
 	while (u->fifo_head && u->fifo_head->deadline_ms <= now && budget-- > 0) {
 		struct slot *sl = u->fifo_head;
 		stats_inc(u->env.stats, STAT_UPSTREAM_TIMEOUT);
@@ -467,6 +480,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		log_debug("upstream %s: timeout", u->cfg->upstreams[sl->upstream].text);
 		slot_next_try(u, sl);
 	}
+	u->timer_set = false;
 	timer_arm(u);
 	sendq_flush(u->env.sendq);
 }
@@ -589,22 +603,25 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct upstream *u = s->u;
 	(void)what;
 
+	sendq_batch_begin(u->env.sendq);
 	for (int round = 0; round < UP_ROUNDS && s->fd == fd; round++) {
-		for (unsigned i = 0; i < UP_BATCH; i++)
-			u->rx[i].msg_hdr.msg_flags = 0;
-		/* An ICMP error from the upstream (port unreachable) comes back here as ECONNREFUSED;
-		 * the queries on this socket then time out and move on to the next upstream. */
+		/* The entries need no reset between calls: there is no address to receive (the
+		 * socket is connected) and the kernel writes msg_len and msg_flags of each one it
+		 * fills. An ICMP error from the upstream (port unreachable) comes back here as
+		 * ECONNREFUSED; the queries on this socket then time out and move on to the next
+		 * upstream. */
 		int got = recvmmsg(fd, u->rx, UP_BATCH, MSG_DONTWAIT, NULL);
 		if (got <= 0)
-			return;
+			break;
 		/* Handling an answer can close this socket (a drained, rotated one): stop then. */
 		for (int i = 0; i < got && s->fd == fd; i++)
 			handle_udp_answer(s, u->rxbuf[i], u->rx[i].msg_len);
 		/* The queued answers point into rxbuf: send them before it is reused. */
 		sendq_flush(u->env.sendq);
 		if (got < UP_BATCH)
-			return;
+			break;
 	}
+	sendq_batch_end(u->env.sendq);
 }
 
 /* ---- TCP retry of a truncated answer ---- */
