@@ -28,38 +28,32 @@ trap 'exit 130' INT TERM
 for t in valgrind dnsperf nsd dig curl; do
 	command -v "$t" >/dev/null || { echo "$LOG_TAG: $t missing" >&2; exit 1; }
 done
-python3 bench/gen_policy.py zone "$DATA/zone" >/dev/null || exit 1
-python3 bench/gen_policy.py policy "$DATA/p11" --from-yaml policy/telegram-2017.yaml >/dev/null || exit 1
+gen_data || exit 1
 start_nsd
 PORT=$(free_port)
 
+# scrape before|after: a scrape during each "on" run, so the metrics thread is really serving.
+scrape() { curl -sf "http://127.0.0.1:$MPORT/metrics" >/dev/null || log "scrape $1 failed"; }
+CG_DNSPERF=(-c 1 -q 100 -t 5)
+
 # run KIND METRICS COUNT: prints the total Ir of all threads.
 run() {
-	local kind=$1 metrics=$2 count=$3 cfg qf out from=$DATA/zone/q-forwarded.txt mport pid
-	[ "$kind" = blocked ] && from=$DATA/p11/q-blocked.txt
+	local kind=$1 metrics=$2 count=$3 cfg qf
 	qf=$TMP/q-$kind-$count
-	python3 bench/gen_policy.py count "$qf" --from "$from" --lines "$count" >/dev/null || return 1
+	cg_queries "$kind" "$count" "$qf" || return 1
 	cfg=$TMP/blokir-$metrics.yaml
-	mport=$(free_port)
+	MPORT=$(free_port)
 	{
 		echo "listen: [\"127.0.0.1:$PORT\"]"
 		echo "upstreams: [\"127.0.0.1:$NSD_PORT\"]"
 		echo "workers: 1"
-		[ "$metrics" = on ] && echo "metrics-listen: \"127.0.0.1:$mport\""
+		[ "$metrics" = on ] && echo "metrics-listen: \"127.0.0.1:$MPORT\""
 		cat "$DATA/p11/domains.yaml"
 	} >"$cfg"
-	out=$TMP/callgrind.$kind.$metrics.$count
-	bg "cg-$kind-$metrics-$count" valgrind --tool=callgrind --callgrind-out-file="$out" \
-		"$BLOKIR" -c "$cfg" --foreground --allow-root
-	pid=$BG_PID
-	wait_dns "$pid" "$PORT" t.me 120 || { log "blokir did not come up"; return 1; }
-	[ "$metrics" = on ] && { curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null || log "scrape failed"; }
-	dnsperf -s 127.0.0.1 -p "$PORT" -d "$qf" -n 1 -c 1 -q 100 -t 5 >"$out.dnsperf" 2>&1
-	[ "$metrics" = on ] && { curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null || log "scrape failed"; }
-	stop_pid "$pid" 120
-	sed -n 's/^ *Queries lost: *\([0-9]*\).*/\1/p' "$out.dnsperf" | grep -qx 0 ||
-		log "$kind metrics $metrics $count: queries were lost (see $out.dnsperf)"
-	sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out" | head -1
+	CG_HOOK=
+	[ "$metrics" = on ] && CG_HOOK=scrape
+	cg_ir "$kind.$metrics.$count" "$qf" t.me "$BLOKIR" -c "$cfg" --foreground --allow-root || return 1
+	echo "$CG_IR"
 }
 
 printf '%-10s %-8s %12s %12s %10s\n' kind metrics "Ir($SMALL)" "Ir($LARGE)" "per query"

@@ -1,7 +1,19 @@
-# bench/lib.sh: what bench/run.sh and bench/reload_under_load.sh share, sourced by both: process
-# bookkeeping (every process started is stopped by PID at exit), free loopback ports, DNS
-# readiness, and nsd as the upstream. The caller sets LOG_TAG, START_TS, KEEP_TMP, TMP (its
-# scratch directory), PIDS=() and DATA (where bench/gen_policy.py wrote the zone).
+# bench/lib.sh: what the benchmark scripts share, sourced by each (run.sh, cpu_fixed.sh,
+# xdp_veth.sh, callgrind_q20.sh, reload_under_load.sh, ...): process bookkeeping (every process
+# started is stopped by PID at exit), free loopback ports, DNS readiness, nsd as the upstream, and
+# how each compared server (blokir, dnsdist, Unbound, the bare responder and relay) is configured,
+# started and pinned, so that every benchmark measures the same configurations. The caller sets
+# LOG_TAG, START_TS, KEEP_TMP, TMP (its scratch directory), PIDS=() and DATA (where
+# bench/gen_policy.py wrote the zone and policies); the server functions also read PORT, NCPU,
+# BUILD and BLOKIR (see take_blokir).
+#
+# Servers listen on $SRV_ADDR:$PORT (default 127.0.0.1) and are started behind the command prefix
+# SRV_EXEC (an array, default empty), and readiness probes run behind PROBE_EXEC: xdp_veth.sh sets
+# them to `ip netns exec NS` so the same functions start a server inside its namespaces.
+
+SRV_ADDR=${SRV_ADDR:-127.0.0.1}
+SRV_EXEC=()
+PROBE_EXEC=()
 
 log() { printf '[%s %4ds] %s\n' "$LOG_TAG" "$(($(date +%s) - START_TS))" "$*" >&2; }
 
@@ -62,13 +74,62 @@ need_tools() {
 
 free_port() { python3 tools/free_port.py; }
 
-# wait_dns PID PORT NAME SECONDS: waits until 127.0.0.1:PORT answers NAME (any RCODE) while PID
-# is alive. Returns 1 on timeout or when PID died.
+# build_bare: the two ceilings, bench/bare_responder.c and bench/bare_relay.c, into $BUILD.
+build_bare() {
+	mkdir -p "$BUILD" || return 1
+	cc -O2 -Wall -Wextra -pthread -o "$BUILD/bare_responder" bench/bare_responder.c || return 1
+	cc -O2 -Wall -Wextra -pthread -o "$BUILD/bare_relay" bench/bare_relay.c
+}
+
+# begin_rounds NAME: what cpu_fixed.sh, xdp_veth.sh and callgrind_q20.sh each start with: the
+# ceilings built, the scratch directory /tmp/blokir-NAME.* (TMP, DATA) removed at exit with every
+# process started (also on Ctrl-C), a copy of blokir taken (take_blokir), the zone and 11-name
+# policy generated, and ROWS, the rounds_table.py input, empty. Exits on failure.
+begin_rounds() {
+	build_bare || exit 1
+	mkdir -p "$(dirname "$OUT")" || exit 1
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/blokir-$1.XXXXXX") || exit 1
+	DATA=$TMP/data
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	take_blokir || exit 1
+	gen_data || exit 1
+	ROWS=$TMP/rows.tsv
+	: >"$ROWS"
+}
+
+# stamp TITLE: the first line of a result file: TITLE, date, commit (+dirty when src/ or include/
+# differ from it), a sanitizer build flagged, CPUs and model.
+stamp() {
+	echo "$1, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src include 2>/dev/null || echo '+dirty')$BLOKIR_NOTE, $NCPU CPUs: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+}
+
+# take_blokir: points BLOKIR at a copy of itself in $TMP, because other people rebuild ./blokir
+# while a benchmark runs (and `make SANITIZE=1` writes the same path). Sets BLOKIR_NOTE (" (SANITIZER
+# BUILD)" for a sanitizer build, which is measured but flagged) and BLOKIR_EXTRA: blokir refuses to
+# run as root unless told, so when the caller is root and this build knows the `allow-root` key (an
+# older one rejects it), the configs conf_blokir writes say `allow-root: true`.
+take_blokir() {
+	BLOKIR_NOTE= BLOKIR_EXTRA=
+	cp "$BLOKIR" "$TMP/blokir" || return 1
+	BLOKIR_SRC=$BLOKIR BLOKIR=$TMP/blokir
+	if grep -qa -e __asan_init -e __ubsan_handle "$BLOKIR"; then
+		log "WARNING: $BLOKIR_SRC is a sanitizer build (make SANITIZE=1): its figures are not release figures"
+		BLOKIR_NOTE=" (SANITIZER BUILD)"
+	fi
+	if [ "$(id -u)" = 0 ] && grep -qa 'allow-root' "$BLOKIR"; then
+		BLOKIR_EXTRA="allow-root: true"
+	fi
+}
+
+# wait_dns PID PORT NAME SECONDS [ADDR]: waits until ADDR:PORT (default 127.0.0.1) answers NAME
+# (any RCODE), asked behind PROBE_EXEC, while PID is alive. Returns 1 on timeout or when PID died.
 wait_dns() {
-	local pid=$1 port=$2 name=$3 limit=$4 t0=$SECONDS
+	local pid=$1 port=$2 name=$3 limit=$4 addr=${5:-127.0.0.1} t0=$SECONDS
 	while ((SECONDS - t0 < limit)); do
 		kill -0 "$pid" 2>/dev/null || return 1
-		dig @127.0.0.1 -p "$port" "$name" A +time=1 +tries=1 2>/dev/null | grep -q 'status:' && return 0
+		"${PROBE_EXEC[@]}" dig @"$addr" -p "$port" "$name" A +time=1 +tries=1 2>/dev/null |
+			grep -q 'status:' && return 0
 		sleep 0.2
 	done
 	return 1
@@ -115,4 +176,250 @@ EOF
 		exit 1
 	fi
 	log "nsd up on 127.0.0.1:$NSD_PORT (pid $NSD_PID)"
+}
+
+# descendants PID: PID and every process below it (nsd forks its server and xfrd).
+descendants() {
+	local p c
+	echo "$1"
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		for p in $(descendants "$c"); do echo "$p"; done
+	done
+}
+
+# cpu_ticks PID: utime+stime (clock ticks) of PID and its descendants; /proc/PID/stat already sums
+# the threads of a process.
+cpu_ticks() {
+	local total=0 p f
+	for p in $(descendants "$1"); do
+		f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+		set -- $f
+		# after "pid (comm) ": field 3 is state, so utime (14) and stime (15) are $12 and $13
+		total=$((total + ${12} + ${13}))
+	done
+	echo "$total"
+}
+
+# pin_tree PID CPUS: sets the CPU affinity of every thread of PID and its descendants.
+pin_tree() {
+	local p
+	for p in $(descendants "$1"); do taskset -a -p -c "$2" "$p" >/dev/null 2>&1; done
+}
+
+# gen_data [big]: the zone of fwd.test and its forwarded query file ($DATA/zone), the 11-name
+# policy of policy/telegram-2017.yaml ($DATA/p11) and, with "big", $BIG generated names ($DATA/pbig),
+# each in every server's format (bench/gen_policy.py).
+gen_data() {
+	log "generating policies, zone and query files"
+	python3 bench/gen_policy.py zone "$DATA/zone" >/dev/null || return 1
+	python3 bench/gen_policy.py policy "$DATA/p11" --from-yaml policy/telegram-2017.yaml >/dev/null ||
+		return 1
+	[ "${1:-}" != big ] || python3 bench/gen_policy.py policy "$DATA/pbig" --size "$BIG" >/dev/null
+}
+
+policy_dir() { if [ "$1" = 11 ]; then echo "$DATA/p11"; else echo "$DATA/pbig"; fi; }
+policy_label() { case $1 in 11) echo 11 ;; big) echo "$BIG" ;; *) echo "$1" ;; esac; }
+# A name the policy blocks, for readiness probes.
+probe_name() { head -1 "$(policy_dir "$1")/names.txt"; }
+
+# start_SYSTEM POLICY PIN: starts the server on $SRV_ADDR:$PORT and sets SPID; returns 1 when it
+# does not come up. Pinned: CPU 1 and one worker/thread. Unpinned: one worker per core (blokir's
+# default). blokir forwards to $UPSTREAM (default nsd, 127.0.0.1:$NSD_PORT), the others to nsd.
+
+# conf_SYSTEM POLICY PIN: writes the server's configuration and prints its path.
+conf_blokir() {
+	local pol=$1 pin=$2 extra=${3:-} cfg workers=0
+	cfg=$TMP/blokir-$pol-$pin${extra:+-${extra%%:*}}.yaml
+	[ "$pin" = pinned ] && workers=1
+	{
+		echo "listen: [\"$SRV_ADDR:$PORT\"]"
+		echo "upstreams: [\"${UPSTREAM:-127.0.0.1:$NSD_PORT}\"]"
+		echo "workers: $workers"
+		[ -n "$BLOKIR_EXTRA" ] && echo "$BLOKIR_EXTRA"
+		[ -n "$extra" ] && echo "$extra"
+		cat "$(policy_dir "$pol")/domains.yaml"
+	} >"$cfg"
+	echo "$cfg"
+}
+
+# start_blokir POLICY PIN [EXTRA-YAML-LINE SYSTEM-NAME]
+start_blokir() {
+	local pol=$1 pin=$2 extra=${3:-} name=${4:-blokir} ts=()
+	[ "$pin" = pinned ] && ts=(taskset -c 1)
+	bg "$name-$pol-$pin" "${SRV_EXEC[@]}" "${ts[@]}" "$BLOKIR" -c "$(conf_blokir "$pol" "$pin" "$extra")" \
+		--foreground
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300 "$SRV_ADDR"
+}
+
+# blokir with busy-poll-us (README, Performance): the latency it buys on a quiet machine. Only
+# the forwarded mix is run, the one it changes.
+start_blokir-poll() { start_blokir "$1" "$2" "busy-poll-us: 100" blokir-poll; }
+
+# blokir with its answer cache (cache-size, per worker): the forwarded file's 200,000 names repeat
+# after each pass (about 2 s), so after the first repetition most answers come from the cache.
+# dnsdist's rows stay without its packet cache, as the issue's forwarded target asks.
+start_blokir-cache() { start_blokir "$1" "$2" "cache-size: 250000" blokir-cache; }
+
+conf_dnsdist() {
+	local pol=$1 pin=$2 d cfg locals i
+	d=$(policy_dir "$pol")
+	cfg=$TMP/dnsdist-$pol-$pin.conf
+	# dnsdist runs one UDP receiver thread per local address; unpinned gets one per core, on the
+	# same port with SO_REUSEPORT, like blokir's workers.
+	locals="setLocal(\"$SRV_ADDR:$PORT\", {reusePort=true})"
+	if [ "$pin" = unpinned ]; then
+		for ((i = 1; i < NCPU; i++)); do
+			locals+=$'\n'"addLocal(\"$SRV_ADDR:$PORT\", {reusePort=true})"
+		done
+	fi
+	cat >"$cfg" <<EOF
+-- generated by bench/lib.sh: forward to nsd, NXDOMAIN for the block list, no packet cache
+-- (no pool has setCache), no console (no controlSocket), no security polling.
+setSecurityPollSuffix("")
+$locals
+newServer({address="127.0.0.1:$NSD_PORT", name="nsd"}):setUp()
+smn = newSuffixMatchNode()
+for line in io.lines("$d/names.txt") do smn:add(line) end
+addAction(SuffixMatchNodeRule(smn), RCodeAction(DNSRCode.NXDOMAIN))
+EOF
+	echo "$cfg"
+}
+
+start_dnsdist() {
+	local pol=$1 pin=$2 ts=()
+	[ "$pin" = pinned ] && ts=(taskset -c 1)
+	bg "dnsdist-$pol-$pin" "${SRV_EXEC[@]}" "${ts[@]}" dnsdist --supervised --disable-syslog -C "$(conf_dnsdist "$pol" "$pin")"
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300 "$SRV_ADDR"
+}
+
+conf_unbound() {
+	local pol=$1 pin=$2 d cfg threads=$NCPU
+	d=$(policy_dir "$pol")
+	cfg=$TMP/unbound-$pol-$pin.conf
+	[ "$pin" = pinned ] && threads=1
+	# Unbound's cache cannot be switched off: it is made as small as allowed and every entry
+	# expires at once (cache-max-ttl 0), and the forwarded queries never repeat a name within a
+	# query file anyway. The validator is left out (a forwarder for this job would not validate
+	# a zone without a trust anchor). num-queries-per-thread is raised so dnsperf's outstanding
+	# queries are not dropped at the default 1024.
+	cat >"$cfg" <<EOF
+server:
+	interface: $SRV_ADDR@$PORT
+	port: $PORT
+	do-ip6: no
+	username: ""
+	chroot: ""
+	directory: "$TMP"
+	pidfile: "$TMP/unbound-$pol-$pin.pid"
+	use-syslog: no
+	logfile: ""
+	verbosity: 0
+	num-threads: $threads
+	so-reuseport: yes
+	module-config: "iterator"
+	do-not-query-localhost: no
+	msg-cache-size: 1m
+	msg-cache-slabs: 1
+	rrset-cache-size: 1m
+	rrset-cache-slabs: 1
+	key-cache-size: 1m
+	neg-cache-size: 1m
+	cache-max-ttl: 0
+	cache-max-negative-ttl: 0
+	prefetch: no
+	num-queries-per-thread: 4096
+	outgoing-range: 8192
+	# "test." is one of Unbound's built-in special-use local zones (RFC 6761); without nodefault
+	# it would answer NXDOMAIN for fwd.test itself.
+	local-zone: "test." nodefault
+	include: "$d/unbound-local.conf"
+forward-zone:
+	name: "."
+	forward-addr: 127.0.0.1@$NSD_PORT
+EOF
+	echo "$cfg"
+}
+
+start_unbound() {
+	local pol=$1 pin=$2 ts=()
+	[ "$pin" = pinned ] && ts=(taskset -c 1)
+	bg "unbound-$pol-$pin" "${SRV_EXEC[@]}" "${ts[@]}" unbound -d -c "$(conf_unbound "$pol" "$pin")"
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300 "$SRV_ADDR"
+}
+
+# start_bare POLICY PIN: the blocked ceiling (the policy only keeps the calls alike).
+start_bare() {
+	local pin=$2 ts=() threads=$NCPU
+	[ "$pin" = pinned ] && { threads=1; ts=(taskset -c 1); }
+	bg "bare-$pin" "${SRV_EXEC[@]}" "${ts[@]}" "$BUILD/bare_responder" -l "$SRV_ADDR:$PORT" -t "$threads"
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" t.me 10 "$SRV_ADDR"
+}
+
+# start_relay POLICY PIN: the forwarded ceiling, bench/bare_relay, the least work a forwarder can
+# do, in front of nsd.
+start_relay() {
+	local pin=$2 ts=() threads=$NCPU
+	[ "$pin" = pinned ] && { threads=1; ts=(taskset -c 1); }
+	bg "relay-$pin" "${SRV_EXEC[@]}" "${ts[@]}" "$BUILD/bare_relay" -l "$SRV_ADDR:$PORT" -u "127.0.0.1:$NSD_PORT" \
+		-t "$threads"
+	SPID=$BG_PID
+	wait_dns "$SPID" "$PORT" q1.fwd.test 10 "$SRV_ADDR"
+}
+
+# nsd's server process floats unless pinned: pinned rows put it on CPU 0 with dnsperf, so the
+# server under test has CPU 1 to itself (the same for every system).
+pin_nsd() { if [ "$1" = pinned ]; then pin_tree "$NSD_PID" 0; else pin_tree "$NSD_PID" 0-$((NCPU - 1)); fi; }
+
+# server_argv SYSTEM POLICY PIN: sets the array SRV_ARGV to the command that runs SYSTEM (blokir,
+# dnsdist, unbound, bare) in the foreground on $PORT, configured as start_SYSTEM does, unpinned
+# (callgrind runs it under valgrind, which serializes the threads anyway).
+server_argv() {
+	case $1 in
+	blokir) SRV_ARGV=("$BLOKIR" -c "$(conf_blokir "$2" "$3")" --foreground) ;;
+	dnsdist) SRV_ARGV=(dnsdist --supervised --disable-syslog -C "$(conf_dnsdist "$2" "$3")") ;;
+	unbound) SRV_ARGV=(unbound -d -c "$(conf_unbound "$2" "$3")") ;;
+	bare) SRV_ARGV=("$BUILD/bare_responder" -l "$SRV_ADDR:$PORT" -t "$([ "$3" = pinned ] && echo 1 || echo "$NCPU")") ;;
+	*) return 1 ;;
+	esac
+}
+
+# cg_queries KIND COUNT FILE: the first COUNT lines of the blocked (11 names) or forwarded query
+# file, cycling, into FILE.
+cg_queries() {
+	local from=$DATA/zone/q-forwarded.txt
+	[ "$1" = blocked ] && from=$DATA/p11/q-blocked.txt
+	python3 bench/gen_policy.py count "$3" --from "$from" --lines "$2" >/dev/null
+}
+
+# cg_ir NAME QUERIES PROBE CMD...: CMD (a server listening on 127.0.0.1:$PORT) under valgrind
+# --tool=callgrind; once it answers PROBE, dnsperf sends the file QUERIES once (-n 1) with the
+# options in the array CG_DNSPERF, then the server gets SIGTERM. Sets CG_IR to the total Ir of all
+# threads (the `totals:` line of the callgrind output), n/a when it failed; logs lost queries. When
+# CG_HOOK names a function, it is called just before and just after dnsperf (with "before"/"after").
+cg_ir() {
+	local name=$1 qf=$2 probe=$3 out pid lost
+	shift 3
+	CG_IR=n/a
+	out=$TMP/callgrind.out.$name
+	bg "cg-$name" valgrind --tool=callgrind --callgrind-out-file="$out" "$@"
+	pid=$BG_PID
+	if ! wait_dns "$pid" "$PORT" "$probe" 120; then
+		log "callgrind: $name did not come up; log tail:"
+		tail -5 "$TMP/cg-$name.log" >&2
+		stop_pid "$pid"
+		return 1
+	fi
+	[ -z "${CG_HOOK:-}" ] || "$CG_HOOK" before
+	dnsperf -s 127.0.0.1 -p "$PORT" -d "$qf" -n 1 "${CG_DNSPERF[@]}" >"$out.dnsperf" 2>&1
+	[ -z "${CG_HOOK:-}" ] || "$CG_HOOK" after
+	stop_pid "$pid" 120
+	CG_IR=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out" 2>/dev/null | head -1)
+	[ -n "$CG_IR" ] || CG_IR=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out" 2>/dev/null | head -1)
+	[ -n "$CG_IR" ] || CG_IR=n/a
+	lost=$(sed -n 's/^ *Queries lost: *\([0-9]*\).*/\1/p' "$out.dnsperf")
+	[ "${lost:-0}" = 0 ] || log "callgrind: $name: $lost queries lost (see $out.dnsperf)"
 }

@@ -96,69 +96,25 @@ if [[ " $SYSTEMS " == *" blokir"* ]] && [ ! -x "$BLOKIR" ]; then
 fi
 
 mkdir -p "$BUILD" "$RESULTS"
-cc -O2 -Wall -Wextra -pthread -o "$BUILD/bare_responder" bench/bare_responder.c || exit 1
-cc -O2 -Wall -Wextra -pthread -o "$BUILD/bare_relay" bench/bare_relay.c || exit 1
+build_bare || exit 1
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/blokir-bench.XXXXXX") || exit 1
 PIDS=()
 
 # Other people rebuild ./blokir while this runs (and `make SANITIZE=1` writes the same path), so
-# the run uses a copy taken now; a sanitizer build is measured but flagged.
+# the run uses a copy taken now (lib.sh, take_blokir); a sanitizer build is measured but flagged.
+BLOKIR_NOTE= BLOKIR_EXTRA=
 if [[ " $SYSTEMS " == *" blokir"* ]] || [ "$CALLGRIND" != 0 ]; then
-	cp "$BLOKIR" "$TMP/blokir" && BLOKIR_SRC=$BLOKIR && BLOKIR=$TMP/blokir
-	if grep -qa -e __asan_init -e __ubsan_handle "$BLOKIR"; then
-		log "WARNING: $BLOKIR_SRC is a sanitizer build (make SANITIZE=1): its figures are not release figures"
-		BLOKIR_NOTE=" (SANITIZER BUILD)"
-	fi
-fi
-BLOKIR_NOTE=${BLOKIR_NOTE:-}
-# blokir refuses to run as root unless told; the benchmark runs as whoever calls it, so when that
-# is root and this build knows the `allow-root` key (an older one rejects it), its configs say so.
-BLOKIR_EXTRA=
-if [ "$(id -u)" = 0 ] && [ -x "$BLOKIR" ] && grep -qa 'allow-root' "$BLOKIR"; then
-	BLOKIR_EXTRA="allow-root: true"
+	take_blokir
 fi
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# descendants PID: PID and every process below it (nsd forks its server and xfrd).
-descendants() {
-	local p c
-	echo "$1"
-	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
-		for p in $(descendants "$c"); do echo "$p"; done
-	done
-}
-
-# cpu_ticks PID: utime+stime (clock ticks) of PID and its descendants; /proc/PID/stat already sums
-# the threads of a process.
-cpu_ticks() {
-	local total=0 p f
-	for p in $(descendants "$1"); do
-		f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
-		set -- $f
-		# after "pid (comm) ": field 3 is state, so utime (14) and stime (15) are $12 and $13
-		total=$((total + ${12} + ${13}))
-	done
-	echo "$total"
-}
-
-# pin_tree PID CPUS: sets the CPU affinity of every thread of PID and its descendants.
-pin_tree() {
-	local p
-	for p in $(descendants "$1"); do taskset -a -p -c "$2" "$p" >/dev/null 2>&1; done
-}
-
 # --- data ----------------------------------------------------------------------------------------
 
 DATA=$TMP/data
-log "generating policies, zone and query files"
-python3 bench/gen_policy.py zone "$DATA/zone" || exit 1
-python3 bench/gen_policy.py policy "$DATA/p11" --from-yaml policy/telegram-2017.yaml || exit 1
-if [[ " $POLICIES " == *" big "* ]]; then
-	python3 bench/gen_policy.py policy "$DATA/pbig" --size "$BIG" || exit 1
-fi
+if [[ " $POLICIES " == *" big "* ]]; then gen_data big || exit 1; else gen_data || exit 1; fi
 for p in p11 pbig; do
 	[ -d "$DATA/$p" ] || continue
 	cp "$DATA/$p/q-blocked.txt" "$DATA/$p/q-blocked.q"
@@ -166,10 +122,6 @@ for p in p11 pbig; do
 	python3 bench/gen_policy.py mix "$DATA/$p/q-mix10.q" --blocked "$DATA/$p/q-blocked.txt" \
 		--forwarded "$DATA/zone/q-forwarded.txt" --percent 10 || exit 1
 done
-policy_dir() { if [ "$1" = 11 ]; then echo "$DATA/p11"; else echo "$DATA/pbig"; fi; }
-policy_label() { case $1 in 11) echo 11 ;; big) echo "$BIG" ;; *) echo "$1" ;; esac; }
-# A name the policy blocks, for readiness probes.
-probe_name() { head -1 "$(policy_dir "$1")/names.txt"; }
 
 # --- nsd: the upstream ---------------------------------------------------------------------------
 
@@ -265,162 +217,12 @@ EOF
 	tail -1 "$ROWS" | awk -F'\t' '{printf "  %-8s %-7s %-9s %-8s qps=%s (spread %s%%) lost=%s%% mean=%sms p50=%sus p99=%sus cpu=%sus/q %s\n", $1,$2,$3,$4,$5,$12,$6,$7,$8,$9,$10,$11}' >&2
 }
 
-# --- the systems ---------------------------------------------------------------------------------
-
-# start_SYSTEM POLICY PIN: starts the server on $PORT and sets SPID; returns 1 when it does not come
-# up. Pinned: CPU 1 and one worker/thread. Unpinned: one worker per core (blokir's default).
-
-# conf_SYSTEM POLICY PIN: writes the server's configuration and prints its path.
-conf_blokir() {
-	local pol=$1 pin=$2 extra=${3:-} cfg workers=0
-	cfg=$TMP/blokir-$pol-$pin${extra:+-${extra%%:*}}.yaml
-	[ "$pin" = pinned ] && workers=1
-	{
-		echo "listen: [\"127.0.0.1:$PORT\"]"
-		echo "upstreams: [\"127.0.0.1:$NSD_PORT\"]"
-		echo "workers: $workers"
-		[ -n "$BLOKIR_EXTRA" ] && echo "$BLOKIR_EXTRA"
-		[ -n "$extra" ] && echo "$extra"
-		cat "$(policy_dir "$pol")/domains.yaml"
-	} >"$cfg"
-	echo "$cfg"
-}
-
-# start_blokir POLICY PIN [EXTRA-YAML-LINE SYSTEM-NAME]
-start_blokir() {
-	local pol=$1 pin=$2 extra=${3:-} name=${4:-blokir} ts=()
-	[ "$pin" = pinned ] && ts=(taskset -c 1)
-	bg "$name-$pol-$pin" "${ts[@]}" "$BLOKIR" -c "$(conf_blokir "$pol" "$pin" "$extra")" \
-		--foreground
-	SPID=$BG_PID
-	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300
-}
-
-# blokir with busy-poll-us (README, Performance): the latency it buys on a quiet machine. Only
-# the forwarded mix is run, the one it changes.
-start_blokir-poll() { start_blokir "$1" "$2" "busy-poll-us: 100" blokir-poll; }
-
-# blokir with its answer cache (cache-size, per worker): the forwarded file's 200,000 names repeat
-# after each pass (about 2 s), so after the first repetition most answers come from the cache.
-# dnsdist's rows stay without its packet cache, as the issue's forwarded target asks.
-start_blokir-cache() { start_blokir "$1" "$2" "cache-size: 250000" blokir-cache; }
-
-conf_dnsdist() {
-	local pol=$1 pin=$2 d cfg locals i
-	d=$(policy_dir "$pol")
-	cfg=$TMP/dnsdist-$pol-$pin.conf
-	# dnsdist runs one UDP receiver thread per local address; unpinned gets one per core, on the
-	# same port with SO_REUSEPORT, like blokir's workers.
-	locals="setLocal(\"127.0.0.1:$PORT\", {reusePort=true})"
-	if [ "$pin" = unpinned ]; then
-		for ((i = 1; i < NCPU; i++)); do
-			locals+=$'\n'"addLocal(\"127.0.0.1:$PORT\", {reusePort=true})"
-		done
-	fi
-	cat >"$cfg" <<EOF
--- generated by bench/run.sh: forward to nsd, NXDOMAIN for the block list, no packet cache
--- (no pool has setCache), no console (no controlSocket), no security polling.
-setSecurityPollSuffix("")
-$locals
-newServer({address="127.0.0.1:$NSD_PORT", name="nsd"}):setUp()
-smn = newSuffixMatchNode()
-for line in io.lines("$d/names.txt") do smn:add(line) end
-addAction(SuffixMatchNodeRule(smn), RCodeAction(DNSRCode.NXDOMAIN))
-EOF
-	echo "$cfg"
-}
-
-start_dnsdist() {
-	local pol=$1 pin=$2 ts=()
-	[ "$pin" = pinned ] && ts=(taskset -c 1)
-	bg "dnsdist-$pol-$pin" "${ts[@]}" dnsdist --supervised --disable-syslog -C "$(conf_dnsdist "$pol" "$pin")"
-	SPID=$BG_PID
-	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300
-}
-
-conf_unbound() {
-	local pol=$1 pin=$2 d cfg threads=$NCPU
-	d=$(policy_dir "$pol")
-	cfg=$TMP/unbound-$pol-$pin.conf
-	[ "$pin" = pinned ] && threads=1
-	# Unbound's cache cannot be switched off: it is made as small as allowed and every entry
-	# expires at once (cache-max-ttl 0), and the forwarded queries never repeat a name within a
-	# query file anyway. The validator is left out (a forwarder for this job would not validate
-	# a zone without a trust anchor). num-queries-per-thread is raised so dnsperf's outstanding
-	# queries are not dropped at the default 1024.
-	cat >"$cfg" <<EOF
-server:
-	interface: 127.0.0.1@$PORT
-	port: $PORT
-	do-ip6: no
-	username: ""
-	chroot: ""
-	directory: "$TMP"
-	pidfile: "$TMP/unbound-$pol-$pin.pid"
-	use-syslog: no
-	logfile: ""
-	verbosity: 0
-	num-threads: $threads
-	so-reuseport: yes
-	module-config: "iterator"
-	do-not-query-localhost: no
-	msg-cache-size: 1m
-	msg-cache-slabs: 1
-	rrset-cache-size: 1m
-	rrset-cache-slabs: 1
-	key-cache-size: 1m
-	neg-cache-size: 1m
-	cache-max-ttl: 0
-	cache-max-negative-ttl: 0
-	prefetch: no
-	num-queries-per-thread: 4096
-	outgoing-range: 8192
-	# "test." is one of Unbound's built-in special-use local zones (RFC 6761); without nodefault
-	# it would answer NXDOMAIN for fwd.test itself.
-	local-zone: "test." nodefault
-	include: "$d/unbound-local.conf"
-forward-zone:
-	name: "."
-	forward-addr: 127.0.0.1@$NSD_PORT
-EOF
-	echo "$cfg"
-}
-
-start_unbound() {
-	local pol=$1 pin=$2 ts=()
-	[ "$pin" = pinned ] && ts=(taskset -c 1)
-	bg "unbound-$pol-$pin" "${ts[@]}" unbound -d -c "$(conf_unbound "$pol" "$pin")"
-	SPID=$BG_PID
-	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300
-}
-
-start_bare() {
-	local pin=$1 ts=() threads=$NCPU
-	[ "$pin" = pinned ] && { threads=1; ts=(taskset -c 1); }
-	bg "bare-$pin" "${ts[@]}" "$BUILD/bare_responder" -l "127.0.0.1:$PORT" -t "$threads"
-	SPID=$BG_PID
-	wait_dns "$SPID" "$PORT" t.me 10
-}
-
-# The forwarded ceiling: bench/bare_relay, the least work a forwarder can do, in front of nsd.
-start_relay() {
-	local pin=$1 ts=() threads=$NCPU
-	[ "$pin" = pinned ] && { threads=1; ts=(taskset -c 1); }
-	bg "relay-$pin" "${ts[@]}" "$BUILD/bare_relay" -l "127.0.0.1:$PORT" -u "127.0.0.1:$NSD_PORT" \
-		-t "$threads"
-	SPID=$BG_PID
-	wait_dns "$SPID" "$PORT" q1.fwd.test 10
-}
-
-# nsd's server process floats unless pinned: pinned rows put it on CPU 0 with dnsperf, so the
-# server under test has CPU 1 to itself (the same for every system).
-pin_nsd() { if [ "$1" = pinned ]; then pin_tree "$NSD_PID" 0; else pin_tree "$NSD_PID" 0-$((NCPU - 1)); fi; }
 
 for pin in $PINS; do
 	# The ceiling: the bare responder, blocked mix (it answers everything with NXDOMAIN).
 	pin_nsd "$pin"
 	for pol in $POLICIES; do
-		if start_bare "$pin"; then
+		if start_bare "$pol" "$pin"; then
 			measure bare "$pol" blocked "$pin" "$SPID"
 		else
 			log "bare responder did not start"
@@ -431,7 +233,7 @@ for pin in $PINS; do
 	[ "$pin" = pinned ] && pin_tree "$NSD_PID" 1
 	measure nsd - forwarded "$pin" "$NSD_PID" "$NSD_PORT"
 	pin_nsd "$pin"
-	if start_relay "$pin"; then
+	if start_relay - "$pin"; then
 		measure relay - forwarded "$pin" "$SPID"
 	else
 		log "bare relay did not start"
@@ -463,33 +265,14 @@ pin_nsd unpinned
 # cg_run SYSTEM KIND COUNT: the server with one worker (the pinned configuration, 11 names) under
 # callgrind, COUNT queries of KIND (blocked or forwarded) at a low rate, then SIGTERM; sets CG_IR to
 # the total Ir over all threads (n/a when it failed).
+CG_DNSPERF=(-c 1 -q 10 -Q 1000 -t 5)
 cg_run() {
-	local sys=$1 kind=$2 count=$3 qf out pid lost from=$DATA/zone/q-forwarded.txt
+	local sys=$1 kind=$2 count=$3 qf
 	CG_IR=n/a
-	[ "$kind" = blocked ] && from=$DATA/p11/q-blocked.txt
 	qf=$TMP/cg-$kind-$count.q
-	python3 bench/gen_policy.py count "$qf" --from "$from" --lines "$count" || return
-	out=$TMP/callgrind.out.$sys.$kind.$count
-	local vg=(valgrind --tool=callgrind --callgrind-out-file="$out")
-	case $sys in
-	blokir) bg "cg-$sys-$kind-$count" "${vg[@]}" "$BLOKIR" -c "$(conf_blokir 11 pinned)" --foreground ;;
-	unbound) bg "cg-$sys-$kind-$count" "${vg[@]}" unbound -d -c "$(conf_unbound 11 pinned)" ;;
-	dnsdist) bg "cg-$sys-$kind-$count" "${vg[@]}" dnsdist --supervised --disable-syslog \
-		-C "$(conf_dnsdist 11 pinned)" ;;
-	esac
-	pid=$BG_PID
-	if ! wait_dns "$pid" "$PORT" t.me 120; then
-		log "callgrind: $sys did not come up"
-		stop_pid "$pid"
-		return
-	fi
-	dnsperf -s 127.0.0.1 -p "$PORT" -d "$qf" -n 1 -c 1 -q 10 -Q 1000 -t 5 >"$out.dnsperf" 2>&1
-	stop_pid "$pid" 120
-	CG_IR=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out" 2>/dev/null | head -1)
-	[ -n "$CG_IR" ] || CG_IR=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out" 2>/dev/null | head -1)
-	[ -n "$CG_IR" ] || CG_IR=n/a
-	lost=$(sed -n 's/^ *Queries lost: *\([0-9]*\).*/\1/p' "$out.dnsperf")
-	[ "${lost:-0}" = 0 ] || log "callgrind: $sys $kind $count: $lost queries lost"
+	cg_queries "$kind" "$count" "$qf" || return
+	server_argv "$sys" 11 pinned
+	cg_ir "$sys.$kind.$count" "$qf" t.me "${SRV_ARGV[@]}"
 }
 
 CG=$TMP/callgrind.tsv
@@ -512,7 +295,7 @@ done
 # --- the table -----------------------------------------------------------------------------------
 
 {
-	echo "blokir benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src include 2>/dev/null || echo '+dirty')$BLOKIR_NOTE, $(nproc) CPUs: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+	stamp "blokir benchmark"
 	echo "command: ${QUICK:+QUICK=$QUICK }bench/run.sh  (DURATION=$DURATION REPS=$REPS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING LAT_QPS=$LAT_QPS LAT_DURATION=$LAT_DURATION)"
 	echo "versions: $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p') | $(dnsdist --version 2>&1 | head -1) | unbound $(unbound -V 2>&1 | sed -n 's/^Version //p') | nsd $(nsd -v 2>&1 | sed -n 's/^NSD version //p')"
 	python3 bench/gen_table.py "$ROWS" "$CG" "$TMP/startup.tsv"
