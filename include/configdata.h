@@ -184,6 +184,7 @@ struct config {
 	struct config_zone *zones; size_t zone_count; /* owned array, file order */
 	char *state_dir;                  /* owned: where zone copies are kept; default
 	                                     /var/lib/blokir (set by config_load) */
+	struct config_pos state_dir_pos;  /* its value, for privdrop_check; 0 when defaulted */
 	struct config_serve serve;        /* serve-rpz: */
 
 	/* Audit log and dnstap (issue 11). */

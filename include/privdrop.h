@@ -19,7 +19,10 @@ int privdrop_apply(struct config *cfg);
 /*
  * What privdrop_apply would refuse, found before anything is bound, for --check and start-up
  * alike: the user and the group exist, the chroot directory exists and holds the configuration
- * file. Each problem is added to DIAG at its key's position, in the words start-up uses.
+ * file; as root with user: or group:, that account can read every enabled list and every zone's
+ * tsig-secret-file (SIGHUP reads them again after the drop) and, with zones, write the state-dir
+ * (tested in a child process that switches to it: call it before any thread is started). Each
+ * problem is added to DIAG at its key's (or entry's) position, in the words start-up uses.
  * Returns 0, or -1 when something was added.
  */
 int privdrop_check(const struct config *cfg, struct diag *diag);

@@ -8,12 +8,15 @@
 #include "privdrop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -107,6 +110,147 @@ int privdrop_apply(struct config *cfg)
 	return 0;
 }
 
+/*
+ * A file the daemon opens again after the privilege drop (a list, a zone's TSIG secret: both
+ * re-read on every SIGHUP), or the directory it writes zone copies into, with the entry of the
+ * configuration file that names it.
+ */
+struct probe {
+	const char *what;   /* the key, for the message: "list", "tsig-secret-file", "state-dir" */
+	const char *path;   /* borrowed */
+	bool dir;           /* state-dir: searchable and writable, not readable */
+	unsigned line, column;
+};
+
+#define PROBES_MAX 64   /* beyond it the rest are not tested: a config rarely has so many */
+
+/*
+ * Tries each of the N probes as UID and GID in a child that drops to them the way privdrop_apply
+ * does, so the answer is the kernel's for the daemon itself: modes, ACLs, every directory on the
+ * way. ERRS[i] gets probe i's errno, 0 when it is fine. Returns 0, or -1 when the child could not
+ * be run or could not switch (nothing is known then). Only in a process with no threads yet.
+ */
+static int probe_as(uid_t uid, gid_t gid, const struct probe *pr, size_t n, int *errs)
+{
+	size_t want = n * sizeof(*errs), got = 0;
+	int fds[2], st = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(1);
+		for (size_t i = 0; i < n; i++) {
+			/* O_NONBLOCK: a FIFO named as a list must not hang --check */
+			int fd = pr[i].dir ? -1 : open(pr[i].path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+			int e = 0;
+
+			if (pr[i].dir)
+				e = access(pr[i].path, W_OK | X_OK) < 0 ? errno : 0;
+			else if (fd < 0)
+				e = errno;
+			else
+				close(fd);
+			if (write(fds[1], &e, sizeof(e)) != (ssize_t)sizeof(e))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	while (got < want) {
+		ssize_t r = read(fds[0], (char *)errs + got, want - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return got == want && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/*
+ * As root with user: or group: set, what the daemon needs after dropping to them: every enabled
+ * list and every zone's tsig-secret-file readable, and with zones the state-dir writable. Root
+ * reads them all at start, so without this check the first SIGHUP would be the one to fail.
+ */
+static void check_access(const struct config *cfg, struct diag *diag)
+{
+	struct probe pr[PROBES_MAX];
+	int errs[PROBES_MAX];
+	char who[256], state[PATH_MAX];
+	size_t n = 0;
+	uid_t uid = 0;
+	gid_t gid = getgid();
+
+	if (geteuid() != 0 || (cfg->user == NULL && cfg->group == NULL))
+		return;
+	if (cfg->user != NULL) {
+		struct passwd *pw = getpwnam(cfg->user);
+		if (pw == NULL)
+			return; /* reported by the caller */
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (cfg->group != NULL) {
+		struct group *gr = getgrnam(cfg->group);
+		if (gr == NULL)
+			return;
+		gid = gr->gr_gid;
+	}
+	if (cfg->user != NULL && cfg->group != NULL)
+		snprintf(who, sizeof(who), "user \"%s\", group \"%s\"", cfg->user, cfg->group);
+	else if (cfg->user != NULL)
+		snprintf(who, sizeof(who), "user \"%s\"", cfg->user);
+	else
+		snprintf(who, sizeof(who), "group \"%s\"", cfg->group);
+	for (size_t i = 0; i < cfg->list_count && n < PROBES_MAX; i++)
+		if (cfg->lists[i].enabled)
+			pr[n++] = (struct probe){ "list", cfg->lists[i].path, false,
+				cfg->lists[i].line, cfg->lists[i].column };
+	for (size_t i = 0; i < cfg->zone_count && n < PROBES_MAX; i++)
+		if (cfg->zones[i].tsig_secret_file != NULL)
+			pr[n++] = (struct probe){ "tsig-secret-file", cfg->zones[i].tsig_secret_file,
+				false, cfg->zones[i].line, cfg->zones[i].column };
+	if (cfg->zone_count > 0 && n < PROBES_MAX) {
+		/* with chroot: state-dir is the path inside it; a defaulted one points at the zones */
+		struct config_pos at = cfg->state_dir_pos.line ? cfg->state_dir_pos :
+			(struct config_pos){ cfg->zones[0].line, cfg->zones[0].column };
+		snprintf(state, sizeof(state), "%s%s", cfg->chroot ? cfg->chroot : "", cfg->state_dir);
+		pr[n++] = (struct probe){ "state-dir", state, true, at.line, at.column };
+	}
+	if (n == 0)
+		return;
+	if (probe_as(uid, gid, pr, n, errs) < 0) {
+		diag_add(diag, cfg->path, cfg->user ? cfg->user_pos.line : cfg->group_pos.line,
+			cfg->user ? cfg->user_pos.column : cfg->group_pos.column,
+			"%s: cannot test which files it can read (no child process could switch to it)",
+			who);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (errs[i] == 0)
+			continue;
+		if (pr[i].dir)
+			diag_add(diag, cfg->path, pr[i].line, pr[i].column, "%s %s: not writable by %s "
+				"(%s): transferred zones could not be kept", pr[i].what, pr[i].path, who,
+				strerror(errs[i]));
+		else
+			diag_add(diag, cfg->path, pr[i].line, pr[i].column, "%s %s: not readable by %s "
+				"(%s); SIGHUP reads it again after the privilege drop",
+				pr[i].what, pr[i].path, who, strerror(errs[i]));
+	}
+}
+
 int privdrop_check(const struct config *cfg, struct diag *diag)
 {
 	size_t before = diag_count(diag);
@@ -131,5 +275,6 @@ int privdrop_check(const struct config *cfg, struct diag *diag)
 			diag_add(diag, cfg->path, cfg->chroot_pos.line, cfg->chroot_pos.column, CHROOT_OUTSIDE,
 				cfg->chroot, cfg->path);
 	}
+	check_access(cfg, diag);
 	return diag_count(diag) > before ? -1 : 0;
 }

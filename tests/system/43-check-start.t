@@ -1,8 +1,10 @@
 #!/bin/bash
 # 43-check-start: --check refuses what start-up would refuse later, with the same message at the
 # key's FILE:LINE:COLUMN and exit 1: a user: or group: that does not exist, a chroot: that does not
-# exist, is not a directory, or does not hold the file. Start-up says the same and exits 1 before
-# binding anything. A detached start that fails after detaching (root without user:) exits with the
+# exist, is not a directory, or does not hold the file; as root with user: nobody, a list file, a
+# zone's tsig-secret-file (mode 0600, owned by root) that nobody cannot read, or a state-dir it
+# cannot write (SIGHUP reads lists and secrets again after the privilege drop). Start-up says the
+# same and exits 1 before binding anything. A detached start that fails after detaching (root without user:) exits with the
 # daemon's status and prints why on the starting terminal.
 . "$(dirname "$0")/lib.sh"
 
@@ -43,6 +45,56 @@ is "$CK_ST" 0 "--check with the file inside the chroot: exit 0" || diag "$CK_OUT
 write_policy "$CFG" "$P" "127.0.0.1:9" 'user: nosuchuser' 'group: nosuchgroup' "chroot: $T_TMP/nojail"
 check "$CFG"
 is "$(grep -c "^$CFG:" <<<"$CK_OUT")" 3 "all three problems reported in one run"
+
+# --- files the account of user: must be able to read --------------------------------------------
+if [ "$(id -u)" != 0 ] || ! getent passwd nobody >/dev/null; then
+	skip "needs root and a user nobody" "--check tests readability as user:"
+else
+	chmod 755 "$T_TMP" # traversable by nobody: only the files' own modes decide
+	printf 'blocked.example.test\n' >"$T_TMP/list.txt"
+	chmod 600 "$T_TMP/list.txt"
+	write_policy "$CFG" "$P" "127.0.0.1:9" 'user: nobody' 'lists:' "  - file: $T_TMP/list.txt"
+	check "$CFG"
+	is "$CK_ST" 1 "--check with user: nobody and a list file mode 0600 owned by root: exit 1"
+	is "$CK_OUT" "$CFG:9:5: list $T_TMP/list.txt: not readable by user \"nobody\" (Permission denied); SIGHUP reads it again after the privilege drop" \
+		"  ... at the list's entry, naming the file and the user"
+	out=$(timeout $((10 * SLOW)) "$BLOKIR" -c "$CFG" --foreground 2>&1); st=$?
+	is "$st/$out" "1/$CK_OUT" "  ... and starting with it exits 1 too, with the same message"
+	chmod 644 "$T_TMP/list.txt"
+	check "$CFG"
+	is "$CK_ST" 0 "  ... readable (mode 0644): exit 0" || diag "$CK_OUT"
+	chmod 600 "$T_TMP/list.txt"
+	chown nobody "$T_TMP/list.txt"
+	check "$CFG"
+	is "$CK_ST" 0 "  ... mode 0600 owned by nobody: exit 0" || diag "$CK_OUT"
+	write_policy "$CFG" "$P" "127.0.0.1:9" 'lists:' "  - file: $T_TMP/list.txt" 'allow-root: true'
+	chown root "$T_TMP/list.txt"
+	check "$CFG"
+	is "$CK_ST" 0 "  ... without user: root's own reading is what counts: exit 0" || diag "$CK_OUT"
+
+	# a zone: its secret is read again on SIGHUP, its copies written to state-dir
+	mkdir -p "$T_TMP/state"
+	chown nobody "$T_TMP/state"
+	echo 'c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0' >"$T_TMP/rpz.key"
+	chmod 600 "$T_TMP/rpz.key"
+	zone_cfg() {
+		write_policy "$CFG" "$P" "127.0.0.1:9" 'user: nobody' "state-dir: $1" 'zones:' \
+			'  - name: rpz.example.test' '    primaries: ["127.0.0.1:9"]' '    tsig-key: k' \
+			"    tsig-secret-file: $T_TMP/rpz.key"
+	}
+	zone_cfg "$T_TMP/state"
+	check "$CFG"
+	is "$CK_ST/$CK_OUT" "1/$CFG:10:5: tsig-secret-file $T_TMP/rpz.key: not readable by user \"nobody\" (Permission denied); SIGHUP reads it again after the privilege drop" \
+		"--check with a zone's tsig-secret-file owned by root (0600): exit 1, at the zone's entry"
+	chown nobody "$T_TMP/rpz.key"
+	check "$CFG"
+	is "$CK_ST" 0 "  ... owned by nobody: exit 0" || diag "$CK_OUT"
+	mkdir -p "$T_TMP/rootstate"
+	zone_cfg "$T_TMP/rootstate"
+	check "$CFG"
+	is "$CK_ST/$CK_OUT" "1/$CFG:8:12: state-dir $T_TMP/rootstate: not writable by user \"nobody\" (Permission denied): transferred zones could not be kept" \
+		"--check with zones and a state-dir nobody cannot write: exit 1"
+fi
 
 # --- a detached start that fails after detaching ---------------------------------------------
 if [ "$(id -u)" != 0 ] || [ -n "$BLOKIR_WRAPPER" ]; then
