@@ -222,6 +222,10 @@ void control_cb(void *arg, int argc, char **argv, struct control_reply *r)
 	struct server *s = arg;
 	FILE *o = control_reply_out(r);
 	const char *cmd = argv[0];
+	/* The settings in force, not the start-up file's: a reload may have changed allow-from,
+	 * upstreams or cache-size. Published and retired on this (the main) loop, so it stays valid
+	 * for the whole command, as the policy does. */
+	const struct config *running = atomic_load(&s->settings);
 
 	if (strcmp(cmd, "status") == 0 && argc == 1) {
 		cmd_status(s, o);
@@ -248,7 +252,7 @@ void control_cb(void *arg, int argc, char **argv, struct control_reply *r)
 		for (unsigned i = 0; i < s->nworkers; i++)
 			worker_post(s->workers[i], WORKER_MAIL_FLUSH);
 		fprintf(o, "flush-cache: %s, %u worker%s empty their caches before their next query\n",
-			s->cfg->cache_size ? "done" : "no cache configured (cache-size: 0)",
+			running->cache_size ? "done" : "no cache configured (cache-size: 0)",
 			s->nworkers, s->nworkers == 1 ? "" : "s");
 	} else if (strcmp(cmd, "reopen-logs") == 0 && argc == 1) {
 		control_reply_done(r, reopen_logs(s, o));
@@ -266,7 +270,7 @@ void control_cb(void *arg, int argc, char **argv, struct control_reply *r)
 				return;
 			}
 		}
-		if (why_explain(s->cfg, atomic_load(&s->policy), s->cfg->path, name, type, client,
+		if (why_explain(running, atomic_load(&s->policy), running->path, name, type, client,
 			policy_now(), o) < 0) {
 			control_reply_done(r, 2);
 			return;
