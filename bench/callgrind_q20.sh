@@ -17,7 +17,8 @@
 # With -c 1 all queries come from one socket, so SO_REUSEPORT hands them all to one worker; the
 # other workers only idle (their wake-ups, timers included, are in the totals).
 #
-# Full run (the defaults) takes about 5 minutes (dnsdist's start under valgrind is most of it).
+# Full run (the defaults) takes about 5 minutes (dnsdist's start under valgrind is most of it),
+# about 7 with BLOKIR_BEFORE.
 # A functional check in about 1 minute:
 #     SMALL=200 LARGE=1200 SYSTEMS=blokir bench/callgrind_q20.sh
 #
@@ -27,7 +28,10 @@
 #
 # Environment:
 #   SMALL=N LARGE=N   the two query counts (default 5000 and 45000)
-#   SYSTEMS="..."     subset of: bare dnsdist blokir (default all; blokir is also run at -q 100)
+#   SYSTEMS="..."     subset of: bare dnsdist blokir blokir-before (default all; blokir and
+#                     blokir-before are also run at -q 100)
+#   BLOKIR_BEFORE=PATH an older blokir build measured beside it (system blokir-before), for a
+#                     before/after table
 #   KINDS="..."       subset of: blocked forwarded
 #   BLOKIR=PATH       binary under test (default ./blokir; a copy is measured)
 #   OUT=PATH          where the table goes (default bench/results/callgrind_q20.txt)
@@ -40,7 +44,7 @@ cd "$ROOT" || exit 1
 
 SMALL=${SMALL:-5000}
 LARGE=${LARGE:-45000}
-SYSTEMS=${SYSTEMS:-bare dnsdist blokir}
+SYSTEMS=${SYSTEMS:-bare dnsdist${BLOKIR_BEFORE:+ blokir-before} blokir}
 KINDS=${KINDS:-blocked forwarded}
 BLOKIR=${BLOKIR:-./blokir}
 OUT=${OUT:-bench/results/callgrind_q20.txt}
@@ -49,7 +53,7 @@ BUILD=build/bench
 NCPU=$(nproc)
 BIG=0
 START_TS=$(date +%s)
-CMDLINE="SMALL=$SMALL LARGE=$LARGE SYSTEMS=\"$SYSTEMS\" KINDS=\"$KINDS\" bench/callgrind_q20.sh"
+CMDLINE="${BLOKIR_BEFORE:+BLOKIR_BEFORE=$BLOKIR_BEFORE }SMALL=$SMALL LARGE=$LARGE SYSTEMS=\"$SYSTEMS\" KINDS=\"$KINDS\" bench/callgrind_q20.sh"
 
 LOG_TAG=cg-q20
 PIDS=()
@@ -88,9 +92,10 @@ for kind in $KINDS; do
 		per_query "$sys" "$kind" unpinned 20
 	done
 done
-if [[ " $SYSTEMS " == *" blokir "* ]]; then
-	for kind in $KINDS; do per_query blokir "$kind" pinned 100; done
-fi
+for sys in blokir-before blokir; do
+	[[ " $SYSTEMS " == *" $sys "* ]] || continue
+	for kind in $KINDS; do per_query "$sys" "$kind" pinned 100; done
+done
 
 {
 	stamp "instructions per query under callgrind"

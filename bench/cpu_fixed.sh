@@ -21,7 +21,7 @@
 # in the run just before it (nsd on CPU 1 for it when pinned), also in interleaved rounds.
 #
 # Full run (the defaults) takes about 13 minutes: 2 placements x 3 rounds x 5 servers x 2 mixes x
-# 10 s, plus the latency rounds (2 x 3 x 3 x 2 x 5 s). It loads both cores: run it on an idle
+# 10 s, plus the latency rounds (2 x 3 x 3 x 2 x 5 s); about 17 with BLOKIR_BEFORE. It loads both cores: run it on an idle
 # machine. A functional check in about 40 s:
 #     ROUNDS=1 DURATION=2 LAT_DURATION=1 PINS=pinned bench/cpu_fixed.sh
 #
@@ -36,7 +36,12 @@
 #   RATE=QPS          dnsperf -Q of the CPU runs (default 30000)
 #   CLIENTS=N         dnsperf -c (default 4); OUTSTANDING=N dnsperf -q (default 100, a cap: at a
 #                     fixed rate the queries in flight are rate x latency, a few)
-#   SYSTEMS="..."     compared servers, subset of: dnsdist unbound blokir (the ceilings always run)
+#   SYSTEMS="..."     compared servers, subset of: dnsdist unbound blokir blokir-before (the
+#                     ceilings always run)
+#   BLOKIR_BEFORE=PATH an older blokir build measured in the same rounds (system blokir-before;
+#                     in the latency rounds also blokir-before-poll), for a before/after table
+#   LAT_SYSTEMS="..." the latency rounds' systems (default relay [blokir-before
+#                     blokir-before-poll] blokir blokir-poll)
 #   MIXES="..."       subset of: blocked forwarded
 #   PINS="..."        subset of: pinned unpinned
 #   LAT=0|1           the latency rounds (default 1); LAT_QPS (2000), LAT_DURATION (5 s)
@@ -54,7 +59,8 @@ DURATION=${DURATION:-10}
 RATE=${RATE:-30000}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-100}
-SYSTEMS=${SYSTEMS:-dnsdist unbound blokir}
+SYSTEMS=${SYSTEMS:-dnsdist unbound${BLOKIR_BEFORE:+ blokir-before} blokir}
+LAT_SYSTEMS=${LAT_SYSTEMS:-relay${BLOKIR_BEFORE:+ blokir-before blokir-before-poll} blokir blokir-poll}
 MIXES=${MIXES:-blocked forwarded}
 PINS=${PINS:-pinned unpinned}
 LAT=${LAT:-1}
@@ -68,7 +74,7 @@ HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
 BIG=0
 START_TS=$(date +%s)
-CMDLINE="ROUNDS=$ROUNDS DURATION=$DURATION RATE=$RATE CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING PINS=\"$PINS\" MIXES=\"$MIXES\" SYSTEMS=\"$SYSTEMS\" LAT=$LAT LAT_QPS=$LAT_QPS LAT_DURATION=$LAT_DURATION bench/cpu_fixed.sh"
+CMDLINE="${BLOKIR_BEFORE:+BLOKIR_BEFORE=$BLOKIR_BEFORE }ROUNDS=$ROUNDS DURATION=$DURATION RATE=$RATE CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING PINS=\"$PINS\" MIXES=\"$MIXES\" SYSTEMS=\"$SYSTEMS\" LAT=$LAT LAT_QPS=$LAT_QPS LAT_DURATION=$LAT_DURATION LAT_SYSTEMS=\"$LAT_SYSTEMS\" bench/cpu_fixed.sh"
 
 LOG_TAG=cpu-fixed
 PIDS=()
@@ -185,7 +191,7 @@ for pin in $PINS; do
 	[ "$LAT" = 1 ] || continue
 	for ((round = 1; round <= ROUNDS; round++)); do
 		log "$pin, latency round $round of $ROUNDS"
-		for sys in relay blokir blokir-poll; do
+		for sys in $LAT_SYSTEMS; do
 			up "$sys" "$pin" || continue
 			lat_run "$sys" "$pin" "$round"
 			stop_pid "$SPID" 30

@@ -120,6 +120,14 @@ take_blokir() {
 	if [ "$(id -u)" = 0 ] && grep -qa 'allow-root' "$BLOKIR"; then
 		BLOKIR_EXTRA="allow-root: true"
 	fi
+	# BLOKIR_BEFORE: an older build measured beside it in the same run (the blokir-before systems),
+	# for before/after tables whose rounds interleave both. It must know every key conf_blokir
+	# writes (allow-root is in every build since session 2).
+	if [ -n "${BLOKIR_BEFORE:-}" ]; then
+		[ -x "$BLOKIR_BEFORE" ] || { log "no blokir binary at BLOKIR_BEFORE=$BLOKIR_BEFORE"; return 1; }
+		cp "$BLOKIR_BEFORE" "$TMP/blokir-before" || return 1
+		BLOKIR_BEFORE=$TMP/blokir-before
+	fi
 }
 
 # wait_dns PID PORT NAME SECONDS [ADDR]: waits until ADDR:PORT (default 127.0.0.1) answers NAME
@@ -242,11 +250,12 @@ conf_blokir() {
 	echo "$cfg"
 }
 
-# start_blokir POLICY PIN [EXTRA-YAML-LINE SYSTEM-NAME]
+# start_blokir POLICY PIN [EXTRA-YAML-LINE SYSTEM-NAME]: the binary is $BLOKIR, or $BLOKIR_RUN
+# when set (the blokir-before systems).
 start_blokir() {
 	local pol=$1 pin=$2 extra=${3:-} name=${4:-blokir} ts=()
 	[ "$pin" = pinned ] && ts=(taskset -c 1)
-	bg "$name-$pol-$pin" "${SRV_EXEC[@]}" "${ts[@]}" "$BLOKIR" -c "$(conf_blokir "$pol" "$pin" "$extra")" \
+	bg "$name-$pol-$pin" "${SRV_EXEC[@]}" "${ts[@]}" "${BLOKIR_RUN:-$BLOKIR}" -c "$(conf_blokir "$pol" "$pin" "$extra")" \
 		--foreground
 	SPID=$BG_PID
 	wait_dns "$SPID" "$PORT" "$(probe_name "$pol")" 300 "$SRV_ADDR"
@@ -260,6 +269,12 @@ start_blokir-poll() { start_blokir "$1" "$2" "busy-poll-us: 100" blokir-poll; }
 # after each pass (about 2 s), so after the first repetition most answers come from the cache.
 # dnsdist's rows stay without its packet cache, as the issue's forwarded target asks.
 start_blokir-cache() { start_blokir "$1" "$2" "cache-size: 250000" blokir-cache; }
+
+# The older build of BLOKIR_BEFORE (take_blokir), configured alike, with and without busy-poll.
+start_blokir-before() { BLOKIR_RUN=$BLOKIR_BEFORE start_blokir "$1" "$2" "" blokir-before; }
+start_blokir-before-poll() {
+	BLOKIR_RUN=$BLOKIR_BEFORE start_blokir "$1" "$2" "busy-poll-us: 100" blokir-before-poll
+}
 
 conf_dnsdist() {
 	local pol=$1 pin=$2 d cfg locals i
@@ -375,11 +390,12 @@ start_relay() {
 pin_nsd() { if [ "$1" = pinned ]; then pin_tree "$NSD_PID" 0; else pin_tree "$NSD_PID" 0-$((NCPU - 1)); fi; }
 
 # server_argv SYSTEM POLICY PIN: sets the array SRV_ARGV to the command that runs SYSTEM (blokir,
-# dnsdist, unbound, bare) in the foreground on $PORT, configured as start_SYSTEM does, unpinned
+# blokir-before, dnsdist, unbound, bare) in the foreground on $PORT, configured as start_SYSTEM does, unpinned
 # (callgrind runs it under valgrind, which serializes the threads anyway).
 server_argv() {
 	case $1 in
 	blokir) SRV_ARGV=("$BLOKIR" -c "$(conf_blokir "$2" "$3")" --foreground) ;;
+	blokir-before) SRV_ARGV=("$BLOKIR_BEFORE" -c "$(conf_blokir "$2" "$3")" --foreground) ;;
 	dnsdist) SRV_ARGV=(dnsdist --supervised --disable-syslog -C "$(conf_dnsdist "$2" "$3")") ;;
 	unbound) SRV_ARGV=(unbound -d -c "$(conf_unbound "$2" "$3")") ;;
 	bare) SRV_ARGV=("$BUILD/bare_responder" -l "$SRV_ADDR:$PORT" -t "$([ "$3" = pinned ] && echo 1 || echo "$NCPU")") ;;

@@ -48,6 +48,9 @@ def main(path):
             order.append(key)
         sections[key]["systems"].setdefault(system, {})[rnd] = (num(value), info)
 
+    if not order:
+        print("no measurements (the log above says why)")
+        return
     md_rows = []
     md_systems = []
     for key in order:
@@ -93,7 +96,7 @@ def main(path):
             ceiling = " %s |" % ("%s %s" % (ref, fmt(cells[ref][0])) if ref in cells else "–")
         row = []
         for system in md_systems:
-            if system not in cells:
+            if system not in cells or system == ref:
                 row.append("–")
                 continue
             med, ratio = cells[system]

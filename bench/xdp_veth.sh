@@ -28,7 +28,7 @@
 # mode" in their logs, kept with KEEP_TMP=1).
 #
 # Full run (the defaults) takes about 5 minutes: 3 rounds x 5 systems x (5 s flood + 10 s fixed
-# rate + start). It loads both cores: run it on an idle machine, since machine CPU counts everyone.
+# rate + start); about 7 with BLOKIR_BEFORE. It loads both cores: run it on an idle machine, since machine CPU counts everyone.
 # A functional check in about 30 s:
 #     ROUNDS=1 DURATION=2 MAX_DURATION=2 bench/xdp_veth.sh
 #
@@ -42,7 +42,10 @@
 #   ROUNDS=N        interleaved rounds (default 3)
 #   RATE=QPS        the fixed rate of the CPU runs (default 150000); DURATION=S (default 10)
 #   MAX_QPS=QPS     the flood's kxdpgun -Q (default 2000000); MAX_DURATION=S (default 5)
-#   SYSTEMS="..."   subset of: bare knot-xdp knot blokir-1w blokir (bare is the reference)
+#   SYSTEMS="..."   subset of: bare knot-xdp knot blokir-1w blokir blokir-before-1w blokir-before
+#                   (bare is the reference)
+#   BLOKIR_BEFORE=PATH an older blokir build measured in the same rounds (blokir-before-1w and
+#                   blokir-before), for a before/after table
 #   BLOKIR=PATH     binary under test (default ./blokir; a copy is measured)
 #   OUT=PATH        where the table goes (default bench/results/xdp_veth.txt)
 #   KEEP_TMP=1      keep configs, logs and every kxdpgun output in /tmp/blokir-xdp.*
@@ -57,7 +60,7 @@ RATE=${RATE:-150000}
 DURATION=${DURATION:-10}
 MAX_QPS=${MAX_QPS:-2000000}
 MAX_DURATION=${MAX_DURATION:-5}
-SYSTEMS=${SYSTEMS:-bare knot-xdp knot blokir-1w blokir}
+SYSTEMS=${SYSTEMS:-bare knot-xdp knot${BLOKIR_BEFORE:+ blokir-before-1w} blokir-1w${BLOKIR_BEFORE:+ blokir-before} blokir}
 BLOKIR=${BLOKIR:-./blokir}
 OUT=${OUT:-bench/results/xdp_veth.txt}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -66,7 +69,7 @@ NCPU=$(nproc)
 HZ=$(getconf CLK_TCK)
 BIG=0
 START_TS=$(date +%s)
-CMDLINE="ROUNDS=$ROUNDS RATE=$RATE DURATION=$DURATION MAX_QPS=$MAX_QPS MAX_DURATION=$MAX_DURATION SYSTEMS=\"$SYSTEMS\" bench/xdp_veth.sh"
+CMDLINE="${BLOKIR_BEFORE:+BLOKIR_BEFORE=$BLOKIR_BEFORE }ROUNDS=$ROUNDS RATE=$RATE DURATION=$DURATION MAX_QPS=$MAX_QPS MAX_DURATION=$MAX_DURATION SYSTEMS=\"$SYSTEMS\" bench/xdp_veth.sh"
 
 LOG_TAG=xdp-veth
 PIDS=()
@@ -186,6 +189,8 @@ start_system() {
 	knot-xdp) start_knot-xdp 11 pinned ;;
 	blokir-1w) start_blokir 11 pinned ;;
 	blokir) start_blokir 11 unpinned ;;
+	blokir-before-1w) start_blokir-before 11 pinned ;;
+	blokir-before) start_blokir-before 11 unpinned ;;
 	*) log "unknown system $1"; return 1 ;;
 	esac
 }
