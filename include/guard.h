@@ -8,6 +8,7 @@
 #ifndef BLOKIR_GUARD_H
 #define BLOKIR_GUARD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -34,6 +35,9 @@ void guard_free(struct guard *g);
 
 /* Access list only (TCP accept, where rate limits do not apply). */
 enum guard_verdict guard_check_acl(const struct guard *g, const struct sockaddr *sa);
+
+/* True when rate limits are on, so guard_check needs NOW_MS (otherwise it is not read). */
+bool guard_rate_limited(const struct guard *g);
 
 /* Access list, then the rate limit at NOW_MS (a monotonic millisecond clock). */
 enum guard_verdict guard_check(struct guard *g, const struct sockaddr *sa, uint64_t now_ms);

@@ -44,8 +44,9 @@ void sendq_batch_begin(struct sendq *q);
 void sendq_batch_end(struct sendq *q);
 
 /*
- * Counts the flushes so far (wrapping). What is queued between two flushes goes out as one
- * batch, so a sender that wants each batch on one socket compares this with its last value.
+ * Counts the flushes that sent something (wrapping). What is queued between two of them goes
+ * out as one batch, so a sender that wants each batch on one socket compares this with its last
+ * value.
  */
 unsigned sendq_generation(const struct sendq *q);
 

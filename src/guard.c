@@ -219,6 +219,11 @@ static bool rate_allows(struct guard *g, const struct sockaddr *sa, uint64_t now
 	return true;
 }
 
+bool guard_rate_limited(const struct guard *g)
+{
+	return g->buckets != NULL;
+}
+
 enum guard_verdict guard_check(struct guard *g, const struct sockaddr *sa, uint64_t now_ms)
 {
 	if (!acl_allows(g, sa))

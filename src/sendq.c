@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "mmsg.h"
 
 #define SENDQ_MAX 64
 
@@ -81,7 +82,7 @@ void sendq_add(struct sendq *q, int fd, const struct sockaddr *addr, socklen_t a
 static void send_run(struct sendq *q, unsigned from, unsigned to)
 {
 	while (from < to) {
-		int r = sendmmsg(q->fds[from], q->msgs + from, to - from, MSG_DONTWAIT);
+		int r = mmsg_send(q->fds[from], q->msgs + from, to - from);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -96,6 +97,10 @@ static void send_run(struct sendq *q, unsigned from, unsigned to)
 void sendq_flush(struct sendq *q)
 {
 	unsigned start = 0;
+
+	/* Nothing queued, no batch: the generation counts batches that went out (upstream.c). */
+	if (q->n == 0)
+		return;
 
 	for (unsigned i = 1; i <= q->n; i++) {
 		if (i == q->n || q->fds[i] != q->fds[start]) {

@@ -42,6 +42,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "mmsg.h"
 #include "observe.h"
 #include "rand.h"
 #include "sendq.h"
@@ -610,7 +611,7 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 		 * fills. An ICMP error from the upstream (port unreachable) comes back here as
 		 * ECONNREFUSED; the queries on this socket then time out and move on to the next
 		 * upstream. */
-		int got = recvmmsg(fd, u->rx, UP_BATCH, MSG_DONTWAIT, NULL);
+		int got = mmsg_recv(fd, u->rx, UP_BATCH);
 		if (got <= 0)
 			break;
 		/* Handling an answer can close this socket (a drained, rotated one): stop then. */
