@@ -8,7 +8,8 @@
 # cannot be opened and whose metrics-listen is a port in use exits 4, prints a warning naming
 # key, path and cause for each, and still applies the policy (a new entry blocks) and the other
 # keys (a new dnstap identity on the same file, which goes on: nothing truncated); the audit log
-# keeps its old file. The next reload switches all of them off. No query is lost meanwhile.
+# keeps its old file. The next reload switches all of them off. No query is lost meanwhile. A bad
+# log-level value is refused by --check with FILE:LINE:COLUMN.
 . "$(dirname "$0")/lib.sh"
 
 command -v dnstap-read >/dev/null || { skip "no dnstap-read (bind9)" "dnstap read-back"; done_testing; exit 0; }
@@ -146,4 +147,11 @@ is "$(msgs "$y1" CLIENT_RESPONSE)" "venus.web.telegram.org.@tap-one www.example.
 is "$(msgs "$y2" CLIENT_QUERY)" "flora.web.telegram.org.@tap-one newly.example.test.@tap-two pluto.web.telegram.org.@tap-two www.example.test.@tap-one" \
 	"retargeted: the second file has the later ones; the identity changed in place on the same file (nothing truncated)"
 is "$(stat_val "$st" dnstap-dropped)/$(stat_val "$st" audit-dropped)" "0/0" "nothing dropped"
+
+# --- a bad log-level: FILE:LINE:COLUMN, and a reload refuses the whole file ------------------
+conf "log-level: loud"
+line=$(grep -n '^log-level: loud$' "$CFG" | cut -d: -f1)
+out=$("$BLOKIR" --check -c "$CFG" 2>&1); st=$?
+is "$st" 1 "--check with log-level: loud: exit 1"
+like "$out" "^$CFG:$line:12: .*expected one of error, warning, info, debug" "  ... FILE:LINE:COLUMN names the key's value and what is expected"
 done_testing
