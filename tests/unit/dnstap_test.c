@@ -2,11 +2,13 @@
  * dnstap_test: the dnstap module on its own, read back with a real reader (dnstap-read -y from
  * Debian's bind9): message types, addresses, ports, the messages themselves and their rcodes,
  * the Policy of a synthesized answer, and a rename + reopen mid-stream giving two complete,
- * readable files that hold every message between them.
+ * readable files that hold every message between them; dnstap_set (a reload keeping the target)
+ * changing identity and switches within one stream.
  */
 #include "dnstap.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,7 +176,38 @@ int main(void)
 	ok(found, "the synthesized answer carries a Policy");
 
 	struct dnstap_options bad = { .file_path = "/nonexistent-dir/x.fstrm", .queues = 1 };
-	ok(dnstap_new(&bad) == NULL, "a file that cannot be created fails dnstap_new");
+	errno = 0;
+	ok(dnstap_new(&bad) == NULL && errno == ENOENT,
+		"a file that cannot be created fails dnstap_new, errno saying why (a reload names it)");
+
+	/* A reload that keeps the target: identity and switches change in place, the stream goes
+	 * on in the same file (nothing truncated). */
+	char same[300];
+	snprintf(same, sizeof(same), "%s/same.fstrm", dir);
+	struct dnstap_options so = { .file_path = same, .identity = "before", .queues = 1,
+		.types = DNSTAP_TYPE_BIT(DNSTAP_CLIENT_QUERY) };
+	struct dnstap *sd = dnstap_new(&so);
+	ok(sd != NULL && dnstap_file(sd) != NULL && strcmp(dnstap_file(sd), same) == 0,
+		"dnstap_file names the file");
+	ql = message("first.example", 0x4444, -1, q);
+	m = (struct dnstap_msg){ .type = DNSTAP_CLIENT_QUERY, .query_addr = (void *)&client,
+		.response_addr = (void *)&local, .query = q, .query_len = ql };
+	is_int(sd ? dnstap_log(sd, 0, &m) : -1, 0, "a message with the first identity");
+	is_int(sd ? dnstap_set(sd, "after", DNSTAP_TYPE_BIT(DNSTAP_FORWARDER_QUERY)) : -1, 0,
+		"dnstap_set: a new identity and switches");
+	ok(sd && !dnstap_wants(sd, DNSTAP_CLIENT_QUERY) && dnstap_wants(sd, DNSTAP_FORWARDER_QUERY),
+		"  ... dnstap_wants follows the new switches");
+	ql = message("second.example", 0x5555, -1, q);
+	m = (struct dnstap_msg){ .type = DNSTAP_FORWARDER_QUERY, .response_addr = (void *)&up,
+		.query = q, .query_len = ql };
+	is_int(sd ? dnstap_log(sd, 0, &m) : -1, 0, "  ... a message after it");
+	dnstap_free(sd);
+	char *y2 = read_back(same, same); /* the file twice: every count doubles */
+	ok(count(y2, "identity: before") == 2 && count(y2, "identity: after") == 2 &&
+		count(y2, "- 'first.example. IN A'") == 2 &&
+		count(y2, "- 'second.example. IN A'") == 2,
+		"  ... one stream in the same file: the first message with the old identity, the "
+		"second with the new one");
 
 	if (getenv("KEEP")) return tap_exit();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
