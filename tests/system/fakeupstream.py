@@ -8,6 +8,8 @@ way --mode asks:
 
   good            answer at once (also logs what each query looked like: flags, EDNS, DO)
   silent          never answer (UDP ignored; TCP connections accepted, read and left open)
+  quiet-some      over UDP never answer a name whose first label starts with "quiet", answer
+                  every other one at once (a timeout next to answered queries)
   slow            answer after --delay-ms milliseconds
   wrong-id        first an answer with a different ID, then the right one
   wrong-port      first an answer from another socket (another source port), then the right one
@@ -168,6 +170,10 @@ def serve_udp(sock, other, addr_other):
 
         if mode == "silent":
             continue
+        if mode == "quiet-some":
+            if q.question and q.question[0].name.labels[0].lower().startswith(b"quiet"):
+                continue
+            mode = "good"
         if mode in ("good", "ecs"):
             send_good()
         elif mode == "slow":
@@ -271,7 +277,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--mode", required=True,
-                   choices=["good", "silent", "slow", "wrong-id", "wrong-port", "wrong-question",
+                   choices=["good", "silent", "quiet-some", "slow", "wrong-id", "wrong-port", "wrong-question",
                             "garbage", "truncated", "tcp-close", "lowercase", "wrong-addr",
                             "ecs"])
     p.add_argument("--delay-ms", type=int, default=3000)
