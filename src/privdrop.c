@@ -122,8 +122,6 @@ struct probe {
 	unsigned line, column;
 };
 
-#define PROBES_MAX 64   /* beyond it the rest are not tested: a config rarely has so many */
-
 /*
  * Tries each of the N probes as UID and GID in a child that drops to them the way privdrop_apply
  * does, so the answer is the kernel's for the daemon itself: modes, ACLs, every directory on the
@@ -185,8 +183,10 @@ static int probe_as(uid_t uid, gid_t gid, const struct probe *pr, size_t n, int 
  */
 static void check_access(const struct config *cfg, struct diag *diag)
 {
-	struct probe pr[PROBES_MAX];
-	int errs[PROBES_MAX];
+	/* every enabled list, every zone's secret and the state-dir: at most this many */
+	size_t cap = cfg->list_count + cfg->zone_count + 1;
+	struct probe *pr = NULL; /* owned, freed at out */
+	int *errs = NULL;        /* owned, freed at out */
 	char who[256], state[PATH_MAX];
 	size_t n = 0;
 	uid_t uid = 0;
@@ -213,15 +213,21 @@ static void check_access(const struct config *cfg, struct diag *diag)
 		snprintf(who, sizeof(who), "user \"%s\"", cfg->user);
 	else
 		snprintf(who, sizeof(who), "group \"%s\"", cfg->group);
-	for (size_t i = 0; i < cfg->list_count && n < PROBES_MAX; i++)
+	pr = calloc(cap, sizeof(*pr));
+	errs = calloc(cap, sizeof(*errs));
+	if (pr == NULL || errs == NULL) {
+		diag_add(diag, cfg->path, 1, 1, "out of memory testing what %s can read", who);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->list_count; i++)
 		if (cfg->lists[i].enabled)
 			pr[n++] = (struct probe){ "list", cfg->lists[i].path, false,
 				cfg->lists[i].line, cfg->lists[i].column };
-	for (size_t i = 0; i < cfg->zone_count && n < PROBES_MAX; i++)
+	for (size_t i = 0; i < cfg->zone_count; i++)
 		if (cfg->zones[i].tsig_secret_file != NULL)
 			pr[n++] = (struct probe){ "tsig-secret-file", cfg->zones[i].tsig_secret_file,
 				false, cfg->zones[i].line, cfg->zones[i].column };
-	if (cfg->zone_count > 0 && n < PROBES_MAX) {
+	if (cfg->zone_count > 0) {
 		/* with chroot: state-dir is the path inside it; a defaulted one points at the zones */
 		struct config_pos at = cfg->state_dir_pos.line ? cfg->state_dir_pos :
 			(struct config_pos){ cfg->zones[0].line, cfg->zones[0].column };
@@ -229,13 +235,13 @@ static void check_access(const struct config *cfg, struct diag *diag)
 		pr[n++] = (struct probe){ "state-dir", state, true, at.line, at.column };
 	}
 	if (n == 0)
-		return;
+		goto out;
 	if (probe_as(uid, gid, pr, n, errs) < 0) {
 		diag_add(diag, cfg->path, cfg->user ? cfg->user_pos.line : cfg->group_pos.line,
 			cfg->user ? cfg->user_pos.column : cfg->group_pos.column,
 			"%s: cannot test which files it can read (no child process could switch to it)",
 			who);
-		return;
+		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (errs[i] == 0)
@@ -249,6 +255,9 @@ static void check_access(const struct config *cfg, struct diag *diag)
 				"(%s); SIGHUP reads it again after the privilege drop",
 				pr[i].what, pr[i].path, who, strerror(errs[i]));
 	}
+out:
+	free(pr);
+	free(errs);
 }
 
 int privdrop_check(const struct config *cfg, struct diag *diag)
