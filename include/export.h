@@ -12,6 +12,11 @@
  *   Disabled entries and lists are left out. An enabled YAML entry outside its from/until window
  *   now is left out too (a comment says so), but it still hides list entries of the same name,
  *   as it does in the policy: RPZ has no schedules, so the export is a snapshot of this instant.
+ *   Then, when POL is a view with RPZ zones (policy_with_zones), each enabled zone's copy in
+ *   force, zone by zone in file order: a zone trigger is written when no YAML entry or list name
+ *   in force holds the same slot and no earlier zone does (the policy's precedence: the most
+ *   specific trigger of all decides, and the consumer's RPZ matching, most specific first, gives
+ *   the same answer), with the zone's `action:` applied.
  * Actions: nxdomain "CNAME .", nodata "CNAME *.", allow "CNAME rpz-passthru.", drop
  *   "CNAME rpz-drop.", redirect "CNAME landing." or A/AAAA local data with the redirect's TTL (a
  *   redirect without a landing page answers NODATA in blokir, so it is "CNAME *."). RPZ has no
@@ -52,5 +57,21 @@ struct export_stats {
  */
 int export_rpz(const struct config *cfg, const struct policy *pol, const char *origin,
 	int64_t now, FILE *out, struct diag *diag, struct export_stats *stats);
+
+/* One slot: NAME itself (FORM MATCH_EXACT) or what is below it (MATCH_BELOW). 0, or -1 to stop. */
+typedef int export_slot_cb(void *ctx, const uint8_t *name, size_t len, enum match_form form);
+/* Calls CB(CTX, ...) once per slot of a set SRC holds; returns -1 when CB did. */
+typedef int export_slots_fn(void *src, export_slot_cb *cb, void *ctx);
+
+/*
+ * The zones' part of the export for the slots SLOTS(SRC) names only: $ORIGIN and $TTL as
+ * export_rpz writes them, then for each slot the trigger a zone of POL holds there, written
+ * exactly as export_rpz writes it, or nothing when no zone's trigger decides the slot (a YAML
+ * entry or list holds it, or no zone does). Written for POL before and after a transfer, the
+ * two texts are what the transfer changed in the export, without the whole policy being written
+ * again (serve-rpz's increments). 0, or -1 after reporting to DIAG.
+ */
+int export_rpz_slots(const struct config *cfg, const struct policy *pol, const char *origin,
+	int64_t now, export_slots_fn *slots, void *src, FILE *out, struct diag *diag);
 
 #endif

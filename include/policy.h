@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "diag.h"
+#include "listentry.h"
 #include "rule.h"
 
 struct policy;
@@ -65,6 +66,21 @@ size_t policy_zone_count(const struct policy *p); /* `zones:` entries of its con
 /* The name (wire format) of zone I of the configuration P was compiled from. */
 const uint8_t *policy_zone_name(const struct policy *p, size_t i, size_t *len);
 bool policy_zone_enabled(const struct policy *p, size_t i); /* its `enabled:` */
+
+/*
+ * What zone I of view P holds in one slot (NAME itself with FORM MATCH_EXACT, what is below it
+ * with MATCH_BELOW), with the zone's `action:` applied, or NULL (no such trigger, or no copy of
+ * the zone in force in P). For the export, which writes zones' triggers slot by slot.
+ */
+const struct policy_rule *policy_zone_slot(const struct policy *p, size_t i, const uint8_t *name,
+	size_t len, enum match_form form);
+
+/*
+ * Calls CB once per record of zone I's copy in force in view P (zonesnap_foreach: one per
+ * address of local data, a CNAME or an action otherwise); 0 at once when P enforces none.
+ * Stops at CB's -1.
+ */
+int policy_zone_foreach(const struct policy *p, size_t i, lists_entry_cb *cb, void *ctx);
 
 /* ---- decisions ---- */
 
@@ -144,7 +160,7 @@ struct policy_decision {
  *
  * RPZ zones (policy_with_zones) come after the tree, as in policy_match: a zone trigger decides
  * only when it is strictly more specific than the tree's decider; with FORM MATCH_BELOW they are
- * not consulted (the export writes no zone triggers).
+ * not consulted (the export asks the zones slot by slot, policy_zone_slot).
  *
  * Per name the policy keeps the entry (rule) that took each slot, nothing more: a list name that
  * lost its slot to a YAML entry or an earlier list (see policy_new) does not appear. QTYPE only

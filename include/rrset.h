@@ -34,6 +34,15 @@ void rrset_dedup(struct rrset *s);
  */
 int rrset_diff(const struct rrset *old, const struct rrset *new, struct rrset *del,
 	struct rrset *add);
+/*
+ * CUR with the records of DEL removed and those of ADD added, into OUT (empty before; all four
+ * sorted, OUT is too): one merge, no sort, so a few changes to a big set cost one copy of it.
+ * The deletions and additions that did change something (DEL's records CUR held, ADD's it did
+ * not) are appended to DONE_DEL and DONE_ADD: exactly what an IXFR must send. -1 when out of
+ * memory (the outputs then hold partial results: release them).
+ */
+int rrset_apply(const struct rrset *cur, const struct rrset *del, const struct rrset *add,
+	struct rrset *out, struct rrset *done_del, struct rrset *done_add);
 /* Orders two stored records (R points at a record in a block) by key, as memcmp does. */
 int rrset_rec_cmp(const uint8_t *a, const uint8_t *b);
 

@@ -23,8 +23,10 @@
 #include "digest.h"
 #include "metrics.h"
 #include "policy.h"
+#include "xfr.h"
 
 struct zonesnap;
+struct domtree;
 /* server.h names struct server; it is not included here, so server.h and this header form no
  * include circle. */
 struct server;
@@ -107,6 +109,22 @@ struct server {
 	struct zonesnap **pending;         /* owned references, handed over by xfr */
 	bool *pending_set;
 	bool zones_changed;
+	struct domtree *pending_slots;     /* owned: names the increments handed over changed */
+	bool pending_full;                 /* a copy handed over may differ anywhere */
+
+	/* serve-rpz follows the zones (main loop; an export thread reads them while it runs).
+	 * The served version was built from the copies SERVED; since then transfers changed the
+	 * slots SERVE_SLOTS (the copies s->snaps hold), or anything (SERVE_FULL). An export
+	 * thread builds the next version from EXPORT_SNAPS: the whole zone, or with EXPORT_SLOTS
+	 * only those slots (an increment). */
+	struct zonesnap **served;          /* owned references, per start-up zone */
+	struct domtree *serve_slots;       /* owned; NULL: none */
+	bool serve_full;
+	struct zonesnap **export_snaps;    /* owned references, per start-up zone; NULL when idle */
+	struct domtree *export_slots;      /* owned: the running export's slots; NULL: all */
+	bool export_again_full;
+	const char *export_why;            /* static: what the running export is for, for the log */
+	bool reload_took;                  /* the running reload took pending changes over */
 
 	void (*ready_cb)(void *arg);       /* a server_ready_cb (server.h), called once when serving
 	                                      (main: detach, pidfile) */
@@ -165,9 +183,11 @@ bool dnstap_configured(const struct config_dnstap *t); /* a socket or a file: on
 unsigned dnstap_types(const struct config_dnstap *t);  /* the switches as DNSTAP_TYPE_BIT()s */
 
 /* serverreload.c */
-void zone_published(void *ctx, size_t zone, struct zonesnap *snap); /* xfr's publish callback */
+void zone_published(void *ctx, size_t zone, struct zonesnap *snap, xfr_changes_fn *changes,
+	const void *src); /* xfr's publish callback */
 struct policy *zones_view(struct server *s, struct policy *core);
 bool zones_take(struct server *s);
+void serve_follow(struct server *s);
 void serve_publish(struct server *s, const struct config *cfg, const struct policy *pol,
 	int64_t now);
 void export_finish(struct server *s);

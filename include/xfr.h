@@ -25,17 +25,25 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "listentry.h"
 #include "stats.h"
 
 struct xfr;
 struct zonesnap;
 
+/* Calls CB once per record of the increment SRC holds (deleted or added); -1 when CB did. */
+typedef int xfr_changes_fn(const void *src, lists_entry_cb *cb, void *ctx);
+
 /*
  * Zone ZONE (index in the start-up cfg->zones) has a new copy to enforce, or none (SNAP NULL:
  * expired with on-expire: drop). Called on the transfer thread, and from xfr_new for the copies
- * read from the state directory. The callee owns the reference to SNAP.
+ * read from the state directory. The callee owns the reference to SNAP. When the new copy is
+ * the previous one plus an IXFR, CHANGES(SRC, ...) lists the increment's records during the
+ * call (so a follower such as serve-rpz updates only those names); CHANGES NULL: anything may
+ * have changed (a full transfer, a copy read at start, a copy dropped or taken up again).
  */
-typedef void xfr_publish_cb(void *ctx, size_t zone, struct zonesnap *snap);
+typedef void xfr_publish_cb(void *ctx, size_t zone, struct zonesnap *snap,
+	xfr_changes_fn *changes, const void *src);
 
 /*
  * Sets up the zones of CFG (borrowed; must outlive the struct xfr). Returns NULL when out of

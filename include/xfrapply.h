@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "listentry.h"
 
 struct xfrapply;
 struct zonedb;
@@ -86,6 +87,13 @@ const char *xfrapply_skip_why(const struct xfrapply *a);
  */
 int xfrapply_commit(struct xfrapply *a, struct zonedb **db, uint64_t *skipped,
 	struct xfrapply_result *res);
+
+/*
+ * Calls CB once per record an increment deleted or added (in the answer's order), before or
+ * after xfrapply_commit, until xfrapply_free; nothing for a full zone. Stops at CB's -1. For a
+ * caller that follows the zone by its deltas (serve-rpz re-exports only what changed).
+ */
+int xfrapply_foreach_change(const struct xfrapply *a, lists_entry_cb *cb, void *ctx);
 
 /* RFC 1982 serial arithmetic: A is newer than B. */
 static inline bool xfr_serial_gt(uint32_t a, uint32_t b)

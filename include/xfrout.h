@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "diag.h"
+#include "export.h"
 #include "policy.h"
 #include "wire.h"
 
@@ -80,6 +81,28 @@ int xfrout_publish(struct xfrout *x, const char *zone, size_t len, uint32_t *ser
  */
 int xfrout_publish_policy(struct xfrout *x, const struct config *cfg, const struct policy *pol,
 	int64_t now, struct diag *diag, uint32_t *serial, size_t *changes, const char **err);
+
+/*
+ * A new version from the current one and a change to it: BEFORE (BLEN bytes) and AFTER (ALEN),
+ * two RPZ texts ($ORIGIN, $TTL and records, no SOA, as export_rpz_slots writes them) giving the
+ * records of the names that changed as they were and as they are now. Records only in BEFORE
+ * are removed, records only in AFTER added, in one merge with the current records (no export
+ * and no diff of the whole zone: an IXFR of 1,000 names to a zone of 2 M costs a copy of the
+ * record table). The SOA stays but for the serial. Returns as xfrout_publish; 0 also when no
+ * version is published yet (the first one comes from xfrout_publish).
+ */
+int xfrout_publish_delta(struct xfrout *x, const char *before, size_t blen, const char *after,
+	size_t alen, uint32_t *serial, size_t *changes, const char **err);
+
+/*
+ * xfrout_publish_delta for the slots SLOTS(SRC) names, a pulled zone's transfer having changed
+ * them: what export_rpz_slots writes for them under BEFORE (the policy the current version was
+ * built from) and AFTER (the same configuration CFG, the zones' new copies), at NOW. All
+ * borrowed. Returns as xfrout_publish_delta; on -1 DIAG or *ERR says why.
+ */
+int xfrout_publish_slots(struct xfrout *x, const struct config *cfg, const struct policy *before,
+	const struct policy *after, export_slots_fn *slots, void *src, int64_t now,
+	struct diag *diag, uint32_t *serial, size_t *changes, const char **err);
 
 /* The served version at a glance, for status and counter lines. */
 struct xfrout_status {

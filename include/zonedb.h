@@ -71,4 +71,12 @@ size_t zonesnap_memory(const struct zonesnap *s); /* bytes of base, overlay and 
 const struct policy_rule *zonesnap_match(const struct zonesnap *s, const uint8_t *qname,
 	size_t len, enum policy_action override, size_t *match_offset);
 
+/*
+ * The trigger S holds in exactly one slot: NAME itself (FORM MATCH_EXACT) or what is below it
+ * (MATCH_BELOW), or NULL. OVERRIDE as for zonesnap_match. For the served zone (serve-rpz), which
+ * writes a zone's triggers slot by slot.
+ */
+const struct policy_rule *zonesnap_get(const struct zonesnap *s, const uint8_t *name, size_t len,
+	enum match_form form, enum policy_action override);
+
 #endif

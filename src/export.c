@@ -36,6 +36,11 @@ struct exporter {
 	size_t list;                     /* POLICY_FROM_LIST: which list's */
 	bool not_now;                    /* the last entry's holder is outside its window */
 	size_t origin_len;               /* wire length of the origin, for the 255-octet check */
+	char origin[CONFIG_NAME_MAX * 4 + 5]; /* its presentation text with the final dot */
+	size_t zone;                     /* zones_export: the zone whose triggers this pass writes */
+	uint8_t last[CONFIG_NAME_MAX];   /* zones_export: the slot last written (one per address) */
+	size_t last_len;
+	enum match_form last_form;
 	struct export_stats st;
 	struct policy_decision dec;      /* scratch for policy_decide (7 KB: not on every call) */
 };
@@ -245,6 +250,95 @@ static int lists_export(struct exporter *ex, struct diag *diag)
 	return 0;
 }
 
+/* ---- RPZ zones (`zones:`) ------------------------------------------------------------------- */
+
+/*
+ * Who holds slot FORM of NAME among the pulled zones, as policy_match decides: nobody when an
+ * entry of the tree (YAML or list) in force holds the same slot, since for the same name and
+ * form YAML entries and lists beat zones (a disabled or out-of-window YAML entry is as if
+ * absent); else the first zone of POL with a trigger there. The rule (the zone's `action:`
+ * applied), *ZONE its zone; NULL when no zone's trigger decides the slot.
+ */
+static const struct policy_rule *zone_holder(struct exporter *ex, const uint8_t *name, size_t len,
+	enum match_form form, size_t *zone)
+{
+	const struct policy_step *h = &ex->dec.steps[0];
+	const struct policy_rule *r;
+
+	if (policy_decide(ex->pol, name, len, form, 0, ex->now, 0, &ex->dec) < 0)
+		return NULL;
+	if (ex->dec.nsteps > 0 && h->offset == 0 && h->rule != NULL &&
+		h->rule->source != POLICY_FROM_ZONE && h->state != POLICY_NOT_NOW)
+		return NULL; /* the tree's: written in its section */
+	for (size_t z = 0; z < policy_zone_count(ex->pol); z++)
+		if ((r = policy_zone_slot(ex->pol, z, name, len, form)) != NULL) {
+			*zone = z;
+			return r;
+		}
+	return NULL;
+}
+
+/*
+ * Slot FORM of NAME as the zones decide it: written when a zone's trigger holds it (with ONLY
+ * other than SIZE_MAX, only when that zone is zone ONLY). The same text whether the whole zone
+ * is written or only the slots a transfer changed (export_rpz_slots), so the served zone's
+ * increments and its full rebuilds agree record for record.
+ */
+static int zone_slot(struct exporter *ex, const uint8_t *name, size_t len, enum match_form form,
+	size_t only)
+{
+	char owner[OWNER_TEXT_MAX];
+	const struct policy_rule *r;
+	const char *why;
+	size_t z = 0;
+
+	if ((r = zone_holder(ex, name, len, form, &z)) == NULL || (only != SIZE_MAX && z != only))
+		return 0;
+	if ((why = owner_text(ex, name, len, form, owner)) != NULL) {
+		name_text(name, owner);
+		log_warn("export: %s%s skipped: %s", form == MATCH_BELOW ? "*." : "", owner, why);
+		ex->st.skipped++;
+		return 0;
+	}
+	put_action(ex, owner, r->action, r->redirect, NULL);
+	ex->st.triggers++;
+	ex->st.refused += r->action == ACTION_REFUSED;
+	return 0;
+}
+
+/* lists_entry_cb: one record of a zone's copy; local data gives one call per address. */
+static int zone_entry(void *ctx, const struct lists_entry *e)
+{
+	struct exporter *ex = ctx;
+
+	if (e->form == ex->last_form && e->name_len == ex->last_len &&
+		memcmp(e->name, ex->last, e->name_len) == 0)
+		return 0; /* the same slot's next address: the slot is written whole once */
+	memcpy(ex->last, e->name, e->name_len);
+	ex->last_len = e->name_len;
+	ex->last_form = e->form;
+	return zone_slot(ex, e->name, e->name_len, e->form, ex->zone);
+}
+
+/* The zones' triggers, zone by zone in file order: each slot under the zone that decides it. */
+static int zones_export(struct exporter *ex)
+{
+	for (size_t z = 0; z < policy_zone_count(ex->pol); z++) {
+		size_t len;
+		char text[OWNER_TEXT_MAX];
+
+		if (!policy_zone_enabled(ex->pol, z))
+			continue;
+		name_text(policy_zone_name(ex->pol, z, &len), text);
+		fprintf(ex->out, "; zone %s (zones:, the copy in force)\n", text);
+		ex->zone = z;
+		ex->last_len = 0;
+		if (policy_zone_foreach(ex->pol, z, zone_entry, ex) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- the zone -------------------------------------------------------------------------------- */
 
 static void put_header(struct exporter *ex, const struct policy *pol, const char *origin)
@@ -276,14 +370,13 @@ static size_t expected_names(const struct config *cfg)
 	return n;
 }
 
-int export_rpz(const struct config *cfg, const struct policy *pol, const char *origin,
-	int64_t now, FILE *out, struct diag *diag, struct export_stats *stats)
+/* An exporter for CFG and POL to OUT with ORIGIN checked (NULL: the default); NULL after DIAG. */
+static struct exporter *exporter_new(const struct config *cfg, const struct policy *pol,
+	const char *origin, int64_t now, FILE *out, struct diag *diag, size_t expected)
 {
-	struct exporter *ex = calloc(1, sizeof(*ex)); /* owned, freed below: the scratch is big */
+	struct exporter *ex = calloc(1, sizeof(*ex)); /* the caller's (exporter_free): it is big */
 	uint8_t wire[CONFIG_NAME_MAX];
-	char text[OWNER_TEXT_MAX + 1];
 	const char *err;
-	int rc = -1;
 
 	if (ex == NULL)
 		goto nomem;
@@ -292,21 +385,49 @@ int export_rpz(const struct config *cfg, const struct policy *pol, const char *o
 		origin = EXPORT_ORIGIN_DEFAULT;
 	if (value_parse_name(origin, wire, &ex->origin_len, &err) < 0) {
 		diag_add(diag, "--origin", 0, 0, "%s: %s", origin, err);
-		goto out;
+		goto fail;
 	}
 	if (ex->origin_len == 1) {
 		diag_add(diag, "--origin", 0, 0, "the origin cannot be the root");
-		goto out;
+		goto fail;
 	}
-	name_text(wire, text);
-	strcat(text, ".");
-	if ((ex->seen = domtree_new(expected_names(cfg))) == NULL)
+	name_text(wire, ex->origin);
+	strcat(ex->origin, ".");
+	if ((ex->seen = domtree_new(expected)) == NULL)
 		goto nomem;
-	put_header(ex, pol, text);
+	return ex;
+nomem:
+	diag_add(diag, cfg->path, 0, 0, "out of memory exporting the policy");
+fail:
+	if (ex != NULL)
+		domtree_free(ex->seen);
+	free(ex);
+	return NULL;
+}
+
+static void exporter_free(struct exporter *ex)
+{
+	if (ex == NULL)
+		return;
+	domtree_free(ex->seen);
+	free(ex);
+}
+
+int export_rpz(const struct config *cfg, const struct policy *pol, const char *origin,
+	int64_t now, FILE *out, struct diag *diag, struct export_stats *stats)
+{
+	struct exporter *ex = exporter_new(cfg, pol, origin, now, out, diag, expected_names(cfg));
+	int rc = -1;
+
+	if (ex == NULL)
+		return -1;
+	put_header(ex, pol, ex->origin);
 	if (yaml_export(ex) < 0)
 		goto nomem;
 	if (lists_export(ex, diag) < 0)
 		goto out; /* reported by lists_read, or out of memory in the callback */
+	if (zones_export(ex) < 0)
+		goto nomem;
 	if (fflush(out) != 0 || ferror(out)) {
 		diag_add(diag, "(output)", 0, 0, "write error");
 		goto out;
@@ -320,8 +441,35 @@ int export_rpz(const struct config *cfg, const struct policy *pol, const char *o
 nomem:
 	diag_add(diag, cfg->path, 0, 0, "out of memory exporting the policy");
 out:
-	if (ex != NULL)
-		domtree_free(ex->seen);
-	free(ex);
+	exporter_free(ex);
+	return rc;
+}
+
+/* export_slot_cb: one slot a transfer changed. */
+static int slot_changed(void *ctx, const uint8_t *name, size_t len, enum match_form form)
+{
+	return zone_slot(ctx, name, len, form, SIZE_MAX);
+}
+
+int export_rpz_slots(const struct config *cfg, const struct policy *pol, const char *origin,
+	int64_t now, export_slots_fn *slots, void *src, FILE *out, struct diag *diag)
+{
+	struct exporter *ex = exporter_new(cfg, pol, origin, now, out, diag, 1);
+	int rc = -1;
+
+	if (ex == NULL)
+		return -1;
+	fprintf(out, "$ORIGIN %s\n$TTL %u\n", ex->origin, policy_negative_ttl(pol));
+	if (slots(src, slot_changed, ex) < 0) {
+		diag_add(diag, cfg->path, 0, 0, "out of memory exporting the policy");
+		goto out;
+	}
+	if (fflush(out) != 0 || ferror(out)) {
+		diag_add(diag, "(output)", 0, 0, "write error");
+		goto out;
+	}
+	rc = 0;
+out:
+	exporter_free(ex);
 	return rc;
 }

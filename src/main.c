@@ -26,6 +26,8 @@
 #include "server.h"
 #include "version.h"
 #include "why.h"
+#include "zonecopy.h"
+#include "zonedb.h"
 #include "control.h"
 #include "value.h"
 
@@ -310,6 +312,42 @@ static int parse_export_args(int argc, char **argv, const char **config, const c
 }
 
 /*
+ * CORE (taken over) with the copies of its pulled zones that STATE-DIR holds, as a daemon
+ * started now would enforce them: the export is the effective policy, zones included. A zone
+ * with no usable copy is left out (zonecopy_load says why on stderr). NULL when out of memory.
+ */
+static struct policy *export_zones(const struct config *cfg, struct policy *core)
+{
+	struct zonesnap **snaps = calloc(cfg->zone_count + 1, sizeof(*snaps)); /* owned refs */
+	struct policy *view = NULL;
+	char path[4096];
+
+	if (snaps == NULL)
+		goto out;
+	for (size_t i = 0; i < cfg->zone_count && cfg->state_dir != NULL; i++) {
+		const struct config_zone *cz = &cfg->zones[i];
+		struct zonecopy c;
+
+		if (!cz->enabled || (size_t)snprintf(path, sizeof(path), "%s/%s.rpz", cfg->state_dir,
+			cz->text) >= sizeof(path))
+			continue;
+		if (zonecopy_load(cz, path, cz->name, cz->name_len, &c) < 0)
+			continue;
+		snaps[i] = zonedb_snapshot(c.db);
+		zonedb_free(c.db);
+		if (snaps[i] == NULL)
+			goto out;
+	}
+	view = policy_with_zones(core, snaps, cfg->zone_count);
+out:
+	for (size_t i = 0; snaps != NULL && i < cfg->zone_count; i++)
+		zonesnap_unref(snaps[i]);
+	free(snaps);
+	policy_free(core); /* the view holds its own reference */
+	return view;
+}
+
+/*
  * `blokir export --rpz -c FILE`: loads FILE and its lists exactly as start-up does (errors as
  * --check prints them, exit 1), then writes the policy in force now as an RPZ zone to stdout.
  */
@@ -336,6 +374,8 @@ static int run_export(int argc, char **argv)
 	if (pol == NULL)
 		goto fail;
 	rc = EXIT_RUNTIME;
+	if (cfg->zone_count > 0 && (pol = export_zones(cfg, pol)) == NULL)
+		goto fail;
 	if (export_rpz(cfg, pol, origin, policy_now(), stdout, d, &st) < 0)
 		goto fail;
 	fprintf(stderr, "blokir: export: %zu triggers written, %zu not expressible\n", st.triggers,

@@ -597,6 +597,21 @@ bool policy_zone_enabled(const struct policy *p, size_t i)
 	return p->zones[i].enabled;
 }
 
+const struct policy_rule *policy_zone_slot(const struct policy *p, size_t i, const uint8_t *name,
+	size_t len, enum match_form form)
+{
+	if (i >= p->zone_count || p->zones[i].snap == NULL)
+		return NULL;
+	return zonesnap_get(p->zones[i].snap, name, len, form, p->zones[i].override);
+}
+
+int policy_zone_foreach(const struct policy *p, size_t i, lists_entry_cb *cb, void *ctx)
+{
+	if (i >= p->zone_count || p->zones[i].snap == NULL)
+		return 0;
+	return zonesnap_foreach(p->zones[i].snap, cb, ctx);
+}
+
 size_t policy_zone_names(const struct policy *p)
 {
 	return p->zone_names;

@@ -135,3 +135,47 @@ void rrset_dedup(struct rrset *s)
 			s->off[w++] = s->off[i];
 	s->count = w;
 }
+
+/* R (a stored record) appended to S as it is. */
+static int rec_push(struct rrset *s, const uint8_t *r)
+{
+	return rrset_add(s, r + 6, rrset_rec_klen(r), rrset_rec_ttl(r));
+}
+
+int rrset_apply(const struct rrset *cur, const struct rrset *del, const struct rrset *add,
+	struct rrset *out, struct rrset *done_del, struct rrset *done_add)
+{
+	size_t i = 0, j = 0, k = 0;
+
+	/* the result is about CUR's size: one allocation each instead of a doubling series */
+	out->cap = cur->used + add->used + 1;
+	out->off_cap = cur->count + add->count + 1;
+	if ((out->block = malloc(out->cap)) == NULL ||
+		(out->off = malloc(out->off_cap * sizeof(*out->off))) == NULL)
+		return -1;
+	while (i < cur->count || k < add->count) {
+		const uint8_t *a = i < cur->count ? cur->block + cur->off[i] : NULL;
+		const uint8_t *n = k < add->count ? add->block + add->off[k] : NULL;
+		int c = a == NULL ? 1 : n == NULL ? -1 : rrset_rec_cmp(a, n);
+
+		if (c > 0) { /* a new record */
+			if (rec_push(out, n) < 0 || rec_push(done_add, n) < 0)
+				return -1;
+			k++;
+			continue;
+		}
+		if (c == 0) /* already held: nothing to add */
+			k++;
+		while (j < del->count && rrset_rec_cmp(del->block + del->off[j], a) < 0)
+			j++; /* a deletion of a record not held: nothing to delete */
+		if (c < 0 && j < del->count && rrset_rec_cmp(del->block + del->off[j], a) == 0) {
+			if (rec_push(done_del, a) < 0)
+				return -1;
+			j++;
+		} else if (rec_push(out, a) < 0) {
+			return -1;
+		}
+		i++;
+	}
+	return 0;
+}

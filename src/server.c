@@ -40,6 +40,7 @@
 #include "audit.h"
 #include "control.h"
 #include "diag.h"
+#include "domtree.h"
 #include "digest.h"
 #include "dnstap.h"
 #include "log.h"
@@ -236,6 +237,7 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 			log_err("zones: out of memory building the policy; the previous copies stay in force");
 		else
 			publish_policy(s, view);
+		serve_follow(s);
 	}
 	if (s->exporting && atomic_load(&s->export_done))
 		export_finish(s);
@@ -503,7 +505,9 @@ struct server *server_new(struct config *cfg, struct policy *pol)
 		s->snaps = calloc(cfg->zone_count, sizeof(*s->snaps));
 		s->pending = calloc(cfg->zone_count, sizeof(*s->pending));
 		s->pending_set = calloc(cfg->zone_count, sizeof(*s->pending_set));
-		if (s->snaps == NULL || s->pending == NULL || s->pending_set == NULL)
+		s->served = calloc(cfg->zone_count, sizeof(*s->served));
+		if (s->snaps == NULL || s->pending == NULL || s->pending_set == NULL ||
+			s->served == NULL)
 			goto fail;
 		if ((s->xfr = xfr_new(cfg, zone_published, s)) == NULL)
 			goto fail_logged;
@@ -578,6 +582,7 @@ int server_run(struct server *s)
 				return 3;
 			}
 			policy_free(atomic_exchange(&s->policy, view));
+			serve_follow(s); /* the served zone takes the copies in: off the loop */
 		}
 	}
 	const struct worker_shared sh = { .cfg = s->cfg, .policy = &s->policy,
@@ -644,13 +649,22 @@ void server_free(struct server *s)
 		zonesnap_unref(s->snaps[i]);
 	for (size_t i = 0; s->pending && i < s->cfg->zone_count; i++)
 		zonesnap_unref(s->pending[i]);
+	if (s->exporting)
+		pthread_join(s->exporter, NULL); /* before the copies it reads go */
+	for (size_t i = 0; s->cfg && i < s->cfg->zone_count; i++) {
+		zonesnap_unref(s->served ? s->served[i] : NULL);
+		zonesnap_unref(s->export_snaps ? s->export_snaps[i] : NULL);
+	}
+	free(s->served);
+	free(s->export_snaps);
+	domtree_free(s->pending_slots);
+	domtree_free(s->serve_slots);
+	domtree_free(s->export_slots);
 	free(s->snaps);
 	free(s->pending);
 	free(s->pending_set);
 	policy_free(s->core);
 	pthread_mutex_destroy(&s->zlock);
-	if (s->exporting)
-		pthread_join(s->exporter, NULL);
 	xfrnotify_free(s->xfrnotify);
 	xfrout_free(s->xfrout);
 	if (s->zone_cfg_owned)

@@ -1,8 +1,9 @@
 /*
  * serverreload: the server's policy reloads (see the reload protocol in src/server.c). The
  * loader thread, publishing a policy and retiring the one it replaces, the RPZ zones' views
- * (a transfer publishes through zone_published), the serve-rpz export thread, schedule
- * changes, and taking over the settings a reload changed. Part of the server, on its state in
+ * (a transfer publishes through zone_published), the serve-rpz export thread (whole zone at
+ * schedule changes and full transfers, the changed names alone after a pulled zone's IXFR),
+ * schedule changes, and taking over the settings a reload changed. Part of the server, on its state in
  * include/serverpriv.h; it runs on the main loop, except loader_main and exporter_main.
  */
 #include "server.h"
@@ -26,6 +27,8 @@
 #include "diag.h"
 #include "digest.h"
 #include "dnstap.h"
+#include "domtree.h"
+#include "export.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -38,8 +41,18 @@
 
 /* ---- zones ---- */
 
-/* xfr_publish_cb, on the transfer thread (or in xfr_start): parks SNAP for the main loop. */
-void zone_published(void *ctx, size_t zone, struct zonesnap *snap)
+/* lists_entry_cb: one record of an increment; its slot is noted for the served zone. */
+static int slot_note(void *ctx, const struct lists_entry *e)
+{
+	return domtree_merge(ctx, e->name, e->name_len, e->form, 0, 0) < 0 ? -1 : 0;
+}
+
+/*
+ * xfr_publish_cb, on the transfer thread (or in xfr_start): parks SNAP for the main loop, and
+ * for serve-rpz the names the increment changed (or that anything may have).
+ */
+void zone_published(void *ctx, size_t zone, struct zonesnap *snap, xfr_changes_fn *changes,
+	const void *src)
 {
 	struct server *s = ctx;
 
@@ -48,15 +61,24 @@ void zone_published(void *ctx, size_t zone, struct zonesnap *snap)
 	s->pending[zone] = snap;
 	s->pending_set[zone] = true;
 	s->zones_changed = true;
+	if (s->xfrout != NULL && !s->pending_full) {
+		if (changes == NULL)
+			s->pending_full = true;
+		else if ((s->pending_slots == NULL && (s->pending_slots = domtree_new(1024)) == NULL) ||
+			changes(src, slot_note, s->pending_slots) < 0)
+			s->pending_full = true; /* out of memory: rebuild the served zone whole */
+	}
 	pthread_mutex_unlock(&s->zlock);
 	server_notify(s);
 }
 
 /*
- * A view of CORE with the current snapshots: CORE's zone I is the start-up zone of the same name
- * (zones are matched by name, since a reload may reorder, add or remove them). NULL on ENOMEM.
+ * A view of CORE with the copies SNAPS (per start-up zone): CORE's zone I is the start-up zone
+ * of the same name (zones are matched by name, since a reload may reorder, add or remove them).
+ * NULL on ENOMEM.
  */
-struct policy *zones_view(struct server *s, struct policy *core)
+static struct policy *view_of(const struct server *s, struct policy *core,
+	struct zonesnap *const *snaps)
 {
 	size_t n = policy_zone_count(core);
 	struct zonesnap **v = calloc(n ? n : 1, sizeof(*v));
@@ -69,10 +91,19 @@ struct policy *zones_view(struct server *s, struct policy *core)
 		const uint8_t *name = policy_zone_name(core, i, &len);
 		const struct config_zone *cz = config_zone_find(s->cfg, name, len);
 		if (cz != NULL)
-			v[i] = s->snaps[cz - s->cfg->zones];
+			v[i] = snaps[cz - s->cfg->zones];
 	}
 	view = policy_with_zones(core, v, n);
 	free(v);
+	return view;
+}
+
+/* A view of CORE with the current snapshots, and the zones' status says which it enforces. */
+struct policy *zones_view(struct server *s, struct policy *core)
+{
+	size_t n = policy_zone_count(core);
+	struct policy *view = view_of(s, core, s->snaps);
+
 	/* the status says which zones this view enforces */
 	for (size_t j = 0; view != NULL && j < s->cfg->zone_count; j++) {
 		bool on = false;
@@ -85,6 +116,17 @@ struct policy *zones_view(struct server *s, struct policy *core)
 		xfr_set_enforced(s->xfr, j, on);
 	}
 	return view;
+}
+
+/* domtree_each_cb: a slot of PENDING merged into the served zone's set. */
+static int slots_merge(void *ctx, const uint8_t *name, size_t len, uint32_t self, uint32_t below)
+{
+	enum match_form f = self != DOMTREE_NONE && below != DOMTREE_NONE ? MATCH_SUBTREE :
+		self != DOMTREE_NONE ? MATCH_EXACT : MATCH_BELOW;
+
+	if (self == DOMTREE_NONE && below == DOMTREE_NONE)
+		return 0;
+	return domtree_merge(ctx, name, len, f, 0, 0) < 0 ? -1 : 0;
 }
 
 /* Takes the snapshots the transfer thread handed over; true when any changed. */
@@ -103,6 +145,19 @@ bool zones_take(struct server *s)
 		s->pending[i] = NULL;
 		s->pending_set[i] = false;
 	}
+	/* with the copies, what they changed: the served zone follows both or neither */
+	s->serve_full |= s->pending_full;
+	s->pending_full = false;
+	if (s->pending_slots != NULL && !s->serve_full) {
+		if (s->serve_slots == NULL) {
+			s->serve_slots = s->pending_slots;
+			s->pending_slots = NULL;
+		} else if (domtree_foreach(s->pending_slots, slots_merge, s->serve_slots) < 0) {
+			s->serve_full = true;
+		}
+	}
+	domtree_free(s->pending_slots);
+	s->pending_slots = NULL;
 	pthread_mutex_unlock(&s->zlock);
 	return any;
 }
@@ -149,22 +204,128 @@ static void serve_published(struct server *s, const char *why)
 		xfrnotify_send(s->xfrnotify);
 }
 
+/* export_slots_fn over a set of slots kept in a domtree (the names changed by transfers). */
+struct slots_walk {
+	export_slot_cb *cb;
+	void *ctx;
+};
+
+static int slots_each(void *ctx, const uint8_t *name, size_t len, uint32_t self, uint32_t below)
+{
+	struct slots_walk *w = ctx;
+
+	if (self != DOMTREE_NONE && w->cb(w->ctx, name, len, MATCH_EXACT) < 0)
+		return -1;
+	if (below != DOMTREE_NONE && w->cb(w->ctx, name, len, MATCH_BELOW) < 0)
+		return -1;
+	return 0;
+}
+
+static int slots_of(void *src, export_slot_cb *cb, void *ctx)
+{
+	struct slots_walk w = { cb, ctx };
+
+	return domtree_foreach(src, slots_each, &w);
+}
+
+/*
+ * The slots EXPORT_SLOTS names, from the copies SERVED (what the served version was built
+ * from) to EXPORT_SNAPS: only the triggers a transfer changed are exported, twice, and merged
+ * into the served zone. The core is the policy the served version's full export came from.
+ */
+static void serve_publish_slots(struct server *s, const struct config *cfg, struct policy *core,
+	int64_t now)
+{
+	struct diag *d = diag_new();
+	struct policy *before = view_of(s, core, s->served), *after = view_of(s, core, s->export_snaps);
+	const char *err = "out of memory";
+
+	s->zone_rc = -1;
+	s->zone_err[0] = '\0';
+	if (d != NULL && before != NULL && after != NULL)
+		s->zone_rc = xfrout_publish_slots(s->xfrout, cfg, before, after, slots_of,
+			s->export_slots, now, d, &s->zone_serial, &s->zone_changes, &err);
+	if (s->zone_rc < 0)
+		snprintf(s->zone_err, sizeof(s->zone_err), "%s%s%s", err, d != NULL &&
+			diag_count(d) > 0 ? ": " : "", d != NULL && diag_count(d) > 0 ?
+			diag_get(d, 0) : "");
+	policy_free(before);
+	policy_free(after);
+	diag_free(d);
+}
+
 static void *exporter_main(void *arg)
 {
 	struct server *s = arg;
+	const struct config *cfg = s->zone_cfg != NULL ? s->zone_cfg : s->cfg;
+	int64_t now = policy_now();
 
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
 		log_debug("serve-rpz: setpriority: %s", strerror(errno));
-	/* the compiled policy: a view over zones may be replaced by a transfer meanwhile */
-	serve_publish(s, s->zone_cfg != NULL ? s->zone_cfg : s->cfg,
-		s->core != NULL ? s->core : atomic_load(&s->policy), policy_now());
+	if (s->xfr == NULL) {
+		serve_publish(s, cfg, atomic_load(&s->policy), now); /* no zones: the policy is ours */
+	} else if (s->export_slots != NULL) {
+		serve_publish_slots(s, cfg, s->core, now);
+	} else {
+		/* the compiled policy with the copies taken for this export: the published view may
+		 * be replaced by a transfer meanwhile */
+		struct policy *view = view_of(s, s->core, s->export_snaps);
+		if (view != NULL) {
+			serve_publish(s, cfg, view, now);
+		} else {
+			s->zone_rc = -1;
+			snprintf(s->zone_err, sizeof(s->zone_err), "out of memory");
+		}
+		policy_free(view);
+	}
 	atomic_store(&s->export_done, true);
 	server_notify(s);
 	return NULL;
 }
 
-/* A schedule change: the export of this instant differs, so the zone is rebuilt off the loop. */
-static void export_start(struct server *s)
+/* The copies in force now, for an export about to run (main loop). False when out of memory. */
+static bool export_take_snaps(struct server *s)
+{
+	if (s->xfr == NULL)
+		return true;
+	if ((s->export_snaps = calloc(s->cfg->zone_count, sizeof(*s->export_snaps))) == NULL)
+		return false;
+	for (size_t i = 0; i < s->cfg->zone_count; i++)
+		if ((s->export_snaps[i] = s->snaps[i]) != NULL)
+			zonesnap_ref(s->snaps[i]);
+	return true;
+}
+
+/*
+ * After an export or a reload's export (main loop): when it published (OK) the copies it used
+ * are the served ones; otherwise they are dropped, and with REDO the next change rebuilds the
+ * zone whole (the changes it had taken over are not in the served zone).
+ */
+static void export_settle(struct server *s, bool ok, bool redo)
+{
+	if (s->xfr == NULL)
+		return;
+	if (ok && s->export_snaps != NULL) {
+		for (size_t i = 0; i < s->cfg->zone_count; i++)
+			zonesnap_unref(s->served[i]);
+		memcpy(s->served, s->export_snaps, s->cfg->zone_count * sizeof(*s->served));
+		free(s->export_snaps);
+	} else {
+		for (size_t i = 0; s->export_snaps != NULL && i < s->cfg->zone_count; i++)
+			zonesnap_unref(s->export_snaps[i]);
+		free(s->export_snaps);
+		s->serve_full |= redo;
+	}
+	s->export_snaps = NULL;
+	domtree_free(s->export_slots);
+	s->export_slots = NULL;
+}
+
+/*
+ * The served zone is rebuilt off the loop: whole (FULL: a schedule change, whose export differs
+ * anywhere; or a full transfer), or for the slots transfers changed since the last version.
+ */
+static void export_start(struct server *s, bool full)
 {
 	int err;
 
@@ -172,21 +333,46 @@ static void export_start(struct server *s)
 		return;
 	if (s->loading || s->exporting) {
 		s->export_again = true;
+		s->export_again_full |= full;
 		return;
 	}
+	s->export_why = full ? "schedule change" : "zone transfer";
+	full |= s->serve_full || s->xfr == NULL;
+	if (!full && s->serve_slots == NULL)
+		return; /* nothing changed since the last version */
+	if (!export_take_snaps(s)) {
+		log_err("serve-rpz: out of memory; the zone stays at serial %u", xfrout_serial(s->xfrout));
+		return;
+	}
+	if (full) {
+		domtree_free(s->serve_slots);
+		s->serve_full = false;
+	} else {
+		s->export_slots = s->serve_slots;
+	}
+	s->serve_slots = NULL;
 	atomic_store(&s->export_done, false);
 	if ((err = pthread_create(&s->exporter, NULL, exporter_main, s)) != 0) {
 		log_err("serve-rpz: cannot start the export thread: %s", strerror(err));
+		export_settle(s, false, true);
 		return;
 	}
 	s->exporting = true;
+}
+
+/* A transfer's copies were taken in (main loop): the served zone follows them. */
+void serve_follow(struct server *s)
+{
+	if (s->xfrout != NULL && (s->serve_full || s->serve_slots != NULL))
+		export_start(s, false);
 }
 
 void export_finish(struct server *s)
 {
 	pthread_join(s->exporter, NULL);
 	s->exporting = false;
-	serve_published(s, "schedule change");
+	export_settle(s, s->zone_rc >= 0, true);
+	serve_published(s, s->export_why);
 	if (s->stopping)
 		return;
 	if (s->reload_again) {
@@ -194,7 +380,8 @@ void export_finish(struct server *s)
 		reload_start(s);
 	} else if (s->export_again) {
 		s->export_again = false;
-		export_start(s);
+		export_start(s, s->export_again_full);
+		s->export_again_full = false;
 	}
 }
 
@@ -275,8 +462,17 @@ static void *loader_main(void *arg)
 		}
 		if (s->loaded != NULL) {
 			zones_reload_check(s, cfg);
-			if (s->xfrout != NULL)
+			if (s->xfrout != NULL && s->xfr == NULL) {
 				serve_publish(s, cfg, s->loaded, policy_now());
+			} else if (s->xfrout != NULL) {
+				/* the served zone holds the zones' copies taken when the reload began */
+				struct policy *view = view_of(s, s->loaded, s->export_snaps);
+				if (view != NULL)
+					serve_publish(s, cfg, view, policy_now());
+				else
+					s->zone_rc = -1;
+				policy_free(view);
+			}
 			/* the main loop takes it with the policy: settings, and the exports' config */
 			s->loaded_cfg = cfg;
 		} else {
@@ -311,11 +507,24 @@ void reload_start(struct server *s)
 	s->loaded = NULL;
 	s->loaded_cfg = NULL;
 	s->load_diag = NULL;
+	if (s->xfrout != NULL && s->xfr != NULL) {
+		/* the reload's export is whole: it covers every change so far */
+		if (!export_take_snaps(s)) {
+			log_err("reload: out of memory; the current policy stays");
+			return;
+		}
+		s->reload_took = s->serve_slots != NULL || s->serve_full;
+		domtree_free(s->serve_slots);
+		s->serve_slots = NULL;
+		s->serve_full = false;
+	}
+	s->zone_rc = -1;
 	atomic_store(&s->load_done, false);
 	err = pthread_create(&s->loader, NULL, loader_main, s);
 	if (err != 0) {
 		log_err("reload: cannot start the loader thread: %s; the current policy stays",
 			strerror(err));
+		export_settle(s, false, s->reload_took);
 		waiters_answer(s->waiting, &s->nwaiting, 3,
 			"reload: cannot start the loader thread; the current policy stays in force\n");
 		return;
@@ -390,7 +599,7 @@ void sched_cb(evutil_socket_t fd, short what, void *arg)
 			log_info("schedule: entry \"%s\" (line %u) now inactive", r->name, r->line);
 	}
 	sched_arm(s, now);
-	export_start(s);
+	export_start(s, true);
 }
 
 /* A warning of the settings part: in the log, and (T not NULL) in what ctl reload prints. */
@@ -650,6 +859,8 @@ void reload_finish(struct server *s)
 
 	pthread_join(s->loader, NULL);
 	s->loading = false;
+	/* a failed reload keeps the old policy and the served zone with it */
+	export_settle(s, s->loaded != NULL && s->zone_rc >= 0, s->loaded != NULL || s->reload_took);
 	pthread_mutex_lock(&s->state_lock);
 	s->last_reload_at = policy_now();
 	if (s->loaded != NULL) {
@@ -746,6 +957,7 @@ void reload_finish(struct server *s)
 		reload_start(s);
 	} else if (s->export_again && !s->stopping) {
 		s->export_again = false;
-		export_start(s);
+		export_start(s, s->export_again_full);
+		s->export_again_full = false;
 	}
 }

@@ -212,7 +212,13 @@ static void timer_arm(struct event *ev, uint64_t ms)
  * Hands the current copy (or none, when dropped) to the daemon. Returns another reference to the
  * snapshot published when KEEP is set (the caller owns it), else NULL.
  */
-static struct zonesnap *publish_keep(struct xfr_zone *z, bool keep)
+/* xfr_changes_fn over an applied increment. */
+static int increment_changes(const void *src, lists_entry_cb *cb, void *ctx)
+{
+	return xfrapply_foreach_change(src, cb, ctx);
+}
+
+static struct zonesnap *publish_keep(struct xfr_zone *z, bool keep, const struct xfrapply *delta)
 {
 	struct zonesnap *snap = NULL;
 
@@ -223,13 +229,13 @@ static struct zonesnap *publish_keep(struct xfr_zone *z, bool keep)
 	}
 	if (keep && snap != NULL)
 		zonesnap_ref(snap);
-	z->x->cb(z->x->ctx, z->index, snap);
+	z->x->cb(z->x->ctx, z->index, snap, delta != NULL ? increment_changes : NULL, delta);
 	return keep ? snap : NULL;
 }
 
 static void publish(struct xfr_zone *z)
 {
-	publish_keep(z, false);
+	publish_keep(z, false, NULL);
 }
 
 static void expire_arm(struct xfr_zone *z)
@@ -462,7 +468,8 @@ static void run_finish(struct xfr_zone *z)
 			z->cz->text, (unsigned long long)z->skipped, skip_why ? skip_why : "?");
 		z->skip_warned = true;
 	}
-	struct zonesnap *keep = publish_keep(z, true);
+	/* an increment tells the daemon what it changed; a full zone may have changed anything */
+	struct zonesnap *keep = publish_keep(z, true, res.full ? NULL : r->apply);
 	if (res.dels + res.adds > 0)
 		log_info("zone %s: %s %u -> %u from %s: %zu deleted, %zu added, %zu triggers in force "
 			"(%.3f s)", z->cz->text, how, old, z->serial, primary_text(z), res.dels, res.adds,

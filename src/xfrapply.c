@@ -92,6 +92,27 @@ static int log_change(struct change_log *cl, bool add, const struct lists_entry 
 	return 0;
 }
 
+/* The change log record at *P (advanced past it) into *E and *ADD; E points into the log. */
+static void log_next(const uint8_t **pp, struct lists_entry *e, bool *add)
+{
+	const uint8_t *p = *pp;
+
+	*e = (struct lists_entry){ .form = (enum match_form)p[1], .action = (enum policy_action)p[2] };
+	*add = p[0];
+	e->addr_family = p[3] == 4 ? AF_INET : p[3] == 6 ? AF_INET6 : 0;
+	e->name_len = p[4];
+	e->name = p + 5;
+	p += 5 + e->name_len;
+	e->cname_len = *p++;
+	e->cname = p;
+	p += e->cname_len;
+	if (e->addr_family) {
+		memcpy(e->addr, p, 16);
+		p += 16;
+	}
+	*pp = p;
+}
+
 /*
  * Applies the change log to the store. Returns 0, 1 when a deletion named a record we do not
  * have (our copy and the primary's differ: the store is marked dirty), -1 when out of memory.
@@ -102,22 +123,11 @@ static int log_apply(struct zonedb *db, const struct change_log *cl, size_t *del
 	int result = 0;
 
 	while (p < end) {
-		struct lists_entry e = { .form = (enum match_form)p[1],
-			.action = (enum policy_action)p[2] };
-		bool add = p[0];
+		struct lists_entry e;
+		bool add;
 		int rc;
 
-		e.addr_family = p[3] == 4 ? AF_INET : p[3] == 6 ? AF_INET6 : 0;
-		e.name_len = p[4];
-		e.name = p + 5;
-		p += 5 + e.name_len;
-		e.cname_len = *p++;
-		e.cname = p;
-		p += e.cname_len;
-		if (e.addr_family) {
-			memcpy(e.addr, p, 16);
-			p += 16;
-		}
+		log_next(&p, &e, &add);
 		rc = add ? zonedb_add(db, &e) : zonedb_del(db, &e);
 		if (rc < 0)
 			return -1;
@@ -126,6 +136,23 @@ static int log_apply(struct zonedb *db, const struct change_log *cl, size_t *del
 		*(add ? adds : dels) += 1;
 	}
 	return result;
+}
+
+int xfrapply_foreach_change(const struct xfrapply *r, lists_entry_cb *cb, void *ctx)
+{
+	const uint8_t *p = r->log.buf, *end = r->log.buf + r->log.len;
+
+	if (r->fresh != NULL)
+		return 0;
+	while (p < end) {
+		struct lists_entry e;
+		bool add;
+
+		log_next(&p, &e, &add);
+		if (cb(ctx, &e) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* The reader's sink: each trigger into the fresh zone or the change log. */

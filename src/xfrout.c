@@ -299,7 +299,8 @@ void xfrout_get_status(struct xfrout *x, struct xfrout_status *st)
 /* Reading the export's text into a version. */
 struct build {
 	struct xfrout *x;
-	struct version *v;
+	struct soa *soa;    /* the version's, NULL for an increment's records (their SOA is ours) */
+	struct rrset *rrs;
 	bool have_soa;
 	bool oom;
 };
@@ -312,11 +313,11 @@ static int build_record(void *ctx, const uint8_t *owner, size_t olen, uint16_t t
 	uint8_t key[CONFIG_NAME_MAX + 2 + MSG_MAX];
 
 	if (type == TYPE_SOA) {
-		if (!b->have_soa && olen == b->x->apex_len && memcmp(owner, b->x->apex, olen) == 0 &&
+		if (b->soa != NULL && !b->have_soa && olen == b->x->apex_len && memcmp(owner, b->x->apex, olen) == 0 &&
 			rdlen <= SOA_RDATA_MAX && rdlen >= 22) {
-			memcpy(b->v->soa.rdata, rdata, rdlen);
-			b->v->soa.len = rdlen;
-			b->v->soa.ttl = ttl;
+			memcpy(b->soa->rdata, rdata, rdlen);
+			b->soa->len = rdlen;
+			b->soa->ttl = ttl;
 			b->have_soa = true;
 		}
 		return 0; /* served as this version's own SOA */
@@ -327,10 +328,50 @@ static int build_record(void *ctx, const uint8_t *owner, size_t olen, uint16_t t
 	key[olen] = (uint8_t)(type >> 8);
 	key[olen + 1] = (uint8_t)type;
 	memcpy(key + olen + 2, rdata, rdlen);
-	if (rrset_add(&b->v->rrs, key, olen + 2 + rdlen, ttl) < 0) {
+	if (rrset_add(b->rrs, key, olen + 2 + rdlen, ttl) < 0) {
 		b->oom = true;
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Publishes V (taken over on success) after CUR (borrowed; NULL for the first version) with D
+ * (taken over on success; NULL without CUR), the change between them: the next serial, the
+ * history of CUR plus D, bounded. Called with the publish lock held. -1 when out of memory
+ * (nothing taken over).
+ */
+static int version_install(struct xfrout *x, struct version *cur, struct version *v,
+	struct delta *d, uint32_t *serial, size_t *changes)
+{
+	/* the next serial: the current time when that is ahead, else one more (RFC 1982) */
+	uint32_t next = (uint32_t)time(NULL);
+
+	if (cur != NULL && (int32_t)(next - soa_serial(&cur->soa)) <= 0)
+		next = soa_serial(&cur->soa) + 1;
+	soa_set_serial(&v->soa, next);
+	if (cur != NULL) {
+		size_t keep = cur->nhist < x->history ? cur->nhist : x->history - 1;
+
+		d->from = cur->soa;
+		d->to = v->soa;
+		if ((v->hist = calloc(keep + 1, sizeof(*v->hist))) == NULL)
+			return -1;
+		for (size_t i = cur->nhist - keep; i < cur->nhist; i++) {
+			atomic_fetch_add(&cur->hist[i]->refs, 1);
+			v->hist[v->nhist++] = cur->hist[i];
+		}
+		*changes = d->del.count + d->add.count;
+		v->hist[v->nhist++] = d;
+	} else {
+		*changes = v->rrs.count;
+	}
+	pthread_mutex_lock(&x->lock);
+	version_unref(x->cur); /* the list's reference; cur still holds ours */
+	x->cur = v;
+	atomic_store(&x->serial, next);
+	pthread_mutex_unlock(&x->lock);
+	*serial = next;
 	return 0;
 }
 
@@ -339,12 +380,11 @@ int xfrout_publish(struct xfrout *x, const char *zone, size_t len, uint32_t *ser
 {
 	struct version *v = calloc(1, sizeof(*v)), *cur = NULL;
 	struct delta *d = NULL;
-	struct build b = { .x = x, .v = v };
+	struct build b = { .x = x, .soa = v != NULL ? &v->soa : NULL, .rrs = v != NULL ? &v->rrs : NULL };
 	struct rpz_stats st = { 0 };
 	struct rpz_sink sink = { .record = build_record, .ctx = &b,
 		.flags = RPZ_SKIP_OTHER_TRIGGERS };
 	struct rpz_reader *r = NULL;
-	uint32_t next;
 	int rc = -1;
 
 	*err = "out of memory";
@@ -377,35 +417,10 @@ int xfrout_publish(struct xfrout *x, const char *zone, size_t len, uint32_t *ser
 			goto out;
 		}
 	}
-	/* the next serial: the current time when that is ahead, else one more (RFC 1982) */
-	next = (uint32_t)time(NULL);
-	if (cur != NULL && (int32_t)(next - soa_serial(&cur->soa)) <= 0)
-		next = soa_serial(&cur->soa) + 1;
-	soa_set_serial(&v->soa, next);
-	if (cur != NULL) {
-		size_t keep = cur->nhist < x->history ? cur->nhist : x->history - 1;
-
-		d->from = cur->soa;
-		d->to = v->soa;
-		if ((v->hist = calloc(keep + 1, sizeof(*v->hist))) == NULL)
-			goto out;
-		for (size_t i = cur->nhist - keep; i < cur->nhist; i++) {
-			atomic_fetch_add(&cur->hist[i]->refs, 1);
-			v->hist[v->nhist++] = cur->hist[i];
-		}
-		*changes = d->del.count + d->add.count;
-		v->hist[v->nhist++] = d;
-		d = NULL;
-	} else {
-		*changes = v->rrs.count;
-	}
-	pthread_mutex_lock(&x->lock);
-	version_unref(x->cur); /* the list's reference; cur still holds ours */
-	x->cur = v;
-	atomic_store(&x->serial, next);
-	pthread_mutex_unlock(&x->lock);
+	if (version_install(x, cur, v, d, serial, changes) < 0)
+		goto out;
 	v = NULL;
-	*serial = next;
+	d = NULL;
 	rc = 1;
 out:
 	if (rc < 0 && !b.oom && st.bad > 0)
@@ -415,6 +430,115 @@ out:
 	version_unref(cur);
 	version_unref(v);
 	pthread_mutex_unlock(&x->publish);
+	return rc;
+}
+
+/* Records of an increment's text (no SOA) into sorted, deduplicated OUT. -1 (*ERR) on failure. */
+static int records_read(struct xfrout *x, const char *text, size_t len, struct rrset *out,
+	const char **err)
+{
+	struct build b = { .x = x, .rrs = out };
+	struct rpz_stats st = { 0 };
+	struct rpz_sink sink = { .record = build_record, .ctx = &b,
+		.flags = RPZ_SKIP_OTHER_TRIGGERS };
+	struct rpz_reader *r = rpz_reader_new(x->apex, x->apex_len, &sink, &st);
+	int rc = -1;
+
+	*err = "out of memory";
+	if (r == NULL)
+		return -1;
+	if (rpz_reader_text(r, text, len, 1) < 0 || st.bad > 0) {
+		if (!b.oom)
+			*err = "the increment does not parse";
+		goto out;
+	}
+	if (rrset_sort(out) < 0)
+		goto out;
+	rrset_dedup(out);
+	rc = 0;
+out:
+	rpz_reader_free(r);
+	return rc;
+}
+
+int xfrout_publish_delta(struct xfrout *x, const char *before, size_t blen, const char *after,
+	size_t alen, uint32_t *serial, size_t *changes, const char **err)
+{
+	struct rrset old = { 0 }, new = { 0 }, del = { 0 }, add = { 0 };
+	struct version *v = NULL, *cur = NULL;
+	struct delta *d = NULL;
+	int rc = -1;
+
+	*err = "out of memory";
+	pthread_mutex_lock(&x->publish);
+	if ((cur = version_get(x)) == NULL) {
+		rc = 0; /* no version yet: the first full one will hold everything */
+		goto out;
+	}
+	if (records_read(x, before, blen, &old, err) < 0 || records_read(x, after, alen, &new, err) < 0)
+		goto out;
+	*err = "out of memory";
+	if (rrset_diff(&old, &new, &del, &add) < 0)
+		goto out;
+	if (del.count == 0 && add.count == 0) {
+		rc = 0;
+		goto out;
+	}
+	if ((v = calloc(1, sizeof(*v))) == NULL || (d = calloc(1, sizeof(*d))) == NULL)
+		goto out;
+	atomic_init(&v->refs, 1);
+	atomic_init(&d->refs, 1);
+	/* one merge of the current records with the changes: no export, no sort, no diff of it */
+	if (rrset_apply(&cur->rrs, &del, &add, &v->rrs, &d->del, &d->add) < 0)
+		goto out;
+	if (d->del.count == 0 && d->add.count == 0) {
+		rc = 0; /* the served zone already said so */
+		goto out;
+	}
+	v->soa = cur->soa;
+	if (version_install(x, cur, v, d, serial, changes) < 0)
+		goto out;
+	v = NULL;
+	d = NULL;
+	rc = 1;
+out:
+	rrset_release(&old);
+	rrset_release(&new);
+	rrset_release(&del);
+	rrset_release(&add);
+	delta_unref(d);
+	version_unref(cur);
+	version_unref(v);
+	pthread_mutex_unlock(&x->publish);
+	return rc;
+}
+
+int xfrout_publish_slots(struct xfrout *x, const struct config *cfg, const struct policy *before,
+	const struct policy *after, export_slots_fn *slots, void *src, int64_t now,
+	struct diag *diag, uint32_t *serial, size_t *changes, const char **err)
+{
+	char *btext = NULL, *atext = NULL; /* owned: the slots' triggers before and after */
+	size_t blen = 0, alen = 0;
+	FILE *bm = open_memstream(&btext, &blen), *am = open_memstream(&atext, &alen);
+	int rc = -1, bw, aw;
+
+	*err = "out of memory";
+	if (bm == NULL || am == NULL)
+		goto close;
+	bw = export_rpz_slots(cfg, before, x->apex_text, now, slots, src, bm, diag);
+	aw = bw < 0 ? -1 : export_rpz_slots(cfg, after, x->apex_text, now, slots, src, am, diag);
+	if (aw < 0) {
+		*err = "the export failed";
+		goto close;
+	}
+	rc = 0;
+close:
+	if ((bm != NULL && fclose(bm) != 0) || (am != NULL && fclose(am) != 0))
+		rc = -1;
+	if (rc == 0)
+		rc = xfrout_publish_delta(x, btext, blen, atext, alen, serial, changes, err);
+	free(btext);
+	free(atext);
 	return rc;
 }
 

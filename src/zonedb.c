@@ -583,3 +583,17 @@ const struct policy_rule *zonesnap_match(const struct zonesnap *s, const uint8_t
 		return &s->rules->shared[override];
 	return v < ZV_REDIRECT ? &s->rules->shared[v] : &redir_at(s->rules, v)->rule;
 }
+
+const struct policy_rule *zonesnap_get(const struct zonesnap *s, const uint8_t *name, size_t len,
+	enum match_form form, enum policy_action override)
+{
+	uint32_t v = s->overlay != NULL ? domtree_get(s->overlay, name, len, form) : DOMTREE_NONE;
+
+	if (v == DOMTREE_NONE)
+		v = domtree_get(s->base->tree, name, len, form);
+	if (v == DOMTREE_NONE || v == ZV_TOMB)
+		return NULL;
+	if (override != ACTION_DEFAULT)
+		return &s->rules->shared[override];
+	return v < ZV_REDIRECT ? &s->rules->shared[v] : &redir_at(s->rules, v)->rule;
+}

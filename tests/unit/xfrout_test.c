@@ -301,6 +301,68 @@ static void test_tsig(void)
 	unlink(path);
 }
 
+/* An increment's text: $ORIGIN, $TTL and one CNAME . trigger per name (no SOA). */
+static char *slots(const char *names, char *buf, size_t cap)
+{
+	size_t n = (size_t)snprintf(buf, cap, "$ORIGIN rpz.test.\n$TTL 60\n");
+	char copy[1024];
+
+	snprintf(copy, sizeof(copy), "%s", names);
+	for (char *t = strtok(copy, " "); t != NULL; t = strtok(NULL, " "))
+		n += (size_t)snprintf(buf + n, cap - n, "%s CNAME .\n", t);
+	return buf;
+}
+
+/*
+ * xfrout_publish_delta (serve-rpz following a pulled zone's IXFR): the names' records before and
+ * after merged into the current version, giving the version a full rebuild would give, with an
+ * exact IXFR delta; deletions of records not held and additions of records held change nothing.
+ */
+static void test_delta(void)
+{
+	struct config_serve sv = serve_cfg(NULL, 0);
+	char errbuf[256], want[512], b[1024], a[1024];
+	const char *err = NULL;
+	struct xfrout *x = xfrout_new(&sv, errbuf, sizeof(errbuf), &err);
+	uint32_t s1, s2 = 0;
+	size_t changes = 0;
+	struct result r;
+	int rc;
+
+	if (!ok(x != NULL, "a served zone for increments"))
+		return;
+	slots("b", b, sizeof(b));
+	slots("d", a, sizeof(a));
+	is_int(xfrout_publish_delta(x, b, strlen(b), a, strlen(a), &s2, &changes, &err), 0,
+		"an increment before the first version: nothing to do");
+	s1 = publish(x, "a b c", 1, "a first version");
+	rc = xfrout_publish_delta(x, b, strlen(b), a, strlen(a), &s2, &changes, &err);
+	is_int(rc, 1, "b replaced by d: a new serial");
+	is_int((int)changes, 2, "  two records changed");
+	ok(s2 != s1 && xfrout_serial(x) == s2, "  the serial moved (%u after %u)", s2, s1);
+	request(x, LDNS_RR_TYPE_IXFR, s1, true, &from_ok, NULL, NULL, &r);
+	snprintf(want, sizeof(want), "SOA:%u SOA:%u b.rpz.test. SOA:%u d.rpz.test. SOA:%u ", s2, s1,
+		s2, s2);
+	is_str(r.seq, want, "  IXFR from the previous serial: b out, d in");
+	is_int(publish(x, "a c d", 0, "a full rebuild of the same records"), s2,
+		"  finds the increment's version unchanged");
+	slots("x", b, sizeof(b));
+	slots("a", a, sizeof(a));
+	is_int(xfrout_publish_delta(x, b, strlen(b), a, strlen(a), &s2, &changes, &err), 0,
+		"deleting a record not held and adding one held: unchanged");
+	slots("a c", b, sizeof(b));
+	slots("", a, sizeof(a));
+	is_int(xfrout_publish_delta(x, b, strlen(b), a, strlen(a), &s2, &changes, &err), 1,
+		"two names removed");
+	request(x, LDNS_RR_TYPE_AXFR, 0, true, &from_ok, NULL, NULL, &r);
+	snprintf(want, sizeof(want), "SOA:%u d.rpz.test. rpz.test. SOA:%u ", s2, s2);
+	is_str(r.seq, want, "  AXFR: d alone (and the NS)");
+	slots("d", b, sizeof(b));
+	rc = xfrout_publish_delta(x, b, strlen(b), "garbage here\n", 13, &s2, &changes, &err);
+	ok(rc < 0 && xfrout_serial(x) == s2, "an increment that does not parse is refused (%s)", err);
+	xfrout_free(x);
+}
+
 int main(void)
 {
 	value_parse_cidr("127.0.0.1/32", &allow[0]);
@@ -309,5 +371,6 @@ int main(void)
 	inet_pton(AF_INET, "10.0.0.1", &from_bad.sin_addr);
 	test_versions();
 	test_tsig();
+	test_delta();
 	return tap_exit();
 }
