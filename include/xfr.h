@@ -3,8 +3,8 @@
  * state machine per zone, as NSD's xfrd does: an SOA query to the primaries on the zone's
  * refresh timer (retry timer after a failure, at once on a NOTIFY from a listed primary), then
  * an IXFR (RFC 1995) when a copy is held, or an AXFR (RFC 5936) when none is, when the primary
- * refuses IXFR or answers it with the whole zone. Every message may be TSIG-signed (RFC 8945,
- * through ldns). A transfer is built off to the side (a fresh zonedb for a full zone, a list of
+ * refuses IXFR or answers it with the whole zone. With a key, answers must be TSIG-signed (RFC
+ * 8945; a transfer may leave up to 99 messages in a row unsigned between signed ones, 5.3.1). A transfer is built off to the side (a fresh zonedb for a full zone, a list of
  * changes for an increment) and only applied when it arrived whole and verified; the result is
  * handed to the daemon as a zonesnap, which it swaps in like a SIGHUP reload. Nothing here runs
  * on the query path except xfr_notify, which only checks the sender and sets a flag.

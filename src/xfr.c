@@ -9,8 +9,9 @@
  *   SOA/XFR --failure-->                  next primary, or IDLE (retry timer) when all failed
  *   XFR  --IXFR refused-->                XFR (AXFR from the same primary)
  *
- * The answer of a transfer is read message by message (each verified with TSIG when a key is
- * configured, chaining the MACs as RFC 8945 5.3.1 says) and kept aside: a full zone goes into a
+ * The answer of a transfer is read message by message (verified with TSIG when a key is
+ * configured, chaining the MACs as RFC 8945 5.3.1 says, unsigned messages between signed ones
+ * included; an answer that ends unsigned is refused) and kept aside: a full zone goes into a
  * fresh zonedb, an increment into a change log. Only when the final SOA has arrived in a
  * verified message is it applied (the change log to the zone's store), published as a snapshot
  * and written to the state directory; any failure before that leaves the copy as it was. The
@@ -525,6 +526,12 @@ static bool xfr_message(struct xfr_zone *z, const uint8_t *msg, size_t len)
 		return false;
 	}
 	if (xfrapply_complete(z->run.apply)) {
+		if (xfrquery_unsigned_pending(z->query)) {
+			/* nothing covers the messages since the last MAC: they may be anyone's */
+			primary_failed(z, "the last message of the answer is not TSIG-signed "
+				"(RFC 8945 5.3.1)", true);
+			return false;
+		}
 		run_finish(z);
 		return false;
 	}

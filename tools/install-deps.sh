@@ -5,7 +5,7 @@
 # operator's machine as a side effect of installing test tools would be a surprise.
 set -eu
 
-BUILD="build-essential clang pkg-config libldns-dev libevent-dev libyaml-dev libxxhash-dev libidn2-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev"
+BUILD="build-essential clang pkg-config libldns-dev libssl-dev libevent-dev libyaml-dev libxxhash-dev libidn2-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev"
 TEST="nsd knot unbound groff-base man-db systemd passwd curl fstrm-bin bind9-dnsutils bind9 dnsperf python3 python3-dnspython python3-yaml python3-prometheus-client valgrind iproute2 libclang-rt-14-dev procps util-linux"
 
 SUDO=""
