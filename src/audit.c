@@ -30,7 +30,6 @@
 #define RING_WRAP UINT32_MAX
 #define OUT_CAP (256 * 1024)
 #define LINE_MAX_BYTES (48 * 1024) /* longest line: 5 texts of 1 KiB, each byte escaped x6 */
-#define FAIL_LOG_INTERVAL_MS 10000
 
 /* The fixed part of a record; the texts follow it in field order. */
 struct rec {
@@ -68,8 +67,10 @@ struct audit {
 	bool stop, reopen;
 	uint64_t reopens;                 /* reopens done (guarded by mu), and the last one's result */
 	int reopen_errno;
-	_Atomic uint64_t write_failed;
-	uint64_t fail_logged_ms;
+	_Atomic uint64_t write_failed;    /* lines lost to failed writes */
+	bool failing;                     /* writer: the last write failed (a burst is on) */
+	bool torn;                        /* writer: a short write cut a line; end it first */
+	uint64_t failed_at_start;         /* writer: write_failed when the burst began */
 	char *out;                        /* owned: the writer's output buffer, OUT_CAP bytes */
 	size_t out_len;
 	char *line;                       /* owned: LINE_MAX_BYTES of scratch for one line */
@@ -426,30 +427,64 @@ static int open_log(const char *path)
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 }
 
-/* Writes the output buffer out; LINES is how many lines it holds, counted as failed on error. */
-static void out_flush(struct audit *a, uint64_t *lines)
+/* The lines in BUF's N bytes: each ends in a newline. */
+static uint64_t count_lines(const char *buf, size_t n)
+{
+	uint64_t k = 0;
+
+	for (const char *p = buf, *end = buf + n; (p = memchr(p, '\n', (size_t)(end - p))) != NULL;
+	     p++)
+		k++;
+	return k;
+}
+
+/*
+ * Writes the output buffer out. A failed write(2) (disk full, I/O error) loses the lines not yet
+ * written whole (counted in write_failed), and the writer goes on: the next pass tries again
+ * with its own lines, and a reopen may give a working file. One log line when such a burst of
+ * failures starts, with the error, and one when writes succeed again, with the lines lost, so a
+ * full disk does not flood the log. A line cut by a short write is ended with a newline before
+ * the next, so every line after the gap still parses.
+ */
+static void out_flush(struct audit *a)
 {
 	size_t off = 0;
 
-	while (off < a->out_len) {
+	while (a->torn) {
+		ssize_t r = write(a->fd, "\n", 1);
+		if (r == 1)
+			a->torn = false;
+		else if (r < 0 && errno == EINTR)
+			continue;
+		else
+			break;
+	}
+	while (off < a->out_len && !a->torn) {
 		ssize_t r = write(a->fd, a->out + off, a->out_len - off);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			uint64_t t = (uint64_t)now_ms();
-			atomic_fetch_add(&a->write_failed, *lines);
-			if (t - a->fail_logged_ms >= FAIL_LOG_INTERVAL_MS) {
-				log_err("audit-log %s: write: %s (%llu lines lost so far)", a->path,
-					r < 0 ? strerror(errno) : "nothing written",
-					(unsigned long long)atomic_load(&a->write_failed));
-				a->fail_logged_ms = t;
+			int err = r < 0 ? errno : ENOSPC; /* write(2) returning 0 for bytes: no room */
+			const char *cut = memrchr(a->out, '\n', off);
+			uint64_t lost = count_lines(a->out + off, a->out_len - off);
+			atomic_fetch_add(&a->write_failed, lost);
+			a->torn = off > 0 && (cut == NULL || (size_t)(cut - a->out) + 1 != off);
+			if (!a->failing) {
+				log_err("audit-log %s: write: %s; audit lines are lost (counted in "
+					"audit-write-failed) until a write succeeds", a->path, strerror(err));
+				a->failing = true;
+				a->failed_at_start = atomic_load(&a->write_failed) - lost;
 			}
 			break;
 		}
 		off += (size_t)r;
 	}
+	if (off == a->out_len && a->out_len > 0 && a->failing) {
+		log_info("audit-log %s: writing again; %llu lines lost", a->path,
+			(unsigned long long)(atomic_load(&a->write_failed) - a->failed_at_start));
+		a->failing = false;
+	}
 	a->out_len = 0;
-	*lines = 0;
 }
 
 static void do_reopen(struct audit *a)
@@ -475,7 +510,6 @@ static void do_reopen(struct audit *a)
 /* One pass over every ring. Returns whether anything was written. */
 static bool drain(struct audit *a)
 {
-	uint64_t lines = 0;
 	bool any = false;
 
 	for (unsigned i = 0; i < a->producers; i++) {
@@ -492,17 +526,16 @@ static bool drain(struct audit *a)
 			}
 			size_t n = format_line(a, h);
 			if (a->out_len + n > OUT_CAP)
-				out_flush(a, &lines);
+				out_flush(a);
 			memcpy(a->out + a->out_len, a->line, n);
 			a->out_len += n;
-			lines++;
 			tail += h->size;
 			atomic_store_explicit(&r->tail, tail, memory_order_release);
 			any = true;
 		}
 	}
 	if (a->out_len > 0)
-		out_flush(a, &lines);
+		out_flush(a);
 	pthread_mutex_lock(&a->mu);
 	for (unsigned i = 0; i < a->producers; i++)
 		a->rings[i].done = atomic_load_explicit(&a->rings[i].tail, memory_order_relaxed);

@@ -296,7 +296,8 @@ static void log_stats(struct server *s)
 			xfrout_apex_text(s->xfrout), st.serial, st.records, st.history, st.oldest,
 			(unsigned long long)sent, (unsigned long long)acked, (unsigned long long)failed);
 	}
-	log_info("stats: %s", stats_format(sum, line, sizeof(line)));
+	log_info("stats: %s audit-write-failed=%llu", stats_format(sum, line, sizeof(line)),
+		(unsigned long long)(s->audit != NULL ? audit_write_failed(s->audit) : 0));
 	for (size_t i = 0; s->xfr != NULL && i < s->cfg->zone_count; i++) {
 		struct stats_zone z;
 		xfr_status_one(s->xfr, i, &z);

@@ -118,6 +118,8 @@ static void cmd_stats(struct server *s, FILE *o, bool json)
 {
 	const struct policy *p = atomic_load(&s->policy);
 	uint64_t sum[STAT_COUNT] = { 0 };
+	/* the audit writer's, not a worker's: beside the reload counts, total only */
+	uint64_t write_failed = s->audit != NULL ? audit_write_failed(s->audit) : 0;
 	bool is_list;
 
 	for (unsigned w = 0; w < s->nworkers; w++)
@@ -135,8 +137,9 @@ static void cmd_stats(struct server *s, FILE *o, bool json)
 					&worker_stats(s->workers[w])->c[i], memory_order_relaxed));
 			fputc('\n', o);
 		}
-		fprintf(o, "reloads-ok %llu\nreloads-failed %llu\n",
-			(unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
+		fprintf(o, "reloads-ok %llu\nreloads-failed %llu\naudit-write-failed %llu\n",
+			(unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed,
+			(unsigned long long)write_failed);
 		for (size_t i = 0; i < policy_hit_slots(p); i++) {
 			const char *label = policy_hit_label(p, i, &is_list);
 			fprintf(o, "blocked-by-%s \"%s\" %llu\n", is_list ? "list" : "entry", label,
@@ -148,8 +151,9 @@ static void cmd_stats(struct server *s, FILE *o, bool json)
 	for (int i = 0; i < STAT_COUNT; i++)
 		fprintf(o, "%s\"%s\":%llu", i ? "," : "", stats_name((enum stat_id)i),
 			(unsigned long long)sum[i]);
-	fprintf(o, ",\"reloads-ok\":%llu,\"reloads-failed\":%llu},\"workers\":[",
-		(unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
+	fprintf(o, ",\"reloads-ok\":%llu,\"reloads-failed\":%llu,\"audit-write-failed\":%llu},"
+		"\"workers\":[", (unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed,
+		(unsigned long long)write_failed);
 	for (unsigned w = 0; w < s->nworkers; w++) {
 		fprintf(o, "%s{", w ? "," : "");
 		for (int i = 0; i < STAT_COUNT; i++)

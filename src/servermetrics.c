@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include "audit.h"
 #include "metrics.h"
 #include "stats.h"
 #include "version.h"
@@ -133,6 +134,10 @@ void render_metrics(void *arg, FILE *o)
 	render_breakdown(o, sum, "blokir_answers_by_rcode_total", "rcode",
 		"answers sent to clients by rcode", STAT_RCODE_NOERROR, STAT_RCODE_OTHER, rcodes);
 	render_upstreams(s, o);
+	family(o, "blokir_audit_write_failed_total", "counter",
+		"audit-log lines lost to failed writes (disk full, I/O error)");
+	fprintf(o, "blokir_audit_write_failed_total %llu\n",
+		(unsigned long long)(s->audit != NULL ? audit_write_failed(s->audit) : 0));
 
 	pthread_mutex_lock(&s->state_lock);
 	const struct policy *p = atomic_load(&s->policy);

@@ -6,7 +6,8 @@
 # A flood of blocked queries with two logrotate-style renames, one followed by SIGUSR2 and one by
 # `blokir ctl reopen-logs`, loses no line: the lines
 # over the three files equal the blocked answers counted, and audit-dropped stays 0. Bad values
-# of the keys are refused by --check with FILE:LINE:COLUMN.
+# of the keys are refused by --check with FILE:LINE:COLUMN. A log whose writes fail (/dev/full)
+# counts the lines lost (audit-write-failed), logs the burst once, and queries are still answered.
 . "$(dirname "$0")/lib.sh"
 
 eval "lib_write_zone() $(declare -f write_zone | tail -n +2)"
@@ -142,6 +143,30 @@ like "$(grep '"qname":"www\.example\.test\."' "$T_TMP/acl.log")" \
 like "$(grep '"transport":"tcp"' "$T_TMP/acl.log" | head -n1)" \
 	'"event":"acl-denied","client":"127\.0\.0\.1","transport":"tcp","entry":"allow-from","action":"drop"\}$' \
 	"TCP: the connection is closed before any question; the line says so"
+
+# --- a file whose writes fail (/dev/full: ENOSPC): lines counted as lost, one log line, and
+# the daemon goes on answering ---------------------------------------------------------------------
+P4=$(free_port)
+write_policy "$T_TMP/full.yaml" "$P4" "127.0.0.1:$NSD_PORT" "audit-log: /dev/full" \
+	"control-socket: $T_TMP/full.sock"
+start_blokir "$T_TMP/full.yaml" "$P4" || bail "blokir did not start"
+for i in 1 2 3 4 5; do q "$P4" "f$i.t.me" A >/dev/null; sleep 0.05; done
+sleep 0.3
+s=$(stats)
+# start_blokir's own probe (t.me) was blocked and logged too: six lines
+is "$(stat_val "$s" audit-write-failed)" 6 "audit-write-failed counts every line lost (SIGUSR1)"
+is "$(timeout 10 "$BLOKIR" ctl -s "$T_TMP/full.sock" stats 2>&1 | grep '^audit-write-failed ')" "audit-write-failed 6" \
+	"  ... and ctl stats"
+like "$(timeout 10 "$BLOKIR" ctl -s "$T_TMP/full.sock" stats --json 2>&1)" '"audit-write-failed":6[,}]' \
+	"  ... and ctl stats --json"
+is "$(rcode "$(q "$P4" g.t.me A)")" NXDOMAIN "blocked names still answered"
+is "$(rcode "$(q "$P4" www.example.test A)")" NOERROR "forwarded names still answered"
+is "$(grep -c 'audit-log /dev/full: write: No space left on device' "$T_TMP/blokir.log")" 1 \
+	"one log line for the burst of failed writes, with the error"
+kill -USR2 "$T_BLOKIR_PID"; sleep 0.3
+q "$P4" h.t.me A >/dev/null; sleep 0.3
+is "$(stat_val "$(stats)" audit-write-failed)" 8 "after a reopen the writer tries again (and counts)"
+stop_blokir "blokir with a failing audit log stops cleanly"
 
 # --- bad values ----------------------------------------------------------------------------------
 check_bad() { # LINE EXPECTED-MESSAGE DESCRIPTION
