@@ -53,7 +53,12 @@ struct audit_event {
 	const uint8_t *entry_name;      /* when ENTRY is NULL: the entry's name in wire format (a */
 	size_t entry_name_len;          /* list's names are not kept as text); written like ENTRY */
 	const char *list;               /* the list file when the entry came from a list, else NULL */
-	unsigned line;                  /* the entry's (or the list's) line in the config file */
+	const char *zone;               /* the RPZ zone when the entry is one of its triggers (then
+	                                   ENTRY_NAME is the trigger), else NULL; never with LIST */
+	unsigned line;                  /* the YAML entry's line in the config file; for a list, the
+	                                   line of its `lists:` item (written as "list-item-line",
+	                                   not as the entry's "line": the name's own line in the
+	                                   list file is not kept in memory); 0 for a zone */
 	const char *action;             /* "nxdomain", "redirect", "refused", "drop", "tc" ... */
 	const char *reason, *ref;
 	int64_t time_ms;                /* unix milliseconds; 0: now (CLOCK_REALTIME) */

@@ -31,11 +31,14 @@
 #define OUT_CAP (256 * 1024)
 #define LINE_MAX_BYTES (48 * 1024) /* longest line: 5 texts of 1 KiB, each byte escaped x6 */
 
+/* Where the deciding entry comes from, for the fields that name it. */
+enum { ORIGIN_YAML, ORIGIN_LIST, ORIGIN_ZONE };
+
 /* The fixed part of a record; the texts follow it in field order. */
 struct rec {
 	uint32_t size;          /* whole record, a multiple of 8; RING_WRAP: skip to the start */
 	uint8_t kind, transport, family, qname_len;
-	uint8_t target_len, has_qname, ename_len, pad;
+	uint8_t target_len, has_qname, ename_len, origin; /* origin: ORIGIN_* */
 	uint16_t qtype;
 	uint16_t entry_len, list_len, action_len, reason_len, ref_len;
 	uint32_t line;
@@ -132,7 +135,10 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 	h.target_len = (uint8_t)tlen;
 	h.ename_len = (uint8_t)elen;
 	h.entry_len = (uint16_t)text_len(ev->entry);
-	h.list_len = (uint16_t)text_len(ev->list);
+	/* a list's file or a zone's name: one text, the origin says which */
+	const char *source = ev->list != NULL ? ev->list : ev->zone;
+	h.origin = ev->list != NULL ? ORIGIN_LIST : ev->zone != NULL ? ORIGIN_ZONE : ORIGIN_YAML;
+	h.list_len = (uint16_t)text_len(source);
 	h.action_len = (uint16_t)text_len(ev->action);
 	h.reason_len = (uint16_t)text_len(ev->reason);
 	h.ref_len = (uint16_t)text_len(ev->ref);
@@ -167,7 +173,7 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 	p = put(p, ev->target, tlen);
 	p = put(p, ev->entry_name, elen);
 	p = put(p, ev->entry, h.entry_len);
-	p = put(p, ev->list, h.list_len);
+	p = put(p, source, h.list_len);
 	p = put(p, ev->action, h.action_len);
 	p = put(p, ev->reason, h.reason_len);
 	put(p, ev->ref, h.ref_len);
@@ -394,14 +400,20 @@ static size_t format_line(struct audit *a, const struct rec *h)
 		b_field(&b, "entry", t, h->entry_len);
 	t += h->entry_len;
 	if (h->list_len > 0)
-		b_field(&b, "list", t, h->list_len);
+		b_field(&b, h->origin == ORIGIN_ZONE ? "zone" : "list", t, h->list_len);
 	t += h->list_len;
 	if (h->line > 0) {
 		char digits[12];
 		size_t k = sizeof(digits);
 		unsigned v = h->line;
-		b_raw(&b, a->file_field, a->file_field_len);
-		b_str(&b, ",\"line\":");
+		/* A list's line is its `lists:` item's, not the matched name's: named so that it is
+		 * not read as the deciding entry's place (which is in the list file, "list"). */
+		if (h->origin == ORIGIN_LIST) {
+			b_str(&b, ",\"list-item-line\":");
+		} else {
+			b_raw(&b, a->file_field, a->file_field_len);
+			b_str(&b, ",\"line\":");
+		}
 		do
 			digits[--k] = (char)('0' + v % 10);
 		while ((v /= 10) != 0);

@@ -76,7 +76,11 @@ void observe_blocked_slow(struct observe *o, const struct client_ref *c,
 			.target_len = target_len, .list = rule->list, .line = rule->line,
 			.action = value_action_name(rule->action), .reason = rule->reason,
 			.ref = rule->ref };
-		if (rule->list != NULL) {
+		if (rule->source == POLICY_FROM_ZONE) { /* the zone's name is in rule->name */
+			ev.zone = rule->name;
+			ev.line = 0;
+		}
+		if (rule->list != NULL || rule->source == POLICY_FROM_ZONE) {
 			ev.entry_name = matched + match_offset;
 			ev.entry_name_len = matched_len - match_offset;
 		} else {

@@ -2,7 +2,8 @@
 # 45-audit: the audit log (audit-log:). Known queries give exactly the lines they should (every
 # field but the time compared; the time checked as RFC 3339 UTC with milliseconds, within the
 # test's run); forwarded names give none; the client is cut to audit-client-ipv4-prefix; a CNAME
-# to a blocked name is a cname-blocked line; rate-limited queries are logged when switched on.
+# to a blocked name is a cname-blocked line; a listed name names its list file and the
+# `lists:` item's line (not as the entry's file:line); rate-limited queries are logged when switched on.
 # A flood of blocked queries with two logrotate-style renames, one followed by SIGUSR2 and one by
 # `blokir ctl reopen-logs`, loses no line: the lines
 # over the three files equal the blocked answers counted, and audit-dropped stays 0. Bad values
@@ -22,13 +23,16 @@ EXTRA_DOMAINS='  - name: nodata.example.test
     ref: "27-31/Id2971-17"'
 T0=$(date -u +%s)
 CSOCK="$T_TMP/ctl.sock"
-setup_std "audit-log: $AUDIT" "audit-client-ipv4-prefix: 24" "control-socket: $CSOCK"
+printf '# trackers\nfirst.example\ntracker.example\n' >"$T_TMP/trackers.txt"
+setup_std "audit-log: $AUDIT" "audit-client-ipv4-prefix: 24" "control-socket: $CSOCK" \
+	"lists:" "  - file: trackers.txt" "    reason: \"tracker list\""
 
 q "$BPORT" Venus.Web.Telegram.ORG A >/dev/null
 q "$BPORT" www.t.me AAAA +tcp >/dev/null
 q "$BPORT" x.nodata.example.test TXT >/dev/null
 q "$BPORT" www.example.test A >/dev/null       # forwarded: no line
 q "$BPORT" tme.example.test A >/dev/null       # CNAME to www.t.me: cname-blocked
+q "$BPORT" ads.Tracker.example A >/dev/null    # below a listed name
 sleep 0.3
 
 # lines QNAME-REGEX: the audit lines (over every file given as more arguments) for QNAME.
@@ -70,6 +74,18 @@ l=$(lines_for 'tme\.example\.test\.' "$AUDIT")
 is "$(fields "$l")" \
 	"{\"action\": \"nxdomain\", \"client\": \"127.0.0.0\", \"entry\": \"t.me\", \"event\": \"cname-blocked\", \"file\": \"$CFGP\", \"line\": $(grep -n 'name: t.me$' "$CFG" | cut -d: -f1), \"qname\": \"tme.example.test.\", \"qtype\": \"A\", \"reason\": \"Kominfo order, 2017-07-14\", \"target\": \"www.t.me.\", \"transport\": \"udp\"}" \
 	"an answer whose CNAME reaches a blocked name: cname-blocked, with the target"
+
+# A listed name: the list file and the listed name, and the `lists:` item's line under its own
+# key, not as the entry's "file"/"line" (the name's line in the list file is what `why` reads
+# back from the file; the audit line does not have it).
+l=$(lines_for 'ads\.Tracker\.example\.' "$AUDIT")
+item=$(grep -n '^  - file: trackers.txt' "$CFG" | cut -d: -f1)
+is "$(fields "$l")" \
+	"{\"action\": \"nxdomain\", \"client\": \"127.0.0.0\", \"entry\": \"tracker.example\", \"event\": \"blocked\", \"list\": \"$T_TMP/trackers.txt\", \"list-item-line\": $item, \"qname\": \"ads.Tracker.example.\", \"qtype\": \"A\", \"reason\": \"tracker list\", \"transport\": \"udp\"}" \
+	"a listed name: the list file, the listed name, the lists: item's line (no file/line)"
+like "$(timeout 10 "$BLOKIR" why -c "$CFG" ads.tracker.example 2>&1)" \
+	"deciding entry: tracker\.example\.? listed at $T_TMP/trackers\.txt:3 \(lists\[0\] at $CFG:$item\)" \
+	"  ... the same list and item as why names (which adds the name's line in the list file)"
 
 # --- a burst with logrotate-style renames -------------------------------------------------------
 "$PY" "$DNSPY" flood --port "$BPORT" --seconds 4 --threads 4 --stop-file "$T_TMP/stop" \

@@ -114,6 +114,12 @@ static void test_lines(void)
 	ok(audit_log(a, 0, &e2), "cname-blocked logged");
 	ok(audit_log(a, 0, &e3), "acl-denied logged");
 	ok(audit_log(a, 0, &e4), "rate-limited (no question) logged");
+	/* A zone's trigger: the trigger matched and the zone, no file or line. */
+	struct audit_event e5 = { .kind = AUDIT_BLOCKED, .transport = AUDIT_UDP,
+		.client = (struct sockaddr *)&c4, .qname = q3, .qname_len = l3, .qtype = 1,
+		.entry_name = q3 + 8, .entry_name_len = l3 - 8, .zone = "rpz.example",
+		.action = "nxdomain", .time_ms = 1502323263000 };
+	ok(audit_log(a, 0, &e5), "a zone's trigger logged");
 	is_int(audit_flush(a, 5000), 0, "flush");
 	audit_free(a);
 
@@ -128,14 +134,17 @@ static void test_lines(void)
 		"\"client\":\"2001:db8:aaaa::\",\"transport\":\"tcp\",\"qname\":\"wWw.example.com.\","
 		"\"qtype\":\"AAAA\",\"target\":\"tracker.example.net.\","
 		"\"entry\":\"example.net\",\"list\":\"/etc/blokir/trackers.txt\","
-		"\"file\":\"/etc/blokir/blokir.yaml\",\"line\":12,\"action\":\"redirect\","
+		"\"list-item-line\":12,\"action\":\"redirect\","
 		"\"reason\":\"line\\u000abreak\"}\n"
 		"{\"time\":\"2017-08-10T00:01:01.999Z\",\"event\":\"acl-denied\",\"client\":\"192.0.2.0\","
 		"\"transport\":\"udp\",\"qname\":\"a\\\\.b.\\\\\\\".\",\"qtype\":\"HTTPS\","
 		"\"action\":\"refused\"}\n"
 		"{\"time\":\"2017-08-10T00:01:02.000Z\",\"event\":\"rate-limited\",\"client\":\"192.0.2.0\","
-		"\"transport\":\"udp\",\"action\":\"drop\"}\n",
-		"the four lines, exactly");
+		"\"transport\":\"udp\",\"action\":\"drop\"}\n"
+		"{\"time\":\"2017-08-10T00:01:03.000Z\",\"event\":\"blocked\",\"client\":\"192.0.2.0\","
+		"\"transport\":\"udp\",\"qname\":\"tracker.example.net.\",\"qtype\":\"A\","
+		"\"entry\":\"example.net\",\"zone\":\"rpz.example\",\"action\":\"nxdomain\"}\n",
+		"the five lines, exactly");
 	free(got);
 
 	/* Whole addresses with the default prefixes. */
