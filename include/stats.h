@@ -72,6 +72,21 @@ static inline void stats_inc(struct stats *s, enum stat_id id)
 		memory_order_relaxed);
 }
 
+/* Why an SOA check or a transfer of a pulled zone failed, for the per-reason counts. */
+enum stats_zone_fail {
+	ZONE_FAIL_TIMEOUT,   /* the primary did not answer (or finish) in time */
+	ZONE_FAIL_NETWORK,   /* connection refused, reset or closed early; send or receive error */
+	ZONE_FAIL_RCODE,     /* the primary answered with an error RCODE (REFUSED, NOTAUTH, ...) */
+	ZONE_FAIL_TSIG,      /* TSIG missing, refused or not verifying */
+	ZONE_FAIL_MALFORMED, /* an answer that does not parse, or not the records a transfer needs */
+	ZONE_FAIL_BACKWARDS, /* the primary's serial is older than the copy held */
+	ZONE_FAIL_RESOURCES, /* out of memory or sockets on our side */
+	ZONE_FAIL_COUNT
+};
+
+/* "timeout", "network", "rcode", "tsig", "malformed", "serial-backwards", "resources". */
+const char *stats_zone_fail_name(enum stats_zone_fail why);
+
 /*
  * The status of one RPZ zone pulled by zone transfer (xfr_status fills it): what `SIGUSR1` logs
  * per zone and what a status or metrics endpoint shows.
@@ -90,6 +105,7 @@ struct stats_zone {
 	char result[160];            /* the last check's outcome: "ok", "up to date", "TSIG ..." */
 	uint64_t checks, ixfr, axfr, failures, tsig_failures, backwards, expiries;
 	uint64_t notify_accepted, notify_refused;
+	uint64_t failed[ZONE_FAIL_COUNT]; /* FAILURES by reason (they sum to it) */
 };
 
 /* Formats Z as "zone NAME: serial=N records=N ... result=\"...\"" into BUF; returns BUF. */

@@ -23,7 +23,8 @@ void xfrnotify_free(struct xfrnotify *n);
 /* X has a new serial: NOTIFY every target (again). */
 void xfrnotify_send(struct xfrnotify *n);
 
-/* NOTIFYs answered and rounds given up since start, for the counters line. */
+/* NOTIFYs sent and answered and rounds given up since start, for the counters line and the
+ * metrics page: any thread (relaxed reads of counters the main loop writes). */
 void xfrnotify_counts(const struct xfrnotify *n, uint64_t *sent, uint64_t *acked, uint64_t *failed);
 
 #endif

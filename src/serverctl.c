@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,6 +99,14 @@ static void cmd_status(struct server *s, FILE *o)
 			st.history == 1 ? "" : "s", st.oldest, (unsigned long long)sent,
 			(unsigned long long)acked, (unsigned long long)failed);
 	}
+	/* the pulled zones, as SIGUSR1 logs them (the transfer module's copies, under its lock) */
+	size_t nz = server_zone_status(s, NULL, 0);
+	struct stats_zone *z = nz > 0 ? calloc(nz, sizeof(*z)) : NULL;
+	char line[1536];
+	nz = z != NULL ? server_zone_status(s, z, nz) : 0;
+	for (size_t i = 0; i < nz; i++)
+		fprintf(o, "%s\n", stats_zone_format(&z[i], line, sizeof(line)));
+	free(z);
 }
 
 static void json_string(FILE *o, const char *str)

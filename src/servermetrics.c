@@ -9,12 +9,16 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "audit.h"
 #include "metrics.h"
 #include "stats.h"
 #include "version.h"
 #include "worker.h"
+#include "xfr.h"
+#include "xfrnotify.h"
+#include "xfrout.h"
 
 /* ---- metrics ---- */
 
@@ -104,6 +108,133 @@ static void render_upstreams(struct server *s, FILE *o)
 	}
 }
 
+/* One gauge or counter family with a value per zone: FIELD picks it from the zone's status. */
+static void zone_family(FILE *o, const struct stats_zone *z, size_t n, const char *name,
+	const char *type, const char *help, uint64_t (*field)(const struct stats_zone *))
+{
+	family(o, name, type, help);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(o, "%s{zone=\"", name);
+		label_value(o, z[i].name);
+		fprintf(o, "\"} %llu\n", (unsigned long long)field(&z[i]));
+	}
+}
+
+static uint64_t z_serial(const struct stats_zone *z) { return z->serial; }
+static uint64_t z_copy(const struct stats_zone *z) { return z->have_copy; }
+static uint64_t z_enforced(const struct stats_zone *z) { return z->enforced; }
+static uint64_t z_expired(const struct stats_zone *z) { return z->expired; }
+static uint64_t z_records(const struct stats_zone *z) { return z->records; }
+static uint64_t z_skipped(const struct stats_zone *z) { return z->skipped; }
+static uint64_t z_check(const struct stats_zone *z) { return (uint64_t)z->last_check; }
+static uint64_t z_transfer(const struct stats_zone *z) { return (uint64_t)z->last_transfer; }
+static uint64_t z_contact(const struct stats_zone *z) { return (uint64_t)z->last_contact; }
+static uint64_t z_checks(const struct stats_zone *z) { return z->checks; }
+static uint64_t z_expiries(const struct stats_zone *z) { return z->expiries; }
+
+/*
+ * The zones pulled by transfer (zones:), from the transfer module's status copies: taken under
+ * its own lock (xfr_status, as `ctl status` and SIGUSR1 do), never the transfer thread's state.
+ */
+static void render_zones(struct server *s, FILE *o)
+{
+	static const struct {
+		const char *name, *type, *help;
+		uint64_t (*field)(const struct stats_zone *);
+	} g[] = {
+		{ "blokir_zone_serial", "gauge", "serial of the copy held (0: none)", z_serial },
+		{ "blokir_zone_copy", "gauge", "1 when a copy is held", z_copy },
+		{ "blokir_zone_enforced", "gauge", "1 when the zone is in the policy in force",
+			z_enforced },
+		{ "blokir_zone_expired", "gauge",
+			"1 when no primary was reached for the SOA expire interval (the alarm)", z_expired },
+		{ "blokir_zone_records", "gauge", "triggers in the copy held", z_records },
+		{ "blokir_zone_records_skipped", "gauge",
+			"records of the copy not enforced (rpz-ip, rpz-nsdname, ...)", z_skipped },
+		{ "blokir_zone_last_check_timestamp_seconds", "gauge",
+			"last SOA check or transfer try (unix time; 0: never)", z_check },
+		{ "blokir_zone_last_transfer_timestamp_seconds", "gauge",
+			"last transfer applied (unix time; 0: never)", z_transfer },
+		{ "blokir_zone_last_contact_timestamp_seconds", "gauge",
+			"last answer from a primary, where expire counts from (unix time; 0: never)",
+			z_contact },
+		{ "blokir_zone_checks_total", "counter", "SOA queries sent to the primaries", z_checks },
+		{ "blokir_zone_expiries_total", "counter", "times the zone expired", z_expiries },
+	};
+	struct stats_zone *z;
+	size_t n = s->xfr != NULL ? server_zone_status(s, NULL, 0) : 0;
+
+	if (n == 0 || (z = calloc(n, sizeof(*z))) == NULL) /* page without them rather than none */
+		return;
+	n = server_zone_status(s, z, n);
+	for (size_t k = 0; k < sizeof(g) / sizeof(g[0]); k++)
+		zone_family(o, z, n, g[k].name, g[k].type, g[k].help, g[k].field);
+	family(o, "blokir_zone_transfers_total", "counter",
+		"transfers applied, by type (axfr: a whole zone, also an IXFR answered with one)");
+	for (size_t i = 0; i < n; i++)
+		for (int t = 0; t < 2; t++) {
+			fputs("blokir_zone_transfers_total{zone=\"", o);
+			label_value(o, z[i].name);
+			fprintf(o, "\",type=\"%s\"} %llu\n", t ? "ixfr" : "axfr",
+				(unsigned long long)(t ? z[i].ixfr : z[i].axfr));
+		}
+	family(o, "blokir_zone_failures_total", "counter",
+		"SOA checks and transfers that failed, by reason (the copy held stays)");
+	for (size_t i = 0; i < n; i++)
+		for (int r = 0; r < ZONE_FAIL_COUNT; r++) {
+			fputs("blokir_zone_failures_total{zone=\"", o);
+			label_value(o, z[i].name);
+			fprintf(o, "\",reason=\"%s\"} %llu\n", stats_zone_fail_name((enum stats_zone_fail)r),
+				(unsigned long long)z[i].failed[r]);
+		}
+	family(o, "blokir_zone_notifies_total", "counter",
+		"NOTIFYs received for the zone: accepted (from a primary) or refused");
+	for (size_t i = 0; i < n; i++)
+		for (int a = 0; a < 2; a++) {
+			fputs("blokir_zone_notifies_total{zone=\"", o);
+			label_value(o, z[i].name);
+			fprintf(o, "\",result=\"%s\"} %llu\n", a ? "refused" : "accepted",
+				(unsigned long long)(a ? z[i].notify_refused : z[i].notify_accepted));
+		}
+	free(z);
+}
+
+/*
+ * serve-rpz: the served version (xfrout's reference-counted current version, any thread) and
+ * the NOTIFY counts (relaxed atomics of the main loop's notifier). The requests served are the
+ * xfr-* counters above.
+ */
+static void render_serve(struct server *s, FILE *o)
+{
+	struct xfrout_status st;
+	uint64_t sent = 0, acked = 0, failed = 0;
+	const char *apex;
+
+	if (s->xfrout == NULL)
+		return;
+	xfrout_get_status(s->xfrout, &st);
+	if (s->xfrnotify != NULL)
+		xfrnotify_counts(s->xfrnotify, &sent, &acked, &failed);
+	apex = xfrout_apex_text(s->xfrout);
+	family(o, "blokir_serve_rpz_serial", "gauge", "serial of the served zone (0: none yet)");
+	fprintf(o, "blokir_serve_rpz_serial{zone=\"%s\"} %u\n", apex, st.serial);
+	family(o, "blokir_serve_rpz_records", "gauge",
+		"records of the served zone (with the two SOAs of a transfer)");
+	fprintf(o, "blokir_serve_rpz_records{zone=\"%s\"} %zu\n", apex, st.records);
+	family(o, "blokir_serve_rpz_history_changes", "gauge", "changes kept for IXFR");
+	fprintf(o, "blokir_serve_rpz_history_changes{zone=\"%s\"} %zu\n", apex, st.history);
+	family(o, "blokir_serve_rpz_ixfr_from_serial", "gauge",
+		"the oldest serial an IXFR can start from");
+	fprintf(o, "blokir_serve_rpz_ixfr_from_serial{zone=\"%s\"} %u\n", apex, st.oldest);
+	family(o, "blokir_serve_rpz_notifies_total", "counter",
+		"NOTIFYs to the secondaries: sent (each try), acknowledged, rounds given up");
+	fprintf(o, "blokir_serve_rpz_notifies_total{zone=\"%s\",result=\"sent\"} %llu\n"
+		"blokir_serve_rpz_notifies_total{zone=\"%s\",result=\"acknowledged\"} %llu\n"
+		"blokir_serve_rpz_notifies_total{zone=\"%s\",result=\"given-up\"} %llu\n",
+		apex, (unsigned long long)sent, apex, (unsigned long long)acked, apex,
+		(unsigned long long)failed);
+}
+
 /* metrics_render_cb: the whole page, on the metrics thread. */
 void render_metrics(void *arg, FILE *o)
 {
@@ -134,6 +265,8 @@ void render_metrics(void *arg, FILE *o)
 	render_breakdown(o, sum, "blokir_answers_by_rcode_total", "rcode",
 		"answers sent to clients by rcode", STAT_RCODE_NOERROR, STAT_RCODE_OTHER, rcodes);
 	render_upstreams(s, o);
+	render_zones(s, o);
+	render_serve(s, o);
 	family(o, "blokir_audit_write_failed_total", "counter",
 		"audit-log lines lost to failed writes (disk full, I/O error)");
 	fprintf(o, "blokir_audit_write_failed_total %llu\n",

@@ -56,6 +56,17 @@ const uint64_t stats_latency_bounds_us[STATS_LATENCY_BUCKETS - 1] = {
 	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
 };
 
+static const char *const zone_fail_names[ZONE_FAIL_COUNT] = {
+	[ZONE_FAIL_TIMEOUT] = "timeout", [ZONE_FAIL_NETWORK] = "network",
+	[ZONE_FAIL_RCODE] = "rcode", [ZONE_FAIL_TSIG] = "tsig", [ZONE_FAIL_MALFORMED] = "malformed",
+	[ZONE_FAIL_BACKWARDS] = "serial-backwards", [ZONE_FAIL_RESOURCES] = "resources",
+};
+
+const char *stats_zone_fail_name(enum stats_zone_fail why)
+{
+	return zone_fail_names[why];
+}
+
 const char *stats_name(enum stat_id id)
 {
 	return stat_names[id];

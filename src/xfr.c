@@ -380,14 +380,15 @@ static uint32_t refresh_interval(const struct xfr_zone *z)
  * This primary failed for WHY: the next one is asked, or when every one has been, the zone
  * waits for its retry interval. The copy held is untouched either way.
  */
-static void primary_failed(struct xfr_zone *z, const char *why, bool tsig)
+static void primary_failed(struct xfr_zone *z, const char *why, enum stats_zone_fail reason)
 {
 	log_warn("zone %s: %s from %s: %s; %s", z->cz->text, z->state == Z_XFR ?
 		(z->run.ixfr ? "IXFR" : "AXFR") : "SOA query", primary_text(z), why,
 		z->have_copy ? "the current copy stays in force" : "no copy yet");
 	pthread_mutex_lock(&z->x->lock);
 	z->st.failures++;
-	z->st.tsig_failures += tsig;
+	z->st.tsig_failures += reason == ZONE_FAIL_TSIG;
+	z->st.failed[reason]++;
 	snprintf(z->st.result, sizeof(z->st.result), "%s: %s", primary_text(z), why);
 	pthread_mutex_unlock(&z->x->lock);
 	io_close(z);
@@ -407,7 +408,7 @@ static void serial_backwards(struct xfr_zone *z, uint32_t theirs)
 	log_err("zone %s: primary %s has serial %u, older than ours (%u): refused, the current copy "
 		"stays in force", z->cz->text, primary_text(z), theirs, z->serial);
 	count(z, &z->st.backwards);
-	primary_failed(z, "serial went backwards", false);
+	primary_failed(z, "serial went backwards", ZONE_FAIL_BACKWARDS);
 }
 
 /* ---- applying a transfer --------------------------------------------------------------------- */
@@ -493,14 +494,18 @@ static bool xfr_message(struct xfr_zone *z, const uint8_t *msg, size_t len)
 {
 	ldns_pkt *p = NULL;
 	bool tsig = false, backwards = false;
+	enum stats_zone_fail reason;
 	const char *err;
 	ldns_rr_list *an;
 
 	if (ldns_wire2pkt(&p, msg, len) != LDNS_STATUS_OK) {
-		primary_failed(z, "malformed message", false);
+		primary_failed(z, "malformed message", ZONE_FAIL_MALFORMED);
 		return false;
 	}
 	err = xfrquery_check(z->query, p, msg, len, z->run.messages == 0, &tsig);
+	/* the check's error is the primary's RCODE when it answered one, else the message's */
+	reason = tsig ? ZONE_FAIL_TSIG : err != NULL && ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR ?
+		ZONE_FAIL_RCODE : ZONE_FAIL_MALFORMED;
 	if (err != NULL && !tsig && z->run.ixfr && z->run.messages == 0 &&
 		(ldns_pkt_get_rcode(p) == LDNS_RCODE_NOTIMPL || ldns_pkt_get_rcode(p) == LDNS_RCODE_REFUSED ||
 		ldns_pkt_get_rcode(p) == LDNS_RCODE_FORMERR)) {
@@ -522,7 +527,7 @@ static bool xfr_message(struct xfr_zone *z, const uint8_t *msg, size_t len)
 		if (backwards)
 			serial_backwards(z, xfrapply_soa(z->run.apply)->serial);
 		else
-			primary_failed(z, err, tsig);
+			primary_failed(z, err, reason);
 		return false;
 	}
 	if (xfrapply_complete(z->run.apply)) {
@@ -546,7 +551,8 @@ static void xfr_io(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	if (what & EV_TIMEOUT) {
-		primary_failed(z, z->writing ? "connection timed out" : "transfer timed out", false);
+		primary_failed(z, z->writing ? "connection timed out" : "transfer timed out",
+			ZONE_FAIL_TIMEOUT);
 		return;
 	}
 	if (z->writing) {
@@ -554,7 +560,7 @@ static void xfr_io(evutil_socket_t fd, short what, void *arg)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n < 0) {
-			primary_failed(z, strerror(errno), false);
+			primary_failed(z, strerror(errno), ZONE_FAIL_NETWORK);
 			return;
 		}
 		z->woff += (size_t)n;
@@ -565,14 +571,14 @@ static void xfr_io(evutil_socket_t fd, short what, void *arg)
 		z->io = event_new(z->x->base, fd, EV_READ | EV_PERSIST, xfr_io, z);
 		struct timeval tv = { XFR_IDLE_MS / 1000, 0 };
 		if (z->io == NULL || event_add(z->io, &tv) < 0)
-			primary_failed(z, "out of memory", false);
+			primary_failed(z, "out of memory", ZONE_FAIL_RESOURCES);
 		return;
 	}
 	if (z->rcap - z->rlen < 16384) {
 		size_t ncap = z->rcap ? z->rcap * 2 : 2 * (MSG_MAX + 2);
 		uint8_t *nb = realloc(z->rbuf, ncap);
 		if (nb == NULL) {
-			primary_failed(z, "out of memory", false);
+			primary_failed(z, "out of memory", ZONE_FAIL_RESOURCES);
 			return;
 		}
 		z->rbuf = nb;
@@ -583,7 +589,7 @@ static void xfr_io(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (n <= 0) {
 		primary_failed(z, n == 0 ? "connection closed before the transfer was complete" :
-			strerror(errno), false);
+			strerror(errno), ZONE_FAIL_NETWORK);
 		return;
 	}
 	z->rlen += (size_t)n;
@@ -616,13 +622,13 @@ static void xfr_begin(struct xfr_zone *z, bool ixfr)
 		.trusted = z->have_copy && !z->dirty, .serial = z->serial,
 		.triggers = z->db ? zonedb_triggers(z->db) : 1024 };
 	if ((z->run.apply = xfrapply_new(&held, ixfr)) == NULL) {
-		primary_failed(z, "out of memory", false);
+		primary_failed(z, "out of memory", ZONE_FAIL_RESOURCES);
 		return;
 	}
 	if (query_build(z, ixfr ? LDNS_RR_TYPE_IXFR : LDNS_RR_TYPE_AXFR, &wire, &len) < 0 ||
 		(z->wbuf = malloc(len + 2)) == NULL) {
 		free(wire);
-		primary_failed(z, "cannot build the query (out of memory?)", false);
+		primary_failed(z, "cannot build the query (out of memory?)", ZONE_FAIL_RESOURCES);
 		return;
 	}
 	z->wbuf[0] = (uint8_t)(len >> 8);
@@ -635,13 +641,13 @@ static void xfr_begin(struct xfr_zone *z, bool ixfr)
 	z->fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (z->fd < 0 || (connect(z->fd, (const struct sockaddr *)&ep->addr, ep->addrlen) < 0 &&
 		errno != EINPROGRESS)) {
-		primary_failed(z, strerror(errno), false);
+		primary_failed(z, strerror(errno), ZONE_FAIL_NETWORK);
 		return;
 	}
 	z->io = event_new(z->x->base, z->fd, EV_WRITE | EV_PERSIST, xfr_io, z);
 	struct timeval tv = { SOA_TIMEOUT_MS / 1000, 0 };
 	if (z->io == NULL || event_add(z->io, &tv) < 0)
-		primary_failed(z, "out of memory", false);
+		primary_failed(z, "out of memory", ZONE_FAIL_RESOURCES);
 	else
 		log_debug("zone %s: %s from %s", z->cz->text, ixfr ? "IXFR" : "AXFR", ep->text);
 }
@@ -655,19 +661,21 @@ static void soa_io(evutil_socket_t fd, short what, void *arg)
 	ldns_pkt *p = NULL;
 	const char *err;
 	bool tsig = false;
+	enum stats_zone_fail reason;
 	ssize_t n;
 	uint32_t serial = 0;
 	bool found = false;
 
 	if (what & EV_TIMEOUT) {
-		primary_failed(z, "SOA query timed out", false);
+		primary_failed(z, "SOA query timed out", ZONE_FAIL_TIMEOUT);
 		return;
 	}
 	n = recv(fd, buf, sizeof(buf), 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n < 0) {
-		primary_failed(z, strerror(errno), false); /* ECONNREFUSED: nothing listens there */
+		/* ECONNREFUSED: nothing listens there */
+		primary_failed(z, strerror(errno), ZONE_FAIL_NETWORK);
 		return;
 	}
 	if (ldns_wire2pkt(&p, buf, (size_t)n) != LDNS_STATUS_OK || ldns_pkt_id(p) != xfrquery_id(z->query)) {
@@ -675,6 +683,8 @@ static void soa_io(evutil_socket_t fd, short what, void *arg)
 		return; /* not the answer: wait on (the socket is connected to the primary) */
 	}
 	err = xfrquery_check(z->query, p, buf, (size_t)n, true, &tsig);
+	reason = tsig ? ZONE_FAIL_TSIG : err != NULL && ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR ?
+		ZONE_FAIL_RCODE : ZONE_FAIL_MALFORMED; /* no SOA: not an answer a check can use */
 	for (size_t i = 0; err == NULL && i < ldns_rr_list_rr_count(ldns_pkt_answer(p)); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(p), i);
 		if (xfrapply_is_apex_soa(rr, z->apex, &serial))
@@ -684,7 +694,7 @@ static void soa_io(evutil_socket_t fd, short what, void *arg)
 	if (err == NULL && !found)
 		err = "no SOA in the answer (not authoritative for the zone?)";
 	if (err != NULL) {
-		primary_failed(z, err, tsig);
+		primary_failed(z, err, reason);
 		return;
 	}
 	io_close(z);
@@ -718,21 +728,21 @@ static void soa_send(struct xfr_zone *z)
 	z->state = Z_SOA;
 	count(z, &z->st.checks);
 	if (query_build(z, LDNS_RR_TYPE_SOA, &wire, &len) < 0) {
-		primary_failed(z, "cannot build the query (out of memory?)", false);
+		primary_failed(z, "cannot build the query (out of memory?)", ZONE_FAIL_RESOURCES);
 		return;
 	}
 	z->fd = socket(ep->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (z->fd < 0 || connect(z->fd, (const struct sockaddr *)&ep->addr, ep->addrlen) < 0 ||
 		send(z->fd, wire, len, 0) < 0) {
 		free(wire);
-		primary_failed(z, strerror(errno), false);
+		primary_failed(z, strerror(errno), ZONE_FAIL_NETWORK);
 		return;
 	}
 	free(wire);
 	z->io = event_new(z->x->base, z->fd, EV_READ | EV_PERSIST, soa_io, z);
 	struct timeval tv = { SOA_TIMEOUT_MS / 1000, (SOA_TIMEOUT_MS % 1000) * 1000 };
 	if (z->io == NULL || event_add(z->io, &tv) < 0)
-		primary_failed(z, "out of memory", false);
+		primary_failed(z, "out of memory", ZONE_FAIL_RESOURCES);
 }
 
 /* A check starts with the primary that answered last and goes round the list once. */

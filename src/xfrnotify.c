@@ -8,6 +8,7 @@
 #include "xfrnotify.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ struct xfrnotify {
 	struct event *ev4, *ev6;          /* owned */
 	struct target *t;                 /* owned array */
 	size_t count;
-	uint64_t sent, acked, failed;
+	/* written on the main loop only; read by the metrics thread too (xfrnotify_counts) */
+	_Atomic uint64_t sent, acked, failed;
 	struct rand_pool rand;
 };
 
@@ -214,7 +216,7 @@ void xfrnotify_send(struct xfrnotify *n)
 
 void xfrnotify_counts(const struct xfrnotify *n, uint64_t *sent, uint64_t *acked, uint64_t *failed)
 {
-	*sent = n->sent;
-	*acked = n->acked;
-	*failed = n->failed;
+	*sent = atomic_load_explicit(&n->sent, memory_order_relaxed);
+	*acked = atomic_load_explicit(&n->acked, memory_order_relaxed);
+	*failed = atomic_load_explicit(&n->failed, memory_order_relaxed);
 }
