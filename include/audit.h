@@ -16,6 +16,7 @@
 #ifndef BLOKIR_AUDIT_H
 #define BLOKIR_AUDIT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +77,9 @@ struct audit_options {
 	size_t ring_bytes;        /* per ring; rounded up to a power of two, at least 64 KiB */
 	unsigned ipv4_prefix;     /* client addresses are cut to these many bits (32, 128: whole) */
 	unsigned ipv6_prefix;
+	_Atomic uint64_t *lost;   /* optional (borrowed, outlives the audit): lines lost to failed
+	                             writes are also added here, a total shared by successive
+	                             writers (a reload replaces the writer, the count goes on) */
 };
 
 /*

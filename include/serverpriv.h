@@ -88,6 +88,10 @@ struct server {
 	 * workers load them when they take a settings generation (worker.h). */
 	_Atomic(struct audit *) audit;     /* audit-log */
 	_Atomic(struct dnstap *) dnstap;   /* dnstap */
+	/* audit-log lines lost to failed writes, by every audit writer since start (each adds to
+	 * it, audit_options.lost), so the count survives a reload's new writer and the metrics
+	 * thread reads it without touching a writer a reload may be freeing */
+	_Atomic uint64_t audit_write_failed;
 	/* Outputs a reload replaced, freed (what they hold written out first) once every worker
 	 * has acknowledged settings generation `gen`, as with retired_cfg. */
 	struct retired_out {

@@ -71,6 +71,7 @@ struct audit {
 	uint64_t reopens;                 /* reopens done (guarded by mu), and the last one's result */
 	int reopen_errno;
 	_Atomic uint64_t write_failed;    /* lines lost to failed writes */
+	_Atomic uint64_t *lost;           /* borrowed, or NULL: the same, shared (audit_options) */
 	bool failing;                     /* writer: the last write failed (a burst is on) */
 	bool torn;                        /* writer: a short write cut a line; end it first */
 	uint64_t failed_at_start;         /* writer: write_failed when the burst began */
@@ -480,6 +481,8 @@ static void out_flush(struct audit *a)
 			const char *cut = memrchr(a->out, '\n', off);
 			uint64_t lost = count_lines(a->out + off, a->out_len - off);
 			atomic_fetch_add(&a->write_failed, lost);
+			if (a->lost != NULL)
+				atomic_fetch_add_explicit(a->lost, lost, memory_order_relaxed);
 			a->torn = off > 0 && (cut == NULL || (size_t)(cut - a->out) + 1 != off);
 			if (!a->failing) {
 				log_err("audit-log %s: write: %s; audit lines are lost (counted in "
@@ -606,6 +609,7 @@ struct audit *audit_new(const struct audit_options *opt)
 	a->producers = opt->producers ? opt->producers : 1;
 	a->ipv4_prefix = opt->ipv4_prefix;
 	a->ipv6_prefix = opt->ipv6_prefix;
+	a->lost = opt->lost;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -297,7 +297,7 @@ static void log_stats(struct server *s)
 			(unsigned long long)sent, (unsigned long long)acked, (unsigned long long)failed);
 	}
 	log_info("stats: %s audit-write-failed=%llu", stats_format(sum, line, sizeof(line)),
-		(unsigned long long)(s->audit != NULL ? audit_write_failed(s->audit) : 0));
+		(unsigned long long)atomic_load(&s->audit_write_failed));
 	for (size_t i = 0; s->xfr != NULL && i < s->cfg->zone_count; i++) {
 		struct stats_zone z;
 		xfr_status_one(s->xfr, i, &z);
@@ -344,7 +344,8 @@ struct audit *audit_open(struct server *s, const struct config *cfg)
 {
 	struct audit_options ao = { .path = cfg->audit_log, .config_path = s->cfg->path,
 		.producers = s->nworkers, .ring_bytes = (size_t)cfg->audit_buffer_kb * 1024,
-		.ipv4_prefix = cfg->audit_ipv4_prefix, .ipv6_prefix = cfg->audit_ipv6_prefix };
+		.ipv4_prefix = cfg->audit_ipv4_prefix, .ipv6_prefix = cfg->audit_ipv6_prefix,
+		.lost = &s->audit_write_failed };
 
 	return audit_new(&ao);
 }

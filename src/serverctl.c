@@ -128,7 +128,7 @@ static void cmd_stats(struct server *s, FILE *o, bool json)
 	const struct policy *p = atomic_load(&s->policy);
 	uint64_t sum[STAT_COUNT] = { 0 };
 	/* the audit writer's, not a worker's: beside the reload counts, total only */
-	uint64_t write_failed = s->audit != NULL ? audit_write_failed(s->audit) : 0;
+	uint64_t write_failed = atomic_load(&s->audit_write_failed);
 	bool is_list;
 
 	for (unsigned w = 0; w < s->nworkers; w++)

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "audit.h"
 #include "metrics.h"
 #include "stats.h"
 #include "version.h"
@@ -270,7 +269,7 @@ void render_metrics(void *arg, FILE *o)
 	family(o, "blokir_audit_write_failed_total", "counter",
 		"audit-log lines lost to failed writes (disk full, I/O error)");
 	fprintf(o, "blokir_audit_write_failed_total %llu\n",
-		(unsigned long long)(s->audit != NULL ? audit_write_failed(s->audit) : 0));
+		(unsigned long long)atomic_load(&s->audit_write_failed));
 
 	pthread_mutex_lock(&s->state_lock);
 	const struct policy *p = atomic_load(&s->policy);

@@ -182,6 +182,12 @@ is "$(grep -c 'audit-log /dev/full: write: No space left on device' "$T_TMP/blok
 kill -USR2 "$T_BLOKIR_PID"; sleep 0.3
 q "$P4" h.t.me A >/dev/null; sleep 0.3
 is "$(stat_val "$(stats)" audit-write-failed)" 8 "after a reopen the writer tries again (and counts)"
+# a reload onto a file that works: the count goes on (not reset by the new writer), lines arrive
+sed -i "s|^audit-log: /dev/full|audit-log: $T_TMP/full-fixed.log|" "$T_TMP/full.yaml"
+timeout 10 "$BLOKIR" ctl -s "$T_TMP/full.sock" reload >/dev/null 2>&1
+q "$P4" i.t.me A >/dev/null
+wait_for 3 grep -q '"qname":"i.t.me."' "$T_TMP/full-fixed.log"; ok $? "a reload to a writable audit-log: lines written again"
+is "$(stat_val "$(stats)" audit-write-failed)" 8 "  ... and audit-write-failed keeps its count across the new writer"
 stop_blokir "blokir with a failing audit log stops cleanly"
 
 # --- bad values ----------------------------------------------------------------------------------
