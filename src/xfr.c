@@ -534,7 +534,7 @@ static bool xfr_message(struct xfr_zone *z, const uint8_t *msg, size_t len)
 		if (xfrquery_unsigned_pending(z->query)) {
 			/* nothing covers the messages since the last MAC: they may be anyone's */
 			primary_failed(z, "the last message of the answer is not TSIG-signed "
-				"(RFC 8945 5.3.1)", true);
+				"(RFC 8945 5.3.1)", ZONE_FAIL_TSIG);
 			return false;
 		}
 		run_finish(z);
