@@ -64,9 +64,17 @@ PYEOF
 }
 Z="zone=$ZONE"
 
-# the served zone's NOTIFY round at start has been answered
-wait_for 5 bash -c "timeout 5 '$BLOKIR' ctl -s '$T_TMP/ctl.sock' status | grep -q '1 acknowledged'"
-scrape >"$T_TMP/m1" || bail "scrape failed"
+# The served zone's NOTIFY rounds (at start, and again when the pulled zone changes the served
+# one) answered: ctl status and the page agree.
+notify_counts() { timeout 5 "$BLOKIR" ctl -s "$T_TMP/ctl.sock" status |
+	sed -n 's/.*NOTIFY \([0-9]*\) sent, \([0-9]*\) acknowledged.*/\1\/\2/p'; }
+for i in $(seq 1 50); do
+	nc=$(notify_counts)
+	scrape >"$T_TMP/m1" || bail "scrape failed"
+	nm="$(metric "$T_TMP/m1" blokir_serve_rpz_notifies_total zone=served.blokir. result=sent)/$(metric "$T_TMP/m1" blokir_serve_rpz_notifies_total zone=served.blokir. result=acknowledged)"
+	[ "$nm" = "$nc" ] && [ "${nc#*/}" -ge 1 ] && break
+	sleep 0.1
+done
 is "$(metric "$T_TMP/m1" blokir_zone_serial "$Z")" 1 "blokir_zone_serial: 1 after the AXFR"
 is "$(metric "$T_TMP/m1" blokir_zone_records "$Z")" 5 "blokir_zone_records: the 5 triggers"
 is "$(metric "$T_TMP/m1" blokir_zone_records_skipped "$Z")" 2 "blokir_zone_records_skipped: rpz-ip and rpz-nsdname"
@@ -85,8 +93,8 @@ for r in timeout network rcode tsig malformed serial-backwards resources; do
 	v=$(metric "$T_TMP/m1" blokir_zone_failures_total "$Z" "reason=$r"); sum=$((sum + v))
 done
 is "$sum" 0 "no failure of any reason yet"
-is "$(metric "$T_TMP/m1" blokir_serve_rpz_notifies_total zone=served.blokir. result=sent)/$(metric "$T_TMP/m1" blokir_serve_rpz_notifies_total zone=served.blokir. result=acknowledged)" \
-	1/1 "serve-rpz: the NOTIFY at start sent and acknowledged"
+is "$nm" "$nc" "serve-rpz: NOTIFYs sent/acknowledged as ctl status counts them ($nc)"
+ok $([ "${nc#*/}" -ge 1 ] && [ "${nc%/*}" -ge "${nc#*/}" ]; echo $?) "  ... at least one acknowledged, no more than were sent (each try counts as sent)"
 
 # serve-rpz: the served serial is the one a secondary sees; an AXFR is counted
 soa=$(dig +short -p "$BPORT" @127.0.0.1 served.blokir SOA | awk '{print $3}')
