@@ -33,6 +33,9 @@
 #   BLOKIR_BEFORE=PATH an older blokir build measured beside it (system blokir-before), for a
 #                     before/after table
 #   KINDS="..."       subset of: blocked forwarded
+#   QPS=N             pace dnsperf at N queries/s (-Q): under valgrind blokir is slow enough that
+#                     unpaced batches are nearly full (~19 datagrams a wake-up); QPS=500 gives
+#                     about one query per wake-up, where what a loop turn costs shows whole
 #   BLOKIR=PATH       binary under test (default ./blokir; a copy is measured)
 #   OUT=PATH          where the table goes (default bench/results/callgrind_q20.txt)
 #   KEEP_TMP=1        keep the callgrind outputs, configs and logs in /tmp/blokir-cgq20.*
@@ -53,7 +56,7 @@ BUILD=build/bench
 NCPU=$(nproc)
 BIG=0
 START_TS=$(date +%s)
-CMDLINE="${BLOKIR_BEFORE:+BLOKIR_BEFORE=$BLOKIR_BEFORE }SMALL=$SMALL LARGE=$LARGE SYSTEMS=\"$SYSTEMS\" KINDS=\"$KINDS\" bench/callgrind_q20.sh"
+CMDLINE="${BLOKIR_BEFORE:+BLOKIR_BEFORE=$BLOKIR_BEFORE }SMALL=$SMALL LARGE=$LARGE SYSTEMS=\"$SYSTEMS\" KINDS=\"$KINDS\"${QPS:+ QPS=$QPS} bench/callgrind_q20.sh"
 
 LOG_TAG=cg-q20
 PIDS=()
@@ -69,7 +72,7 @@ PORT=$(free_port)
 per_query() {
 	local sys=$1 kind=$2 pin=$3 depth=$4 a b n qf label workers=default
 	[ "$pin" = pinned ] && workers=1
-	CG_DNSPERF=(-c 1 -q "$depth" -t 5)
+	CG_DNSPERF=(-c 1 -q "$depth" -t 5 ${QPS:+-Q "$QPS"})
 	for n in "$SMALL" "$LARGE"; do
 		qf=$TMP/q-$kind-$n
 		[ -f "$qf" ] || cg_queries "$kind" "$n" "$qf" || return 1
