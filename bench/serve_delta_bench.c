@@ -102,30 +102,6 @@ static void feed_one(struct feed *f, bool del, const char *prefix, size_t i)
 	rpz_reader_rr(f->r, name, n, 5, 60, (const uint8_t *)"", 1);
 }
 
-/* export_slots_fn over a domtree of slots */
-struct walk {
-	export_slot_cb *cb;
-	void *ctx;
-};
-
-static int walk_each(void *ctx, const uint8_t *name, size_t len, uint32_t self, uint32_t below)
-{
-	struct walk *w = ctx;
-
-	if (self != DOMTREE_NONE && w->cb(w->ctx, name, len, MATCH_EXACT) < 0)
-		return -1;
-	if (below != DOMTREE_NONE && w->cb(w->ctx, name, len, MATCH_BELOW) < 0)
-		return -1;
-	return 0;
-}
-
-static int slots_of(void *src, export_slot_cb *cb, void *ctx)
-{
-	struct walk w = { cb, ctx };
-
-	return domtree_foreach(src, walk_each, &w);
-}
-
 int main(int argc, char **argv)
 {
 	size_t names = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000000;
@@ -196,7 +172,7 @@ int main(int argc, char **argv)
 		snap = zonedb_snapshot(db);
 		after = policy_with_zones(core, &snap, 1);
 		t0 = now_s();
-		rc = xfrout_publish_slots(x, cfg, before, after, slots_of, f.slots, 0, d, &serial,
+		rc = xfrout_publish_slots(x, cfg, before, after, export_domtree_slots, f.slots, 0, d, &serial,
 			&nchanged, &err);
 		t = now_s() - t0;
 		printf("IXFR %zu: %zu changes -> served increment of %zu records, serial %u: %.1f ms "

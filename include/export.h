@@ -62,6 +62,13 @@ int export_rpz(const struct config *cfg, const struct policy *pol, const char *o
 typedef int export_slot_cb(void *ctx, const uint8_t *name, size_t len, enum match_form form);
 /* Calls CB(CTX, ...) once per slot of a set SRC holds; returns -1 when CB did. */
 typedef int export_slots_fn(void *src, export_slot_cb *cb, void *ctx);
+/*
+ * An export_slots_fn for a set of slots kept in a domtree (SRC is a struct domtree *): a name's
+ * own value, when set, is its MATCH_EXACT slot and its below value its MATCH_BELOW slot. The
+ * server's transfer increments and bench/serve_delta_bench.c both hand their changed names over
+ * this way.
+ */
+int export_domtree_slots(void *src, export_slot_cb *cb, void *ctx);
 
 /*
  * The zones' part of the export for the slots SLOTS(SRC) names only: $ORIGIN and $TTL as

@@ -473,3 +473,27 @@ out:
 	exporter_free(ex);
 	return rc;
 }
+
+struct domtree_slots_walk {
+	export_slot_cb *cb;
+	void *ctx;
+};
+
+static int domtree_slots_each(void *ctx, const uint8_t *name, size_t len, uint32_t self,
+	uint32_t below)
+{
+	struct domtree_slots_walk *w = ctx;
+
+	if (self != DOMTREE_NONE && w->cb(w->ctx, name, len, MATCH_EXACT) < 0)
+		return -1;
+	if (below != DOMTREE_NONE && w->cb(w->ctx, name, len, MATCH_BELOW) < 0)
+		return -1;
+	return 0;
+}
+
+int export_domtree_slots(void *src, export_slot_cb *cb, void *ctx)
+{
+	struct domtree_slots_walk w = { cb, ctx };
+
+	return domtree_foreach(src, domtree_slots_each, &w);
+}

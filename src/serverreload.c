@@ -204,30 +204,6 @@ static void serve_published(struct server *s, const char *why)
 		xfrnotify_send(s->xfrnotify);
 }
 
-/* export_slots_fn over a set of slots kept in a domtree (the names changed by transfers). */
-struct slots_walk {
-	export_slot_cb *cb;
-	void *ctx;
-};
-
-static int slots_each(void *ctx, const uint8_t *name, size_t len, uint32_t self, uint32_t below)
-{
-	struct slots_walk *w = ctx;
-
-	if (self != DOMTREE_NONE && w->cb(w->ctx, name, len, MATCH_EXACT) < 0)
-		return -1;
-	if (below != DOMTREE_NONE && w->cb(w->ctx, name, len, MATCH_BELOW) < 0)
-		return -1;
-	return 0;
-}
-
-static int slots_of(void *src, export_slot_cb *cb, void *ctx)
-{
-	struct slots_walk w = { cb, ctx };
-
-	return domtree_foreach(src, slots_each, &w);
-}
-
 /*
  * The slots EXPORT_SLOTS names, from the copies SERVED (what the served version was built
  * from) to EXPORT_SNAPS: only the triggers a transfer changed are exported, twice, and merged
@@ -243,7 +219,7 @@ static void serve_publish_slots(struct server *s, const struct config *cfg, stru
 	s->zone_rc = -1;
 	s->zone_err[0] = '\0';
 	if (d != NULL && before != NULL && after != NULL)
-		s->zone_rc = xfrout_publish_slots(s->xfrout, cfg, before, after, slots_of,
+		s->zone_rc = xfrout_publish_slots(s->xfrout, cfg, before, after, export_domtree_slots,
 			s->export_slots, now, d, &s->zone_serial, &s->zone_changes, &err);
 	if (s->zone_rc < 0)
 		snprintf(s->zone_err, sizeof(s->zone_err), "%s%s%s", err, d != NULL &&
