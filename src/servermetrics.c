@@ -107,16 +107,24 @@ static void render_upstreams(struct server *s, FILE *o)
 	}
 }
 
+/* One sample of family NAME for ZONE: NAME{zone="ZONE"} V, or with LABEL="VALUE" after it. */
+static void zone_sample(FILE *o, const char *name, const char *zone, const char *label,
+	const char *value, uint64_t v)
+{
+	fprintf(o, "%s{zone=\"", name);
+	label_value(o, zone);
+	if (label != NULL)
+		fprintf(o, "\",%s=\"%s", label, value);
+	fprintf(o, "\"} %llu\n", (unsigned long long)v);
+}
+
 /* One gauge or counter family with a value per zone: FIELD picks it from the zone's status. */
 static void zone_family(FILE *o, const struct stats_zone *z, size_t n, const char *name,
 	const char *type, const char *help, uint64_t (*field)(const struct stats_zone *))
 {
 	family(o, name, type, help);
-	for (size_t i = 0; i < n; i++) {
-		fprintf(o, "%s{zone=\"", name);
-		label_value(o, z[i].name);
-		fprintf(o, "\"} %llu\n", (unsigned long long)field(&z[i]));
-	}
+	for (size_t i = 0; i < n; i++)
+		zone_sample(o, name, z[i].name, NULL, NULL, field(&z[i]));
 }
 
 static uint64_t z_serial(const struct stats_zone *z) { return z->serial; }
@@ -170,31 +178,24 @@ static void render_zones(struct server *s, FILE *o)
 		zone_family(o, z, n, g[k].name, g[k].type, g[k].help, g[k].field);
 	family(o, "blokir_zone_transfers_total", "counter",
 		"transfers applied, by type (axfr: a whole zone, also an IXFR answered with one)");
-	for (size_t i = 0; i < n; i++)
-		for (int t = 0; t < 2; t++) {
-			fputs("blokir_zone_transfers_total{zone=\"", o);
-			label_value(o, z[i].name);
-			fprintf(o, "\",type=\"%s\"} %llu\n", t ? "ixfr" : "axfr",
-				(unsigned long long)(t ? z[i].ixfr : z[i].axfr));
-		}
+	for (size_t i = 0; i < n; i++) {
+		zone_sample(o, "blokir_zone_transfers_total", z[i].name, "type", "axfr", z[i].axfr);
+		zone_sample(o, "blokir_zone_transfers_total", z[i].name, "type", "ixfr", z[i].ixfr);
+	}
 	family(o, "blokir_zone_failures_total", "counter",
 		"SOA checks and transfers that failed, by reason (the copy held stays)");
 	for (size_t i = 0; i < n; i++)
-		for (int r = 0; r < ZONE_FAIL_COUNT; r++) {
-			fputs("blokir_zone_failures_total{zone=\"", o);
-			label_value(o, z[i].name);
-			fprintf(o, "\",reason=\"%s\"} %llu\n", stats_zone_fail_name((enum stats_zone_fail)r),
-				(unsigned long long)z[i].failed[r]);
-		}
+		for (int r = 0; r < ZONE_FAIL_COUNT; r++)
+			zone_sample(o, "blokir_zone_failures_total", z[i].name, "reason",
+				stats_zone_fail_name((enum stats_zone_fail)r), z[i].failed[r]);
 	family(o, "blokir_zone_notifies_total", "counter",
 		"NOTIFYs received for the zone: accepted (from a primary) or refused");
-	for (size_t i = 0; i < n; i++)
-		for (int a = 0; a < 2; a++) {
-			fputs("blokir_zone_notifies_total{zone=\"", o);
-			label_value(o, z[i].name);
-			fprintf(o, "\",result=\"%s\"} %llu\n", a ? "refused" : "accepted",
-				(unsigned long long)(a ? z[i].notify_refused : z[i].notify_accepted));
-		}
+	for (size_t i = 0; i < n; i++) {
+		zone_sample(o, "blokir_zone_notifies_total", z[i].name, "result", "accepted",
+			z[i].notify_accepted);
+		zone_sample(o, "blokir_zone_notifies_total", z[i].name, "result", "refused",
+			z[i].notify_refused);
+	}
 	free(z);
 }
 
