@@ -109,17 +109,20 @@ system: $(BIN)
 test: $(BIN) $(UNITBIN) $(REPLAYBIN)
 	prove --exec '' $(UNITBIN) $(wildcard tests/fuzz/replay.t) tests/layers.t $(wildcard tests/system/*.t)
 
-# libFuzzer targets (clang only): make fuzz [FUZZTIME=60]. Each target runs for FUZZTIME seconds,
-# seeded from tests/fuzz/corpus/NAME; what it finds goes to build/fuzz/corpus-NAME (copy an
-# input worth keeping into the checked-in corpus, which make test replays).
+# libFuzzer targets (clang only): make fuzz [FUZZTIME=60] [FUZZSEED=N]. Each target runs for
+# FUZZTIME seconds, seeded from tests/fuzz/corpus/NAME; what it finds goes to build/fuzz/corpus-NAME
+# (copy an input worth keeping into the checked-in corpus, which make test replays). CI passes a
+# fixed FUZZSEED so that a verdict on one commit can be reproduced; without it each run explores
+# afresh, which is how new inputs are found.
 FUZZTIME ?= 60
+FUZZSEED ?=
 fuzz:
 	$(MAKE) FUZZ=1 CC=clang build/fuzz/libblokir.a
 	@set -e; for f in $(FUZZSRC); do n=$$(basename $$f .c); c=tests/fuzz/corpus/$${n#fuzz_}; \
 	  clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild/fuzz/gen $(CFLAGS_PKG) \
 	    -o build/fuzz/$$n $$f build/fuzz/libblokir.a $(LIBS); \
 	  mkdir -p build/fuzz/corpus-$$n; echo "== $$n ($(FUZZTIME) s)"; \
-	  ./build/fuzz/$$n -max_total_time=$(FUZZTIME) -timeout=5 -rss_limit_mb=2048 \
+	  ./build/fuzz/$$n -max_total_time=$(FUZZTIME) $(if $(FUZZSEED),-seed=$(FUZZSEED)) -timeout=5 -rss_limit_mb=2048 \
 	    build/fuzz/corpus-$$n $$c; done
 
 bench: blokir

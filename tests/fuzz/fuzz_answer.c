@@ -48,6 +48,21 @@ static void truncate_to(const uint8_t *data, size_t size, const struct wire_answ
 	ldns_pkt_free(p);
 }
 
+/* Whether ldns's parse P of DATA found the OPT record where wire_check_answer did (A). */
+static bool ldns_same_opt(const ldns_pkt *p, const uint8_t *data, const struct wire_answer *a)
+{
+	if (a->opt_len == 0)
+		return !ldns_pkt_edns(p);
+	const uint8_t *opt = data + a->opt_offset;
+	size_t rdlen = a->opt_len - 11;
+	const ldns_rdf *d = ldns_pkt_edns_data(p);
+
+	return ldns_pkt_edns_udp_size(p) == (opt[3] << 8 | opt[4]) &&
+		ldns_pkt_edns_extended_rcode(p) == opt[5] && ldns_pkt_edns_version(p) == opt[6] &&
+		(d ? ldns_rdf_size(d) == rdlen && memcmp(ldns_rdf_data(d), opt + 11, rdlen) == 0 :
+		     rdlen == 0);
+}
+
 static void remove_option(const uint8_t *data, size_t size, const struct wire_answer *a,
 	uint16_t code)
 {
@@ -70,13 +85,22 @@ static void remove_option(const uint8_t *data, size_t size, const struct wire_an
 	while (wire_opt_next(&it, &ocode, &odata, &olen))
 		REQUIRE(ocode != code && odata + olen <= buf + n);
 
-	/* RDATA is only bounds-checked, so ldns may refuse the original; then the cut too. */
+	/*
+	 * RDATA is only bounds-checked, so ldns may refuse the original; then the cut too. ldns may
+	 * also accept it framed differently: it reads a fixed-size RDATA (an A record) by its type and
+	 * not by RDLENGTH, so an A record with RDLENGTH 12 shifts every record after it and ldns
+	 * finds no OPT where we do. The cut is held to ldns only when ldns framed the original as we
+	 * did, which shows in the OPT it found.
+	 */
 	ldns_pkt *p = NULL;
 	if (ldns_wire2pkt(&p, data, size) == LDNS_STATUS_OK) {
+		bool same = ldns_same_opt(p, data, a);
 		ldns_pkt_free(p);
 		p = NULL;
-		REQUIRE(ldns_wire2pkt(&p, buf, n) == LDNS_STATUS_OK);
-		ldns_pkt_free(p);
+		if (same) {
+			REQUIRE(ldns_wire2pkt(&p, buf, n) == LDNS_STATUS_OK);
+			ldns_pkt_free(p);
+		}
 	}
 }
 
