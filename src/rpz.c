@@ -642,6 +642,10 @@ out:
 
 int rpz_reader_text(struct rpz_reader *r, const char *text, size_t len, unsigned first_line)
 {
+	/* An empty file is mapped as NULL: no records, and no NULL + 0 below. */
+	if (len == 0)
+		return 0;
+
 	const char *p = text, *end = text + len;
 	unsigned line = first_line;
 
