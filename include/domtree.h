@@ -62,6 +62,15 @@ uint32_t domtree_lookup_filter(const struct domtree *t, const uint8_t *name, siz
 	size_t *match_offset, domtree_accept_cb *accept, void *ctx);
 
 /*
+ * domtree_lookup_filter for a name already checked to be well-formed lower-case wire format of
+ * LEN bytes with LABELS labels (the root not counted), as wire_parse_query leaves the question:
+ * the walk then trusts the label bytes and does not count them again (a wrong LABELS gives a
+ * wrong answer, but nothing is read outside a well-formed NAME).
+ */
+uint32_t domtree_lookup_labels(const struct domtree *t, const uint8_t *name, size_t len,
+	size_t labels, size_t *match_offset, domtree_accept_cb *accept, void *ctx);
+
+/*
  * For a tree that changes (the zone-transfer module's copy of a zone; never one a lookup may be
  * reading): the value of the one slot FORM names (MATCH_EXACT: SELF, MATCH_BELOW: BELOW), or
  * DOMTREE_NONE; and a write of it. domtree_set writes VALUE whatever was there (DOMTREE_NONE

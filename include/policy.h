@@ -46,6 +46,9 @@ void policy_free(struct policy *p);
  */
 const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qname, size_t len,
 	size_t *match_offset);
+/* policy_match for a name wire_parse_query checked, with its LABELS (qname_labels) counted. */
+const struct policy_rule *policy_match_labels(const struct policy *p, const uint8_t *qname,
+	size_t len, size_t labels, size_t *match_offset);
 
 struct zonesnap;
 
@@ -175,6 +178,8 @@ uint32_t policy_negative_ttl(const struct policy *p);
 uint32_t policy_serial(const struct policy *p); /* SOA serial: the policy's build time (unix s) */
 const uint8_t *policy_soa_mname(const struct policy *p, size_t *len);
 const uint8_t *policy_soa_rname(const struct policy *p, size_t *len);
+/* The SOA record of a blocked answer after its owner, as wire_soa_rr made it from the above. */
+const uint8_t *policy_soa_rr(const struct policy *p, size_t *len);
 size_t policy_rule_count(const struct policy *p); /* enabled YAML entries compiled in */
 size_t policy_list_names(const struct policy *p); /* names read from enabled lists */
 

@@ -55,6 +55,7 @@ struct wire_query {
 	bool rd, cd, ad;
 	bool question_ok;    /* qname, qtype, qclass below are valid */
 	size_t qname_len;    /* the question name starts at WIRE_HEADER_LEN in packet */
+	size_t qname_labels; /* its labels, the root not counted */
 	uint8_t qname_lower[WIRE_NAME_MAX]; /* A-Z lowered; only the first qname_len bytes set */
 	uint16_t qtype, qclass;
 	size_t question_end; /* offset just past the question */
@@ -102,7 +103,20 @@ struct wire_block {
 	size_t ede_len;
 	const uint8_t *soa_owner;  /* when set, the SOA owner written out uncompressed instead */
 	size_t soa_owner_len;      /* (a name not in the question: CNAME-chain inspection) */
+	const uint8_t *soa_rr;     /* when set, what wire_soa_rr made of mname, rname, serial and */
+	size_t soa_rr_len;         /* negative_ttl, copied instead of written field by field */
 };
+
+/* The most wire_soa_rr writes: TYPE, CLASS, TTL, RDLENGTH, two names and five timers. */
+#define WIRE_SOA_RR_MAX (10 + 2 * WIRE_NAME_MAX + 20)
+
+/*
+ * The SOA record of a synthesized answer after its owner name, class IN, into OUT
+ * (WIRE_SOA_RR_MAX bytes): a policy makes it once so that each blocked answer copies it
+ * (wire_block's soa_rr). Returns its length.
+ */
+size_t wire_soa_rr(uint8_t *out, const uint8_t *mname, size_t mname_len, const uint8_t *rname,
+	size_t rname_len, uint32_t serial, uint32_t negative_ttl);
 
 /*
  * Builds a synthesized answer: ID, RD and CD copied, QR and RA set, AA clear, question echoed as

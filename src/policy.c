@@ -96,6 +96,8 @@ struct policy {
 	size_t soa_mname_len;
 	uint8_t soa_rname[CONFIG_NAME_MAX];
 	size_t soa_rname_len;
+	uint8_t soa_rr[WIRE_SOA_RR_MAX]; /* the four above as every blocked answer's SOA has them */
+	size_t soa_rr_len;
 };
 
 /* ---- the clock ------------------------------------------------------------------------------- */
@@ -534,6 +536,8 @@ struct policy *policy_new_until(const struct config *cfg, struct diag *diag,
 	p->soa_mname_len = cfg->soa_mname_len;
 	memcpy(p->soa_rname, cfg->soa_rname, cfg->soa_rname_len);
 	p->soa_rname_len = cfg->soa_rname_len;
+	p->soa_rr_len = wire_soa_rr(p->soa_rr, p->soa_mname, p->soa_mname_len, p->soa_rname,
+		p->soa_rname_len, p->serial, p->negative_ttl);
 	p->zone_count = cfg->zone_count;
 	if ((p->zones = calloc(p->zone_count ? p->zone_count : 1, sizeof(*p->zones))) == NULL) {
 		rc = -1;
@@ -677,17 +681,22 @@ static bool rule_accept(uint32_t v, void *ctx)
 	return policy_rule_active(r, m->now);
 }
 
-const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qname, size_t len,
-	size_t *match_offset)
+/*
+ * The zones after the tree's value I (found at offset OFF): only a strictly more specific
+ * trigger beats what came before.
+ */
+static inline const struct policy_rule *match_zones(const struct policy *p,
+	const uint8_t *qname, size_t len, uint32_t i, size_t off, size_t *match_offset)
 {
-	struct match_state m = { .p = p };
-	/* Most policies have neither: then every stored value is a plain rule, no filter needed. */
-	domtree_accept_cb *accept = p->has_schedule || p->has_disabled ? rule_accept : NULL;
-	size_t off = 0, zoff;
-	uint32_t i = domtree_lookup_filter(p->tree, qname, len, &off, accept, &m);
 	const struct policy_rule *best = i == DOMTREE_NONE ? NULL : &p->rules[i], *r;
+	size_t zoff;
 
-	/* Zones after the tree: only a strictly more specific trigger beats what came before. */
+	/* Inline, and out of here at once without zones: it runs for every query. */
+	if (p->zone_count == 0) {
+		if (best != NULL && match_offset != NULL)
+			*match_offset = off;
+		return best;
+	}
 	for (size_t z = 0; z < p->zone_count; z++) {
 		if (p->zones[z].snap == NULL)
 			continue;
@@ -700,6 +709,32 @@ const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qn
 	if (best != NULL && match_offset != NULL)
 		*match_offset = off;
 	return best;
+}
+
+/* Most policies have neither: then every stored value is a plain rule, no filter needed. */
+static domtree_accept_cb *match_filter(const struct policy *p)
+{
+	return p->has_schedule || p->has_disabled ? rule_accept : NULL;
+}
+
+const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qname, size_t len,
+	size_t *match_offset)
+{
+	struct match_state m = { .p = p };
+	size_t off = 0;
+	uint32_t i = domtree_lookup_filter(p->tree, qname, len, &off, match_filter(p), &m);
+
+	return match_zones(p, qname, len, i, off, match_offset);
+}
+
+const struct policy_rule *policy_match_labels(const struct policy *p, const uint8_t *qname,
+	size_t len, size_t labels, size_t *match_offset)
+{
+	struct match_state m = { .p = p };
+	size_t off = 0;
+	uint32_t i = domtree_lookup_labels(p->tree, qname, len, labels, &off, match_filter(p), &m);
+
+	return match_zones(p, qname, len, i, off, match_offset);
 }
 
 /* ---- decisions ------------------------------------------------------------------------------ */
@@ -873,6 +908,12 @@ const uint8_t *policy_soa_rname(const struct policy *p, size_t *len)
 {
 	*len = p->soa_rname_len;
 	return p->soa_rname;
+}
+
+const uint8_t *policy_soa_rr(const struct policy *p, size_t *len)
+{
+	*len = p->soa_rr_len;
+	return p->soa_rr;
 }
 
 size_t policy_rule_count(const struct policy *p)

@@ -94,14 +94,12 @@ static size_t answer_blocked(struct proxy *p, const struct policy *pol,
 
 	b->rcode = WIRE_RCODE_NXDOMAIN;
 	b->with_soa = true;
-	b->serial = policy_serial(pol);
-	b->negative_ttl = policy_negative_ttl(pol);
+	/* made once per policy: the answer copies it (mname, rname, serial, TTL are then unread) */
+	b->soa_rr = policy_soa_rr(pol, &b->soa_rr_len);
 	b->ede_text = rule->reason;
 	b->ede_len = rule->reason_len;
 	if (rule->ref != NULL)
 		ede_with_ref(rule, ede, b);
-	b->mname = policy_soa_mname(pol, &b->mname_len);
-	b->rname = policy_soa_rname(pol, &b->rname_len);
 
 	switch (rule->action) {
 	case ACTION_NXDOMAIN:
@@ -221,7 +219,7 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 		if (zone_request(p, &q, c, out, cap, &n))
 			return n;
 	}
-	rule = policy_match(pol, q.qname_lower, q.qname_len, &match_offset);
+	rule = policy_match_labels(pol, q.qname_lower, q.qname_len, q.qname_labels, &match_offset);
 	if (rule == NULL || rule->action == ACTION_ALLOW) {
 		size_t n = 0;
 		if (p->cache == NULL || !answer_cached(p, &q, c, out, cap, &n))

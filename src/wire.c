@@ -188,24 +188,25 @@ static size_t rr_walk(const uint8_t *p, size_t len, size_t off, unsigned count, 
  */
 static size_t parse_question(const uint8_t *p, size_t len, struct wire_query *q)
 {
-	size_t off = WIRE_HEADER_LEN;
+	/* The root label must sit below LIM: inside the packet, and so that the name's 255 bytes
+	 * include it. A label that jumps past LIM ends the walk just the same. */
+	size_t lim = len < WIRE_HEADER_LEN + WIRE_NAME_MAX ? len : WIRE_HEADER_LEN + WIRE_NAME_MAX;
+	size_t off = WIRE_HEADER_LEN, labels = 0;
+	unsigned c;
 
-	for (;;) {
-		if (off >= len)
-			return 0;
-		unsigned c = p[off];
-		if (c == 0)
-			break;
-		/* Above 63 are pointers and reserved label types. The label plus the root must still
-		 * fit in 255 bytes. */
-		if (c > 63 || off - WIRE_HEADER_LEN + c + 2 > WIRE_NAME_MAX)
+	while (off < lim && (c = p[off]) != 0) {
+		if (c > 63) /* pointers and the reserved label types */
 			return 0;
 		off += c + 1;
+		labels++;
 	}
+	if (off >= lim)
+		return 0;
 	off++; /* the root label */
 	if (len - off < 4)
 		return 0;
 	q->qname_len = off - WIRE_HEADER_LEN;
+	q->qname_labels = labels;
 	value_lower_copy(q->qname_lower, p + WIRE_HEADER_LEN, q->qname_len);
 	q->qtype = rd16(p + off);
 	q->qclass = rd16(p + off + 2);
@@ -251,7 +252,7 @@ enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, struct wire_qu
 	q->packet = pkt;
 	q->length = len;
 	q->question_ok = false;
-	q->qname_len = 0;
+	q->qname_len = q->qname_labels = 0;
 	q->question_end = WIRE_HEADER_LEN;
 	q->qtype = q->qclass = 0;
 	q->edns = q->edns_do = false;
@@ -335,7 +336,28 @@ static size_t soa_size(const struct wire_block *b)
 	if (!b->with_soa)
 		return 0;
 	size_t owner = b->soa_owner ? b->soa_owner_len : 2;
-	return owner + RR_FIXED + b->mname_len + b->rname_len + 20;
+	return owner + (b->soa_rr ? b->soa_rr_len : RR_FIXED + b->mname_len + b->rname_len + 20);
+}
+
+size_t wire_soa_rr(uint8_t *out, const uint8_t *mname, size_t mname_len, const uint8_t *rname,
+	size_t rname_len, uint32_t serial, uint32_t negative_ttl)
+{
+	uint8_t *p = out;
+
+	p = wr16(p, TYPE_SOA);
+	p = wr16(p, CLASS_IN);
+	p = wr32(p, negative_ttl);
+	p = wr16(p, (unsigned)(mname_len + rname_len + 20));
+	memcpy(p, mname, mname_len);
+	p += mname_len;
+	memcpy(p, rname, rname_len);
+	p += rname_len;
+	p = wr32(p, serial);
+	p = wr32(p, SOA_REFRESH);
+	p = wr32(p, SOA_RETRY);
+	p = wr32(p, SOA_EXPIRE);
+	p = wr32(p, negative_ttl);
+	return (size_t)(p - out);
 }
 
 /*
@@ -346,25 +368,24 @@ static size_t soa_size(const struct wire_block *b)
  */
 static uint8_t *put_soa(uint8_t *out, const struct wire_query *q, const struct wire_block *b)
 {
+	size_t n;
+
 	if (b->soa_owner) {
 		memcpy(out, b->soa_owner, b->soa_owner_len);
 		out += b->soa_owner_len;
 	} else {
 		out = wr16(out, 0xc000 | (unsigned)(WIRE_HEADER_LEN + b->soa_owner_offset));
 	}
-	out = wr16(out, TYPE_SOA);
-	out = wr16(out, q->qclass >= 254 ? CLASS_IN : q->qclass);
-	out = wr32(out, b->negative_ttl);
-	out = wr16(out, (unsigned)(b->mname_len + b->rname_len + 20));
-	memcpy(out, b->mname, b->mname_len);
-	out += b->mname_len;
-	memcpy(out, b->rname, b->rname_len);
-	out += b->rname_len;
-	out = wr32(out, b->serial);
-	out = wr32(out, SOA_REFRESH);
-	out = wr32(out, SOA_RETRY);
-	out = wr32(out, SOA_EXPIRE);
-	return wr32(out, b->negative_ttl);
+	if (b->soa_rr) {
+		memcpy(out, b->soa_rr, b->soa_rr_len);
+		n = b->soa_rr_len;
+	} else {
+		n = wire_soa_rr(out, b->mname, b->mname_len, b->rname, b->rname_len, b->serial,
+			b->negative_ttl);
+	}
+	if (q->qclass != CLASS_IN && q->qclass < 254)
+		wr16(out + 2, q->qclass);
+	return out + n;
 }
 
 /*
@@ -600,6 +621,9 @@ void wire_query_from_answer(const uint8_t *ans, size_t len, const struct wire_an
 	q->question_ok = true;
 	q->qname_len = qend - 4 - WIRE_HEADER_LEN;
 	value_lower_copy(q->qname_lower, ans + WIRE_HEADER_LEN, q->qname_len);
+	q->qname_labels = 0; /* of the query's question, which wire_check_answer matched */
+	for (size_t o = 0; o < q->qname_len && q->qname_lower[o] != 0; o += 1 + q->qname_lower[o])
+		q->qname_labels++;
 	q->qtype = rd16(ans + qend - 4);
 	q->qclass = rd16(ans + qend - 2);
 	q->question_end = qend;

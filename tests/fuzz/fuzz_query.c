@@ -73,11 +73,20 @@ static void blocked(const struct wire_query *q, const uint8_t *data, size_t size
 		.serial = 1, .negative_ttl = 60,
 		.ede_text = (const char *)data, .ede_len = size,
 	};
+	REQUIRE(nl == q->qname_labels + 1); /* the labels, and the root */
 	size_t n = wire_build_blocked(q, &b, out, sizeof out);
 	REQUIRE(n > 0);
 	/* Without the EDE text our answer is at most 354 bytes, so with EDNS it always fits. */
 	REQUIRE(!q->edns || n <= wire_udp_limit(q));
 	check_built(q, out, n, b.rcode);
+
+	/* The SOA a policy makes once gives the very same answer. */
+	static uint8_t again[sizeof out];
+	uint8_t rr[WIRE_SOA_RR_MAX];
+	struct wire_block pre = b;
+	pre.soa_rr = rr;
+	pre.soa_rr_len = wire_soa_rr(rr, mname, sizeof mname, rname, sizeof rname, 1, 60);
+	REQUIRE(wire_build_blocked(q, &pre, again, sizeof again) == n && memcmp(out, again, n) == 0);
 
 	/* Small caps: fit or 0, never more. */
 	size_t cap = (size_t)(data[0]) * 2;

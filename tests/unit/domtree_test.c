@@ -18,11 +18,24 @@ static int add(struct domtree *t, const char *text, enum match_form form, uint32
 	return domtree_insert(t, name, wire(text, name), form, value, NULL);
 }
 
+/* Every look() also asks domtree_lookup_labels, as the query path does: the two must agree. */
+static unsigned looks, labels_agreed;
+
 static uint32_t look(const struct domtree *t, const char *text, size_t *off)
 {
 	uint8_t name[CONFIG_NAME_MAX];
+	size_t len = wire(text, name), labels = 0, off2 = SIZE_MAX, off1 = SIZE_MAX;
+	uint32_t v, v2;
 
-	return domtree_lookup(t, name, wire(text, name), off);
+	for (size_t o = 0; name[o] != 0; o += 1 + name[o])
+		labels++;
+	v = domtree_lookup(t, name, len, &off1);
+	v2 = domtree_lookup_labels(t, name, len, labels, &off2, NULL, NULL);
+	looks++;
+	labels_agreed += v == v2 && off1 == off2;
+	if (off != NULL && v != DOMTREE_NONE)
+		*off = off1;
+	return v;
 }
 
 static void test_label_boundary(void)
@@ -317,5 +330,8 @@ int main(void)
 	test_malformed();
 	test_growth();
 	test_label_counts();
+	ok(looks > 0 && labels_agreed == looks,
+		"domtree_lookup_labels agreed with domtree_lookup on %u of %u lookups", labels_agreed,
+		looks);
 	return tap_exit();
 }

@@ -283,8 +283,10 @@ static void test_name_limits(void)
 		raw_put(&r, "\0\0\1\0\1", 5);
 		is_int(wire_parse_query(r.b, r.n, &q), extra ? WIRE_FORMERR : WIRE_OK,
 			"%d-byte name %s", 255 + extra, extra ? "is FORMERR" : "parses");
-		if (!extra)
+		if (!extra) {
 			is_int(q.qname_len, 255, "255-byte name length");
+			is_int(q.qname_labels, 4, "255-byte name: 4 labels counted");
+		}
 	}
 
 	/* Reserved label types 0x40 and 0x80. */
@@ -614,6 +616,50 @@ static void test_blocked(void)
 	b.soa_owner_offset = QNAME_LEN;
 	is_int(wire_build_blocked(&q, &b, buf, sizeof buf), 0, "SOA owner offset out of range: 0");
 	free(w);
+}
+
+/*
+ * The SOA a policy makes once (wire_soa_rr, copied through wire_block's soa_rr) gives the very
+ * bytes of the one written field by field, with and without EDNS, and follows the question's
+ * class as that one does (CH kept, ANY and NONE written as IN).
+ */
+static void test_soa_prebuilt(void)
+{
+	static const uint16_t classes[] = {1, 3, 254, 255};
+	uint8_t rr[WIRE_SOA_RR_MAX], by_field[600], copied[600];
+	size_t rr_len = wire_soa_rr(rr, mname, sizeof mname, rname, sizeof rname, 2024061501, 300);
+
+	is_int(rr_len, 10 + sizeof mname + sizeof rname + 20, "wire_soa_rr length");
+	for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+		for (int edns = 0; edns <= 1; edns++) {
+			struct raw r;
+			struct wire_query q;
+			uint8_t tail[4] = {0, 1, (uint8_t)(classes[i] >> 8), (uint8_t)classes[i]};
+			static const uint8_t opt[] = {0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0};
+
+			raw_header(&r, 0x01, 1, 0, 0, (uint16_t)edns);
+			raw_put(&r, "WwWExampleCOM", 17);
+			raw_put(&r, tail, 4);
+			if (edns)
+				raw_put(&r, opt, sizeof opt);
+			is_int(wire_parse_query(r.b, r.n, &q), WIRE_OK, "class %u query parses", classes[i]);
+			is_int(q.qname_labels, 3, "class %u: 3 labels", classes[i]);
+			struct wire_block b = block(WIRE_RCODE_NXDOMAIN, true, REASON);
+			size_t n1 = wire_build_blocked(&q, &b, by_field, sizeof by_field);
+			b.soa_rr = rr;
+			b.soa_rr_len = rr_len;
+			b.mname = b.rname = NULL; /* not read */
+			b.mname_len = b.rname_len = 0;
+			size_t n2 = wire_build_blocked(&q, &b, copied, sizeof copied);
+			ok(n1 > 0 && n1 == n2 && memcmp(by_field, copied, n1) == 0,
+				"class %u%s: the prebuilt SOA gives the same answer", classes[i],
+				edns ? ", EDNS" : "");
+			uint16_t want = classes[i] >= 254 ? 1 : classes[i];
+			size_t cls = 12 + 21 + 2 + 2; /* header, question, owner pointer, type */
+			is_int(copied[cls] << 8 | copied[cls + 1], want, "class %u: SOA class %u",
+				classes[i], want);
+		}
+	}
 }
 
 static void test_ede_truncation(void)
@@ -1285,6 +1331,7 @@ int main(void)
 	test_notimp();
 	test_badvers();
 	test_blocked();
+	test_soa_prebuilt();
 	test_ede_truncation();
 	test_check_answer();
 	test_truncate();
