@@ -139,7 +139,7 @@ static inline bool name_equal(const uint8_t *a, const uint8_t *b, size_t len)
  * Finds NAME (LEN bytes, hash H). Returns its record, or NULL; either way *SLOT is its slot or the
  * empty slot where it would go. The table is never full, so the probe ends.
  */
-static uint8_t *find(const struct domtree *t, const uint8_t *name, size_t len, uint64_t h,
+static inline uint8_t *find(const struct domtree *t, const uint8_t *name, size_t len, uint64_t h,
 	size_t *slot)
 {
 	uint32_t tag = (uint32_t)(h >> 32);

@@ -681,22 +681,28 @@ static bool rule_accept(uint32_t v, void *ctx)
 	return policy_rule_active(r, m->now);
 }
 
-/*
- * The zones after the tree's value I (found at offset OFF): only a strictly more specific
- * trigger beats what came before.
- */
-static inline const struct policy_rule *match_zones(const struct policy *p,
-	const uint8_t *qname, size_t len, uint32_t i, size_t off, size_t *match_offset)
+/* Most policies have neither: then every stored value is a plain rule, no filter needed. */
+static domtree_accept_cb *match_filter(const struct policy *p)
 {
-	const struct policy_rule *best = i == DOMTREE_NONE ? NULL : &p->rules[i], *r;
-	size_t zoff;
+	return p->has_schedule || p->has_disabled ? rule_accept : NULL;
+}
 
-	/* Inline, and out of here at once without zones: it runs for every query. */
-	if (p->zone_count == 0) {
-		if (best != NULL && match_offset != NULL)
-			*match_offset = off;
-		return best;
-	}
+/*
+ * policy_match in full: the tree with its filter, then the zones, of which only a strictly more
+ * specific trigger beats what came before. LABELS is QNAME's label count, or SIZE_MAX when QNAME
+ * is not known to be well-formed (the tree then checks it).
+ */
+static __attribute__((noinline)) const struct policy_rule *match_full(const struct policy *p,
+	const uint8_t *qname, size_t len, size_t labels, size_t *match_offset)
+{
+	struct match_state m = { .p = p };
+	domtree_accept_cb *accept = match_filter(p);
+	size_t off = 0, zoff;
+	uint32_t i = labels == SIZE_MAX ?
+		domtree_lookup_filter(p->tree, qname, len, &off, accept, &m) :
+		domtree_lookup_labels(p->tree, qname, len, labels, &off, accept, &m);
+	const struct policy_rule *best = i == DOMTREE_NONE ? NULL : &p->rules[i], *r;
+
 	for (size_t z = 0; z < p->zone_count; z++) {
 		if (p->zones[z].snap == NULL)
 			continue;
@@ -711,30 +717,23 @@ static inline const struct policy_rule *match_zones(const struct policy *p,
 	return best;
 }
 
-/* Most policies have neither: then every stored value is a plain rule, no filter needed. */
-static domtree_accept_cb *match_filter(const struct policy *p)
-{
-	return p->has_schedule || p->has_disabled ? rule_accept : NULL;
-}
-
 const struct policy_rule *policy_match(const struct policy *p, const uint8_t *qname, size_t len,
 	size_t *match_offset)
 {
-	struct match_state m = { .p = p };
-	size_t off = 0;
-	uint32_t i = domtree_lookup_filter(p->tree, qname, len, &off, match_filter(p), &m);
-
-	return match_zones(p, qname, len, i, off, match_offset);
+	return match_full(p, qname, len, SIZE_MAX, match_offset);
 }
 
 const struct policy_rule *policy_match_labels(const struct policy *p, const uint8_t *qname,
 	size_t len, size_t labels, size_t *match_offset)
 {
-	struct match_state m = { .p = p };
-	size_t off = 0;
-	uint32_t i = domtree_lookup_labels(p->tree, qname, len, labels, &off, match_filter(p), &m);
-
-	return match_zones(p, qname, len, i, off, match_offset);
+	/* The usual policy, without zones, filter or schedules: straight to the tree, with no
+	 * state of our own (once per query, so even a stack frame shows). */
+	if (p->zone_count == 0 && match_filter(p) == NULL) {
+		uint32_t i = domtree_lookup_labels(p->tree, qname, len, labels, match_offset, NULL,
+			NULL);
+		return i == DOMTREE_NONE ? NULL : &p->rules[i];
+	}
+	return match_full(p, qname, len, labels, match_offset);
 }
 
 /* ---- decisions ------------------------------------------------------------------------------ */

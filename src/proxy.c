@@ -24,9 +24,15 @@
 #include "stats.h"
 #include "value.h"
 
+#define EDE_TEXT_MAX 512
+
 struct proxy {
 	struct proxy_env env;  /* borrowed pointers, see proxy.h */
 	struct cache *cache;   /* owned: forwarded answers; NULL when cache-size is 0 */
+	/* The EDE text of the answer being built (ede_with_ref), here rather than on the stack of
+	 * every blocked answer: the worker builds one at a time, and a stack buffer cost each
+	 * answer the stack protector's check. */
+	char ede[EDE_TEXT_MAX];
 };
 
 static inline const struct policy *proxy_policy(const struct proxy *p)
@@ -34,24 +40,28 @@ static inline const struct policy *proxy_policy(const struct proxy *p)
 	return atomic_load_explicit(p->env.policy, memory_order_acquire);
 }
 
-/* The landing page of a redirect rule in the builder's terms; none at all gives NODATA. */
-static void redirect_of(const struct policy_rule *rule, struct wire_redirect *r)
+/*
+ * The answer of a redirect rule: its landing page in the builder's terms (none at all gives
+ * NODATA). Kept out of answer_blocked (noinline), whose other actions then need no stack
+ * buffer, and so no stack-protector check, of their own.
+ */
+static __attribute__((noinline)) size_t answer_redirect(const struct policy_rule *rule,
+	const struct wire_block *b, const struct wire_query *q, uint8_t *out, size_t cap)
 {
 	const struct config_redirect *cr = rule->redirect;
+	struct wire_redirect r = { .ttl = 0 };
 
-	*r = (struct wire_redirect){ .ttl = 0 };
-	if (cr == NULL)
-		return;
-	r->a = (const uint8_t *)cr->a;
-	r->a_count = cr->a_count;
-	r->aaaa = (const uint8_t *)cr->aaaa;
-	r->aaaa_count = cr->aaaa_count;
-	r->cname = cr->cname;
-	r->cname_len = cr->cname_len;
-	r->ttl = cr->ttl;
+	if (cr != NULL) {
+		r.a = (const uint8_t *)cr->a;
+		r.a_count = cr->a_count;
+		r.aaaa = (const uint8_t *)cr->aaaa;
+		r.aaaa_count = cr->aaaa_count;
+		r.cname = cr->cname;
+		r.cname_len = cr->cname_len;
+		r.ttl = cr->ttl;
+	}
+	return wire_build_redirect(q, b, &r, out, cap);
 }
-
-#define EDE_TEXT_MAX 512
 
 /*
  * The EXTRA-TEXT of Extended DNS Error 16 tells the client why: the entry's reason, and its ref
@@ -89,9 +99,6 @@ static size_t answer_blocked(struct proxy *p, const struct policy *pol,
 	const struct policy_rule *rule, struct wire_block *b, const struct wire_query *q,
 	uint8_t *out, size_t cap)
 {
-	struct wire_redirect r;
-	char ede[EDE_TEXT_MAX];
-
 	b->rcode = WIRE_RCODE_NXDOMAIN;
 	b->with_soa = true;
 	/* made once per policy: the answer copies it (mname, rname, serial, TTL are then unread) */
@@ -99,7 +106,7 @@ static size_t answer_blocked(struct proxy *p, const struct policy *pol,
 	b->ede_text = rule->reason;
 	b->ede_len = rule->reason_len;
 	if (rule->ref != NULL)
-		ede_with_ref(rule, ede, b);
+		ede_with_ref(rule, p->ede, b);
 
 	switch (rule->action) {
 	case ACTION_NXDOMAIN:
@@ -115,8 +122,7 @@ static size_t answer_blocked(struct proxy *p, const struct policy *pol,
 		stats_inc(p->env.stats, STAT_DROPPED);
 		return 0;
 	case ACTION_REDIRECT:
-		redirect_of(rule, &r);
-		return wire_build_redirect(q, b, &r, out, cap);
+		return answer_redirect(rule, b, q, out, cap);
 	case ACTION_ALLOW:
 	case ACTION_DEFAULT:
 		return 0; /* not reached: allow is forwarded, default resolved by config_load */
