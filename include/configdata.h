@@ -179,6 +179,8 @@ struct config {
 	unsigned cache_size;              /* forwarded-answer cache entries per worker; 0 = off */
 	unsigned busy_poll_us;            /* poll without sleeping while upstream answers are
 	                                     awaited, up to this long; 0 (default) = off */
+	unsigned udp_consolidate;         /* percent of one CPU: below it all UDP goes to worker 0
+	                                     (steer.h); 0 = off, default 70 */
 
 	/* Fleet (issue 13). */
 	struct config_zone *zones; size_t zone_count; /* owned array, file order */

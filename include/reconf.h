@@ -35,6 +35,7 @@
 #define RECONF_AUDIT   256u /* audit-log, audit-client-ipv4/6-prefix, audit-buffer-kb */
 #define RECONF_DNSTAP  512u /* dnstap */
 #define RECONF_METRICS 1024u /* metrics-listen */
+#define RECONF_STEER   2048u /* udp-consolidate: the server's steering reads it (no set-up) */
 
 #define RECONF_KEYS_MAX 48
 

@@ -138,6 +138,7 @@ struct server {
 	   exporter thread; never both at once (each waits for the other to finish). */
 	struct xfrout *xfrout;             /* owned; NULL when not serving */
 	struct xfrnotify *xfrnotify;       /* owned: NOTIFY to serve-rpz secondaries */
+	struct steer *steer;               /* owned: udp-consolidate; NULL with one worker */
 	struct config *zone_cfg;           /* the config of the current policy after a reload
 	                                      (NULL: s->cfg); the export needs it. Owned when
 	                                      zone_cfg_owned, else it is the settings in force */

@@ -93,6 +93,7 @@ const struct key_spec root_keys[ROOT_KEY_COUNT] = {
 		RANGE(100, 600000)),
 	[ROOT_CACHE] = KEY("cache-size", KEY_UINT, cache_size, RANGE(0, 10000000)),
 	[ROOT_BUSY_POLL] = KEY("busy-poll-us", KEY_UINT, busy_poll_us, RANGE(0, 100000)),
+	[ROOT_UDP_CONSOLIDATE] = KEY("udp-consolidate", KEY_UINT, udp_consolidate, RANGE(0, 100)),
 	[ROOT_ZONES] = KEY("zones", KEY_ZONES, zones, EXPECT("expected a sequence of mappings"),
 		NULLABLE),
 	[ROOT_STATE_DIR] = KEY("state-dir", KEY_PATH, state_dir, EXPECT(EXPECTED_ABSOLUTE), NULLABLE,

@@ -45,6 +45,7 @@ void defaults_init(struct config *cfg)
 	cfg->rate_limit_ipv6_prefix = 56;
 	cfg->upstream_sockets = 64;
 	cfg->tcp_read_timeout_ms = 5000;
+	cfg->udp_consolidate = 70; /* steer.c: why 70 */
 	cfg->audit_ipv4_prefix = 32;
 	cfg->audit_ipv6_prefix = 128;
 	cfg->audit_blocked = cfg->audit_cname_blocked = true;

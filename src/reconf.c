@@ -63,6 +63,8 @@ static const struct row {
 	{ "inspect-answers", CMP_BOOL, F(inspect_answers), 0, RECONF_PROXY },
 	{ "cache-size", CMP_UINT, F(cache_size), 0, RECONF_PROXY },
 	{ "busy-poll-us", CMP_UINT, F(busy_poll_us), 0, RECONF_LOOP },
+	/* the server's steering reads the settings in force at every look */
+	{ "udp-consolidate", CMP_UINT, F(udp_consolidate), 0, RECONF_STEER },
 };
 #undef F
 

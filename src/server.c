@@ -49,6 +49,7 @@
 #include "xfrnotify.h"
 #include "privdrop.h"
 #include "stats.h"
+#include "steer.h"
 #include "worker.h"
 #include "xfr.h"
 #include "zonedb.h"
@@ -562,6 +563,30 @@ static int server_setup_main(struct server *s)
 	return 0;
 }
 
+/*
+ * steer_sample_cb: a worker's CPU time and max-inflight refusals, and whether the settings in
+ * force let UDP be consolidated (steer.c says why not under these two).
+ */
+static unsigned steer_sample(void *arg, unsigned index, struct steer_sample *out, const char **why)
+{
+	struct server *s = arg;
+	const struct config *cfg = atomic_load(&s->settings);
+
+	out->cpu_ns = worker_cpu_ns(s->workers[index]);
+	out->inflight_full = atomic_load_explicit(
+		&worker_stats(s->workers[index])->c[STAT_INFLIGHT_FULL], memory_order_relaxed);
+	*why = NULL;
+	if (cfg->busy_poll_us > 0) {
+		*why = "busy-poll-us is set (a polling worker's CPU time does not measure its load)";
+		return 0;
+	}
+	if (cfg->rate_limit_qps > 0) {
+		*why = "rate-limit-qps is set (each worker keeps its share of the limits)";
+		return 0;
+	}
+	return cfg->udp_consolidate;
+}
+
 int server_run(struct server *s)
 {
 	size_t n = s->cfg->listen_count;
@@ -593,6 +618,8 @@ int server_run(struct server *s)
 		.dnstap = &s->dnstap, .ack_cb = server_notify, .ack_arg = s,
 		.notify = s->xfr != NULL ? server_notify_in : NULL, .notify_arg = s,
 		.xfrout = s->xfrout };
+	/* before the workers take the sockets: worker 0's come first in s->udp_fds */
+	s->steer = steer_new(s->base, s->udp_fds, n, s->nworkers, steer_sample, s);
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		s->workers[i] = worker_new(i, &sh, s->udp_fds + i * n, s->tcp_fds + i * n, n);
 		for (size_t j = 0; j < n; j++) /* the worker owns them now, even on failure */
@@ -644,6 +671,7 @@ void server_free(struct server *s)
 	if (s == NULL)
 		return;
 	metrics_free(s->metrics); /* first: it reads the policies freed below */
+	steer_free(s->steer); /* before the workers close the sockets it steers */
 	if (s->loading)
 		pthread_join(s->loader, NULL);
 	xfr_free(s->xfr); /* no more zone_published calls after this */

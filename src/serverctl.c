@@ -21,6 +21,7 @@
 #include "stats.h"
 #include "version.h"
 #include "why.h"
+#include "steer.h"
 #include "worker.h"
 #include "xfrnotify.h"
 #include "xfrout.h"
@@ -65,6 +66,9 @@ static void cmd_status(struct server *s, FILE *o)
 	}
 	fprintf(o, "reloads: %llu ok, %llu failed\n", (unsigned long long)s->reloads_ok,
 		(unsigned long long)s->reloads_failed);
+	if (s->steer != NULL)
+		fprintf(o, "udp: %u of %u workers take client UDP (udp-consolidate), %llu changes\n",
+			steer_active(s->steer), s->nworkers, (unsigned long long)steer_changes(s->steer));
 	for (size_t i = 0; i < nrules; i++) {
 		policy_yaml_rule_at(p, i, &r);
 		if (r->from == 0 && r->until == 0)

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "stats.h"
 #include "version.h"
+#include "steer.h"
 #include "worker.h"
 #include "xfr.h"
 #include "xfrnotify.h"
@@ -267,6 +268,15 @@ void render_metrics(void *arg, FILE *o)
 	render_upstreams(s, o);
 	render_zones(s, o);
 	render_serve(s, o);
+	if (s->steer != NULL) {
+		family(o, "blokir_udp_workers_active", "gauge",
+			"workers the kernel gives client UDP to now (udp-consolidate: 1 or all)");
+		fprintf(o, "blokir_udp_workers_active %u\n", steer_active(s->steer));
+		family(o, "blokir_udp_consolidate_changes_total", "counter",
+			"udp-consolidate: changes between one worker and all");
+		fprintf(o, "blokir_udp_consolidate_changes_total %llu\n",
+			(unsigned long long)steer_changes(s->steer));
+	}
 	family(o, "blokir_audit_write_failed_total", "counter",
 		"audit-log lines lost to failed writes (disk full, I/O error)");
 	fprintf(o, "blokir_audit_write_failed_total %llu\n",

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -44,6 +45,8 @@
 struct worker {
 	unsigned index;
 	pthread_t thread;
+	clockid_t cpu_clock;               /* the thread's CPU time (steer), once started */
+	bool cpu_clock_ok;
 	struct event_base *base;           /* owned */
 	struct worker_shared sh;           /* borrowed pointers, see worker.h */
 	struct stats stats;
@@ -425,6 +428,7 @@ int worker_start(struct worker *w)
 		log_err("worker %u: pthread_create: %s", w->index, strerror(err));
 		return -1;
 	}
+	w->cpu_clock_ok = pthread_getcpuclockid(w->thread, &w->cpu_clock) == 0;
 	return 0;
 }
 
@@ -446,6 +450,16 @@ uint64_t worker_seen_gen(const struct worker *w)
 bool worker_exited(const struct worker *w)
 {
 	return atomic_load(&w->exited);
+}
+
+uint64_t worker_cpu_ns(const struct worker *w)
+{
+	struct timespec ts;
+
+	/* fails once the thread has exited (EINVAL): no more CPU is used then */
+	if (!w->cpu_clock_ok || atomic_load(&w->exited) || clock_gettime(w->cpu_clock, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 const struct stats_upstream *worker_upstream_stats(const struct worker *w)
