@@ -36,6 +36,9 @@
 #   QPS=N             pace dnsperf at N queries/s (-Q): under valgrind blokir is slow enough that
 #                     unpaced batches are nearly full (~19 datagrams a wake-up); QPS=500 gives
 #                     about one query per wake-up, where what a loop turn costs shows whole
+#   CLIENTS=N         dnsperf sockets (default 1). With more than one, the kernel's SO_REUSEPORT
+#                     hash spreads them over the workers (unless udp-consolidate keeps them on
+#                     worker 0): CLIENTS=16 QPS=2000 shows what the wake-ups of spread workers cost
 #   BLOKIR=PATH       binary under test (default ./blokir; a copy is measured)
 #   OUT=PATH          where the table goes (default bench/results/callgrind_q20.txt)
 #   KEEP_TMP=1        keep the callgrind outputs, configs and logs in /tmp/blokir-cgq20.*
@@ -52,11 +55,12 @@ KINDS=${KINDS:-blocked forwarded}
 BLOKIR=${BLOKIR:-./blokir}
 OUT=${OUT:-bench/results/callgrind_q20.txt}
 KEEP_TMP=${KEEP_TMP:-0}
+CLIENTS=${CLIENTS:-1}
 BUILD=build/bench
 NCPU=$(nproc)
 BIG=0
 START_TS=$(date +%s)
-CMDLINE="${BLOKIR_BEFORE:+BLOKIR_BEFORE=$BLOKIR_BEFORE }SMALL=$SMALL LARGE=$LARGE SYSTEMS=\"$SYSTEMS\" KINDS=\"$KINDS\"${QPS:+ QPS=$QPS} bench/callgrind_q20.sh"
+CMDLINE="${BLOKIR_BEFORE:+BLOKIR_BEFORE=$BLOKIR_BEFORE }CLIENTS=$CLIENTS SMALL=$SMALL LARGE=$LARGE SYSTEMS=\"$SYSTEMS\" KINDS=\"$KINDS\"${QPS:+ QPS=$QPS} bench/callgrind_q20.sh"
 
 LOG_TAG=cg-q20
 PIDS=()
@@ -72,7 +76,7 @@ PORT=$(free_port)
 per_query() {
 	local sys=$1 kind=$2 pin=$3 depth=$4 a b n qf label workers=default
 	[ "$pin" = pinned ] && workers=1
-	CG_DNSPERF=(-c 1 -q "$depth" -t 5 ${QPS:+-Q "$QPS"})
+	CG_DNSPERF=(-c "$CLIENTS" -q "$depth" -t 5 ${QPS:+-Q "$QPS"})
 	for n in "$SMALL" "$LARGE"; do
 		qf=$TMP/q-$kind-$n
 		[ -f "$qf" ] || cg_queries "$kind" "$n" "$qf" || return 1
@@ -104,7 +108,7 @@ done
 	stamp "instructions per query under callgrind"
 	echo "command: $CMDLINE"
 	echo "versions: $(valgrind --version) | $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p') | $(dnsdist --version 2>&1 | head -1)"
-	echo "figure: (Ir($LARGE) - Ir($SMALL)) / $((LARGE - SMALL)), all threads, 11-name policy, dnsperf -c 1 -n 1; default workers = $NCPU here"
+	echo "figure: (Ir($LARGE) - Ir($SMALL)) / $((LARGE - SMALL)), all threads, 11-name policy, dnsperf -c $CLIENTS -n 1; default workers = $NCPU here"
 	echo
 	python3 bench/rounds_table.py "$ROWS"
 } | tee "$OUT"

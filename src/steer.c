@@ -13,10 +13,16 @@
  *
  * The rule, from the workers' thread CPU time over each STEER_TICK_MS window, with hysteresis so
  * that a load near the edge does not flap:
- *   - consolidated, worker 0 used udp-consolidate % of a CPU or more (or a query found no
- *     max-inflight slot: worker 0 has only its share of them): spread at once;
+ *   - consolidated, a worker used udp-consolidate % of a CPU or more, or worker 0's sockets
+ *     fall behind (backlogged), or a query found no max-inflight slot (worker 0 has only its
+ *     share of them): spread at once. Any worker, not
+ *     only worker 0: while a blokir being replaced still has sockets in the same group (a
+ *     restart that overlaps), index 0 may be one of its, and then index 0 moves when they
+ *     close, to whichever socket the kernel puts there; the busiest worker is the one carrying
+ *     the load whichever it is;
  *   - spread, all workers together used less than half of udp-consolidate % of one CPU for
- *     QUIET_TICKS windows in a row, and none ran out of max-inflight slots: consolidate.
+ *     QUIET_TICKS windows in a row, with no backlog on worker 0's sockets and no query short of
+ *     a max-inflight slot: consolidate.
  * The half is the hysteresis, and room for what consolidating itself changes: one worker does
  * the same work with fewer wake-ups, so it never needs more CPU than the spread workers did.
  * The default 70 % keeps worker 0's queueing delay small (a single server at 70 % busy makes a
@@ -33,6 +39,7 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/sock_diag.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +52,9 @@
 
 #ifndef SO_ATTACH_REUSEPORT_CBPF
 #define SO_ATTACH_REUSEPORT_CBPF 51
+#endif
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
 #endif
 #ifndef SO_DETACH_REUSEPORT_BPF
 #define SO_DETACH_REUSEPORT_BPF 68
@@ -68,6 +78,7 @@ struct steer {
 	uint64_t last_ns;
 	uint64_t *last_cpu;          /* owned, per worker */
 	uint64_t *last_full;         /* owned, per worker */
+	uint32_t *last_drops;        /* owned, per steered socket: the kernel's drop count */
 	_Atomic unsigned active;
 	_Atomic uint64_t changes;
 };
@@ -92,7 +103,7 @@ static int spread_one(struct steer *st, int fd)
 	return attach_index(fd, UINT32_MAX);
 }
 
-static void set_state(struct steer *st, bool consolidate, uint64_t busy0, uint64_t busy_all)
+static void set_state(struct steer *st, bool consolidate, uint64_t busy_one, uint64_t busy_all)
 {
 	for (size_t i = 0; i < st->nfds; i++) {
 		if ((consolidate ? attach_index(st->fds[i], 0) : spread_one(st, st->fds[i])) == 0)
@@ -112,21 +123,48 @@ static void set_state(struct steer *st, bool consolidate, uint64_t busy0, uint64
 	st->consolidated = consolidate;
 	atomic_store(&st->active, consolidate ? 1 : st->nworkers);
 	atomic_fetch_add(&st->changes, 1);
+	if (st->tick == NULL) /* steer_free: not a decision */
+		return;
 	if (consolidate)
 		log_debug("udp-consolidate: worker 0 takes all UDP (the workers used %llu %% of a CPU)",
 			(unsigned long long)busy_all);
 	else
-		log_debug("udp-consolidate: UDP spread over %u workers (worker 0 used %llu %% of a "
-			"CPU)", st->nworkers, (unsigned long long)busy0);
+		log_debug("udp-consolidate: UDP spread over %u workers (the busiest used %llu %% of a "
+			"CPU)", st->nworkers, (unsigned long long)busy_one);
+}
+
+/*
+ * Whether worker 0's sockets fall behind: a datagram dropped for a full receive buffer since the
+ * last look, or one eighth of the buffer queued now (hundreds of datagrams: at a load it carries,
+ * the queue is a few at any instant). This catches what CPU time cannot: a worker 0 that shares
+ * its core with other busy processes is starved and never gets to use much of a CPU, however
+ * long its queue. SO_MEMINFO since Linux 4.6; where it fails, CPU time decides alone.
+ */
+static bool backlogged(struct steer *st)
+{
+	bool behind = false;
+
+	for (size_t i = 0; i < st->nfds; i++) {
+		uint32_t mem[SK_MEMINFO_VARS] = { 0 };
+		socklen_t len = sizeof(mem);
+
+		if (getsockopt(st->fds[i], SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
+			continue;
+		if (mem[SK_MEMINFO_DROPS] != st->last_drops[i] ||
+		    (uint64_t)mem[SK_MEMINFO_RMEM_ALLOC] * 8 >= mem[SK_MEMINFO_RCVBUF])
+			behind = true;
+		st->last_drops[i] = mem[SK_MEMINFO_DROPS];
+	}
+	return behind;
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct steer *st = arg;
-	uint64_t now = clock_now_ns(), elapsed = now - st->last_ns, sum = 0, own0 = 0;
+	uint64_t now = clock_now_ns(), elapsed = now - st->last_ns, sum = 0, busiest = 0;
 	unsigned percent = 0;
 	const char *why = NULL;
-	bool full = false;
+	bool pressed = false; /* backlog or max-inflight refusals */
 	(void)fd;
 	(void)what;
 
@@ -139,14 +177,16 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (i == 0) {
 			percent = p;
 			why = w;
-			own0 = used;
 		}
+		if (used > busiest)
+			busiest = used;
 		sum += used;
-		full |= smp.inflight_full != st->last_full[i];
+		pressed |= smp.inflight_full != st->last_full[i];
 		st->last_cpu[i] = smp.cpu_ns;
 		st->last_full[i] = smp.inflight_full;
 	}
 	st->last_ns = now;
+	pressed |= backlogged(st);
 	/* the first look, made once the workers run, only takes the counts to start from */
 	if (!st->primed || elapsed == 0 || st->broken) {
 		st->primed = true;
@@ -155,18 +195,18 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (why != st->why && why != NULL)
 		log_info("udp-consolidate: off while %s; every worker takes its share of UDP", why);
 	st->why = why;
-	uint64_t busy0 = own0 * 100 / elapsed, busy_all = sum * 100 / elapsed;
+	uint64_t busy_one = busiest * 100 / elapsed, busy_all = sum * 100 / elapsed;
 	if (percent == 0) {
 		st->quiet = 0;
 		if (st->consolidated)
-			set_state(st, false, busy0, busy_all);
+			set_state(st, false, busy_one, busy_all);
 	} else if (st->consolidated) {
-		if (busy0 >= percent || full)
-			set_state(st, false, busy0, busy_all);
-	} else if (busy_all * 2 < percent && !full) {
+		if (busy_one >= percent || pressed)
+			set_state(st, false, busy_one, busy_all);
+	} else if (busy_all * 2 < percent && !pressed) {
 		if (++st->quiet >= QUIET_TICKS) {
 			st->quiet = 0;
-			set_state(st, true, busy0, busy_all);
+			set_state(st, true, busy_one, busy_all);
 		}
 	} else {
 		st->quiet = 0;
@@ -195,7 +235,9 @@ struct steer *steer_new(struct event_base *base, const int *fds, size_t nfds, un
 	st->fds = malloc(nfds * sizeof(*st->fds));
 	st->last_cpu = calloc(nworkers, sizeof(*st->last_cpu));
 	st->last_full = calloc(nworkers, sizeof(*st->last_full));
-	if (st->fds == NULL || st->last_cpu == NULL || st->last_full == NULL)
+	st->last_drops = calloc(nfds, sizeof(*st->last_drops));
+	if (st->fds == NULL || st->last_cpu == NULL || st->last_full == NULL ||
+	    st->last_drops == NULL)
 		goto fail;
 	memcpy(st->fds, fds, nfds * sizeof(*fds));
 	st->tick = event_new(base, -1, EV_PERSIST, tick_cb, st);
@@ -214,11 +256,13 @@ void steer_free(struct steer *st)
 		return;
 	if (st->tick)
 		event_free(st->tick);
+	st->tick = NULL;
 	if (st->consolidated)
 		set_state(st, false, 0, 0);
 	free(st->fds);
 	free(st->last_cpu);
 	free(st->last_full);
+	free(st->last_drops);
 	free(st);
 }
 
