@@ -37,6 +37,11 @@ enum audit_kind {
 
 enum audit_transport { AUDIT_UDP, AUDIT_TCP };
 
+struct audit_event;
+
+/* Fills EV's ENTRY, LIST, ZONE, LINE, ACTION, REASON and REF (nothing else) for tail key KEY. */
+typedef void audit_texts_cb(const void *key, struct audit_event *ev);
+
 /*
  * One event, every pointer borrowed for the duration of audit_log only (the record is copied).
  * Strings may be NULL; they are cut at AUDIT_TEXT_MAX bytes.
@@ -63,6 +68,14 @@ struct audit_event {
 	const char *action;             /* "nxdomain", "redirect", "refused", "drop", "tc" ... */
 	const char *reason, *ref;
 	int64_t time_ms;                /* unix milliseconds; 0: now (CLOCK_REALTIME) */
+	const void *tail_key;           /* NULL, or what ENTRY, LIST, ZONE, LINE, ACTION, REASON and
+	                                   REF are a function of (the deciding rule): the producer
+	                                   then copies them as one block it packed at the key's
+	                                   first event. The caller guarantees that a key stands for
+	                                   the same texts until its audit_forget (see there). */
+	audit_texts_cb *texts;          /* with TAIL_KEY, or NULL: gives those texts for the key
+	                                   when they are not packed yet; the event's own are then
+	                                   not read, so a caller need not look them up each time */
 };
 
 #define AUDIT_TEXT_MAX 1024
@@ -94,6 +107,13 @@ struct audit *audit_new(const struct audit_options *opt);
  * true, or false when the ring was full and the line dropped.
  */
 bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev);
+
+/*
+ * Producer PRODUCER's thread: every tail_key it has used is forgotten. Called where the keys'
+ * objects may go away or change (a worker acknowledging a new policy: until then the old one
+ * is alive, so no two live keys share an address), or the cached texts would be stale.
+ */
+void audit_forget(struct audit *a, unsigned producer);
 
 /* Any thread: the writer closes the file and opens its path again before its next line. */
 void audit_reopen(struct audit *a);

@@ -33,11 +33,38 @@ struct observe {
 	struct stats *stats;       /* borrowed: the worker's */
 	unsigned index;            /* the worker's: its audit ring and dnstap queue */
 	bool audit_kind[AUDIT_KIND_COUNT]; /* the audit-* switches */
+	struct audit_event blocked; /* a blocked query's line, filled in place (no clearing) */
+	int64_t batch_ms;          /* the wall clock (unix ms) for the UDP batch being handled, 0
+	                              when not read yet, -1 outside a batch (see observe_batch) */
 };
 
 /* Sets O up from the config's switches; AUDIT and DNSTAP may be NULL. */
 void observe_init(struct observe *o, const struct config *cfg, struct audit *audit,
 	struct dnstap *dnstap, struct stats *stats, unsigned index);
+
+/*
+ * Listen brackets each batch of UDP datagrams it has just received: the audit lines of the
+ * batch share one reading of the wall clock (taken at its first line), not one each. A batch
+ * is handled in well under a millisecond, so the lines' milliseconds stay true; outside a
+ * batch (TCP, an upstream's answer) each line reads the clock itself.
+ */
+static inline void observe_batch_begin(struct observe *o)
+{
+	if (o != NULL)
+		o->batch_ms = 0;
+}
+
+static inline void observe_batch_end(struct observe *o)
+{
+	if (o != NULL)
+		o->batch_ms = -1;
+}
+
+/*
+ * The worker lets go of its old policy (acknowledges a new one): the audit's copies of the old
+ * rules' texts, keyed by the rules' addresses, are dropped before those addresses can be reused.
+ */
+void observe_policy_changed(struct observe *o);
 
 static inline bool observe_tap(const struct observe *o, enum dnstap_type t)
 {

@@ -8,6 +8,17 @@
  * starts again at offset 0. The producer thus touches its own ring and one shared counter read;
  * the formatting (JSON escaping, presentation names, addresses, the date) all happens on the
  * writer thread, which wakes every WRITER_TICK_MS and writes each pass with few write(2) calls.
+ *
+ * What makes both sides cheap is that most of a line depends on the deciding entry alone. A
+ * record ends in its "tail": the entry's texts (entry, list or zone, action, reason, ref) behind
+ * a small header with their lengths, the line and the origin. The producer packs a rule's tail
+ * once into a small cache keyed by the caller's tail_key and then copies it as one block (no
+ * strlen, one memcpy); the writer formats a tail once into a cache keyed by the tail's bytes
+ * (a memcmp of the raw texts is far cheaper than escaping them) and then copies the JSON. The
+ * writer's cache needs no invalidation: equal bytes give equal JSON. The rest of a line (date,
+ * client, question) has its own shortcuts: the date part once a second, the client and transport
+ * from a cache keyed by the (cut) address, question names without any byte to escape (nearly all)
+ * copied label by label.
  */
 #include "audit.h"
 
@@ -28,31 +39,68 @@
 #define WRITER_TICK_MS 10
 #define RING_MIN (64 * 1024)
 #define RING_WRAP UINT32_MAX
-#define OUT_CAP (256 * 1024)
-#define LINE_MAX_BYTES (48 * 1024) /* longest line: 5 texts of 1 KiB, each byte escaped x6 */
+#define OUT_CAP (256 * 1024)      /* a pass writes out when this much is waiting */
+#define NAME_MAX_BYTES 255        /* a wire name as recorded (longer ones are not recorded) */
+#define NAME_JSON_MAX (5 * NAME_MAX_BYTES + 2) /* "\\ddd" in JSON is 5 bytes for 1 */
+
+/* Producer's cache of packed tails, per ring: direct-mapped by the caller's key. */
+#define PTAIL_SLOTS 64
+#define PTAIL_BYTES 240
+/* Writer's cache of formatted tails: direct-mapped by a hash of the tail's bytes. */
+#define WTAIL_SLOTS 256
+#define WTAIL_KEY_MAX 256
+#define WTAIL_JSON_MAX 1024
+/* Writer's cache of formatted client address + transport. */
+#define CLIENT_SLOTS 64
+#define CLIENT_JSON_MAX 96
 
 /* Where the deciding entry comes from, for the fields that name it. */
 enum { ORIGIN_YAML, ORIGIN_LIST, ORIGIN_ZONE };
 
-/* The fixed part of a record; the texts follow it in field order. */
+/* The fixed part of a record; the question name, the target, the entry's name (wire format)
+ * and the tail follow it in that order. */
 struct rec {
 	uint32_t size;          /* whole record, a multiple of 8; RING_WRAP: skip to the start */
 	uint8_t kind, transport, family, qname_len;
-	uint8_t target_len, has_qname, ename_len, origin; /* origin: ORIGIN_* */
-	uint16_t qtype;
-	uint16_t entry_len, list_len, action_len, reason_len, ref_len;
-	uint32_t line;
+	uint8_t target_len, has_qname, ename_len, pad;
+	uint16_t qtype, tail_len;
 	int64_t time_ms;
 	uint8_t addr[16];
+};
+
+/* The start of a tail (unaligned in the ring: read with memcpy); its texts follow in this order. */
+struct tail_head {
+	uint32_t line;
+	uint16_t entry_len, list_len, action_len, reason_len, ref_len;
+	uint8_t origin, pad;
+};
+
+struct ptail {
+	const void *key;                  /* NULL: empty */
+	size_t len;
+	uint8_t bytes[PTAIL_BYTES];       /* the packed tail: struct tail_head, then its texts */
 };
 
 struct ring {
 	_Alignas(64) _Atomic size_t head; /* producer's */
 	size_t tail_seen;                 /* producer's cached copy of tail */
+	struct ptail *tails;              /* producer's; owned, PTAIL_SLOTS */
 	_Alignas(64) _Atomic size_t tail; /* writer's */
 	size_t done;                      /* writer: tail as of the last completed write */
 	uint8_t *buf;                     /* owned */
 	size_t mask;
+};
+
+struct wtail {
+	size_t key_len, json_len;         /* key_len 0: empty */
+	uint8_t key[WTAIL_KEY_MAX];       /* the tail's bytes */
+	char json[WTAIL_JSON_MAX];        /* what they become: from the entry's field to "}\n" */
+};
+
+struct client {
+	uint8_t key[20];                  /* family, transport, 2 zero bytes, the cut address */
+	size_t len;                       /* 0: empty */
+	char json[CLIENT_JSON_MAX];       /* ',"client":"A","transport":"T"' */
 };
 
 struct audit {
@@ -60,6 +108,7 @@ struct audit {
 	char *file_field;                 /* owned: ',"file":"CONFIG-PATH"', escaped once */
 	size_t file_field_len;
 	unsigned ipv4_prefix, ipv6_prefix;
+	uint8_t mask4[4], mask6[16];      /* the prefixes as masks */
 	struct ring *rings;               /* owned, `producers` of them */
 	unsigned producers;
 	int fd;
@@ -75,11 +124,13 @@ struct audit {
 	bool failing;                     /* writer: the last write failed (a burst is on) */
 	bool torn;                        /* writer: a short write cut a line; end it first */
 	uint64_t failed_at_start;         /* writer: write_failed when the burst began */
-	char *out;                        /* owned: the writer's output buffer, OUT_CAP bytes */
-	size_t out_len;
-	char *line;                       /* owned: LINE_MAX_BYTES of scratch for one line */
+	char *out;                        /* owned: the writer's output buffer, out_cap bytes */
+	size_t out_len, out_cap;          /* out_cap: OUT_CAP and room for the longest line */
+	struct wtail *wtails;             /* owned, WTAIL_SLOTS: the writer's */
+	struct client *clients;           /* owned, CLIENT_SLOTS: the writer's */
 	int64_t date_sec;                 /* the second `date` holds, formatted */
-	char date[32];
+	size_t date_len;
+	char date[48];                    /* '{"time":"YYYY-MM-DDTHH:MM:SS' */
 };
 
 static const char *const kind_names[AUDIT_KIND_COUNT] = {
@@ -118,50 +169,55 @@ static uint8_t *put(uint8_t *p, const void *src, size_t n)
 	return p + n;
 }
 
-bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
+/* EV's tail: its head into TH, and the bytes it takes. */
+static size_t tail_measure(const struct audit_event *ev, struct tail_head *th)
 {
-	struct ring *r = &a->rings[producer];
-	struct rec h = {
-		.kind = (uint8_t)ev->kind, .transport = (uint8_t)ev->transport,
-		.qtype = ev->qtype, .line = ev->line,
-		.time_ms = ev->time_ms != 0 ? ev->time_ms : now_ms(),
-	};
-	size_t qlen = ev->qname != NULL && ev->qname_len <= 255 ? ev->qname_len : 0;
-	size_t tlen = ev->target != NULL && ev->target_len <= 255 ? ev->target_len : 0;
-	size_t elen = ev->entry == NULL && ev->entry_name != NULL && ev->entry_name_len <= 255 ?
-		ev->entry_name_len : 0;
-
-	h.has_qname = qlen > 0;
-	h.qname_len = (uint8_t)qlen;
-	h.target_len = (uint8_t)tlen;
-	h.ename_len = (uint8_t)elen;
-	h.entry_len = (uint16_t)text_len(ev->entry);
 	/* a list's file or a zone's name: one text, the origin says which */
 	const char *source = ev->list != NULL ? ev->list : ev->zone;
-	h.origin = ev->list != NULL ? ORIGIN_LIST : ev->zone != NULL ? ORIGIN_ZONE : ORIGIN_YAML;
-	h.list_len = (uint16_t)text_len(source);
-	h.action_len = (uint16_t)text_len(ev->action);
-	h.reason_len = (uint16_t)text_len(ev->reason);
-	h.ref_len = (uint16_t)text_len(ev->ref);
-	if (ev->client != NULL && ev->client->sa_family == AF_INET) {
-		h.family = 4;
-		memcpy(h.addr, &((const struct sockaddr_in *)ev->client)->sin_addr, 4);
-	} else if (ev->client != NULL && ev->client->sa_family == AF_INET6) {
-		h.family = 6;
-		memcpy(h.addr, &((const struct sockaddr_in6 *)ev->client)->sin6_addr, 16);
-	}
-	size_t need = sizeof(h) + qlen + tlen + elen + h.entry_len + h.list_len + h.action_len +
-		h.reason_len + h.ref_len;
-	need = (need + 7) & ~(size_t)7;
-	h.size = (uint32_t)need;
 
-	size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	size_t cap = r->mask + 1, pos = head & r->mask, room_end = cap - pos;
+	*th = (struct tail_head){ .line = ev->line,
+		.origin = ev->list != NULL ? ORIGIN_LIST : ev->zone != NULL ? ORIGIN_ZONE : ORIGIN_YAML,
+		.entry_len = (uint16_t)text_len(ev->entry), .list_len = (uint16_t)text_len(source),
+		.action_len = (uint16_t)text_len(ev->action),
+		.reason_len = (uint16_t)text_len(ev->reason), .ref_len = (uint16_t)text_len(ev->ref) };
+	return sizeof(*th) + th->entry_len + th->list_len + th->action_len + th->reason_len +
+		th->ref_len;
+}
+
+static void tail_pack(const struct audit_event *ev, const struct tail_head *th, uint8_t *p)
+{
+	p = put(p, th, sizeof(*th));
+	p = put(p, ev->entry, th->entry_len);
+	p = put(p, ev->list != NULL ? ev->list : ev->zone, th->list_len);
+	p = put(p, ev->action, th->action_len);
+	p = put(p, ev->reason, th->reason_len);
+	put(p, ev->ref, th->ref_len);
+}
+
+static size_t ptail_slot(const void *key)
+{
+	return (size_t)(((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15u) >> 58) % PTAIL_SLOTS;
+}
+
+/* The bytes of EV's names that the record keeps (a longer name than a wire name is none). */
+static inline size_t name_bytes(const uint8_t *name, size_t len)
+{
+	return name != NULL && len <= NAME_MAX_BYTES ? len : 0;
+}
+
+/*
+ * Room for a record of NEED bytes at *HEAD (advanced past it) in R, or NULL when the ring is
+ * full. Nothing is published until ring_publish: a producer may reserve and then give up.
+ */
+static inline uint8_t *ring_reserve(struct ring *r, size_t *head, size_t need)
+{
+	size_t cap = r->mask + 1, pos = *head & r->mask, room_end = cap - pos;
 	size_t total = room_end >= need ? need : room_end + need;
-	if (head + total - r->tail_seen > cap) {
+
+	if (*head + total - r->tail_seen > cap) {
 		r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
-		if (head + total - r->tail_seen > cap)
-			return false;
+		if (*head + total - r->tail_seen > cap)
+			return NULL;
 	}
 	if (room_end < need) {
 		/* Records are 8-aligned, so at least the marker's 4 bytes are left. */
@@ -169,62 +225,185 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 		memcpy(r->buf + pos, &wrap, sizeof(wrap));
 		pos = 0;
 	}
-	uint8_t *p = put(r->buf + pos, &h, sizeof(h));
-	p = put(p, ev->qname, qlen);
+	*head += total;
+	return r->buf + pos;
+}
+
+/* Record EV's fixed part and names at P (reserved, NEED bytes); returns where the tail goes. */
+static inline uint8_t *put_rec(uint8_t *p, const struct audit_event *ev, size_t need,
+	size_t qlen, size_t tlen, size_t elen, size_t tail_len)
+{
+	/* Field by field, not as a whole: the writer reads no more of ADDR than FAMILY says and
+	 * nothing of PAD, so there is nothing to clear first. */
+	struct rec *h = (struct rec *)(void *)p; /* 8-aligned */
+	h->size = (uint32_t)need;
+	h->kind = (uint8_t)ev->kind;
+	h->transport = (uint8_t)ev->transport;
+	h->family = 0;
+	h->qname_len = (uint8_t)qlen;
+	h->target_len = (uint8_t)tlen;
+	h->has_qname = qlen > 0;
+	h->ename_len = (uint8_t)elen;
+	h->qtype = ev->qtype;
+	h->tail_len = (uint16_t)tail_len;
+	h->time_ms = ev->time_ms != 0 ? ev->time_ms : now_ms();
+	if (ev->client != NULL && ev->client->sa_family == AF_INET) {
+		h->family = 4;
+		memcpy(h->addr, &((const struct sockaddr_in *)ev->client)->sin_addr, 4);
+	} else if (ev->client != NULL && ev->client->sa_family == AF_INET6) {
+		h->family = 6;
+		memcpy(h->addr, &((const struct sockaddr_in6 *)ev->client)->sin6_addr, 16);
+	}
+	p = put((uint8_t *)(h + 1), ev->qname, qlen);
 	p = put(p, ev->target, tlen);
-	p = put(p, ev->entry_name, elen);
-	p = put(p, ev->entry, h.entry_len);
-	p = put(p, source, h.list_len);
-	p = put(p, ev->action, h.action_len);
-	p = put(p, ev->reason, h.reason_len);
-	put(p, ev->ref, h.ref_len);
-	atomic_store_explicit(&r->head, head + total, memory_order_release);
+	return put(p, ev->entry_name, elen);
+}
+
+/*
+ * The general case: the texts measured and copied one by one. TXT holds them (EV, or what
+ * EV's texts callback gave); EV the rest.
+ */
+static bool __attribute__((noinline)) log_texts(struct ring *r, const struct audit_event *ev,
+	const struct audit_event *txt, size_t elen)
+{
+	size_t qlen = name_bytes(ev->qname, ev->qname_len);
+	size_t tlen = name_bytes(ev->target, ev->target_len);
+	struct tail_head th;
+	size_t tail_len = tail_measure(txt, &th);
+	size_t need = (sizeof(struct rec) + qlen + tlen + elen + tail_len + 7) & ~(size_t)7;
+	size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint8_t *p = ring_reserve(r, &head, need);
+
+	if (p == NULL)
+		return false;
+	tail_pack(txt, &th, put_rec(p, ev, need, qlen, tlen, elen, tail_len));
+	atomic_store_explicit(&r->head, head, memory_order_release);
 	return true;
+}
+
+/*
+ * A key not in the producer's cache: its texts (from the texts callback, if any) packed into
+ * slot PT, and 1 returned; or, when they are too long for a slot, the record made the general
+ * way: 0 (dropped) or 2 (logged).
+ */
+static int __attribute__((noinline)) ptail_miss(struct ring *r, struct ptail *pt,
+	const struct audit_event *ev, size_t elen)
+{
+	struct audit_event given = { .kind = ev->kind };
+	const struct audit_event *txt = ev;
+	struct tail_head th;
+
+	if (ev->texts != NULL) {
+		ev->texts(ev->tail_key, &given);
+		txt = &given;
+	}
+	size_t len = tail_measure(txt, &th);
+	if (len > PTAIL_BYTES)
+		return log_texts(r, ev, txt, elen) ? 2 : 0;
+	tail_pack(txt, &th, pt->bytes);
+	pt->key = ev->tail_key;
+	pt->len = len;
+	return 1;
+}
+
+bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
+{
+	struct ring *r = &a->rings[producer];
+	size_t elen = ev->entry == NULL ? name_bytes(ev->entry_name, ev->entry_name_len) : 0;
+
+	if (ev->tail_key == NULL)
+		return log_texts(r, ev, ev, elen);
+	struct ptail *pt = &r->tails[ptail_slot(ev->tail_key)];
+	if (pt->key != ev->tail_key) {
+		int rc = ptail_miss(r, pt, ev, elen);
+		if (rc != 1)
+			return rc == 2;
+	}
+	/* The common case: the texts are one block in the cache. */
+	size_t qlen = name_bytes(ev->qname, ev->qname_len);
+	size_t tlen = name_bytes(ev->target, ev->target_len);
+	size_t need = (sizeof(struct rec) + qlen + tlen + elen + pt->len + 7) & ~(size_t)7;
+	size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint8_t *p = ring_reserve(r, &head, need);
+	if (p == NULL)
+		return false;
+	memcpy(put_rec(p, ev, need, qlen, tlen, elen, pt->len), pt->bytes, pt->len);
+	atomic_store_explicit(&r->head, head, memory_order_release);
+	return true;
+}
+
+void audit_forget(struct audit *a, unsigned producer)
+{
+	struct ptail *t = a->rings[producer].tails;
+
+	for (size_t i = 0; i < PTAIL_SLOTS; i++)
+		t[i].key = NULL;
 }
 
 /* ---- formatting (writer thread) ------------------------------------------------------------ */
 
-struct buf {
-	char *p;
-	size_t n, cap;
-};
+/*
+ * The writer formats straight into its output buffer, which always has room for the longest
+ * line (line_bound), so the pieces below write without checking.
+ */
 
-static void b_raw(struct buf *b, const char *s, size_t n)
-{
-	if (n > b->cap - b->n)
-		n = b->cap - b->n;
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-}
-
-static void b_str(struct buf *b, const char *s)
-{
-	b_raw(b, s, strlen(s));
-}
-
-static void b_char(struct buf *b, char c)
-{
-	if (b->n < b->cap)
-		b->p[b->n++] = c;
-}
-
-/* S as the inside of a JSON string: quote, backslash and control characters escaped. Bytes
- * from 0x80 up pass through: YAML text is UTF-8 already (libyaml checks it). Runs of bytes that
- * need nothing are copied whole: that is nearly every text. */
 /* Bytes that go into a JSON string as they are (1), and those that are escaped (0). */
 static bool json_plain[256];
 /* Bytes of a label written as they are in a presentation name (RFC 1035 5.1) and JSON. */
 static bool name_plain[256];
 
+/* The ',"qtype":"NAME"' of the types with a mnemonic, by number; the others are TYPEnnn. */
+#define QTYPE_NAMED 258
+static char qtype_json[QTYPE_NAMED][24];
+static uint8_t qtype_json_len[QTYPE_NAMED];
+
+/* 'Z","event":"KIND"', after the milliseconds */
+static char kind_json[AUDIT_KIND_COUNT][32];
+static uint8_t kind_json_len[AUDIT_KIND_COUNT];
+
+static char *put_raw(char *o, const void *s, size_t n)
+{
+	memcpy(o, s, n);
+	return o + n;
+}
+
+static char *put_str(char *o, const char *s)
+{
+	return put_raw(o, s, strlen(s));
+}
+
 static void tables_init(void)
 {
+	static const struct { uint16_t t; const char *s; } names[] = {
+		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" }, { 13, "HINFO" },
+		{ 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" }, { 33, "SRV" }, { 35, "NAPTR" },
+		{ 39, "DNAME" }, { 43, "DS" }, { 46, "RRSIG" }, { 47, "NSEC" }, { 48, "DNSKEY" },
+		{ 50, "NSEC3" }, { 52, "TLSA" }, { 64, "SVCB" }, { 65, "HTTPS" }, { 99, "SPF" },
+		{ 252, "AXFR" }, { 251, "IXFR" }, { 255, "ANY" }, { 256, "URI" }, { 257, "CAA" },
+	};
+
 	for (unsigned c = 0; c < 256; c++) {
 		json_plain[c] = c >= 0x20 && c != '"' && c != '\\' && c != 0x7f;
 		name_plain[c] = c > 0x20 && c < 0x7f && !strchr(".\\\"();@$", (int)c);
 	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *o = put_str(qtype_json[names[i].t], "\",\"qtype\":\"");
+		o = put_str(o, names[i].s);
+		*o++ = '"';
+		qtype_json_len[names[i].t] = (uint8_t)(o - qtype_json[names[i].t]);
+	}
+	for (unsigned k = 0; k < AUDIT_KIND_COUNT; k++) {
+		char *o = put_str(kind_json[k], "Z\",\"event\":\"");
+		o = put_str(o, kind_names[k]);
+		*o++ = '"';
+		kind_json_len[k] = (uint8_t)(o - kind_json[k]);
+	}
 }
 
-static void b_json(struct buf *b, const char *s, size_t n)
+/* S as the inside of a JSON string: quote, backslash and control characters escaped. Bytes
+ * from 0x80 up pass through: YAML text is UTF-8 already (libyaml checks it). Runs of bytes that
+ * need nothing are copied whole: that is nearly every text. At most 6 bytes out for 1 in. */
+static char *put_json(char *o, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 
@@ -233,38 +412,31 @@ static void b_json(struct buf *b, const char *s, size_t n)
 		while (run < n && json_plain[(unsigned char)s[run]])
 			run++;
 		if (run > i) {
-			b_raw(b, s + i, run - i);
+			o = put_raw(o, s + i, run - i);
 			i = run;
 			if (i == n)
 				break;
 		}
 		unsigned char c = (unsigned char)s[i];
 		if (c == '"' || c == '\\') {
-			b_char(b, '\\');
-			b_char(b, (char)c);
+			*o++ = '\\';
+			*o++ = (char)c;
 		} else if (c < 0x20 || c == 0x7f) {
 			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			b_raw(b, e, sizeof(e));
+			o = put_raw(o, e, sizeof(e));
 		} else {
-			b_char(b, (char)c);
+			*o++ = (char)c;
 		}
 	}
+	return o;
 }
 
-/*
- * A wire-format name in presentation form (RFC 1035 5.1 escapes), inside a JSON string; with
- * DOT the trailing dot of a fully qualified name (question names), without it the form entries
- * are written in ("tracker.example").
- */
-static void b_name(struct buf *b, const uint8_t *name, size_t len, bool dot)
+/* The general case of put_name: any byte, escaped. */
+static char *put_name_escaped(char *o, const uint8_t *name, size_t len, bool dot)
 {
-	char tmp[4 * 255 + 2];
+	char tmp[4 * NAME_MAX_BYTES + 2];
 	size_t n = 0, i = 0;
 
-	if (len == 0 || name[0] == 0) {
-		b_char(b, '.');
-		return;
-	}
 	while (i < len && name[i] != 0) {
 		size_t l = name[i++];
 		for (size_t k = 0; k < l && i < len; k++, i++) {
@@ -276,60 +448,197 @@ static void b_name(struct buf *b, const uint8_t *name, size_t len, bool dot)
 				tmp[n++] = '\\';
 				tmp[n++] = (char)c;
 			} else if (c <= 0x20 || c >= 0x7f) {
-				n += (size_t)snprintf(tmp + n, sizeof(tmp) - n, "\\%03u", c);
+				tmp[n++] = '\\';
+				tmp[n++] = (char)('0' + c / 100);
+				tmp[n++] = (char)('0' + c / 10 % 10);
+				tmp[n++] = (char)('0' + c % 10);
 			} else {
 				tmp[n++] = (char)c;
 			}
 		}
 		tmp[n++] = '.';
 	}
-	b_json(b, tmp, dot ? n : n - 1);
+	return put_json(o, tmp, dot ? n : n - 1);
 }
 
-static void b_qtype(struct buf *b, uint16_t t)
+/*
+ * A wire-format name in presentation form (RFC 1035 5.1 escapes), inside a JSON string; with
+ * DOT the trailing dot of a fully qualified name (question names), without it the form entries
+ * are written in ("tracker.example"). Labels whose bytes all stand for themselves (nearly every
+ * name asked) are copied as they are; the first other byte sends the whole name the long way.
+ */
+static char *put_name(char *o, const uint8_t *name, size_t len, bool dot)
 {
-	static const struct { uint16_t t; const char *s; } names[] = {
-		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" }, { 13, "HINFO" },
-		{ 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" }, { 33, "SRV" }, { 35, "NAPTR" },
-		{ 39, "DNAME" }, { 43, "DS" }, { 46, "RRSIG" }, { 47, "NSEC" }, { 48, "DNSKEY" },
-		{ 50, "NSEC3" }, { 52, "TLSA" }, { 64, "SVCB" }, { 65, "HTTPS" }, { 99, "SPF" },
-		{ 252, "AXFR" }, { 251, "IXFR" }, { 255, "ANY" }, { 256, "URI" }, { 257, "CAA" },
-	};
-	char tmp[16];
+	char *start = o;
+	size_t i = 0;
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (names[i].t == t) {
-			b_str(b, names[i].s);
-			return;
-		}
-	snprintf(tmp, sizeof(tmp), "TYPE%u", t); /* RFC 3597 */
-	b_str(b, tmp);
-}
-
-static void b_field(struct buf *b, const char *key, const char *val, size_t n)
-{
-	b_str(b, ",\"");
-	b_str(b, key);
-	b_str(b, "\":\"");
-	b_json(b, val, n);
-	b_char(b, '"');
-}
-
-static void cut_prefix(uint8_t *addr, size_t bytes, unsigned prefix)
-{
-	for (size_t i = 0; i < bytes; i++) {
-		unsigned bits = prefix > i * 8 ? prefix - (unsigned)i * 8 : 0;
-		if (bits < 8)
-			addr[i] &= (uint8_t)(0xff00u >> bits);
+	if (len == 0 || name[0] == 0) {
+		*o++ = '.';
+		return o;
 	}
+	while (i < len && name[i] != 0) {
+		size_t l = name[i++];
+		bool plain = true;
+		if (l > len - i)
+			return put_name_escaped(start, name, len, dot); /* cut short: as it comes */
+		for (size_t k = 0; k < l; k++) {
+			unsigned char c = name[i + k];
+			plain &= name_plain[c];
+			o[k] = (char)c;
+		}
+		if (!plain)
+			return put_name_escaped(start, name, len, dot);
+		o += l;
+		i += l;
+		*o++ = '.';
+	}
+	return dot ? o : o - 1;
 }
 
-/* Formats record H (followed by its texts) as one line into A->line; returns its length. */
-static size_t format_line(struct audit *a, const struct rec *h)
+static char *put_uint(char *o, unsigned v)
 {
-	struct buf b = { .p = a->line, .cap = LINE_MAX_BYTES - 2 };
-	const char *t = (const char *)(h + 1);
-	char tmp[64];
+	char digits[12];
+	size_t k = sizeof(digits);
+
+	do
+		digits[--k] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return put_raw(o, digits + k, sizeof(digits) - k);
+}
+
+static char *put_qtype(char *o, uint16_t t)
+{
+	if (t < QTYPE_NAMED && qtype_json_len[t] != 0)
+		return put_raw(o, qtype_json[t], qtype_json_len[t]);
+	o = put_str(o, "\",\"qtype\":\"TYPE"); /* RFC 3597 */
+	o = put_uint(o, t);
+	*o++ = '"';
+	return o;
+}
+
+static char *put_field(char *o, const char *key, const char *val, size_t n)
+{
+	o = put_str(o, ",\"");
+	o = put_str(o, key);
+	o = put_str(o, "\":\"");
+	o = put_json(o, val, n);
+	*o++ = '"';
+	return o;
+}
+
+/* The longest line record H can give (5 bytes a name byte, 6 a text byte, and the rest). */
+static size_t line_bound(const struct audit *a, size_t names, size_t tail)
+{
+	return 512 + a->file_field_len + 5 * names + 6 * tail;
+}
+
+/* Tail T (LEN bytes) formatted: the entry's fields and the closing "}\n". */
+static char *put_tail(const struct audit *a, char *o, const uint8_t *t)
+{
+	struct tail_head th;
+
+	memcpy(&th, t, sizeof(th));
+	const char *s = (const char *)t + sizeof(th);
+	if (th.entry_len > 0)
+		o = put_field(o, "entry", s, th.entry_len);
+	s += th.entry_len;
+	if (th.list_len > 0)
+		o = put_field(o, th.origin == ORIGIN_ZONE ? "zone" : "list", s, th.list_len);
+	s += th.list_len;
+	if (th.line > 0) {
+		/* A list's line is its `lists:` item's, not the matched name's: named so that it is
+		 * not read as the deciding entry's place (which is in the list file, "list"). */
+		if (th.origin == ORIGIN_LIST) {
+			o = put_str(o, ",\"list-item-line\":");
+		} else {
+			o = put_raw(o, a->file_field, a->file_field_len);
+			o = put_str(o, ",\"line\":");
+		}
+		o = put_uint(o, th.line);
+	}
+	if (th.action_len > 0)
+		o = put_field(o, "action", s, th.action_len);
+	s += th.action_len;
+	if (th.reason_len > 0)
+		o = put_field(o, "reason", s, th.reason_len);
+	s += th.reason_len;
+	if (th.ref_len > 0)
+		o = put_field(o, "ref", s, th.ref_len);
+	*o++ = '}';
+	*o++ = '\n';
+	return o;
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* The same, from the writer's cache when the same bytes were formatted before. */
+static char *put_tail_cached(struct audit *a, char *o, const uint8_t *t, size_t len)
+{
+	/* A tail is at least its head (16 bytes): the head (lengths, line) and the last 8 bytes
+	 * tell entries apart well enough to spread them; equal bytes are checked in full. */
+	uint64_t x = (load64(t) * 0x9e3779b97f4a7c15u) ^ load64(t + 8) ^
+		(load64(t + len - 8) * 0xc2b2ae3d27d4eb4fu);
+	struct wtail *w = &a->wtails[(size_t)((x * 0x9e3779b97f4a7c15u) >> 56) % WTAIL_SLOTS];
+
+	if (w->key_len == len && memcmp(w->key, t, len) == 0)
+		return put_raw(o, w->json, w->json_len);
+	char *end = put_tail(a, o, t);
+	size_t n = (size_t)(end - o);
+	if (len <= WTAIL_KEY_MAX && n <= WTAIL_JSON_MAX) {
+		memcpy(w->key, t, len);
+		memcpy(w->json, o, n);
+		w->key_len = len;
+		w->json_len = n;
+	}
+	return end;
+}
+
+/* ',"client":"ADDRESS","transport":"udp"' of record H, ADDRESS cut to the prefix. */
+static char *put_client(struct audit *a, char *o, const struct rec *h)
+{
+	uint8_t key[20] = { h->family, h->transport };
+	char text[INET6_ADDRSTRLEN];
+
+	if (h->family == 4)
+		for (int i = 0; i < 4; i++)
+			key[4 + i] = h->addr[i] & a->mask4[i];
+	else if (h->family == 6)
+		for (int i = 0; i < 16; i++)
+			key[4 + i] = h->addr[i] & a->mask6[i];
+	uint64_t x = load64(key) ^ load64(key + 8) * 0x9e3779b97f4a7c15u ^ load64(key + 12);
+	struct client *c = &a->clients[(size_t)((x * 0xc2b2ae3d27d4eb4fu) >> 56) % CLIENT_SLOTS];
+	if (c->len != 0 && memcmp(c->key, key, sizeof(key)) == 0)
+		return put_raw(o, c->json, c->len);
+
+	char *p = c->json;
+	if (h->family == 4) {
+		/* Dotted quad by hand: inet_ntop costs more than the rest of the line. */
+		p = put_str(p, ",\"client\":\"");
+		for (int i = 0; i < 4; i++) {
+			p = put_uint(p, key[4 + i]);
+			*p++ = '.';
+		}
+		p[-1] = '"';
+	} else if (h->family == 6 && inet_ntop(AF_INET6, key + 4, text, sizeof(text)) != NULL) {
+		p = put_field(p, "client", text, strlen(text));
+	}
+	p = put_str(p, h->transport == AUDIT_TCP ? ",\"transport\":\"tcp\"" :
+		",\"transport\":\"udp\"");
+	memcpy(c->key, key, sizeof(key));
+	c->len = (size_t)(p - c->json);
+	return put_raw(o, c->json, c->len);
+}
+
+/* Formats record H (followed by its names and tail) as one line at O; returns its end. */
+static char *put_line(struct audit *a, char *o, const struct rec *h)
+{
+	const uint8_t *t = (const uint8_t *)(h + 1);
 	int64_t sec = h->time_ms / 1000;
 	unsigned ms = (unsigned)(h->time_ms % 1000);
 
@@ -338,99 +647,39 @@ static size_t format_line(struct audit *a, const struct rec *h)
 		struct tm tm;
 		time_t tt = (time_t)sec;
 		gmtime_r(&tt, &tm);
-		strftime(a->date, sizeof(a->date), "%Y-%m-%dT%H:%M:%S", &tm);
+		char *d = put_str(a->date, "{\"time\":\"");
+		d += strftime(d, sizeof(a->date) - (size_t)(d - a->date), "%Y-%m-%dT%H:%M:%S", &tm);
+		a->date_len = (size_t)(d - a->date);
 		a->date_sec = sec;
 	}
-	b_str(&b, "{\"time\":\"");
-	b_str(&b, a->date);
-	char frac[8] = { '.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10),
-		(char)('0' + ms % 10), 'Z', '"' };
-	b_raw(&b, frac, 6);
-	b_str(&b, ",\"event\":\"");
-	b_str(&b, audit_kind_name((enum audit_kind)h->kind));
-	b_char(&b, '"');
+	o = put_raw(o, a->date, a->date_len);
+	*o++ = '.';
+	*o++ = (char)('0' + ms / 100);
+	*o++ = (char)('0' + ms / 10 % 10);
+	*o++ = (char)('0' + ms % 10);
+	o = put_raw(o, kind_json[h->kind], kind_json_len[h->kind]);
+	o = put_client(a, o, h);
 
-	if (h->family != 0) {
-		uint8_t addr[16];
-		memcpy(addr, h->addr, sizeof(addr));
-		if (h->family == 4)
-			cut_prefix(addr, 4, a->ipv4_prefix);
-		else
-			cut_prefix(addr, 16, a->ipv6_prefix);
-		if (h->family == 4) {
-			/* Dotted quad by hand: inet_ntop costs more than the rest of the line. */
-			size_t k = 0;
-			for (int i = 0; i < 4; i++) {
-				unsigned v = addr[i];
-				if (v >= 100)
-					tmp[k++] = (char)('0' + v / 100);
-				if (v >= 10)
-					tmp[k++] = (char)('0' + v / 10 % 10);
-				tmp[k++] = (char)('0' + v % 10);
-				tmp[k++] = '.';
-			}
-			b_field(&b, "client", tmp, k - 1);
-		} else if (inet_ntop(AF_INET6, addr, tmp, sizeof(tmp)) != NULL) {
-			b_field(&b, "client", tmp, strlen(tmp));
-		}
-	}
-	b_str(&b, h->transport == AUDIT_TCP ? ",\"transport\":\"tcp\"" : ",\"transport\":\"udp\"");
-
-	const uint8_t *qname = (const uint8_t *)t;
+	const uint8_t *qname = t;
 	t += h->qname_len;
 	if (h->has_qname) {
-		b_str(&b, ",\"qname\":\"");
-		b_name(&b, qname, h->qname_len, true);
-		b_str(&b, "\",\"qtype\":\"");
-		b_qtype(&b, h->qtype);
-		b_char(&b, '"');
+		o = put_str(o, ",\"qname\":\"");
+		o = put_name(o, qname, h->qname_len, true);
+		o = put_qtype(o, h->qtype);
 	}
 	if (h->target_len > 0) {
-		b_str(&b, ",\"target\":\"");
-		b_name(&b, (const uint8_t *)t, h->target_len, true);
-		b_char(&b, '"');
+		o = put_str(o, ",\"target\":\"");
+		o = put_name(o, t, h->target_len, true);
+		*o++ = '"';
 	}
 	t += h->target_len;
 	if (h->ename_len > 0) {
-		b_str(&b, ",\"entry\":\"");
-		b_name(&b, (const uint8_t *)t, h->ename_len, false);
-		b_char(&b, '"');
+		o = put_str(o, ",\"entry\":\"");
+		o = put_name(o, t, h->ename_len, false);
+		*o++ = '"';
 	}
 	t += h->ename_len;
-	if (h->entry_len > 0)
-		b_field(&b, "entry", t, h->entry_len);
-	t += h->entry_len;
-	if (h->list_len > 0)
-		b_field(&b, h->origin == ORIGIN_ZONE ? "zone" : "list", t, h->list_len);
-	t += h->list_len;
-	if (h->line > 0) {
-		char digits[12];
-		size_t k = sizeof(digits);
-		unsigned v = h->line;
-		/* A list's line is its `lists:` item's, not the matched name's: named so that it is
-		 * not read as the deciding entry's place (which is in the list file, "list"). */
-		if (h->origin == ORIGIN_LIST) {
-			b_str(&b, ",\"list-item-line\":");
-		} else {
-			b_raw(&b, a->file_field, a->file_field_len);
-			b_str(&b, ",\"line\":");
-		}
-		do
-			digits[--k] = (char)('0' + v % 10);
-		while ((v /= 10) != 0);
-		b_raw(&b, digits + k, sizeof(digits) - k);
-	}
-	if (h->action_len > 0)
-		b_field(&b, "action", t, h->action_len);
-	t += h->action_len;
-	if (h->reason_len > 0)
-		b_field(&b, "reason", t, h->reason_len);
-	t += h->reason_len;
-	if (h->ref_len > 0)
-		b_field(&b, "ref", t, h->ref_len);
-	b.cap += 2; /* the bytes kept back for the closing brace and newline */
-	b_str(&b, "}\n");
-	return b.n;
+	return put_tail_cached(a, o, t, h->tail_len);
 }
 
 /* ---- writer thread ------------------------------------------------------------------------- */
@@ -539,11 +788,11 @@ static bool drain(struct audit *a)
 				tail += r->mask + 1 - pos;
 				continue;
 			}
-			size_t n = format_line(a, h);
-			if (a->out_len + n > OUT_CAP)
+			size_t bound = line_bound(a, (size_t)h->qname_len + h->target_len +
+				h->ename_len, h->tail_len);
+			if (a->out_len + bound > a->out_cap)
 				out_flush(a);
-			memcpy(a->out + a->out_len, a->line, n);
-			a->out_len += n;
+			a->out_len = (size_t)(put_line(a, a->out + a->out_len, h) - a->out);
 			tail += h->size;
 			atomic_store_explicit(&r->tail, tail, memory_order_release);
 			any = true;
@@ -617,26 +866,38 @@ struct audit *audit_new(const struct audit_options *opt)
 	pthread_cond_init(&a->wake, &ca);
 	pthread_cond_init(&a->passed, NULL);
 	pthread_condattr_destroy(&ca);
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned bits4 = a->ipv4_prefix > i * 8 ? a->ipv4_prefix - i * 8 : 0;
+		unsigned bits6 = a->ipv6_prefix > i * 8 ? a->ipv6_prefix - i * 8 : 0;
+		if (i < 4)
+			a->mask4[i] = bits4 >= 8 ? 0xff : (uint8_t)(0xff00u >> bits4);
+		a->mask6[i] = bits6 >= 8 ? 0xff : (uint8_t)(0xff00u >> bits6);
+	}
 	a->path = strdup(opt->path);
-	a->out = malloc(OUT_CAP);
-	a->line = malloc(LINE_MAX_BYTES);
 	a->rings = aligned_alloc(64, sizeof(*a->rings) * a->producers);
+	a->wtails = calloc(WTAIL_SLOTS, sizeof(*a->wtails));
+	a->clients = calloc(CLIENT_SLOTS, sizeof(*a->clients));
 	const char *cp = opt->config_path ? opt->config_path : "";
-	size_t fcap = 16 + 6 * strlen(cp);
-	a->file_field = malloc(fcap);
-	if (a->path == NULL || a->file_field == NULL || a->out == NULL || a->line == NULL ||
-	    a->rings == NULL)
+	a->file_field = malloc(16 + 6 * strlen(cp));
+	if (a->path == NULL || a->file_field == NULL || a->rings == NULL || a->wtails == NULL ||
+	    a->clients == NULL)
 		goto fail_mem;
-	struct buf fb = { .p = a->file_field, .cap = fcap };
-	b_field(&fb, "file", cp, strlen(cp));
-	a->file_field_len = fb.n;
+	a->file_field_len = (size_t)(put_field(a->file_field, "file", cp, strlen(cp)) -
+		a->file_field);
+	/* room for one more line of the longest kind once OUT_CAP is reached */
+	a->out_cap = OUT_CAP + line_bound(a, 3 * NAME_MAX_BYTES,
+		sizeof(struct tail_head) + 5 * AUDIT_TEXT_MAX);
+	a->out = malloc(a->out_cap);
+	if (a->out == NULL)
+		goto fail_mem;
 	memset(a->rings, 0, sizeof(*a->rings) * a->producers);
 	while (cap < opt->ring_bytes && cap < ((size_t)1 << 30))
 		cap <<= 1;
 	for (unsigned i = 0; i < a->producers; i++) {
 		a->rings[i].buf = malloc(cap);
 		a->rings[i].mask = cap - 1;
-		if (a->rings[i].buf == NULL)
+		a->rings[i].tails = calloc(PTAIL_SLOTS, sizeof(struct ptail));
+		if (a->rings[i].buf == NULL || a->rings[i].tails == NULL)
 			goto fail_mem;
 	}
 	a->fd = open_log(a->path);
@@ -744,11 +1005,14 @@ void audit_free(struct audit *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	if (a->rings != NULL)
-		for (unsigned i = 0; i < a->producers; i++)
+		for (unsigned i = 0; i < a->producers; i++) {
 			free(a->rings[i].buf);
+			free(a->rings[i].tails);
+		}
 	free(a->rings);
 	free(a->out);
-	free(a->line);
+	free(a->wtails);
+	free(a->clients);
 	free(a->path);
 	free(a->file_field);
 	pthread_cond_destroy(&a->wake);

@@ -160,6 +160,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		int got = mmsg_recv(fd, l->in, UDP_BATCH);
 		if (got <= 0)
 			break; /* EAGAIN, or an error that the next readiness will report again */
+		observe_batch_begin(l->env.observe);
 		unsigned nout = 0;
 		/* The clock only for the rate limits: with one datagram per wakeup, reading it
 		 * for nothing was a visible part of the wakeup. */
@@ -196,6 +197,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (got < UDP_BATCH)
 			break;
 	}
+	observe_batch_end(l->env.observe);
 	sendq_batch_end(l->env.sendq);
 }
 

@@ -8,18 +8,58 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "client.h"
 #include "value.h"
 
+/* The texts of a line that come from the deciding rule (KEY), for audit_log to pack once. */
+static void rule_texts(const void *key, struct audit_event *ev)
+{
+	const struct policy_rule *rule = key;
+
+	ev->list = rule->list;
+	ev->line = rule->line;
+	ev->action = value_action_name(rule->action);
+	ev->reason = rule->reason;
+	ev->ref = rule->ref;
+	if (rule->source == POLICY_FROM_ZONE) { /* the zone's name is in rule->name */
+		ev->zone = rule->name;
+		ev->line = 0;
+	}
+	if (rule->list == NULL && rule->source != POLICY_FROM_ZONE)
+		ev->entry = rule->name;
+}
+
 void observe_init(struct observe *o, const struct config *cfg, struct audit *audit,
 	struct dnstap *dnstap, struct stats *stats, unsigned index)
 {
-	*o = (struct observe){ .audit = audit, .dnstap = dnstap, .stats = stats, .index = index };
+	*o = (struct observe){ .audit = audit, .dnstap = dnstap, .stats = stats, .index = index,
+		.batch_ms = -1, .blocked = { .texts = rule_texts } };
 	o->audit_kind[AUDIT_BLOCKED] = cfg->audit_blocked;
 	o->audit_kind[AUDIT_CNAME_BLOCKED] = cfg->audit_cname_blocked;
 	o->audit_kind[AUDIT_ACL_DENIED] = cfg->audit_acl_denied;
 	o->audit_kind[AUDIT_RATE_LIMITED] = cfg->audit_rate_limited;
+}
+
+void observe_policy_changed(struct observe *o)
+{
+	if (o->audit != NULL)
+		audit_forget(o->audit, o->index);
+}
+
+/* The time for an audit line: the batch's (read at its first line), or 0 (audit_log reads it). */
+static int64_t line_time(struct observe *o, bool tcp)
+{
+	struct timespec ts;
+
+	if (tcp || o->batch_ms < 0)
+		return 0;
+	if (o->batch_ms == 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		o->batch_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	}
+	return o->batch_ms;
 }
 
 static void tap(struct observe *o, struct dnstap_msg *m)
@@ -28,7 +68,7 @@ static void tap(struct observe *o, struct dnstap_msg *m)
 		stats_inc(o->stats, STAT_DNSTAP_DROPPED);
 }
 
-static void audit(struct observe *o, const struct audit_event *ev)
+static inline void audit(struct observe *o, const struct audit_event *ev)
 {
 	if (!audit_log(o->audit, o->index, ev))
 		stats_inc(o->stats, STAT_AUDIT_DROPPED);
@@ -70,23 +110,24 @@ void observe_blocked_slow(struct observe *o, const struct client_ref *c,
 	enum audit_kind kind = target != NULL ? AUDIT_CNAME_BLOCKED : AUDIT_BLOCKED;
 
 	if (observe_audit(o, kind)) {
-		struct audit_event ev = { .kind = kind, .transport = c->conn ? AUDIT_TCP : AUDIT_UDP,
-			.client = c->addr, .qname = q->packet + WIRE_HEADER_LEN,
-			.qname_len = q->qname_len, .qtype = q->qtype, .target = target,
-			.target_len = target_len, .list = rule->list, .line = rule->line,
-			.action = value_action_name(rule->action), .reason = rule->reason,
-			.ref = rule->ref };
-		if (rule->source == POLICY_FROM_ZONE) { /* the zone's name is in rule->name */
-			ev.zone = rule->name;
-			ev.line = 0;
-		}
-		if (rule->list != NULL || rule->source == POLICY_FROM_ZONE) {
-			ev.entry_name = matched + match_offset;
-			ev.entry_name_len = matched_len - match_offset;
-		} else {
-			ev.entry = rule->name;
-		}
-		audit(o, &ev);
+		/* Every text past the names comes from RULE: rule_texts, once per rule. The event
+		 * is the worker's own (observe_init), filled in here, its texts always NULL. */
+		struct audit_event *ev = &o->blocked;
+		ev->kind = kind;
+		ev->transport = c->conn ? AUDIT_TCP : AUDIT_UDP;
+		ev->client = c->addr;
+		ev->qname = q->packet + WIRE_HEADER_LEN;
+		ev->qname_len = q->qname_len;
+		ev->qtype = q->qtype;
+		ev->target = target;
+		ev->target_len = target_len;
+		ev->time_ms = line_time(o, c->conn != NULL);
+		ev->tail_key = rule;
+		/* a list's or a zone's entry is the name matched, not a text of the rule */
+		bool named = rule->list != NULL || rule->source == POLICY_FROM_ZONE;
+		ev->entry_name = named ? matched + match_offset : NULL;
+		ev->entry_name_len = named ? matched_len - match_offset : 0;
+		audit(o, ev);
 	}
 	if (n > 0 && observe_tap(o, DNSTAP_CLIENT_RESPONSE)) {
 		struct dnstap_policy p = { .rule = rule->name, .has_action = true,
@@ -109,7 +150,7 @@ void observe_refused_slow(struct observe *o, const struct sockaddr *client, bool
 		struct audit_event ev = { .kind = kind, .transport = tcp ? AUDIT_TCP : AUDIT_UDP,
 			.client = client, .qname = question ? pkt + WIRE_HEADER_LEN : NULL,
 			.qname_len = question ? q.qname_len : 0, .qtype = question ? q.qtype : 0,
-			.action = action,
+			.action = action, .time_ms = line_time(o, tcp),
 			.entry = kind == AUDIT_ACL_DENIED ? "allow-from" : "rate-limit-qps" };
 		audit(o, &ev);
 	}

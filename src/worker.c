@@ -282,6 +282,7 @@ static void mail_cb(evutil_socket_t fd, short what, void *arg)
 		take_settings(w);
 	if (bits & WORKER_MAIL_POLICY) {
 		proxy_policy_changed(w->proxy);
+		observe_policy_changed(&w->observe);
 		atomic_store(&w->seen_gen, atomic_load(w->sh.policy_gen));
 		w->sh.ack_cb(w->sh.ack_arg);
 	}
