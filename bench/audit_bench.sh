@@ -128,7 +128,7 @@ run() {
 	qps=$(sed -n 's/^ *Queries per second: *\([0-9.]*\).*/\1/p' "$out")
 	done_q=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$out")
 	us=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="${done_q:-0}" \
-		'BEGIN { printf "%.2f", n > 0 ? t * 1e6 / hz / n : 0 }')
+		'BEGIN { printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0) }')
 	if [ "$mode" = on ]; then
 		lines=$(grep -c '"qname":"q[0-9]*\.' "$audit")
 		dropped=$(sed -n 's/.* audit-dropped=\([0-9]*\).*/\1/p' <<<"$st")

@@ -166,6 +166,135 @@ static void test_lines(void)
 	free(got);
 }
 
+/* A rule's texts for tail key KEY (an index into rules[]), counting the look-ups. */
+struct rule_texts {
+	const char *entry, *list, *zone, *action, *reason, *ref;
+	unsigned line;
+};
+static struct rule_texts rules[300];
+static unsigned texts_calls;
+
+static void texts_of(const void *key, struct audit_event *ev)
+{
+	const struct rule_texts *r = key;
+
+	texts_calls++;
+	ev->entry = r->entry;
+	ev->list = r->list;
+	ev->zone = r->zone;
+	ev->action = r->action;
+	ev->reason = r->reason;
+	ev->ref = r->ref;
+	ev->line = r->line;
+}
+
+static char *text_of(unsigned seed, unsigned len, bool odd)
+{
+	char *s = malloc(len + 1);
+
+	for (unsigned i = 0; i < len; i++) {
+		seed = seed * 1103515245u + 12345u;
+		s[i] = (char)('a' + (seed >> 16) % 26);
+		if (odd && (seed >> 8) % 7 == 0)
+			s[i] = "\"\\\n\x01\x7f\xc3"[(seed >> 12) % 6];
+	}
+	s[len] = '\0';
+	return s;
+}
+
+/*
+ * The caches change nothing in the lines: many rules (more than the caches' slots, some texts
+ * too long for them, some with bytes to escape, question names with and without such bytes),
+ * each logged many times, give byte for byte the file the same events give without tail keys;
+ * a rule's texts are looked up once, and again only after audit_forget.
+ */
+static void test_caches(void)
+{
+	char p1[256], p2[256];
+	snprintf(p1, sizeof(p1), "%s/keyed.log", dir);
+	snprintf(p2, sizeof(p2), "%s/plain.log", dir);
+	struct audit_options o = { .path = p1, .config_path = "/etc/blokir/\"odd\".yaml",
+		.producers = 1, .ring_bytes = 32 << 20, .ipv4_prefix = 24, .ipv6_prefix = 56 };
+	struct audit *keyed = audit_new(&o);
+	o.path = p2;
+	struct audit *plain = audit_new(&o);
+	static const char *const actions[] = { "nxdomain", "redirect", "refused", "drop" };
+	size_t n = sizeof(rules) / sizeof(rules[0]);
+	uint8_t q[256];
+	char qtext[64];
+	bool same_texts = true;
+
+	if (!ok(keyed != NULL && plain != NULL, "two audit logs open"))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct rule_texts *r = &rules[i];
+		unsigned origin = i % 3, len = i % 50 == 0 ? 700 : 5 + i % 40;
+		r->entry = origin == 0 ? text_of((unsigned)i, 4 + i % 20, i % 4 == 0) : NULL;
+		r->list = origin == 1 ? text_of((unsigned)i + 1000, 20, false) : NULL;
+		r->zone = origin == 2 ? text_of((unsigned)i + 2000, 12, i % 5 == 0) : NULL;
+		r->action = actions[i % 4];
+		r->reason = i % 3 != 1 ? text_of((unsigned)i + 3000, len, i % 4 == 1) : NULL;
+		r->ref = i % 2 ? text_of((unsigned)i + 4000, 9, false) : NULL;
+		r->line = origin == 2 ? 0 : 10 + (unsigned)i;
+	}
+	texts_calls = 0;
+	for (unsigned k = 0; k < 6000; k++) {
+		size_t ri = k % 7 ? k % 17 : (k * 7919u) % n; /* a few hot rules, the rest cold */
+		struct rule_texts *r = &rules[ri];
+		snprintf(qtext, sizeof(qtext), "q%u.%s.example", k % 97, k % 13 ? "www" : "w(w)w");
+		size_t ql = wire(qtext, q);
+		struct sockaddr_in c4 = v4(k % 3 ? "192.0.2.77" : "198.51.100.9");
+		struct sockaddr_in6 c6 = v6(k % 2 ? "2001:db8::1" : "2001:db8:0:ff::7");
+		struct audit_event ev = { .kind = (enum audit_kind)(k % AUDIT_KIND_COUNT),
+			.transport = k % 5 ? AUDIT_UDP : AUDIT_TCP,
+			.client = k % 4 ? (struct sockaddr *)&c4 : (struct sockaddr *)&c6,
+			.qname = q, .qname_len = ql, .qtype = (uint16_t)(k % 300),
+			.entry_name = r->entry == NULL ? q + 1 + q[0] : NULL,
+			.entry_name_len = r->entry == NULL ? ql - 1 - q[0] : 0,
+			.time_ms = 1502323200000 + k * 37 };
+		struct audit_event full = ev;
+		texts_of(r, &full);
+		texts_calls--;
+		ev.tail_key = r;
+		ev.texts = texts_of;
+		if (!audit_log(keyed, 0, &ev) || !audit_log(plain, 0, &full))
+			same_texts = false;
+	}
+	ok(same_texts, "6000 events logged to both");
+	unsigned calls = texts_calls;
+	ok(calls >= 17 && calls < 1500, "texts looked up once per rule and cache slot (%u)", calls);
+	struct audit_event ev = { .kind = AUDIT_BLOCKED, .tail_key = &rules[1], .texts = texts_of,
+		.time_ms = 1502323300000 };
+	audit_log(keyed, 0, &ev);
+	audit_log(keyed, 0, &ev);
+	is_int(texts_calls, calls, "a cached rule: no look-up");
+	audit_forget(keyed, 0);
+	audit_log(keyed, 0, &ev);
+	is_int(texts_calls, calls + 1, "after audit_forget the texts are looked up again");
+	texts_of(&rules[1], &ev);
+	ev.tail_key = NULL;
+	ev.texts = NULL;
+	for (int i = 0; i < 3; i++)
+		audit_log(plain, 0, &ev);
+	audit_free(keyed);
+	audit_free(plain);
+	size_t l1, l2;
+	char *a1 = slurp(p1, &l1), *a2 = slurp(p2, &l2);
+	ok(a1 != NULL && a2 != NULL && l1 == l2 && memcmp(a1, a2, l1) == 0,
+		"the lines with the caches are byte for byte those without (%zu bytes)", l1);
+	ok(a1 != NULL && strstr(a1, "\"qname\":\"q1.w\\\\(w\\\\)w.example.\"") != NULL,
+		"a name with bytes to escape is escaped");
+	free(a1);
+	free(a2);
+	for (size_t i = 0; i < n; i++) {
+		free((char *)rules[i].entry);
+		free((char *)rules[i].list);
+		free((char *)rules[i].zone);
+		free((char *)rules[i].reason);
+		free((char *)rules[i].ref);
+	}
+}
+
 struct burst {
 	struct audit *a;
 	unsigned producer;
@@ -301,6 +430,7 @@ int main(void)
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	test_lines();
+	test_caches();
 	test_rotate();
 	test_stuck_writer();
 	test_bad_path();
