@@ -19,8 +19,10 @@
 # the audit log costs (the worker's copy into the ring and the writer's formatting and write(2))
 # is paid from the server's own core, as on a server whose cores are all busy with queries: the
 # load generator's core is not shared with the writer, so its cost is not hidden in (or
-# inflated by) dnsperf's. PIN=0 pins nothing (the old behaviour). The CPU-per-answer column
-# shows the cost also when dnsperf, not blokir, is the bottleneck.
+# inflated by) dnsperf's. PIN=2 is the same but moves the audit writer thread (named
+# blokir-audit) to CPU 0 beside dnsperf: the worker's core then pays only the worker's part, as
+# on a server with a core to spare for the writer. PIN=0 pins nothing (the old behaviour). The
+# CPU-per-answer column shows the cost also when dnsperf, not blokir, is the bottleneck.
 #
 # CALLGRIND=1 then counts instructions under callgrind (load-independent: the figures to trust
 # on a shared machine): blokir with one worker, CG_SMALL and then CG_LARGE blocked queries at a
@@ -33,7 +35,7 @@
 #   ROUNDS=N       interleaved off/on rounds (default 6; REPS=N is the old name). 0: none (only
 #                  the callgrind counts, with CALLGRIND=1)
 #   DURATION=S     seconds per dnsperf run (default 5)
-#   PIN=0|1        placement, see above (default 1; needs taskset and 2 CPUs)
+#   PIN=0|1|2      placement, see above (default 1; needs taskset and 2 CPUs)
 #   WORKERS=N      blokir workers (default 1)
 #   CLIENTS=N      dnsperf -c (default 4); OUTSTANDING=N dnsperf -q (default 100)
 #   CALLGRIND=1    also the callgrind counts (CG_SMALL/CG_LARGE queries, default 2000/12000)
@@ -68,7 +70,7 @@ ROOT_OPT=()
 [ "$(id -u)" = 0 ] && ROOT_OPT=(--allow-root)
 PIN_SRV=()
 PIN_GEN=()
-if [ "$PIN" = 1 ]; then
+if [ "$PIN" != 0 ]; then
 	if ! command -v taskset >/dev/null || [ "$(nproc)" -lt 2 ]; then
 		echo "audit_bench: PIN=1 needs taskset and 2 CPUs (PIN=0 to run unpinned)" >&2
 		exit 1
@@ -116,6 +118,13 @@ run() {
 	bg "blokir-$mode-$rnd" "${PIN_SRV[@]}" "$BLOKIR" -c "$cfg" --foreground "${ROOT_OPT[@]}"
 	local pid=$BG_PID
 	wait_dns "$pid" "$PORT" t.me 20 || { log "blokir ($mode) did not come up"; exit 1; }
+	if [ "$PIN" = 2 ] && [ "$mode" = on ]; then
+		local task
+		for task in /proc/"$pid"/task/*; do
+			[ "$(cat "$task/comm" 2>/dev/null)" = blokir-audit ] &&
+				taskset -p -c 0 "${task##*/}" >/dev/null
+		done
+	fi
 	out=$TMP/dnsperf-$mode-$rnd.txt
 	t0=$(cpu_ticks "$pid")
 	"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$PORT" -d "$QF" -l "$DURATION" -c "$CLIENTS" \
@@ -145,6 +154,7 @@ if [ "$ROUNDS" -gt 0 ]; then
 	echo "blokir audit-log benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src include 2>/dev/null || echo '+dirty'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "command: ROUNDS=$ROUNDS DURATION=$DURATION PIN=$PIN WORKERS=$WORKERS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING bench/audit_bench.sh"
 	[ "$PIN" = 1 ] && echo "placement: dnsperf on CPU 0; blokir (worker, audit writer, main thread) on CPU 1"
+	[ "$PIN" = 2 ] && echo "placement: dnsperf and the audit writer on CPU 0; blokir's worker and main thread on CPU 1"
 	awk -F'\t' '
 		{ qps[$2, $1] = $3; ans[$2, $1] = $4; cpu[$2, $1] = $7; if ($2 > n) n = $2 }
 		$1 == "on" { lines[$2] = $5; drop[$2] = $6 }

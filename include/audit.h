@@ -70,8 +70,8 @@ struct audit_event {
 	int64_t time_ms;                /* unix milliseconds; 0: now (CLOCK_REALTIME) */
 	const void *tail_key;           /* NULL, or what ENTRY, LIST, ZONE, LINE, ACTION, REASON and
 	                                   REF are a function of (the deciding rule): the producer
-	                                   then copies them as one block it packed at the key's
-	                                   first event. The caller guarantees that a key stands for
+	                                   then hands them to the writer once, and later lines only
+	                                   refer to them. The caller guarantees that a key stands for
 	                                   the same texts until its audit_forget (see there). */
 	audit_texts_cb *texts;          /* with TAIL_KEY, or NULL: gives those texts for the key
 	                                   when they are not packed yet; the event's own are then

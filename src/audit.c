@@ -9,16 +9,20 @@
  * the formatting (JSON escaping, presentation names, addresses, the date) all happens on the
  * writer thread, which wakes every WRITER_TICK_MS and writes each pass with few write(2) calls.
  *
- * What makes both sides cheap is that most of a line depends on the deciding entry alone. A
- * record ends in its "tail": the entry's texts (entry, list or zone, action, reason, ref) behind
- * a small header with their lengths, the line and the origin. The producer packs a rule's tail
- * once into a small cache keyed by the caller's tail_key and then copies it as one block (no
- * strlen, one memcpy); the writer formats a tail once into a cache keyed by the tail's bytes
- * (a memcmp of the raw texts is far cheaper than escaping them) and then copies the JSON. The
- * writer's cache needs no invalidation: equal bytes give equal JSON. The rest of a line (date,
- * client, question) has its own shortcuts: the date part once a second, the client and transport
- * from a cache keyed by the (cut) address, question names without any byte to escape (nearly all)
- * copied label by label.
+ * What makes both sides cheap is that most of a line depends on the deciding entry alone: its
+ * "tail", the entry's texts (entry, list or zone, action, reason, ref) behind a small header with
+ * their lengths, the line and the origin. For an event with a tail_key (the deciding rule) the
+ * producer picks one of TAIL_SLOTS slots by the key; the first time (or when the slot held
+ * another key) it writes a REC_TAIL record that sets the slot to the packed tail, and the line's
+ * record, like every later one for that key, just names the slot: no strlen, no copy of the
+ * texts. The writer formats a REC_TAIL's tail once into that ring's slot and copies the JSON into
+ * each line naming it; records of one ring are read in order, so a line always finds the tail
+ * its producer set. Other tails (no key, or too long for a slot's JSON) travel in the line's
+ * record and are formatted through a cache keyed by the tail's bytes (a memcmp of the raw texts
+ * is far cheaper than escaping them; equal bytes give equal JSON, so it needs no invalidation).
+ * The rest of a line has its own shortcuts: the date part once a second, the client and
+ * transport from a cache keyed by the (cut) address, question names without any byte to escape
+ * (nearly all) copied label by label.
  */
 #include "audit.h"
 
@@ -43,9 +47,11 @@
 #define NAME_MAX_BYTES 255        /* a wire name as recorded (longer ones are not recorded) */
 #define NAME_JSON_MAX (5 * NAME_MAX_BYTES + 2) /* "\\ddd" in JSON is 5 bytes for 1 */
 
-/* Producer's cache of packed tails, per ring: direct-mapped by the caller's key. */
-#define PTAIL_SLOTS 64
-#define PTAIL_BYTES 240
+/* Tails the writer holds formatted for a ring, in slots the producer picks by the caller's
+ * key (direct-mapped). */
+#define TAIL_SLOTS 64
+#define TAIL_JSON_MAX 2048
+#define REC_TAIL 0xff             /* rec.kind of a record that sets a slot, not a line */
 /* Writer's cache of formatted tails: direct-mapped by a hash of the tail's bytes. */
 #define WTAIL_SLOTS 256
 #define WTAIL_KEY_MAX 256
@@ -62,31 +68,36 @@ enum { ORIGIN_YAML, ORIGIN_LIST, ORIGIN_ZONE };
 struct rec {
 	uint32_t size;          /* whole record, a multiple of 8; RING_WRAP: skip to the start */
 	uint8_t kind, transport, family, qname_len;
-	uint8_t target_len, has_qname, ename_len, pad;
+	uint8_t target_len, has_qname, ename_len;
+	uint8_t slot;           /* 1 + the tail slot the line's tail is in, or 0: it follows the
+	                           names; REC_TAIL: the slot it sets */
 	uint16_t qtype, tail_len;
 	int64_t time_ms;
 	uint8_t addr[16];
 };
 
-/* The start of a tail (unaligned in the ring: read with memcpy); its texts follow in this order. */
+/* The start of a tail (unaligned after the names: read with memcpy); its texts follow in this
+ * order. */
 struct tail_head {
 	uint32_t line;
 	uint16_t entry_len, list_len, action_len, reason_len, ref_len;
 	uint8_t origin, pad;
 };
 
-struct ptail {
-	const void *key;                  /* NULL: empty */
+struct slot_json {
 	size_t len;
-	uint8_t bytes[PTAIL_BYTES];       /* the packed tail: struct tail_head, then its texts */
+	char json[TAIL_JSON_MAX];         /* the tail formatted: the entry's fields to "}\n" */
 };
 
 struct ring {
 	_Alignas(64) _Atomic size_t head; /* producer's */
 	size_t tail_seen;                 /* producer's cached copy of tail */
-	struct ptail *tails;              /* producer's; owned, PTAIL_SLOTS */
+	const void **keys;                /* producer's; owned, TAIL_SLOTS: the key whose tail each
+	                                     slot holds (once the writer gets to it), or NULL */
+	size_t json_room;                 /* producer's copy of the tails' room (see tail_fits) */
 	_Alignas(64) _Atomic size_t tail; /* writer's */
 	size_t done;                      /* writer: tail as of the last completed write */
+	struct slot_json *slots;          /* writer's; owned, TAIL_SLOTS */
 	uint8_t *buf;                     /* owned */
 	size_t mask;
 };
@@ -145,7 +156,7 @@ const char *audit_kind_name(enum audit_kind kind)
 	return (unsigned)kind < AUDIT_KIND_COUNT ? kind_names[kind] : NULL;
 }
 
-static int64_t now_ms(void)
+static int64_t __attribute__((noinline)) now_ms(void) /* its frame off the hot path */
 {
 	struct timespec ts;
 
@@ -194,9 +205,16 @@ static void tail_pack(const struct audit_event *ev, const struct tail_head *th, 
 	put(p, ev->ref, th->ref_len);
 }
 
-static size_t ptail_slot(const void *key)
+static size_t tail_slot(const void *key)
 {
-	return (size_t)(((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15u) >> 58) % PTAIL_SLOTS;
+	return (size_t)(((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15u) >> 58) % TAIL_SLOTS;
+}
+
+/* Whether a tail of LEN bytes surely fits a slot formatted (6 bytes out for a text byte, the
+ * file field, the keys and the line number): ROOM is TAIL_JSON_MAX less the fixed part. */
+static bool tail_fits(size_t len, size_t room)
+{
+	return 6 * len <= room;
 }
 
 /* The bytes of EV's names that the record keeps (a longer name than a wire name is none). */
@@ -231,7 +249,7 @@ static inline uint8_t *ring_reserve(struct ring *r, size_t *head, size_t need)
 
 /* Record EV's fixed part and names at P (reserved, NEED bytes); returns where the tail goes. */
 static inline uint8_t *put_rec(uint8_t *p, const struct audit_event *ev, size_t need,
-	size_t qlen, size_t tlen, size_t elen, size_t tail_len)
+	size_t qlen, size_t tlen, size_t elen, size_t tail_len, unsigned slot)
 {
 	/* Field by field, not as a whole: the writer reads no more of ADDR than FAMILY says and
 	 * nothing of PAD, so there is nothing to clear first. */
@@ -246,6 +264,7 @@ static inline uint8_t *put_rec(uint8_t *p, const struct audit_event *ev, size_t 
 	h->ename_len = (uint8_t)elen;
 	h->qtype = ev->qtype;
 	h->tail_len = (uint16_t)tail_len;
+	h->slot = (uint8_t)slot;
 	h->time_ms = ev->time_ms != 0 ? ev->time_ms : now_ms();
 	if (ev->client != NULL && ev->client->sa_family == AF_INET) {
 		h->family = 4;
@@ -276,17 +295,17 @@ static bool __attribute__((noinline)) log_texts(struct ring *r, const struct aud
 
 	if (p == NULL)
 		return false;
-	tail_pack(txt, &th, put_rec(p, ev, need, qlen, tlen, elen, tail_len));
+	tail_pack(txt, &th, put_rec(p, ev, need, qlen, tlen, elen, tail_len, 0));
 	atomic_store_explicit(&r->head, head, memory_order_release);
 	return true;
 }
 
 /*
- * A key not in the producer's cache: its texts (from the texts callback, if any) packed into
- * slot PT, and 1 returned; or, when they are too long for a slot, the record made the general
- * way: 0 (dropped) or 2 (logged).
+ * A key whose tail the writer does not hold: a record that sets its slot (the texts from the
+ * callback, if any), then the line, both published at once; or, when the tail is too long for
+ * a slot, the line made the general way.
  */
-static int __attribute__((noinline)) ptail_miss(struct ring *r, struct ptail *pt,
+static bool __attribute__((noinline)) log_new_key(struct ring *r, size_t slot,
 	const struct audit_event *ev, size_t elen)
 {
 	struct audit_event given = { .kind = ev->kind };
@@ -297,13 +316,25 @@ static int __attribute__((noinline)) ptail_miss(struct ring *r, struct ptail *pt
 		ev->texts(ev->tail_key, &given);
 		txt = &given;
 	}
-	size_t len = tail_measure(txt, &th);
-	if (len > PTAIL_BYTES)
-		return log_texts(r, ev, txt, elen) ? 2 : 0;
-	tail_pack(txt, &th, pt->bytes);
-	pt->key = ev->tail_key;
-	pt->len = len;
-	return 1;
+	size_t tail_len = tail_measure(txt, &th);
+	if (!tail_fits(tail_len, r->json_room))
+		return log_texts(r, ev, txt, elen);
+	size_t qlen = name_bytes(ev->qname, ev->qname_len);
+	size_t tlen = name_bytes(ev->target, ev->target_len);
+	size_t def = (sizeof(struct rec) + tail_len + 7) & ~(size_t)7;
+	size_t need = (sizeof(struct rec) + qlen + tlen + elen + 7) & ~(size_t)7;
+	size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint8_t *d = ring_reserve(r, &head, def), *p = d != NULL ? ring_reserve(r, &head, need) : NULL;
+	if (p == NULL)
+		return false; /* neither is published, the slot stays as the writer has it */
+	struct rec *dh = (struct rec *)(void *)d;
+	*dh = (struct rec){ .size = (uint32_t)def, .kind = REC_TAIL, .slot = (uint8_t)slot,
+		.tail_len = (uint16_t)tail_len };
+	tail_pack(txt, &th, (uint8_t *)(dh + 1));
+	put_rec(p, ev, need, qlen, tlen, elen, 0, (unsigned)slot + 1);
+	atomic_store_explicit(&r->head, head, memory_order_release);
+	r->keys[slot] = ev->tail_key;
+	return true;
 }
 
 bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
@@ -313,31 +344,28 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 
 	if (ev->tail_key == NULL)
 		return log_texts(r, ev, ev, elen);
-	struct ptail *pt = &r->tails[ptail_slot(ev->tail_key)];
-	if (pt->key != ev->tail_key) {
-		int rc = ptail_miss(r, pt, ev, elen);
-		if (rc != 1)
-			return rc == 2;
-	}
-	/* The common case: the texts are one block in the cache. */
+	size_t slot = tail_slot(ev->tail_key);
+	if (r->keys[slot] != ev->tail_key)
+		return log_new_key(r, slot, ev, elen);
+	/* The common case: the writer holds the tail; the record is the names only. */
 	size_t qlen = name_bytes(ev->qname, ev->qname_len);
 	size_t tlen = name_bytes(ev->target, ev->target_len);
-	size_t need = (sizeof(struct rec) + qlen + tlen + elen + pt->len + 7) & ~(size_t)7;
+	size_t need = (sizeof(struct rec) + qlen + tlen + elen + 7) & ~(size_t)7;
 	size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint8_t *p = ring_reserve(r, &head, need);
 	if (p == NULL)
 		return false;
-	memcpy(put_rec(p, ev, need, qlen, tlen, elen, pt->len), pt->bytes, pt->len);
+	put_rec(p, ev, need, qlen, tlen, elen, 0, (unsigned)slot + 1);
 	atomic_store_explicit(&r->head, head, memory_order_release);
 	return true;
 }
 
 void audit_forget(struct audit *a, unsigned producer)
 {
-	struct ptail *t = a->rings[producer].tails;
+	const void **k = a->rings[producer].keys;
 
-	for (size_t i = 0; i < PTAIL_SLOTS; i++)
-		t[i].key = NULL;
+	for (size_t i = 0; i < TAIL_SLOTS; i++)
+		k[i] = NULL;
 }
 
 /* ---- formatting (writer thread) ------------------------------------------------------------ */
@@ -635,8 +663,9 @@ static char *put_client(struct audit *a, char *o, const struct rec *h)
 	return put_raw(o, c->json, c->len);
 }
 
-/* Formats record H (followed by its names and tail) as one line at O; returns its end. */
-static char *put_line(struct audit *a, char *o, const struct rec *h)
+/* Formats record H of ring R (followed by its names and tail) as one line at O; returns its
+ * end. */
+static char *put_line(struct audit *a, const struct ring *r, char *o, const struct rec *h)
 {
 	const uint8_t *t = (const uint8_t *)(h + 1);
 	int64_t sec = h->time_ms / 1000;
@@ -679,6 +708,8 @@ static char *put_line(struct audit *a, char *o, const struct rec *h)
 		*o++ = '"';
 	}
 	t += h->ename_len;
+	if (h->slot != 0)
+		return put_raw(o, r->slots[h->slot - 1].json, r->slots[h->slot - 1].len);
 	return put_tail_cached(a, o, t, h->tail_len);
 }
 
@@ -788,11 +819,20 @@ static bool drain(struct audit *a)
 				tail += r->mask + 1 - pos;
 				continue;
 			}
+			if (h->kind == REC_TAIL) {
+				/* A slot's new tail: formatted once for the lines that follow. */
+				struct slot_json *sj = &r->slots[h->slot];
+				sj->len = (size_t)(put_tail(a, sj->json, (const uint8_t *)(h + 1)) -
+					sj->json);
+				tail += h->size;
+				atomic_store_explicit(&r->tail, tail, memory_order_release);
+				continue;
+			}
 			size_t bound = line_bound(a, (size_t)h->qname_len + h->target_len +
-				h->ename_len, h->tail_len);
+				h->ename_len, h->slot != 0 ? TAIL_JSON_MAX : h->tail_len);
 			if (a->out_len + bound > a->out_cap)
 				out_flush(a);
-			a->out_len = (size_t)(put_line(a, a->out + a->out_len, h) - a->out);
+			a->out_len = (size_t)(put_line(a, r, a->out + a->out_len, h) - a->out);
 			tail += h->size;
 			atomic_store_explicit(&r->tail, tail, memory_order_release);
 			any = true;
@@ -896,8 +936,11 @@ struct audit *audit_new(const struct audit_options *opt)
 	for (unsigned i = 0; i < a->producers; i++) {
 		a->rings[i].buf = malloc(cap);
 		a->rings[i].mask = cap - 1;
-		a->rings[i].tails = calloc(PTAIL_SLOTS, sizeof(struct ptail));
-		if (a->rings[i].buf == NULL || a->rings[i].tails == NULL)
+		a->rings[i].keys = calloc(TAIL_SLOTS, sizeof(*a->rings[i].keys));
+		a->rings[i].slots = calloc(TAIL_SLOTS, sizeof(*a->rings[i].slots));
+		a->rings[i].json_room = a->file_field_len + 128 < TAIL_JSON_MAX ?
+			TAIL_JSON_MAX - a->file_field_len - 128 : 0;
+		if (a->rings[i].buf == NULL || a->rings[i].keys == NULL || a->rings[i].slots == NULL)
 			goto fail_mem;
 	}
 	a->fd = open_log(a->path);
@@ -911,6 +954,8 @@ struct audit *audit_new(const struct audit_options *opt)
 		log_err("audit-log: pthread_create: %s", strerror(err));
 		goto fail;
 	}
+	/* `top -H` and bench/audit_bench.sh (which may place it on a core of its own) tell it apart */
+	pthread_setname_np(a->thread, "blokir-audit");
 	a->started = true;
 	return a;
 fail_mem:
@@ -1007,7 +1052,8 @@ void audit_free(struct audit *a)
 	if (a->rings != NULL)
 		for (unsigned i = 0; i < a->producers; i++) {
 			free(a->rings[i].buf);
-			free(a->rings[i].tails);
+			free(a->rings[i].keys);
+			free(a->rings[i].slots);
 		}
 	free(a->rings);
 	free(a->out);

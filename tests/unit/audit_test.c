@@ -303,17 +303,31 @@ struct burst {
 	_Atomic unsigned accepted, dropped;
 };
 
+/* Burst rules: more of them than the tail slots, so slots change hands all the time. */
+#define BURST_RULES 100
+static char burst_entry[BURST_RULES][16];
+
 static void *burst_main(void *arg)
 {
 	struct burst *b = arg;
-	uint8_t q[256];
-	size_t l = wire("blocked.example", q);
+	uint8_t q[BURST_RULES][256];
+	size_t l[BURST_RULES];
 	struct sockaddr_in c = v4("127.0.0.1");
-	struct audit_event e = { .kind = AUDIT_BLOCKED, .client = (struct sockaddr *)&c,
-		.qname = q, .qname_len = l, .qtype = 1, .entry = "blocked.example", .line = 3,
-		.action = "nxdomain", .reason = "a reason of some length to fill the ring faster" };
+	char name[32];
 
+	for (unsigned k = 0; k < BURST_RULES; k++) {
+		snprintf(name, sizeof(name), "q%u.r%u.example", k, k);
+		l[k] = wire(name, q[k]);
+	}
 	for (unsigned i = 0; b->n ? i < b->n : !atomic_load(b->stop); i++) {
+		/* Rule K's line: its question names K too, so a line with another rule's texts
+		 * (a tail slot read out of turn) would show. */
+		unsigned k = (i * 7u) % BURST_RULES;
+		struct audit_event e = { .kind = AUDIT_BLOCKED, .client = (struct sockaddr *)&c,
+			.qname = q[k], .qname_len = l[k], .qtype = 1, .entry = burst_entry[k],
+			.line = 3, .action = "nxdomain",
+			.reason = "a reason of some length to fill the ring faster",
+			.tail_key = burst_entry[k] };
 		if (audit_log(b->a, b->producer, &e))
 			b->accepted++;
 		else
@@ -399,22 +413,35 @@ static void test_stuck_writer(void)
 	ok(b.dropped > 0, "a full ring drops (%u dropped, %u accepted)", b.dropped, b.accepted);
 	ok(secs < 5.0, "the producer never waited on the writer (%.2f s for %u records)", secs, b.n);
 
-	/* Now drain the pipe: every accepted record comes out as one line. */
-	size_t lines = 0;
-	char buf[65536];
+	/* Now drain the pipe: every accepted record comes out as one line, with its own rule's
+	 * texts although the records that set the tail slots were dropped along with lines. */
+	size_t lines = 0, len = 0, cap = 16 << 20, wrong = 0;
+	char *buf = malloc(cap + 1);
 	int idle = 0;
-	while (idle < 50) {
-		ssize_t r = read(rfd, buf, sizeof(buf));
+	while (idle < 50 && buf != NULL && len < cap) {
+		ssize_t r = read(rfd, buf + len, cap - len);
 		if (r > 0) {
-			for (ssize_t i = 0; i < r; i++)
-				lines += buf[i] == '\n';
+			len += (size_t)r;
 			idle = 0;
 		} else {
 			idle++;
 			usleep(10000);
 		}
 	}
+	for (char *line = buf, *end; buf != NULL && line < buf + len; line = end + 1) {
+		unsigned k1, k2, k3;
+		if ((end = memchr(line, '\n', (size_t)(buf + len - line))) == NULL)
+			break;
+		*end = '\0';
+		lines++;
+		const char *qn = strstr(line, "\"qname\":\"q"), *en = strstr(line, "\"entry\":\"r");
+		if (qn == NULL || en == NULL || sscanf(qn, "\"qname\":\"q%u.r%u.", &k1, &k2) != 2 ||
+		    sscanf(en, "\"entry\":\"r%u.", &k3) != 1 || k1 != k3 || k2 != k3)
+			wrong++;
+	}
+	free(buf);
 	is_int(lines, b.accepted, "every accepted record was written");
+	is_int(wrong, 0, "each line has its own rule's texts");
 	audit_free(b.a);
 	close(rfd);
 }
@@ -429,6 +456,8 @@ int main(void)
 {
 	if (mkdtemp(dir) == NULL)
 		return 1;
+	for (unsigned k = 0; k < BURST_RULES; k++) /* before any burst thread reads them */
+		snprintf(burst_entry[k], sizeof(burst_entry[k]), "r%u.example", k);
 	test_lines();
 	test_caches();
 	test_rotate();
