@@ -72,6 +72,7 @@ struct steer {
 	bool consolidated;
 	bool primed;                 /* the counts below were taken once */
 	bool broken;                 /* the kernel refused: spreading as without steer */
+	bool stuck;                  /* spreading failed (logged once): tried again at each look */
 	bool detach_works;           /* SO_DETACH_REUSEPORT_BPF known to work here */
 	unsigned quiet;              /* consecutive small-load windows while spread */
 	const char *why;             /* the last reason the settings gave against it */
@@ -108,16 +109,24 @@ static void set_state(struct steer *st, bool consolidate, uint64_t busy_one, uin
 	for (size_t i = 0; i < st->nfds; i++) {
 		if ((consolidate ? attach_index(st->fds[i], 0) : spread_one(st, st->fds[i])) == 0)
 			continue;
+		if (!consolidate) {
+			/* Neither detaching nor replacing the program worked where attaching it did
+			   (memory): worker 0 keeps every datagram, and the next look tries again. */
+			if (!st->stuck)
+				log_warn("udp-consolidate: cannot remove the steering program (%s); "
+					"worker 0 still takes all UDP", strerror(errno));
+			st->stuck = true;
+			return;
+		}
 		log_info("udp-consolidate: the kernel refused the steering program (%s); every "
 			"worker takes its share of UDP", strerror(errno));
 		st->broken = true;
-		/* whatever took the program gives it back; a failure here leaves the hash's
-		   fallback program or nothing, both spreading */
+		/* the addresses that took the program give it back */
 		for (size_t j = 0; j < i; j++)
 			spread_one(st, st->fds[j]);
-		consolidate = false;
-		break;
+		return;
 	}
+	st->stuck = false;
 	if (consolidate == st->consolidated)
 		return;
 	st->consolidated = consolidate;
