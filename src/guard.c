@@ -154,7 +154,7 @@ void guard_free(struct guard *g)
 	free(g);
 }
 
-static bool acl_allows(const struct guard *g, const struct sockaddr *sa)
+static inline bool acl_allows(const struct guard *g, const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;

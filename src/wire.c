@@ -262,11 +262,14 @@ enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, struct wire_qu
 
 	if (len < WIRE_HEADER_LEN || (pkt[2] & FLAG_QR))
 		return WIRE_DROP;
+	/* Read once: Q's byte fields may alias PKT as far as the compiler knows, so each store
+	 * would otherwise load the flags again. */
+	unsigned f2 = pkt[2], f3 = pkt[3];
 	q->id = wire_get_id(pkt);
-	q->opcode = (pkt[2] >> 3) & 0x0f;
-	q->rd = (pkt[2] & FLAG_RD) != 0;
-	q->cd = (pkt[3] & FLAG_CD) != 0;
-	q->ad = (pkt[3] & FLAG_AD) != 0;
+	q->opcode = (f2 >> 3) & 0x0f;
+	q->rd = (f2 & FLAG_RD) != 0;
+	q->cd = (f3 & FLAG_CD) != 0;
+	q->ad = (f3 & FLAG_AD) != 0;
 
 	/* The body is parsed even for an unknown opcode so NOTIMP can echo the question and, if
 	 * the query had a valid OPT, carry one back. */

@@ -203,6 +203,17 @@ static void test_lower(void)
 		inplace &= memcmp(dst, ref, n) == 0 && memcmp(dst + n, src + n, sizeof(src) - n) == 0;
 	}
 	ok(all, "value_lower_copy agrees with a byte loop for every length 0..80, writes only N");
+	/* Every byte value at every position of the word or vector it is converted in. */
+	uint8_t every[256 + 16], low[256 + 16];
+	bool each = true;
+	for (size_t shift = 0; shift < 16; shift++) {
+		for (size_t i = 0; i < 256; i++)
+			every[shift + i] = (uint8_t)i;
+		value_lower_copy(low, every + shift, 256);
+		for (size_t i = 0; i < 256; i++)
+			each &= low[i] == (i >= 'A' && i <= 'Z' ? i + 32 : i);
+	}
+	ok(each, "value_lower_copy: every byte value, at every offset, only A-Z changed");
 	ok(inplace, "  and in place");
 	ok(value_lower('Q') == 'q' && value_lower('q') == 'q' && value_lower(0xd1) == 0xd1,
 		"value_lower: only A-Z change");
