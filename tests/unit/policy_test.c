@@ -60,11 +60,24 @@ static void config_drop(struct config *cfg)
 	free(cfg);
 }
 
+/* Every match() also asks policy_match_labels, as the query path does: the two must agree. */
+static unsigned matches, labels_agreed;
+
 static const struct policy_rule *match(const struct policy *p, const char *text, size_t *off)
 {
 	uint8_t name[CONFIG_NAME_MAX];
+	size_t len = wire(text, name), labels = 0, off1 = SIZE_MAX, off2 = SIZE_MAX;
+	const struct policy_rule *r, *r2;
 
-	return policy_match(p, name, wire(text, name), off);
+	for (size_t o = 0; name[o] != 0; o += 1 + name[o])
+		labels++;
+	r = policy_match(p, name, len, &off1);
+	r2 = policy_match_labels(p, name, len, labels, &off2);
+	matches++;
+	labels_agreed += r == r2 && off1 == off2;
+	if (off != NULL && r != NULL)
+		*off = off1;
+	return r;
 }
 
 static enum policy_action action_of(const struct policy *p, const char *text)
@@ -473,5 +486,7 @@ int main(void)
 	test_edges();
 	test_decide();
 	test_abandon();
+	ok(matches > 0 && labels_agreed == matches,
+		"policy_match_labels agreed with policy_match on %u of %u names", labels_agreed, matches);
 	return tap_exit();
 }
