@@ -7,7 +7,8 @@
  * writing: dnstap_log packs one message into a buffer and hands it over without waiting. When
  * the queue is full (the collector is slow or gone) the message is dropped and dnstap_log says
  * so, for the caller to count (dnstap-dropped); a query is never slowed down by its copy. fstrm
- * reconnects to a socket on its own (every second).
+ * reconnects to a socket on its own (every second); while no collector is connected, messages
+ * are refused the same way, and counted, rather than thrown away unseen by fstrm.
  *
  * A file is written from its start (a Frame Streams file holds one stream); dnstap_reopen
  * ends it with a STOP frame and starts the path afresh between two frames, for logrotate.
@@ -75,7 +76,7 @@ struct dnstap_options {
 
 /*
  * Checks that the file can be created (a start-up error is reported at start), starts fstrm's
- * I/O thread. Returns a dnstap the caller owns (dnstap_free), or NULL with the error logged and
+ * I/O thread; for a socket, waits for its first connect (a warning when no collector listens). Returns a dnstap the caller owns (dnstap_free), or NULL with the error logged and
  * errno set (a reload names it).
  */
 struct dnstap *dnstap_new(const struct dnstap_options *opt);
@@ -100,6 +101,10 @@ int dnstap_log(struct dnstap *d, unsigned queue, const struct dnstap_msg *m);
 
 /* Any thread: a file is ended and started afresh at its path before the next frame. */
 void dnstap_reopen(struct dnstap *d);
+
+/* Whether a collector is connected to D's socket (a socket with none listening is not an
+ * error: fstrm retries every second, and dnstap_new logged a warning). True for a file. */
+bool dnstap_connected(const struct dnstap *d);
 
 /* The file D writes (borrowed, as long as D), or NULL for a socket. */
 const char *dnstap_file(const struct dnstap *d);

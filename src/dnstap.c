@@ -6,6 +6,7 @@
  * rdwr whole frames per write call, so between two calls our rdwr can end the current file
  * with a STOP control frame, open the path afresh and begin it with a START frame carrying the
  * content type, and no frame is lost or split across files. Only the I/O thread ever calls it.
+ * A socket has an rdwr of ours as well, for the connection's state (see the socket rdwr).
  */
 #include "dnstap.h"
 
@@ -15,7 +16,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +45,7 @@ struct dnstap {
 	unsigned queue_count;
 	_Atomic unsigned types;             /* dnstap_set changes it while workers read it */
 	struct tapfile *file;               /* owned by the rdwr (freed by its destroy); NULL: socket */
+	struct tapsock *sock;               /* the same for a socket; NULL: file */
 	_Atomic(char *) identity;           /* owned; dnstap_set replaces it while workers read it */
 	char **old_identities;              /* owned: the replaced ones, which a worker may still be
 	                                       packing, freed with the dnstap */
@@ -174,6 +178,171 @@ static fstrm_res file_write(void *obj, const struct iovec *iov, int iovcnt)
 	return fstrm_res_success;
 }
 
+/* ---- the socket rdwr ----------------------------------------------------------------------- */
+
+/*
+ * A unix socket is written through an rdwr of ours too, rather than fstrm's unix writer, so that
+ * blokir knows whether a collector is connected: fstrm's I/O thread throws away what it takes
+ * from the queues while its writer is closed, without a word, and those messages would be
+ * neither in the collector's stream nor in dnstap-dropped. dnstap_log refuses (and the worker
+ * counts) a message while no collector is connected instead. The I/O thread logs each change
+ * of the connection's state once, not each retry.
+ */
+enum tapsock_state { SOCK_UNTRIED, SOCK_CONNECTED, SOCK_DOWN };
+
+struct tapsock {
+	struct sockaddr_un sa;
+	int fd;
+	_Atomic int state;  /* enum tapsock_state: written by the I/O thread, read by the workers */
+	_Atomic int last_err; /* the errno of the last failure (written by the I/O thread) */
+};
+
+static fstrm_res sock_open(void *obj)
+{
+	struct tapsock *s = obj;
+	int err;
+
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd >= 0 && connect(s->fd, (const struct sockaddr *)&s->sa, sizeof(s->sa)) == 0) {
+		if (atomic_exchange(&s->state, SOCK_CONNECTED) == SOCK_DOWN)
+			log_info("dnstap socket %s: connected", s->sa.sun_path);
+		atomic_store(&s->last_err, 0);
+		return fstrm_res_success;
+	}
+	err = errno;
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	int prev = atomic_exchange(&s->last_err, err); /* before the state, which dnstap_new reads */
+	/* the first attempt is reported by dnstap_new; later ones once per cause */
+	if (atomic_exchange(&s->state, SOCK_DOWN) != SOCK_UNTRIED && err != prev)
+		log_warn("dnstap socket %s: cannot connect: %s; messages are dropped (dnstap-dropped) "
+			"until a collector listens, tried every second", s->sa.sun_path, strerror(err));
+	return fstrm_res_failure;
+}
+
+static fstrm_res sock_close(void *obj)
+{
+	struct tapsock *s = obj;
+
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	return fstrm_res_success;
+}
+
+/* The stream broke (the collector went away): closed, and marked down for the workers. */
+static fstrm_res sock_lost(struct tapsock *s, int err)
+{
+	atomic_store(&s->last_err, err);
+	if (atomic_exchange(&s->state, SOCK_DOWN) == SOCK_CONNECTED)
+		log_warn("dnstap socket %s: connection lost: %s; messages are dropped (dnstap-dropped) "
+			"until a collector listens again, tried every second", s->sa.sun_path,
+			strerror(err));
+	return fstrm_res_failure;
+}
+
+static fstrm_res sock_read(void *obj, void *buf, size_t len)
+{
+	struct tapsock *s = obj;
+
+	while (len > 0) {
+		ssize_t r = read(s->fd, buf, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return sock_lost(s, r == 0 ? ECONNRESET : errno);
+		buf = (char *)buf + r;
+		len -= (size_t)r;
+	}
+	return fstrm_res_success;
+}
+
+static fstrm_res sock_write(void *obj, const struct iovec *iov, int iovcnt)
+{
+	struct tapsock *s = obj;
+	struct iovec v[IOV_MAX];
+	struct msghdr mh = { .msg_iov = v };
+
+	if (iovcnt > IOV_MAX)
+		return fstrm_res_failure;
+	memcpy(v, iov, sizeof(*iov) * (size_t)iovcnt);
+	mh.msg_iovlen = (size_t)iovcnt;
+	while (mh.msg_iovlen > 0) {
+		/* MSG_NOSIGNAL: a collector that went away is an EPIPE, not a SIGPIPE */
+		ssize_t r = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return sock_lost(s, errno);
+		while (mh.msg_iovlen > 0 && (size_t)r >= mh.msg_iov->iov_len) {
+			r -= (ssize_t)mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen > 0) {
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + r;
+			mh.msg_iov->iov_len -= (size_t)r;
+		}
+	}
+	return fstrm_res_success;
+}
+
+static fstrm_res sock_destroy(void *obj)
+{
+	free(obj);
+	return fstrm_res_success;
+}
+
+/*
+ * Waits (a bounded while) for the I/O thread's first connect, which it makes as it starts, so
+ * that a reload moving to a listening collector loses no message to the workers' moving to it
+ * before the connection is up; with none listening, says so (the caller of a reload repeats it
+ * to the operator, dnstap_connected).
+ */
+static void sock_first_attempt(struct tapsock *s)
+{
+	for (int i = 0; i < 1000 && atomic_load(&s->state) == SOCK_UNTRIED; i++)
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	if (atomic_load(&s->state) != SOCK_CONNECTED)
+		log_warn("dnstap socket %s: no collector listens (%s); messages are dropped "
+			"(dnstap-dropped) until one does, tried every second", s->sa.sun_path,
+			strerror(atomic_load(&s->last_err) ? atomic_load(&s->last_err) : ETIMEDOUT));
+}
+
+static struct fstrm_writer *sock_writer(struct dnstap *d, const char *path,
+	const struct fstrm_writer_options *wopt)
+{
+	struct tapsock *s;
+	struct fstrm_rdwr *rdwr;
+
+	if (strlen(path) >= sizeof(s->sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s)); /* owned by the rdwr from fstrm_rdwr_init on */
+	if (s == NULL)
+		return NULL;
+	s->sa.sun_family = AF_UNIX;
+	memcpy(s->sa.sun_path, path, strlen(path) + 1);
+	s->fd = -1;
+	atomic_init(&s->state, SOCK_UNTRIED);
+	atomic_init(&s->last_err, 0);
+	rdwr = fstrm_rdwr_init(s);
+	if (rdwr == NULL) {
+		free(s);
+		return NULL;
+	}
+	fstrm_rdwr_set_destroy(rdwr, sock_destroy);
+	fstrm_rdwr_set_open(rdwr, sock_open);
+	fstrm_rdwr_set_close(rdwr, sock_close);
+	fstrm_rdwr_set_read(rdwr, sock_read);
+	fstrm_rdwr_set_write(rdwr, sock_write);
+	d->sock = s;
+	return fstrm_writer_init(wopt, &rdwr); /* takes the rdwr, even on failure */
+}
+
 /* ---- set-up -------------------------------------------------------------------------------- */
 
 /* IDENTITY, or the host name when NULL, as a string the caller owns; NULL when out of memory. */
@@ -215,7 +384,6 @@ struct dnstap *dnstap_new(const struct dnstap_options *opt)
 {
 	struct dnstap *d = calloc(1, sizeof(*d)); /* owned by the caller; dnstap_free */
 	struct fstrm_writer_options *wopt = NULL;
-	struct fstrm_unix_writer_options *uopt = NULL;
 	struct fstrm_iothr_options *iopt = NULL;
 	struct fstrm_writer *writer = NULL;
 	int err = ENOMEM;
@@ -246,11 +414,13 @@ struct dnstap *dnstap_new(const struct dnstap_options *opt)
 		close(fd);
 		writer = file_writer(d, opt->file_path, wopt);
 	} else {
-		uopt = fstrm_unix_writer_options_init();
-		if (uopt == NULL)
-			goto fail_mem;
-		fstrm_unix_writer_options_set_socket_path(uopt, opt->socket_path);
-		writer = fstrm_unix_writer_init(uopt, wopt);
+		writer = sock_writer(d, opt->socket_path, wopt);
+		if (writer == NULL && errno == ENAMETOOLONG) {
+			err = errno;
+			log_err("dnstap socket %s: %s (at most %zu bytes)", opt->socket_path,
+				strerror(err), sizeof(d->sock->sa.sun_path) - 1);
+			goto fail;
+		}
 	}
 	if (writer == NULL)
 		goto fail_mem;
@@ -266,8 +436,9 @@ struct dnstap *dnstap_new(const struct dnstap_options *opt)
 	}
 	for (unsigned i = 0; i < d->queue_count; i++)
 		d->queues[i] = fstrm_iothr_get_input_queue_idx(d->iothr, i);
+	if (d->sock != NULL)
+		sock_first_attempt(d->sock);
 	fstrm_writer_options_destroy(&wopt);
-	fstrm_unix_writer_options_destroy(&uopt);
 	fstrm_iothr_options_destroy(&iopt);
 	return d;
 fail_mem:
@@ -278,12 +449,10 @@ fail:
 		fstrm_writer_destroy(&writer);
 	if (wopt != NULL)
 		fstrm_writer_options_destroy(&wopt);
-	if (uopt != NULL)
-		fstrm_unix_writer_options_destroy(&uopt);
 	if (iopt != NULL)
 		fstrm_iothr_options_destroy(&iopt);
 	if (d != NULL)
-		d->file = NULL; /* went with the writer */
+		d->file = NULL, d->sock = NULL; /* went with the writer */
 	dnstap_free(d);
 	errno = err; /* for a reload's warning */
 	return NULL;
@@ -316,6 +485,11 @@ int dnstap_set(struct dnstap *d, const char *identity, unsigned types)
 	}
 	atomic_store_explicit(&d->types, types, memory_order_relaxed);
 	return 0;
+}
+
+bool dnstap_connected(const struct dnstap *d)
+{
+	return d->sock == NULL || atomic_load(&d->sock->state) == SOCK_CONNECTED;
 }
 
 const char *dnstap_file(const struct dnstap *d)
@@ -417,6 +591,9 @@ int dnstap_log(struct dnstap *d, unsigned queue, const struct dnstap_msg *m)
 	int64_t t = m->time_ns;
 	int fam;
 
+	if (d->sock != NULL && atomic_load_explicit(&d->sock->state, memory_order_relaxed) !=
+	    SOCK_CONNECTED)
+		return -1; /* fstrm would throw it away unseen; the caller counts it */
 	if (t == 0) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);

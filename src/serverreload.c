@@ -707,6 +707,12 @@ static int outputs_prepare(struct server *s, const struct config *running, struc
 				log_err("reload: out of memory keeping the dnstap settings");
 			failed++;
 		} else {
+			/* a socket with no collector yet is accepted (fstrm connects when one
+			 * listens); dnstap_new logged it, and ctl reload says it too */
+			if (out->dnstap != NULL && !dnstap_connected(out->dnstap) && t != NULL)
+				fprintf(t, "warning: reload: dnstap socket %s: no collector listens; "
+					"messages are dropped (dnstap-dropped) until one does, tried "
+					"every second\n", n->socket);
 			out->dnstap_new = true;
 		}
 	}
