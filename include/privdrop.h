@@ -19,10 +19,12 @@ int privdrop_apply(struct config *cfg);
 /*
  * What privdrop_apply would refuse, found before anything is bound, for --check and start-up
  * alike: the user and the group exist, the chroot directory exists and holds the configuration
- * file; as root with user: or group:, that account can read every enabled list and every zone's
- * tsig-secret-file (SIGHUP reads them again after the drop) and, with zones, write the state-dir
- * (tested in a child process that switches to it: call it before any thread is started). Each
- * problem is added to DIAG at its key's (or entry's) position, in the words start-up uses.
+ * file; as root with user:, group: or chroot:, that the daemon after the drop can load the file
+ * again (and so read every zone's tsig-secret-file), read every enabled list and, with zones,
+ * write the state-dir, by the paths a SIGHUP resolves inside the chroot (tested in a child
+ * process that chroots and switches as privdrop_apply does: call it before any thread is
+ * started). Each problem is added to DIAG at its key's (or entry's) position, in the words
+ * start-up uses.
  * Returns 0, or -1 when something was added.
  */
 int privdrop_check(const struct config *cfg, struct diag *diag);

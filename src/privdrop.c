@@ -111,88 +111,113 @@ int privdrop_apply(struct config *cfg)
 }
 
 /*
- * A file the daemon opens again after the privilege drop (a list, a zone's TSIG secret: both
- * re-read on every SIGHUP), or the directory it writes zone copies into, with the entry of the
- * configuration file that names it.
+ * What the child of check_access found: a message of the configuration loader about the file as
+ * SIGHUP reads it ('C'), or a list ('L') or the state-dir ('S') the account cannot use, with the
+ * errno and the path as the child opened it. Fixed-size, so the parent reads whole records.
  */
-struct probe {
-	const char *what;   /* the key, for the message: "list", "tsig-secret-file", "state-dir" */
-	const char *path;   /* borrowed */
-	bool dir;           /* state-dir: searchable and writable, not readable */
+struct finding {
+	char kind;
+	int err;
 	unsigned line, column;
+	char text[2048];
 };
 
-/*
- * Tries each of the N probes as UID and GID in a child that drops to them the way privdrop_apply
- * does, so the answer is the kernel's for the daemon itself: modes, ACLs, every directory on the
- * way. ERRS[i] gets probe i's errno, 0 when it is fine. Returns 0, or -1 when the child could not
- * be run or could not switch (nothing is known then). Only in a process with no threads yet.
- */
-static int probe_as(uid_t uid, gid_t gid, const struct probe *pr, size_t n, int *errs)
+static void send_finding(int fd, char kind, int err, unsigned line, unsigned column,
+	const char *text)
 {
-	size_t want = n * sizeof(*errs), got = 0;
-	int fds[2], st = 0;
-	pid_t pid;
+	struct finding f = { .kind = kind, .err = err, .line = line, .column = column };
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -1;
-	if ((pid = fork()) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
-			_exit(1);
-		for (size_t i = 0; i < n; i++) {
-			/* O_NONBLOCK: a FIFO named as a list must not hang --check */
-			int fd = pr[i].dir ? -1 : open(pr[i].path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-			int e = 0;
-
-			if (pr[i].dir)
-				e = access(pr[i].path, W_OK | X_OK) < 0 ? errno : 0;
-			else if (fd < 0)
-				e = errno;
-			else
-				close(fd);
-			if (write(fds[1], &e, sizeof(e)) != (ssize_t)sizeof(e))
-				_exit(1);
-		}
-		_exit(0);
-	}
-	close(fds[1]);
-	while (got < want) {
-		ssize_t r = read(fds[0], (char *)errs + got, want - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fds[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return got == want && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+	snprintf(f.text, sizeof(f.text), "%s", text);
+	if (write(fd, &f, sizeof(f)) != (ssize_t)sizeof(f))
+		_exit(1);
 }
 
 /*
- * As root with user: or group: set, what the daemon needs after dropping to them: every enabled
- * list and every zone's tsig-secret-file readable, and with zones the state-dir writable. Root
- * reads them all at start, so without this check the first SIGHUP would be the one to fail.
+ * The child: becomes what the daemon is after privdrop_apply (inside ROOT when not NULL, then
+ * UID and GID when SWITCH), loads the configuration file by the path it has there (VIEW), as a
+ * SIGHUP does, and tries every enabled list and, with zones, the state-dir, by the paths that
+ * reload computes. Every problem is a finding on FD. Never returns.
+ */
+static void check_child(int fd, const char *root, bool sw, uid_t uid, gid_t gid, const char *view)
+{
+	struct diag *d;
+	struct config *c;
+
+	if (root != NULL && (chdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0))
+		_exit(1);
+	if (sw && (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+		_exit(1);
+	if ((d = diag_new()) == NULL)
+		_exit(1);
+	c = config_load(view, d);
+	if (c == NULL) {
+		for (size_t i = 0; i < diag_count(d); i++)
+			send_finding(fd, 'C', 0, 0, 0, diag_get(d, i));
+		_exit(0);
+	}
+	for (size_t i = 0; i < c->list_count; i++) {
+		/* O_NONBLOCK: a FIFO named as a list must not hang --check */
+		int lfd;
+
+		if (!c->lists[i].enabled)
+			continue;
+		if ((lfd = open(c->lists[i].path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+			send_finding(fd, 'L', errno, c->lists[i].line, c->lists[i].column,
+				c->lists[i].path);
+		else
+			close(lfd);
+	}
+	if (c->zone_count > 0 && access(c->state_dir, W_OK | X_OK) < 0) {
+		/* a defaulted state-dir points at the zones */
+		struct config_pos at = c->state_dir_pos.line ? c->state_dir_pos :
+			(struct config_pos){ c->zones[0].line, c->zones[0].column };
+		send_finding(fd, 'S', errno, at.line, at.column, c->state_dir);
+	}
+	_exit(0); /* the child's copies go with it */
+}
+
+/* A loader message of the child, "VIEW:LINE[:COLUMN]: text", put at CFG's own path. */
+static void add_loader_finding(const struct config *cfg, struct diag *diag, const char *view,
+	const char *msg, const char *who)
+{
+	size_t n = strlen(view);
+	unsigned line = 1, column = 0;
+	int used = 0;
+
+	if (strncmp(msg, view, n) == 0 && msg[n] == ':' &&
+	    (sscanf(msg + n, ":%u:%u: %n", &line, &column, &used) == 2 ||
+	     (column = 0, sscanf(msg + n, ":%u: %n", &line, &used) == 1)) && used > 0)
+		msg += n + (size_t)used;
+	else
+		line = 1, column = 1;
+	diag_add(diag, cfg->path, line, column, "%s (as SIGHUP finds %s after the privilege drop, "
+		"as %s)", msg, view, who);
+}
+
+/*
+ * As root with user:, group: or chroot: set, what the daemon needs after privdrop_apply: the
+ * configuration file (and so every zone's tsig-secret-file, which loading it reads) as SIGHUP
+ * reads it, every enabled list readable and with zones the state-dir writable. Root reads them
+ * all at start, so without this check the first SIGHUP would be the one to fail. A child does
+ * it the way privdrop_apply does (chroot, then the account), so the answer is the kernel's for
+ * the daemon itself: modes, ACLs, every directory on the way, and inside a chroot the paths a
+ * reload resolves there (a list named by an absolute path is looked for inside the chroot; one
+ * beside the file, by a relative path, is the same file either way). Only in a process with no
+ * threads yet.
  */
 static void check_access(const struct config *cfg, struct diag *diag)
 {
-	/* every enabled list, every zone's secret and the state-dir: at most this many */
-	size_t cap = cfg->list_count + cfg->zone_count + 1;
-	struct probe *pr = NULL; /* owned, freed at out */
-	int *errs = NULL;        /* owned, freed at out */
-	char who[256], state[PATH_MAX];
-	size_t n = 0;
+	char who[512], root[PATH_MAX], file[PATH_MAX];
+	const char *view = cfg->path, *jail = NULL;
 	uid_t uid = 0;
 	gid_t gid = getgid();
+	bool sw = cfg->user != NULL || cfg->group != NULL;
+	struct finding f;
+	size_t got = 0, n;
+	int fds[2], st = 0;
+	pid_t pid;
 
-	if (geteuid() != 0 || (cfg->user == NULL && cfg->group == NULL))
+	if (geteuid() != 0 || (!sw && cfg->chroot == NULL))
 		return;
 	if (cfg->user != NULL) {
 		struct passwd *pw = getpwnam(cfg->user);
@@ -207,57 +232,64 @@ static void check_access(const struct config *cfg, struct diag *diag)
 			return;
 		gid = gr->gr_gid;
 	}
+	if (cfg->chroot != NULL) {
+		/* the file's path inside the chroot, as privdrop_apply computes it */
+		if (realpath(cfg->chroot, root) == NULL || realpath(cfg->path, file) == NULL ||
+		    !under_root(file, root, &n))
+			return; /* reported by the caller */
+		jail = root;
+		view = file + n;
+	}
 	if (cfg->user != NULL && cfg->group != NULL)
 		snprintf(who, sizeof(who), "user \"%s\", group \"%s\"", cfg->user, cfg->group);
 	else if (cfg->user != NULL)
 		snprintf(who, sizeof(who), "user \"%s\"", cfg->user);
-	else
+	else if (cfg->group != NULL)
 		snprintf(who, sizeof(who), "group \"%s\"", cfg->group);
-	pr = calloc(cap, sizeof(*pr));
-	errs = calloc(cap, sizeof(*errs));
-	if (pr == NULL || errs == NULL) {
-		diag_add(diag, cfg->path, 1, 1, "out of memory testing what %s can read", who);
-		goto out;
+	else
+		snprintf(who, sizeof(who), "root");
+	if (jail != NULL)
+		snprintf(who + strlen(who), sizeof(who) - strlen(who), " inside chroot %s", cfg->chroot);
+
+	if (pipe2(fds, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		diag_add(diag, cfg->path, 1, 1, "%s: cannot test what it can read (%s)", who,
+			strerror(errno));
+		return;
 	}
-	for (size_t i = 0; i < cfg->list_count; i++)
-		if (cfg->lists[i].enabled)
-			pr[n++] = (struct probe){ "list", cfg->lists[i].path, false,
-				cfg->lists[i].line, cfg->lists[i].column };
-	for (size_t i = 0; i < cfg->zone_count; i++)
-		if (cfg->zones[i].tsig_secret_file != NULL)
-			pr[n++] = (struct probe){ "tsig-secret-file", cfg->zones[i].tsig_secret_file,
-				false, cfg->zones[i].line, cfg->zones[i].column };
-	if (cfg->zone_count > 0) {
-		/* with chroot: state-dir is the path inside it; a defaulted one points at the zones */
-		struct config_pos at = cfg->state_dir_pos.line ? cfg->state_dir_pos :
-			(struct config_pos){ cfg->zones[0].line, cfg->zones[0].column };
-		snprintf(state, sizeof(state), "%s%s", cfg->chroot ? cfg->chroot : "", cfg->state_dir);
-		pr[n++] = (struct probe){ "state-dir", state, true, at.line, at.column };
+	if (pid == 0) {
+		close(fds[0]);
+		check_child(fds[1], jail, sw, uid, gid, view);
 	}
-	if (n == 0)
-		goto out;
-	if (probe_as(uid, gid, pr, n, errs) < 0) {
-		diag_add(diag, cfg->path, cfg->user ? cfg->user_pos.line : cfg->group_pos.line,
-			cfg->user ? cfg->user_pos.column : cfg->group_pos.column,
-			"%s: cannot test which files it can read (no child process could switch to it)",
-			who);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (errs[i] == 0)
+	close(fds[1]);
+	for (;;) {
+		ssize_t r = read(fds[0], (char *)&f + got, sizeof(f) - got);
+		if (r < 0 && errno == EINTR)
 			continue;
-		if (pr[i].dir)
-			diag_add(diag, cfg->path, pr[i].line, pr[i].column, "%s %s: not writable by %s "
-				"(%s): transferred zones could not be kept", pr[i].what, pr[i].path, who,
-				strerror(errs[i]));
+		if (r <= 0)
+			break;
+		if ((got += (size_t)r) < sizeof(f))
+			continue;
+		got = 0;
+		f.text[sizeof(f.text) - 1] = '\0';
+		if (f.kind == 'C')
+			add_loader_finding(cfg, diag, view, f.text, who);
+		else if (f.kind == 'S')
+			diag_add(diag, cfg->path, f.line, f.column, "state-dir %s: not writable by %s "
+				"(%s): transferred zones could not be kept", f.text, who,
+				strerror(f.err));
 		else
-			diag_add(diag, cfg->path, pr[i].line, pr[i].column, "%s %s: not readable by %s "
-				"(%s); SIGHUP reads it again after the privilege drop",
-				pr[i].what, pr[i].path, who, strerror(errs[i]));
+			diag_add(diag, cfg->path, f.line, f.column, "list %s: not readable by %s "
+				"(%s); SIGHUP reads it again after the privilege drop", f.text, who,
+				strerror(f.err));
 	}
-out:
-	free(pr);
-	free(errs);
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		diag_add(diag, cfg->path, cfg->user ? cfg->user_pos.line : cfg->group ?
+			cfg->group_pos.line : cfg->chroot_pos.line, cfg->user ? cfg->user_pos.column :
+			cfg->group ? cfg->group_pos.column : cfg->chroot_pos.column,
+			"%s: cannot test what it can read (no child process could switch to it)", who);
 }
 
 int privdrop_check(const struct config *cfg, struct diag *diag)

@@ -3,9 +3,12 @@
 # key's FILE:LINE:COLUMN and exit 1: a user: or group: that does not exist, a chroot: that does not
 # exist, is not a directory, or does not hold the file; as root with user: nobody, a list file, a
 # zone's tsig-secret-file (mode 0600, owned by root) that nobody cannot read, or a state-dir it
-# cannot write (SIGHUP reads lists and secrets again after the privilege drop). Start-up says the
-# same and exits 1 before binding anything. A detached start that fails after detaching (root without user:) exits with the
-# daemon's status and prints why on the starting terminal.
+# cannot write (SIGHUP reads lists and secrets again after the privilege drop), or the file itself
+# mode 0600; with chroot: the paths a reload resolves inside the jail (a list beside the file is
+# fine; one by an absolute path that exists only outside the jail, or is named by the jail's own
+# prefix, is refused; as root with allow-root too). Start-up says the same and exits 1 before
+# binding anything. A detached start that fails after detaching (root without user:) exits with
+# the daemon's status and prints why on the starting terminal.
 . "$(dirname "$0")/lib.sh"
 
 P=$(free_port)
@@ -84,8 +87,9 @@ else
 	}
 	zone_cfg "$T_TMP/state"
 	check "$CFG"
-	is "$CK_ST/$CK_OUT" "1/$CFG:10:5: tsig-secret-file $T_TMP/rpz.key: not readable by user \"nobody\" (Permission denied); SIGHUP reads it again after the privilege drop" \
-		"--check with a zone's tsig-secret-file owned by root (0600): exit 1, at the zone's entry"
+	sline=$(grep -n 'tsig-secret-file:' "$CFG" | cut -d: -f1)
+	like "$CK_ST/$CK_OUT" "^1/$CFG:$sline:[0-9]+: zones\\[0\\]\\.tsig-secret-file: $T_TMP/rpz.key: Permission denied \\(as SIGHUP finds $CFG after the privilege drop, as user \"nobody\"\\)\$" \
+		"--check with a zone's tsig-secret-file owned by root (0600): exit 1, at the key, as the reload would say it"
 	chown nobody "$T_TMP/rpz.key"
 	check "$CFG"
 	is "$CK_ST" 0 "  ... owned by nobody: exit 0" || diag "$CK_OUT"
@@ -94,6 +98,51 @@ else
 	check "$CFG"
 	is "$CK_ST/$CK_OUT" "1/$CFG:8:12: state-dir $T_TMP/rootstate: not writable by user \"nobody\" (Permission denied): transferred zones could not be kept" \
 		"--check with zones and a state-dir nobody cannot write: exit 1"
+
+	# SIGHUP reads the file itself again, as the account
+	write_policy "$CFG" "$P" "127.0.0.1:9" 'user: nobody'
+	chmod 600 "$CFG"
+	check "$CFG"
+	is "$CK_ST/$CK_OUT" "1/$CFG:1:1: Permission denied (as SIGHUP finds $CFG after the privilege drop, as user \"nobody\")" \
+		"--check with the file itself mode 0600 owned by root and user: nobody: exit 1"
+	chmod 644 "$CFG"
+
+	# --- chroot: what a reload opens is inside the jail --------------------------------------
+	# Start-up reads the lists as root from the paths as written; every SIGHUP after the drop
+	# looks for them inside the chroot. A list beside the file (a relative path) is the same
+	# file both ways; one named by an absolute path must exist inside the chroot.
+	J="$T_TMP/cjail"
+	mkdir -p "$J/etc/blokir" "$J/lists"
+	chmod 755 "$J" "$J/etc" "$J/etc/blokir" "$J/lists"
+	JCFG="$J/etc/blokir/policy.yaml"
+	printf 'beside.example.test\n' >"$J/etc/blokir/beside.txt"
+	printf 'host.example.test\n' >"$T_TMP/hostlist.txt"
+	printf 'in.example.test\n' >"$J/lists/in.txt"
+	chmod 644 "$J/etc/blokir/beside.txt" "$T_TMP/hostlist.txt" "$J/lists/in.txt"
+	jcfg() { write_policy "$JCFG" "$P" "127.0.0.1:9" "chroot: $J" 'user: nobody' 'lists:' "$@"; chmod 644 "$JCFG"; }
+	jcfg '  - file: beside.txt'
+	check "$JCFG"
+	is "$CK_ST" 0 "chroot: a list beside the file (relative path) is the same file inside it: exit 0" || diag "$CK_OUT"
+	jcfg "  - file: $T_TMP/hostlist.txt"
+	check "$JCFG"
+	is "$CK_ST/$CK_OUT" "1/$JCFG:10:5: list $T_TMP/hostlist.txt: not readable by user \"nobody\" inside chroot $J (No such file or directory); SIGHUP reads it again after the privilege drop" \
+		"chroot: a list by an absolute path that exists outside the chroot only: exit 1 (a reload would not find it)"
+	out=$(timeout $((10 * SLOW)) "$BLOKIR" -c "$JCFG" --foreground 2>&1); st=$?
+	is "$st/$out" "1/$CK_OUT" "  ... and start-up refuses it too, before binding, with the same message"
+	jcfg "  - file: $J/lists/in.txt"
+	check "$JCFG"
+	is "$CK_ST/$CK_OUT" "1/$JCFG:10:5: list $J/lists/in.txt: not readable by user \"nobody\" inside chroot $J (No such file or directory); SIGHUP reads it again after the privilege drop" \
+		"chroot: a list by its absolute path outside the view of the chroot (the jail's own prefix): exit 1"
+	mkdir -p "$J/$T_TMP" && cp "$T_TMP/hostlist.txt" "$J/$T_TMP/hostlist.txt"
+	chmod 644 "$J/$T_TMP/hostlist.txt" # (mkdir -p made each directory 0755)
+	jcfg "  - file: $T_TMP/hostlist.txt"
+	check "$JCFG"
+	is "$CK_ST" 0 "chroot: the same absolute path present inside the chroot too: exit 0" || diag "$CK_OUT"
+	printf 'only.example.test\n' >"$T_TMP/onlyhost.txt"
+	write_policy "$JCFG" "$P" "127.0.0.1:9" "chroot: $J" 'allow-root: true' 'lists:' "  - file: $T_TMP/onlyhost.txt"
+	check "$JCFG"
+	is "$CK_ST/$CK_OUT" "1/$JCFG:10:5: list $T_TMP/onlyhost.txt: not readable by root inside chroot $J (No such file or directory); SIGHUP reads it again after the privilege drop" \
+		"chroot with no user: (allow-root): root inside the chroot must find the list too"
 fi
 
 # --- a detached start that fails after detaching ---------------------------------------------
