@@ -195,6 +195,8 @@ struct tapsock {
 	int fd;
 	_Atomic int state;  /* enum tapsock_state: written by the I/O thread, read by the workers */
 	_Atomic int last_err; /* the errno of the last failure (written by the I/O thread) */
+	int told;             /* the cause of connect failures last logged, -1 after a loss was
+	                         (I/O thread only): each cause is logged once */
 };
 
 static fstrm_res sock_open(void *obj)
@@ -207,17 +209,20 @@ static fstrm_res sock_open(void *obj)
 		if (atomic_exchange(&s->state, SOCK_CONNECTED) == SOCK_DOWN)
 			log_info("dnstap socket %s: connected", s->sa.sun_path);
 		atomic_store(&s->last_err, 0);
+		s->told = 0;
 		return fstrm_res_success;
 	}
 	err = errno;
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
-	int prev = atomic_exchange(&s->last_err, err); /* before the state, which dnstap_new reads */
-	/* the first attempt is reported by dnstap_new; later ones once per cause */
-	if (atomic_exchange(&s->state, SOCK_DOWN) != SOCK_UNTRIED && err != prev)
+	atomic_store(&s->last_err, err); /* before the state, which dnstap_new reads */
+	/* the first attempt is reported by dnstap_new, and right after a lost connection
+	 * (the collector is restarting) nothing more is said; later ones once per cause */
+	if (atomic_exchange(&s->state, SOCK_DOWN) != SOCK_UNTRIED && s->told != -1 && err != s->told)
 		log_warn("dnstap socket %s: cannot connect: %s; messages are dropped (dnstap-dropped) "
 			"until a collector listens, tried every second", s->sa.sun_path, strerror(err));
+	s->told = err;
 	return fstrm_res_failure;
 }
 
@@ -236,6 +241,7 @@ static fstrm_res sock_close(void *obj)
 static fstrm_res sock_lost(struct tapsock *s, int err)
 {
 	atomic_store(&s->last_err, err);
+	s->told = -1;
 	if (atomic_exchange(&s->state, SOCK_DOWN) == SOCK_CONNECTED)
 		log_warn("dnstap socket %s: connection lost: %s; messages are dropped (dnstap-dropped) "
 			"until a collector listens again, tried every second", s->sa.sun_path,

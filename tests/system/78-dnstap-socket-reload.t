@@ -7,7 +7,9 @@
 # (a new connection to the same collector). A socket with no collector listening is accepted
 # (exit 0) with a warning in the log and in what ctl reload prints; its messages are dropped and
 # counted in dnstap-dropped, not thrown away unseen, and once a collector listens blokir
-# connects within the retry interval (a log line) and the next queries reach it.
+# connects within the retry interval (a log line) and the next queries reach it. When that
+# collector stops, the lost connection is logged once, the messages meanwhile are counted, and a
+# collector started again on the socket gets the next ones.
 . "$(dirname "$0")/lib.sh"
 
 command -v dnstap-read >/dev/null || { skip "no dnstap-read (bind9)" "dnstap read-back"; done_testing; exit 0; }
@@ -113,9 +115,32 @@ wait_log $((5 * SLOW)) "dnstap socket $SC: connected"; ok $? "a collector starts
 for n in c1 c2 c3; do q "$BPORT" "$n.exact.test" A >/dev/null; done
 dropped=$(stat_val "$(stats)" dnstap-dropped)
 is "$dropped" "$after" "  ... and drops no more"
+
+# --- the collector goes away and comes back ---------------------------------------------------
+# fstrm's I/O thread writes out on a one-second tick (up to two seconds after a message): wait
+# until C has c1..c3 (6 frames; SIGHUP makes fstrm_capture flush its file), then stop it
+wait_for $((8 * SLOW)) bash -c "kill -HUP $CAP_C; sleep 0.2; [ \$(fstrm_dump '$T_TMP/C.fstrm' 2>&1 | grep -c '^Data frame') -ge 6 ]" ||
+	diag "collector C did not get c1..c3 in time"
+stop_pid "$CAP_C" 5
+for ((i = 0; i < 60 * SLOW; i++)); do
+	q "$BPORT" "g$i.exact.test" A >/dev/null # a write finds the connection gone
+	grep -q "dnstap socket $SC: connection lost" "$T_TMP/blokir.log" && break
+	sleep 0.1
+done
+like "$(grep "dnstap socket $SC" "$T_TMP/blokir.log")" "warning: dnstap socket $SC: connection lost: .*; messages are dropped \\(dnstap-dropped\\) until a collector listens again" \
+	"the collector stops: blokir logs the lost connection once"
+before=$(stat_val "$(stats)" dnstap-dropped)
+for n in h1 h2 h3; do q "$BPORT" "$n.exact.test" A >/dev/null; done
+after=$(stat_val "$(stats)" dnstap-dropped)
+is "$((after - before))" 6 "  ... the queries meanwhile are dropped and counted"
+rm -f "$SC"
+capture D "$SC"
+wait_for $((5 * SLOW)) bash -c "[ \$(grep -c 'dnstap socket $SC: connected' '$T_TMP/blokir.log') -ge 2 ]"
+ok $? "  ... a collector on the socket again: blokir reconnects"
+for n in i1 i2 i3; do q "$BPORT" "$n.exact.test" A >/dev/null; done
 stop_blokir
 sleep 0.3
-for c in "$CAP_A" "$CAP_B" "$CAP_C"; do stop_pid "$c" 5; done
+for c in "$CAP_A" "$CAP_B" "$CAP_D"; do stop_pid "$c" 5; done
 
 # --- the captures ------------------------------------------------------------------------------
 for f in A B C; do names "$T_TMP/$f.fstrm" CLIENT_QUERY >"$T_TMP/$f.cq"; done
@@ -135,6 +160,9 @@ is "$(grep -v -e '^s[0-9]' -e '^t\.me\.$' "$T_TMP/A.cq" | sort | tr '\n' ' ')" "
 	"back on socket A: a new connection to the same collector gets the later queries"
 is "$(grep -v '^s[0-9]' "$T_TMP/B.cq" | tr '\n' ' ')" "" "  ... and socket B none of them"
 is "$(sort "$T_TMP/F.cq" | tr '\n' ' ')" "f1.exact.test. f2.exact.test. f3.exact.test. " "the file holds exactly the queries of its time"
-is "$(sort "$T_TMP/C.cq" | tr '\n' ' ')" "c1.exact.test. c2.exact.test. c3.exact.test. " \
+is "$(grep -v '^g[0-9]' "$T_TMP/C.cq" | sort | tr '\n' ' ')" "c1.exact.test. c2.exact.test. c3.exact.test. " \
 	"socket C's late collector gets the queries after it listened, none of those dropped before"
+names "$T_TMP/D.fstrm" CLIENT_QUERY >"$T_TMP/D.cq"
+is "$(grep -v '^g[0-9]' "$T_TMP/D.cq" | sort | tr '\n' ' ')" "i1.exact.test. i2.exact.test. i3.exact.test. " \
+	"the collector back on the socket gets the queries after the reconnect, none of those dropped"
 done_testing
