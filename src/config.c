@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <yaml.h>
 
@@ -923,6 +924,11 @@ static bool load_dnstap(struct loader *ld, const char *where, struct config_dnst
 		report(ld, &ms.start, "%s: expected either \"socket\" or \"file\", not both", where);
 	else if (!ms.seen[DTKEY_SOCKET] && !ms.seen[DTKEY_FILE])
 		report(ld, &ms.start, "%s: missing key \"socket\" or \"file\"", where);
+	else if (t->socket != NULL && strlen(t->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		/* the kernel's limit: refused here rather than by the writer at start */
+		report(ld, &ms.mark[DTKEY_SOCKET], "%s.socket: expected a path of at most %zu bytes "
+			"(a unix socket address holds no more)", where,
+			sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	return advance(ld);
 }
 

@@ -9,7 +9,8 @@
 # counted in dnstap-dropped, not thrown away unseen, and once a collector listens blokir
 # connects within the retry interval (a log line) and the next queries reach it. When that
 # collector stops, the lost connection is logged once, the messages meanwhile are counted, and a
-# collector started again on the socket gets the next ones.
+# collector started again on the socket gets the next ones. A socket path longer than a unix
+# socket address holds is refused by --check at its FILE:LINE:COLUMN.
 . "$(dirname "$0")/lib.sh"
 
 command -v dnstap-read >/dev/null || { skip "no dnstap-read (bind9)" "dnstap read-back"; done_testing; exit 0; }
@@ -165,4 +166,12 @@ is "$(grep -v '^g[0-9]' "$T_TMP/C.cq" | sort | tr '\n' ' ')" "c1.exact.test. c2.
 names "$T_TMP/D.fstrm" CLIENT_QUERY >"$T_TMP/D.cq"
 is "$(grep -v '^g[0-9]' "$T_TMP/D.cq" | sort | tr '\n' ' ')" "i1.exact.test. i2.exact.test. i3.exact.test. " \
 	"the collector back on the socket gets the queries after the reconnect, none of those dropped"
+
+# --- a socket path longer than a unix socket address holds: FILE:LINE:COLUMN -------------------
+long="/tmp/$(printf 'd%.0s' $(seq 1 110)).sock"
+write_policy "$T_TMP/long.yaml" "$BPORT" "127.0.0.1:$NSD_PORT" "dnstap:" "  socket: $long"
+line=$(grep -n '^  socket: ' "$T_TMP/long.yaml" | cut -d: -f1)
+out=$(timeout 10 "$BLOKIR" --check -c "$T_TMP/long.yaml" 2>&1); st=$?
+is "$st" 1 "--check with a dnstap socket path of 115 bytes: exit 1"
+like "$out" "^$T_TMP/long.yaml:$line:11: dnstap\\.socket: expected a path of at most 107 bytes" "  ... at the value, saying the limit"
 done_testing
