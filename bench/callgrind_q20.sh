@@ -38,7 +38,9 @@
 #                     about one query per wake-up, where what a loop turn costs shows whole
 #   CLIENTS=N         dnsperf sockets (default 1). With more than one, the kernel's SO_REUSEPORT
 #                     hash spreads them over the workers (unless udp-consolidate keeps them on
-#                     worker 0): CLIENTS=16 QPS=2000 shows what the wake-ups of spread workers cost
+#                     worker 0). Valgrind runs one thread at a time, which batches spread
+#                     workers' datagrams much as consolidation does natively: README
+#                     "UDP consolidation" has the native wake-up counts
 #   BLOKIR=PATH       binary under test (default ./blokir; a copy is measured)
 #   OUT=PATH          where the table goes (default bench/results/callgrind_q20.txt)
 #   KEEP_TMP=1        keep the callgrind outputs, configs and logs in /tmp/blokir-cgq20.*
