@@ -13,7 +13,8 @@
  *
  * The rule, from the workers' thread CPU time over each STEER_TICK_MS window, with hysteresis so
  * that a load near the edge does not flap:
- *   - consolidated, a worker used udp-consolidate % of a CPU or more, or worker 0's sockets
+ *   - consolidated, a worker used udp-consolidate % of a CPU or more in HOT_TICKS windows in a
+ *     row, or worker 0's sockets
  *     fall behind (backlogged), or a query found no max-inflight slot (worker 0 has only its
  *     share of them): spread at once. Any worker, not
  *     only worker 0: while a blokir being replaced still has sockets in the same group (a
@@ -61,6 +62,7 @@
 #endif
 
 #define QUIET_TICKS 10 /* a second of small load before the workers are consolidated */
+#define HOT_TICKS 2    /* windows in a row of a busy worker before they are spread */
 
 struct steer {
 	struct event *tick;          /* owned */
@@ -75,6 +77,7 @@ struct steer {
 	bool stuck;                  /* spreading failed (logged once): tried again at each look */
 	bool detach_works;           /* SO_DETACH_REUSEPORT_BPF known to work here */
 	unsigned quiet;              /* consecutive small-load windows while spread */
+	unsigned hot;                /* consecutive busy windows while consolidated */
 	const char *why;             /* the last reason the settings gave against it */
 	uint64_t last_ns;
 	uint64_t *last_cpu;          /* owned, per worker */
@@ -206,12 +209,17 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	st->why = why;
 	uint64_t busy_one = busiest * 100 / elapsed, busy_all = sum * 100 / elapsed;
 	if (percent == 0) {
-		st->quiet = 0;
+		st->quiet = st->hot = 0;
 		if (st->consolidated)
 			set_state(st, false, busy_one, busy_all);
 	} else if (st->consolidated) {
-		if (busy_one >= percent || pressed)
+		/* CPU over two windows, so that a single burst of work (a worker opening its
+		   upstream sockets, a cache being replaced) does not count as load */
+		st->hot = busy_one >= percent ? st->hot + 1 : 0;
+		if (st->hot >= HOT_TICKS || pressed) {
+			st->hot = 0;
 			set_state(st, false, busy_one, busy_all);
+		}
 	} else if (busy_all * 2 < percent && !pressed) {
 		if (++st->quiet >= QUIET_TICKS) {
 			st->quiet = 0;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # 76-udp-consolidate: with two workers, client UDP is steered to worker 0 while the load is
-# small and spread over both when worker 0 gets busy. udp-consolidate is set to 5 (% of a CPU)
+# small and spread over both when worker 0 gets busy. udp-consolidate is set to 10 (% of a CPU)
 # so that a short dnsperf flood on loopback is "busy" on any machine and a paced 100 qps is not.
 # At the low rate, 16 dnsperf sockets (which the kernel's hash would spread over both workers)
 # on IPv4 and IPv6 all land on worker 0, per `ctl stats --json`; at full speed worker 1 answers
@@ -16,7 +16,7 @@ BPORT=$(free_port)
 CFG="$T_TMP/policy.yaml"
 V6=""
 if have_ipv6; then V6=", \"[::1]:$BPORT\""; fi
-write_policy "$CFG" "$BPORT" "127.0.0.1:$NSD_PORT" "udp-consolidate: 5" "control-socket: $SOCK"
+write_policy "$CFG" "$BPORT" "127.0.0.1:$NSD_PORT" "udp-consolidate: 10" "control-socket: $SOCK"
 sed -i "s|^listen: .*|listen: [\"127.0.0.1:$BPORT\"$V6]|" "$CFG"
 start_blokir "$CFG" "$BPORT" || bail "blokir did not start"
 
@@ -113,8 +113,8 @@ spread_check() { # DESCRIPTION
 }
 reload_with "udp-consolidate: 0"
 spread_check "reload to udp-consolidate: 0"
-reload_with "udp-consolidate: 5"
-wait_active 1 5; ok $? "reload back to udp-consolidate: 5: one worker again"
+reload_with "udp-consolidate: 10"
+wait_active 1 5; ok $? "reload back to udp-consolidate: 10: one worker again"
 reload_with "rate-limit-qps: 100000"
 spread_check "rate-limit-qps set (the limits are per worker)"
 like "$(cat "$T_TMP/blokir.log")" 'udp-consolidate: off while rate-limit-qps is set' "  ... logged"
