@@ -40,7 +40,10 @@
 #   CLIENTS=N      dnsperf -c (default 4); OUTSTANDING=N dnsperf -q (default 100)
 #   CALLGRIND=1    also the callgrind counts (CG_SMALL/CG_LARGE queries, default 2000/12000)
 #   BLOKIR=PATH    the binary (default ./blokir)
-#   KEEP_TMP=1     keep the scratch directory
+#   KEEP_TMP=1     keep the scratch directory (and each round's audit log, else removed once
+#                  its lines are counted, so its writeback does not fall on later rounds)
+#   AUDIT_DIR=DIR  where the "on" runs write their audit log (default the scratch directory in
+#                  /tmp; /dev/shm takes the disk's writeback out of the comparison)
 # A functional check in about 30 s:  ROUNDS=1 DURATION=2 bench/audit_bench.sh
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -55,11 +58,13 @@ CALLGRIND=${CALLGRIND:-0}
 CG_SMALL=${CG_SMALL:-2000}
 CG_LARGE=${CG_LARGE:-12000}
 KEEP_TMP=${KEEP_TMP:-0}
+AUDIT_DIR=${AUDIT_DIR:-}
 BLOKIR=${BLOKIR:-./blokir}
 LOG_TAG=audit
 START_TS=$(date +%s)
 PIDS=()
 TMP=$(mktemp -d /tmp/blokir-audit-bench.XXXXXX)
+[ -n "$AUDIT_DIR" ] || AUDIT_DIR=$TMP
 . bench/lib.sh
 trap 'cleanup; [ "$KEEP_TMP" = 1 ] || rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
@@ -113,7 +118,7 @@ ROWS=$TMP/rows.tsv
 : >"$ROWS"
 run() {
 	local mode=$1 rnd=$2 audit="" cfg out qps done_q lines=- dropped=- st t0 t1 us
-	[ "$mode" = on ] && audit=$TMP/audit-$rnd.log
+	[ "$mode" = on ] && audit=$AUDIT_DIR/audit-$rnd.log
 	cfg=$(conf "$audit")
 	bg "blokir-$mode-$rnd" "${PIN_SRV[@]}" "$BLOKIR" -c "$cfg" --foreground "${ROOT_OPT[@]}"
 	local pid=$BG_PID
@@ -141,6 +146,9 @@ run() {
 	if [ "$mode" = on ]; then
 		lines=$(grep -c '"qname":"q[0-9]*\.' "$audit")
 		dropped=$(sed -n 's/.* audit-dropped=\([0-9]*\).*/\1/p' <<<"$st")
+		# A round writes ~200 MB; left in place, its dirty pages are written back while the
+		# next rounds run and bill their CPU to whichever run is on then.
+		[ "$KEEP_TMP" = 1 ] || rm -f "$audit"
 	fi
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$rnd" "${qps:-0}" "${done_q:-0}" "$lines" \
 		"${dropped:--}" "$us" >>"$ROWS"
@@ -152,7 +160,7 @@ if [ "$ROUNDS" -gt 0 ]; then
 		if [ $((rnd % 2)) = 1 ]; then run off "$rnd"; run on "$rnd"; else run on "$rnd"; run off "$rnd"; fi
 	done
 	echo "blokir audit-log benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src include 2>/dev/null || echo '+dirty'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "command: ROUNDS=$ROUNDS DURATION=$DURATION PIN=$PIN WORKERS=$WORKERS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING bench/audit_bench.sh"
+	echo "command: ROUNDS=$ROUNDS DURATION=$DURATION PIN=$PIN WORKERS=$WORKERS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING${AUDIT_DIR:+ AUDIT_DIR=$AUDIT_DIR} bench/audit_bench.sh"
 	[ "$PIN" = 1 ] && echo "placement: dnsperf on CPU 0; blokir (worker, audit writer, main thread) on CPU 1"
 	[ "$PIN" = 2 ] && echo "placement: dnsperf and the audit writer on CPU 0; blokir's worker and main thread on CPU 1"
 	awk -F'\t' '

@@ -72,7 +72,20 @@ need_tools() {
 	fi
 }
 
-free_port() { python3 tools/free_port.py; }
+# Drawn at random (tools/free_port.py says why); with $TMP set, never the same one twice in a run.
+free_port() {
+	local p i
+	for ((i = 0; i < 50; i++)); do
+		p=$(python3 tools/free_port.py) || return 1
+		if [ -n "${TMP:-}" ] && [ -d "$TMP" ]; then
+			grep -qx "$p" "$TMP/.ports" 2>/dev/null && continue
+			echo "$p" >>"$TMP/.ports"
+		fi
+		echo "$p"
+		return 0
+	done
+	return 1
+}
 
 # build_bare: the two ceilings, bench/bare_responder.c and bench/bare_relay.c, into $BUILD.
 build_bare() {

@@ -1,28 +1,52 @@
 """free_port.py: prints a port number free for both UDP and TCP on 127.0.0.1 (and on ::1 when the
-machine has IPv6), chosen by the kernel. The sockets are closed before it returns, so there is a
-small race with other programs; callers bind immediately afterwards. Used by the system tests
-(tests/system/lib.sh) and the benchmarks (bench/lib.sh)."""
+machine has IPv6). Used by the system tests (tests/system/lib.sh) and the benchmarks
+(bench/lib.sh).
+
+The port is drawn at random from below the kernel's ephemeral range (ip_local_port_range), not
+handed out by the kernel from inside it: a test that picks several ports first and starts its
+servers later (35-zones-fleet picks ten, writes them into the primary's NOTIFY list, then starts
+ten blokirs) would otherwise race every socket bound to port 0 in the meantime, and each blokir
+binds 64 upstream sockets that way, so a port picked early could be taken before its server
+binds it. The sockets are closed before it returns, so a small race with other programs remains;
+callers bind immediately afterwards."""
+import random
 import socket
 
-for _ in range(200):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
+
+def ephemeral_start():
     try:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", port))
-        u.close()
-        try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def usable(port):
+    socks = []
+    try:
+        for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
             for typ in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                s = socket.socket(socket.AF_INET6, typ)
-                s.bind(("::1", port))
-                s.close()
-        except OSError as e:
-            if e.errno not in (97, 99):  # no IPv6 at all is fine; "in use" is not
-                raise
-    except OSError:
-        t.close()
-        continue
-    t.close()
-    print(port)
-    break
+                s = socket.socket(fam, typ)
+                socks.append(s)
+                try:
+                    s.bind((addr, port))
+                except OSError as e:
+                    if fam == socket.AF_INET6 and e.errno in (97, 99):
+                        break  # no IPv6 at all is fine; "in use" is not
+                    return False
+        return True
+    except OSError as e:
+        # socket() itself failing for AF_INET6 means no IPv6: fine
+        return e.errno in (97, 99)
+    finally:
+        for s in socks:
+            s.close()
+
+
+low = 10000
+high = max(ephemeral_start() - 1, low + 1000)
+for _ in range(500):
+    port = random.randint(low, high)
+    if usable(port):
+        print(port)
+        break
