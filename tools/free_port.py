@@ -8,9 +8,14 @@ servers later (35-zones-fleet picks ten, writes them into the primary's NOTIFY l
 ten blokirs) would otherwise race every socket bound to port 0 in the meantime, and each blokir
 binds 64 upstream sockets that way, so a port picked early could be taken before its server
 binds it. The sockets are closed before it returns, so a small race with other programs remains;
-callers bind immediately afterwards."""
+callers bind immediately afterwards.
+
+With an argument FILE, a port listed in FILE (one per line) is never chosen, and the one chosen is
+added to it: a test or benchmark passes its own scratch file so that it never gets one port
+twice. Exits 1 when no port was found."""
 import random
 import socket
+import sys
 
 
 def ephemeral_start():
@@ -43,10 +48,23 @@ def usable(port):
             s.close()
 
 
+seen_file = sys.argv[1] if len(sys.argv) > 1 else None
+seen = set()
+if seen_file:
+    try:
+        with open(seen_file) as f:
+            seen = {int(line) for line in f if line.strip()}
+    except FileNotFoundError:
+        pass
+
 low = 10000
 high = max(ephemeral_start() - 1, low + 1000)
 for _ in range(500):
     port = random.randint(low, high)
-    if usable(port):
+    if port not in seen and usable(port):
+        if seen_file:
+            with open(seen_file, "a") as f:
+                f.write(f"{port}\n")
         print(port)
-        break
+        sys.exit(0)
+sys.exit(1)

@@ -142,21 +142,10 @@ trap 'exit 130' INT TERM
 
 # --- ports ---------------------------------------------------------------------------------------
 
-# free_port: a port number free for both UDP and TCP on 127.0.0.1 (and ::1), chosen by the kernel
-# (tools/free_port.py, shared with bench/lib.sh).
-# Ports are drawn at random (tools/free_port.py says why), so one test never gets the same one
-# twice: the ones handed out are kept in $T_TMP/ports (free_port runs in $(...) subshells).
-free_port() {
-	local p i
-	for ((i = 0; i < 50; i++)); do
-		p=$("$PY" "$SYSDIR/../../tools/free_port.py") || return 1
-		grep -qx "$p" "$T_TMP/ports" 2>/dev/null && continue
-		echo "$p" >>"$T_TMP/ports"
-		echo "$p"
-		return 0
-	done
-	return 1
-}
+# free_port: a port number free for both UDP and TCP on 127.0.0.1 (and ::1), drawn at random
+# below the ephemeral range (tools/free_port.py, shared with bench/lib.sh, says why); never the
+# same one twice in a test: those handed out are listed in $T_TMP/ports.
+free_port() { "$PY" "$SYSDIR/../../tools/free_port.py" "$T_TMP/ports"; }
 
 have_ipv6() {
 	"$PY" -c 'import socket; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1",0))' 2>/dev/null
