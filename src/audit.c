@@ -173,10 +173,54 @@ static size_t text_len(const char *s)
 	return n < AUDIT_TEXT_MAX ? n : AUDIT_TEXT_MAX;
 }
 
+/*
+ * N bytes from SRC to P in 16-, 8- and 4-byte moves (overlapping at the end, never past either
+ * range). Nearly every copy here is short and of a size the compiler cannot know, and GCC makes
+ * such a memcpy (when it can bound the size) a `rep movsq`, whose start-up costs more than the
+ * copy: perf annotate put half of audit_log's samples, and a third of the writer's, on it.
+ * For the pieces that may be long, copy_any.
+ */
+static inline void copy_small(void *p, const void *src, size_t n)
+{
+	uint8_t *d = p;
+	const uint8_t *s = src;
+
+	if (n >= 16) {
+		for (size_t i = 0; i + 16 < n; i += 16)
+			memcpy(d + i, s + i, 16);
+		memcpy(d + n - 16, s + n - 16, 16);
+	} else if (n >= 8) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(d, s, 4);
+		memcpy(d + n - 4, s + n - 4, 4);
+	} else if (n > 0) {
+		d[0] = s[0];
+		d[n >> 1] = s[n >> 1];
+		d[n - 1] = s[n - 1];
+	}
+}
+
+/* The same for a piece that may be long (a slot's JSON, a text): past 128 bytes, the C
+ * library's memcpy. */
+static inline void copy_any(void *p, const void *src, size_t n)
+{
+	if (n > 128)
+		memcpy(p, src, n);
+	else
+		copy_small(p, src, n);
+}
+
 static uint8_t *put(uint8_t *p, const void *src, size_t n)
 {
-	if (n > 0)
-		memcpy(p, src, n);
+	copy_small(p, src, n);
+	return p + n;
+}
+
+static uint8_t *put_any(uint8_t *p, const void *src, size_t n)
+{
+	copy_any(p, src, n);
 	return p + n;
 }
 
@@ -198,11 +242,11 @@ static size_t tail_measure(const struct audit_event *ev, struct tail_head *th)
 static void tail_pack(const struct audit_event *ev, const struct tail_head *th, uint8_t *p)
 {
 	p = put(p, th, sizeof(*th));
-	p = put(p, ev->entry, th->entry_len);
-	p = put(p, ev->list != NULL ? ev->list : ev->zone, th->list_len);
-	p = put(p, ev->action, th->action_len);
-	p = put(p, ev->reason, th->reason_len);
-	put(p, ev->ref, th->ref_len);
+	p = put_any(p, ev->entry, th->entry_len);
+	p = put_any(p, ev->list != NULL ? ev->list : ev->zone, th->list_len);
+	p = put_any(p, ev->action, th->action_len);
+	p = put_any(p, ev->reason, th->reason_len);
+	put_any(p, ev->ref, th->ref_len);
 }
 
 static size_t tail_slot(const void *key)
@@ -391,7 +435,13 @@ static uint8_t kind_json_len[AUDIT_KIND_COUNT];
 
 static char *put_raw(char *o, const void *s, size_t n)
 {
-	memcpy(o, s, n);
+	copy_small(o, s, n);
+	return o + n;
+}
+
+static char *put_long(char *o, const void *s, size_t n)
+{
+	copy_any(o, s, n);
 	return o + n;
 }
 
@@ -440,7 +490,7 @@ static char *put_json(char *o, const char *s, size_t n)
 		while (run < n && json_plain[(unsigned char)s[run]])
 			run++;
 		if (run > i) {
-			o = put_raw(o, s + i, run - i);
+			o = put_long(o, s + i, run - i);
 			i = run;
 			if (i == n)
 				break;
@@ -579,7 +629,7 @@ static char *put_tail(const struct audit *a, char *o, const uint8_t *t)
 		if (th.origin == ORIGIN_LIST) {
 			o = put_str(o, ",\"list-item-line\":");
 		} else {
-			o = put_raw(o, a->file_field, a->file_field_len);
+			o = put_long(o, a->file_field, a->file_field_len);
 			o = put_str(o, ",\"line\":");
 		}
 		o = put_uint(o, th.line);
@@ -615,7 +665,7 @@ static char *put_tail_cached(struct audit *a, char *o, const uint8_t *t, size_t 
 	struct wtail *w = &a->wtails[(size_t)((x * 0x9e3779b97f4a7c15u) >> 56) % WTAIL_SLOTS];
 
 	if (w->key_len == len && memcmp(w->key, t, len) == 0)
-		return put_raw(o, w->json, w->json_len);
+		return put_long(o, w->json, w->json_len);
 	char *end = put_tail(a, o, t);
 	size_t n = (size_t)(end - o);
 	if (len <= WTAIL_KEY_MAX && n <= WTAIL_JSON_MAX) {
@@ -709,7 +759,7 @@ static char *put_line(struct audit *a, const struct ring *r, char *o, const stru
 	}
 	t += h->ename_len;
 	if (h->slot != 0)
-		return put_raw(o, r->slots[h->slot - 1].json, r->slots[h->slot - 1].len);
+		return put_long(o, r->slots[h->slot - 1].json, r->slots[h->slot - 1].len);
 	return put_tail_cached(a, o, t, h->tail_len);
 }
 
