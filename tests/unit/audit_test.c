@@ -295,6 +295,125 @@ static void test_caches(void)
 	}
 }
 
+/* Reference presentation form of a wire name's labels, escaped for JSON, byte by byte: what
+ * the writer's shortcuts (whole-name copies, 16 bytes tested at once) must give. */
+static size_t ref_name(char *o, const uint8_t *name, size_t len, bool dot)
+{
+	size_t n = 0, i = 0;
+
+	if (len == 0 || name[0] == 0) {
+		o[n++] = '.';
+		return n;
+	}
+	while (i < len && name[i] != 0) {
+		size_t l = name[i++];
+		for (size_t k = 0; k < l; k++, i++) {
+			unsigned c = name[i];
+			if (c > 0x20 && c < 0x7f && strchr(".\\\"();@$", (int)c) == NULL)
+				o[n++] = (char)c;
+			else if (c == '"' || c == '\\')
+				n += (size_t)sprintf(o + n, "\\\\\\%c", (int)c); /* \ then \" or \\ */
+			else if (c > 0x20 && c < 0x7f)
+				n += (size_t)sprintf(o + n, "\\\\%c", (int)c);
+			else
+				n += (size_t)sprintf(o + n, "\\\\%03u", c);
+		}
+		o[n++] = '.';
+	}
+	return dot ? n : n - 1;
+}
+
+/*
+ * Names and texts of every length, with every byte value at every place in a 16-byte block,
+ * give what the reference gives: the writer copies and tests them in blocks, so a mistake at a
+ * block's edge or in the short cases would show here and nowhere else (the cache test above
+ * compares the writer with itself).
+ */
+static void test_every_length(void)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/lengths.log", dir);
+	struct audit_options o = { .path = path, .config_path = "/c.yaml", .producers = 1,
+		.ring_bytes = 64 << 20, .ipv4_prefix = 32, .ipv6_prefix = 128 };
+	struct audit *a = audit_new(&o);
+	enum { N = 4000 };
+	static char want[N][3000];
+	uint8_t q[256];
+	char text[400];
+	unsigned seed = 7;
+
+	if (!ok(a != NULL, "audit_new for names of every length"))
+		return;
+	struct sockaddr_in6 c6 = v6("2001:db8:1234:5678:9abc:def0:1234:5678");
+	struct sockaddr_in c4 = v4("203.0.113.255");
+	for (unsigned k = 0; k < N; k++) {
+		/* labels of 1..63 bytes up to a total of 2..255, mostly plain; an odd byte (any
+		 * value, 256 of them over the blocks' 16 places) in every third name */
+		size_t len = 0, total = 2 + (k * 37u) % 254;
+		while (len + 2 < total) {
+			seed = seed * 1103515245u + 12345u;
+			size_t l = 1 + (seed >> 16) % 63;
+			if (l > total - len - 2)
+				l = total - len - 2;
+			q[len++] = (uint8_t)l;
+			for (size_t b = 0; b < l; b++)
+				q[len++] = (uint8_t)("abcdefghijklmnopqrstuvwxyz0123456789-_"[(k + b) % 38]);
+		}
+		q[len++] = 0;
+		if (k % 3 == 0 && q[0] != 0) {
+			size_t at[256], m = 0;
+			for (size_t i = 0; q[i] != 0; i += q[i] + 1u)
+				for (size_t b = 1; b <= q[i]; b++)
+					at[m++] = i + b;
+			q[at[(k / 3 * 7u) % m]] = (uint8_t)((k / 3) % 256);
+		}
+		bool entry = k % 2;
+		size_t tl = k % 301;
+		for (size_t i = 0; i < tl; i++)
+			text[i] = (char)('A' + (i + k) % 26);
+		text[tl] = '\0';
+		struct audit_event ev = { .kind = AUDIT_ACL_DENIED, .transport = AUDIT_UDP,
+			.client = k % 2 ? (struct sockaddr *)&c6 : (struct sockaddr *)&c4,
+			.qname = q, .qname_len = len, .qtype = 1, .action = "refused",
+			.reason = tl > 0 ? text : NULL, .time_ms = 1502323200000 + k,
+			.entry_name = entry ? q : NULL, .entry_name_len = entry ? len : 0 };
+		char *w = want[k];
+		w += sprintf(w, "\"client\":\"%s\",\"transport\":\"udp\",\"qname\":\"",
+			k % 2 ? "2001:db8:1234:5678:9abc:def0:1234:5678" : "203.0.113.255");
+		w += ref_name(w, q, len, true);
+		w += sprintf(w, "\",\"qtype\":\"A\"");
+		if (entry) {
+			w += sprintf(w, ",\"entry\":\"");
+			w += ref_name(w, q, len, false);
+			w += sprintf(w, "\"");
+		}
+		w += sprintf(w, ",\"action\":\"refused\"");
+		if (tl > 0)
+			sprintf(w, ",\"reason\":\"%s\"}", text);
+		else
+			sprintf(w, "}");
+		if (!audit_log(a, 0, &ev))
+			break;
+	}
+	audit_free(a);
+	char *got = slurp(path, NULL), *line = got;
+	unsigned same = 0;
+	for (unsigned k = 0; k < N && line != NULL; k++) {
+		char *end = strchr(line, '\n'), *start = strstr(line, "\"client\":");
+		if (end == NULL || start == NULL)
+			break;
+		*end = '\0';
+		if (strcmp(start, want[k]) == 0)
+			same++;
+		else if (k - same < 4)
+			printf("# line %u: got %s\n#   want %s\n", k, start, want[k]);
+		line = end + 1;
+	}
+	is_int(same, N, "names of 1..255 bytes with any byte anywhere, texts of 0..300 bytes: "
+		"as the reference writes them");
+	free(got);
+}
+
 struct burst {
 	struct audit *a;
 	unsigned producer;
@@ -460,6 +579,7 @@ int main(void)
 		snprintf(burst_entry[k], sizeof(burst_entry[k]), "r%u.example", k);
 	test_lines();
 	test_caches();
+	test_every_length();
 	test_rotate();
 	test_stuck_writer();
 	test_bad_path();
