@@ -551,69 +551,35 @@ static char *put_name_escaped(char *o, const uint8_t *name, size_t len, bool dot
 	return put_json(o, tmp, dot ? n : n - 1);
 }
 
-typedef uint8_t bytes16 __attribute__((vector_size(16)));
-
-/* Whether the 16 bytes at P all stand for themselves in a name and in JSON (name_plain), tested
- * at once (GCC's and clang's vector extensions: SSE2 on x86-64, NEON on arm64, plain words
- * elsewhere): bytes outside '!'..'~' and the eight that RFC 1035 or JSON escape. */
-static inline bool plain16(const char *p)
-{
-	bytes16 v;
-
-	memcpy(&v, p, sizeof(v));
-	bytes16 bad = (bytes16)(v - 0x21 > 0x5d) | (bytes16)(v == '.') | (bytes16)(v == '\\') |
-		(bytes16)(v == '"') | (bytes16)((v & 0xfe) == '(') | (bytes16)(v == ';') |
-		(bytes16)(v == '@') | (bytes16)(v == '$');
-	uint64_t w[2];
-	memcpy(w, &bad, sizeof(w));
-	return (w[0] | w[1]) == 0;
-}
-
-/* Whether the N bytes at P (N < 256) all stand for themselves: 16 at a time, the last 16
- * overlapping the ones before; fewer than 16 through a copy padded with a plain byte. */
-static bool plain_bytes(const char *p, size_t n)
-{
-	if (n < 16) {
-		char pad[16];
-		memset(pad, 'a', sizeof(pad));
-		copy_small(pad, p, n);
-		return plain16(pad);
-	}
-	bool plain = plain16(p + n - 16);
-	for (size_t i = 0; i + 16 < n; i += 16)
-		plain &= plain16(p + i);
-	return plain;
-}
-
 /*
  * A wire-format name in presentation form (RFC 1035 5.1 escapes), inside a JSON string; with
  * DOT the trailing dot of a fully qualified name (question names), without it the form entries
  * are written in ("tracker.example"). Names whose bytes all stand for themselves (nearly every
- * name asked) are copied whole, the length bytes made dots; the first other byte sends the
- * whole name the long way. The bytes are copied first and tested where they land, with each
- * label's length byte (which may be any value) replaced by a plain one until the test is done.
+ * name asked) are tested where they are, in the record, and copied whole, the length bytes then
+ * made dots; the first other byte sends the whole name the long way. (Testing them in the
+ * output after the copy, 16 at a time, cost more than it saved: loads that straddle the copy's
+ * stores wait for them.)
  */
 static char *put_name(char *o, const uint8_t *name, size_t len, bool dot)
 {
 	size_t i = 0;
+	bool plain = true;
 
 	if (len == 0 || name[0] == 0) {
 		*o++ = '.';
 		return o;
 	}
-	copy_small(o, name + 1, len - 1);
-	for (;;) {
-		size_t l = name[i];
-		if (l > len - i - 1)
+	while (i < len && name[i] != 0) {
+		size_t l = name[i++];
+		if (l > len - i)
 			return put_name_escaped(o, name, len, dot); /* cut short: as it comes */
-		i += l + 1;
-		if (i == len || name[i] == 0)
-			break;
-		o[i - 1] = 'a';
+		for (size_t end = i + l; i < end; i++)
+			plain &= name_plain[name[i]];
 	}
-	/* The name's text is now o[0 .. i - 1): every label, a plain byte between them. */
-	if (!plain_bytes(o, i - 1))
+	if (!plain)
 		return put_name_escaped(o, name, len, dot);
+	/* The text is name[1 .. i): the labels with a length byte between each two. */
+	copy_small(o, name + 1, i - 1);
 	for (size_t k = name[0] + 1u; k < i; k += name[k] + 1u)
 		o[k - 1] = '.';
 	o += i - 1;
