@@ -9,8 +9,8 @@
 # blocked names for DURATION seconds. The table gives each run's qps, blokir's CPU time per
 # answer (utime + stime of all its threads, /proc), and for the "on" runs the lines written
 # against the blocked answers dnsperf counted and the audit writer thread's own CPU time per line
-# (ns, from /proc/PID/task/TID/schedstat: the formatting and the kernel's side of write(2)); per round the ratio on / off, and the verdict is
-# the median of those ratios (target >= 0.95). The check "lines == answered when audit-dropped
+# (ns, from /proc/PID/task/TID/schedstat: the formatting and the kernel's side of write(2));
+# per round the ratio on / off, and the verdict is the median of those ratios (target >= 0.95). The check "lines == answered when audit-dropped
 # is 0" (and "lines + audit-dropped == answered" always) is made for every on-run.
 #
 # Placement (PIN=1, the default): dnsperf on CPU 0, blokir -- every thread of it: the worker,
@@ -164,7 +164,8 @@ run() {
 	fi
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$rnd" "${qps:-0}" "${done_q:-0}" \
 		"$lines" "${dropped:--}" "$us" "$wns" >>"$ROWS"
-	log "$mode #$rnd: $qps qps, $done_q answered, $us us CPU/answer, lines $lines, audit-dropped $dropped${wtid:+, writer $wns ns/line}"
+	log "$mode #$rnd: $qps qps, $done_q answered, $us us CPU/answer, lines $lines," \
+		"audit-dropped $dropped${wtid:+, writer $wns ns/line}"
 }
 
 if [ "$ROUNDS" -gt 0 ]; then
