@@ -40,6 +40,9 @@
 #   WORKERS=N      blokir workers (default 1)
 #   CLIENTS=N      dnsperf -c (default 4); OUTSTANDING=N dnsperf -q (default 100)
 #   CALLGRIND=1    also the callgrind counts (CG_SMALL/CG_LARGE queries, default 2000/12000)
+#   PERF=1         also one on-run under perf record: the audit log's share of blokir's samples
+#                  (writer: user space, write(2), waking; worker: audit_log, observe_blocked_slow);
+#                  PERF_FREQ=HZ its sampling rate (default 4000)
 #   BLOKIR=PATH    the binary (default ./blokir)
 #   KEEP_TMP=1     keep the scratch directory (and each round's audit log, else removed once
 #                  its lines are counted, so its writeback does not fall on later rounds)
@@ -56,6 +59,8 @@ WORKERS=${WORKERS:-1}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-100}
 CALLGRIND=${CALLGRIND:-0}
+PERF=${PERF:-0}
+PERF_FREQ=${PERF_FREQ:-4000}
 CG_SMALL=${CG_SMALL:-2000}
 CG_LARGE=${CG_LARGE:-12000}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -206,6 +211,57 @@ if [ "$ROUNDS" -gt 0 ]; then
 			printf "on-runs with nothing dropped whose lines == answered: %d of %d\n", (checked - bad), checked
 			printf "on-runs whose lines + audit-dropped == answered: %d of %d\n", (ons - unaccounted), ons
 		}' "$ROWS"
+fi
+
+# perf_share: one on-run as above under `perf record` (cpu-clock, blokir's threads only) and
+# what share of blokir's samples the audit log takes: the writer thread, split into user space,
+# write(2) and waking up, and the worker's audit_log and observe_blocked_slow. Shares of the
+# samples, not times: they hold up better than qps on a shared machine.
+perf_share() {
+	local audit=$AUDIT_DIR/audit-perf.log cfg pid data=$TMP/perf.data
+	cfg=$(conf "$audit")
+	bg blokir-perf "${PIN_SRV[@]}" "$BLOKIR" -c "$cfg" --foreground "${ROOT_OPT[@]}"
+	pid=$BG_PID
+	wait_dns "$pid" "$PORT" t.me 20 || { log "blokir (perf) did not come up"; exit 1; }
+	"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$PORT" -d "$QF" -l "$((DURATION + 1))" \
+		-c "$CLIENTS" -q "$OUTSTANDING" >"$TMP/dnsperf-perf.txt" 2>&1 &
+	local gen=$!
+	PIDS+=("$gen")
+	sleep 0.5
+	perf record -q -g -F "$PERF_FREQ" -o "$data" -p "$pid" -- sleep "$DURATION" >/dev/null 2>&1
+	stop_pid "$gen" 30
+	stop_pid "$pid" 30
+	[ "$KEEP_TMP" = 1 ] || rm -f "$audit"
+	echo "perf: shares of blokir's samples, one on-run, $DURATION s at $PERF_FREQ Hz ($(sed -n \
+		's/^ *Queries per second: *\([0-9]*\).*/\1/p' "$TMP/dnsperf-perf.txt") qps)"
+	perf script -i "$data" -F comm,ip,sym 2>/dev/null | awk 'BEGIN { RS = "" }
+		{
+			n++
+			split($0, frame, "\n")
+			leaf = frame[2]
+			sub(/^[ \t]*[0-9a-f]+ /, "", leaf)
+			sub(/\+0x.*/, "", leaf)
+			if ($1 == "blokir-audit") {
+				k = $0 ~ /vfs_write/ ? "write(2)" : $0 ~ /futex|schedule/ ? "waking" : \
+					$0 ~ /entry_SYSCALL/ ? "other system calls" : "user space"
+				w[k]++
+				wt++
+			} else if (leaf ~ /^(audit_log|observe_blocked_slow|log_new_key|log_texts|now_ms)$/) {
+				a[leaf]++
+				at++
+			}
+		}
+		END {
+			if (n == 0) { print "perf: no samples"; exit }
+			printf "  audit writer thread %5.2f %%:", 100 * wt / n
+			for (k in w) printf "  %s %.2f", k, 100 * w[k] / n
+			printf "\n  worker in the audit functions %5.2f %%:", 100 * at / n
+			for (k in a) printf "  %s %.2f", k, 100 * a[k] / n
+			printf "\n  total %.2f %% of %d samples\n", 100 * (wt + at) / n, n
+		}'
+}
+if [ "$PERF" = 1 ]; then
+	if command -v perf >/dev/null; then perf_share; else echo "perf: not installed" >&2; fi
 fi
 
 [ "$CALLGRIND" = 1 ] || exit 0
