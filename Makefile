@@ -4,7 +4,7 @@
 #   make test         unit tests (prove), the include-graph check (tests/layers.t) + system tests
 #   make CC=clang     the same with clang; warnings are errors with both
 #   make install      PREFIX=/usr/local DESTDIR= SYSCONFDIR=$(PREFIX)/etc (/etc for PREFIX=/usr)
-PKGS     := ldns libcrypto libevent libevent_pthreads yaml-0.1 libxxhash libidn2 libfstrm libprotobuf-c libsystemd
+PKGS     := ldns libcrypto libevent libevent_pthreads yaml-0.1 libxxhash libidn2 libfstrm libprotobuf-c libsystemd liburing
 
 # Installation layout. SYSCONFDIR is compiled in: -c defaults to $(SYSCONFDIR)/blokir/blokir.yaml.
 PREFIX        ?= /usr/local

@@ -58,6 +58,8 @@ struct config_cidr {
 };
 
 enum list_format { LIST_DOMAINS, LIST_HOSTS, LIST_RPZ };
+/* udp-io: how a worker reads and answers client UDP (uring.h) */
+enum config_udp_io { UDP_IO_AUTO, UDP_IO_URING, UDP_IO_SOCKETS };
 
 /* An external list (`lists:` entry). Its names are read by the policy builder, not config_load. */
 struct config_list {
@@ -181,6 +183,7 @@ struct config {
 	                                     awaited, up to this long; 0 (default) = off */
 	unsigned udp_consolidate;         /* percent of one CPU: below it all UDP goes to worker 0
 	                                     (steer.h); 0 = off, default 70 */
+	int udp_io;                       /* udp-io: enum config_udp_io; default sockets */
 
 	/* Fleet (issue 13). */
 	struct config_zone *zones; size_t zone_count; /* owned array, file order */

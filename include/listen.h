@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "client.h"
 
 struct caplog;
@@ -91,6 +93,24 @@ void listen_stream(struct listen *l, const struct client_ref *c, listen_stream_n
 /* A pending query keeps its TCP connection's memory alive until it is answered (client_hold_cb). */
 void listen_conn_hold(struct tcp_conn *conn);
 void listen_conn_release(struct tcp_conn *conn);
+
+/*
+ * For a worker that reads its client UDP itself (udp-io io-uring, uring.h). EXTERNAL true takes
+ * the UDP sockets out of the event loop (they stay open and owned here), false puts them back.
+ * listen_udp_fds writes up to MAX of them to FDS and returns how many there are.
+ */
+void listen_udp_external(struct listen *l, bool external);
+size_t listen_udp_fds(const struct listen *l, int *fds, size_t max);
+
+/*
+ * A datagram read elsewhere: the same checks, counters and query callback as the sockets' own
+ * path. Returns the length of an answer written to OUT (CAP bytes) to send to PEER on FD now,
+ * or 0. Datagrams come between listen_udp_batch(l, true) and listen_udp_batch(l, false); the
+ * batch's end sends what the datagrams forwarded, after which PKT and PEER may be reused.
+ */
+size_t listen_udp_datagram(struct listen *l, int fd, const uint8_t *pkt, size_t len,
+	bool truncated, const struct sockaddr *peer, socklen_t peerlen, uint8_t *out, size_t cap);
+void listen_udp_batch(struct listen *l, bool begin);
 
 /* Graceful stop: close the UDP sockets and TCP listeners, close idle connections. */
 void listen_stop(struct listen *l);

@@ -78,6 +78,8 @@ uint64_t worker_seen_gen(const struct worker *w); /* last policy generation ackn
 uint64_t worker_settings_seen(const struct worker *w); /* last settings generation let go of */
 bool worker_exited(const struct worker *w);       /* the thread has left its loop */
 const struct stats *worker_stats(const struct worker *w);
+/* How the worker reads client UDP (udp-io): "io-uring" or "sockets". */
+const char *worker_udp_io(const struct worker *w);
 /* The thread's CPU time in ns since it started (steer); 0 before the start and after the exit. */
 uint64_t worker_cpu_ns(const struct worker *w);
 /* CONFIG_UPSTREAMS_MAX blocks, by index in cfg->upstreams. */

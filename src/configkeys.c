@@ -32,6 +32,8 @@ static const char *const format_words[] = {
 static const char *const on_error_words[] = { "reject", "skip" };
 /* log.h's enum log_level, in its order */
 static const char *const log_level_words[] = { "error", "warning", "info", "debug" };
+/* configdata.h's enum config_udp_io, in its order */
+static const char *const udp_io_words[] = { "auto", "io-uring", "sockets" };
 
 #define EXPECTED_NON_EMPTY "expected a non-empty string"
 #define EXPECTED_ABSOLUTE "expected an absolute path"
@@ -94,6 +96,8 @@ const struct key_spec root_keys[ROOT_KEY_COUNT] = {
 	[ROOT_CACHE] = KEY("cache-size", KEY_UINT, cache_size, RANGE(0, 10000000)),
 	[ROOT_BUSY_POLL] = KEY("busy-poll-us", KEY_UINT, busy_poll_us, RANGE(0, 100000)),
 	[ROOT_UDP_CONSOLIDATE] = KEY("udp-consolidate", KEY_UINT, udp_consolidate, RANGE(0, 100)),
+	[ROOT_UDP_IO] = KEY("udp-io", KEY_WORD, udp_io,
+		EXPECT("expected one of auto, io-uring, sockets"), WORDS(udp_io_words)),
 	[ROOT_ZONES] = KEY("zones", KEY_ZONES, zones, EXPECT("expected a sequence of mappings"),
 		NULLABLE),
 	[ROOT_STATE_DIR] = KEY("state-dir", KEY_PATH, state_dir, EXPECT(EXPECTED_ABSOLUTE), NULLABLE,

@@ -46,6 +46,9 @@ void defaults_init(struct config *cfg)
 	cfg->upstream_sockets = 64;
 	cfg->tcp_read_timeout_ms = 5000;
 	cfg->udp_consolidate = 70; /* steer.c: why 70 */
+	/* sockets: io_uring (uring.h) saves system calls per wake-up but costs more instructions
+	 * per datagram (README, Performance); auto and io-uring are asked for */
+	cfg->udp_io = UDP_IO_SOCKETS;
 	cfg->audit_ipv4_prefix = 32;
 	cfg->audit_ipv6_prefix = 128;
 	cfg->audit_blocked = cfg->audit_cname_blocked = true;

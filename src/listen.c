@@ -75,6 +75,7 @@ struct listen {
 	unsigned max_conns;              /* max-tcp-connections, for all workers together */
 	bool accept_paused;
 	bool stopped;                    /* listen_stop ran: accept stays off */
+	uint64_t batch_now;              /* the rate limits' clock for the batch being handled */
 	struct event *accept_retry;      /* owned: re-enables accept after EMFILE */
 	struct tcp_conn *conn_list;      /* open and closing connections */
 	/* Connections this worker accepted while another worker took the last place under the cap:
@@ -146,6 +147,39 @@ static size_t guard_answer(struct listen *l, enum guard_verdict v, const uint8_t
 	return n;
 }
 
+/*
+ * One client datagram PKT from PEER on FD, through the guard to the query callback: the length
+ * of the answer written to OUT to send now, or 0. Both UDP paths (the sockets' recvmmsg and
+ * io_uring's receives) hand every datagram here, between udp_begin and udp_end.
+ */
+static inline size_t udp_datagram(struct listen *l, int fd, const uint8_t *pkt, size_t len,
+	bool truncated, const struct sockaddr *peer, socklen_t peerlen, uint8_t *out, size_t cap)
+{
+	struct client_ref c = { NULL, fd, peerlen, peer };
+
+	stats_inc(l->env.stats, STAT_QUERIES);
+	stats_inc(l->env.stats, STAT_QUERIES_UDP);
+	if (truncated) {
+		stats_inc(l->env.stats, STAT_DROPPED);
+		return 0;
+	}
+	enum guard_verdict v = guard_check(l->env.guard, c.addr, l->batch_now);
+	size_t n = v != GUARD_PASS ? guard_answer(l, v, pkt, len, c.addr, out, cap) :
+		l->env.query(l->env.query_arg, pkt, len, &c, out, cap);
+	if (n > 0)
+		stats_inc(l->env.stats, stats_rcode_id(out));
+	return n;
+}
+
+/* A batch of received datagrams begins: one clock read for all of them. */
+static inline void udp_begin(struct listen *l)
+{
+	observe_batch_begin(l->env.observe);
+	/* The clock only for the rate limits: with one datagram per wakeup, reading it for
+	 * nothing was a visible part of the wakeup. */
+	l->batch_now = guard_rate_limited(l->env.guard) ? clock_now_ms() : 0;
+}
+
 static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_sock *s = arg;
@@ -160,35 +194,22 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		int got = mmsg_recv(fd, l->in, UDP_BATCH);
 		if (got <= 0)
 			break; /* EAGAIN, or an error that the next readiness will report again */
-		observe_batch_begin(l->env.observe);
+		udp_begin(l);
 		unsigned nout = 0;
-		/* The clock only for the rate limits: with one datagram per wakeup, reading it
-		 * for nothing was a visible part of the wakeup. */
-		uint64_t now = guard_rate_limited(l->env.guard) ? clock_now_ms() : 0;
 		for (int i = 0; i < got; i++) {
 			struct msghdr *mh = &l->in[i].msg_hdr;
-			struct client_ref c = { NULL, fd, mh->msg_namelen, (struct sockaddr *)&l->peers[i] };
+			socklen_t peerlen = mh->msg_namelen;
 			/* The kernel wrote the peer's address length over the buffer size (and writes
 			 * msg_flags for every datagram it fills, so those need no reset). */
 			mh->msg_namelen = sizeof(l->peers[i]);
-			stats_inc(l->env.stats, STAT_QUERIES);
-			stats_inc(l->env.stats, STAT_QUERIES_UDP);
-			if (mh->msg_flags & MSG_TRUNC) {
-				stats_inc(l->env.stats, STAT_DROPPED);
-				continue;
-			}
-			enum guard_verdict v = guard_check(l->env.guard, c.addr, now);
-			size_t n = v != GUARD_PASS ?
-				guard_answer(l, v, l->inbuf[i], l->in[i].msg_len, c.addr, l->outbuf[nout],
-					UDP_OUT_MAX) :
-				l->env.query(l->env.query_arg, l->inbuf[i], l->in[i].msg_len, &c,
-					l->outbuf[nout], UDP_OUT_MAX);
+			size_t n = udp_datagram(l, fd, l->inbuf[i], l->in[i].msg_len,
+				(mh->msg_flags & MSG_TRUNC) != 0, (struct sockaddr *)&l->peers[i], peerlen,
+				l->outbuf[nout], UDP_OUT_MAX);
 			if (n == 0)
 				continue;
-			stats_inc(l->env.stats, stats_rcode_id(l->outbuf[nout]));
 			l->out_iov[nout].iov_len = n;
 			l->out[nout].msg_hdr.msg_name = &l->peers[i];
-			l->out[nout].msg_hdr.msg_namelen = c.addrlen;
+			l->out[nout].msg_hdr.msg_namelen = peerlen;
 			nout++;
 		}
 		if (nout > 0)
@@ -199,6 +220,45 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	observe_batch_end(l->env.observe);
 	sendq_batch_end(l->env.sendq);
+}
+
+size_t listen_udp_datagram(struct listen *l, int fd, const uint8_t *pkt, size_t len,
+	bool truncated, const struct sockaddr *peer, socklen_t peerlen, uint8_t *out, size_t cap)
+{
+	return udp_datagram(l, fd, pkt, len, truncated, peer, peerlen, out,
+		cap < UDP_OUT_MAX ? cap : UDP_OUT_MAX);
+}
+
+void listen_udp_batch(struct listen *l, bool begin)
+{
+	if (begin) {
+		sendq_batch_begin(l->env.sendq);
+		udp_begin(l);
+		return;
+	}
+	observe_batch_end(l->env.observe);
+	sendq_batch_end(l->env.sendq); /* the queries this batch forwarded */
+}
+
+size_t listen_udp_fds(const struct listen *l, int *fds, size_t max)
+{
+	size_t n = l->n < max ? l->n : max;
+
+	for (size_t i = 0; i < n; i++)
+		fds[i] = l->udp[i].fd;
+	return n;
+}
+
+void listen_udp_external(struct listen *l, bool external)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->udp[i].ev == NULL)
+			continue;
+		if (external)
+			event_del(l->udp[i].ev);
+		else if (!l->stopped)
+			event_add(l->udp[i].ev, NULL);
+	}
 }
 
 static void udp_batch_init(struct listen *l)

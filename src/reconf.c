@@ -22,6 +22,7 @@ static const struct row {
 } rows[] = {
 	{ "listen", CMP_ENDPOINTS, F(listen), F(listen_count), 0 },
 	{ "workers", CMP_UINT, F(workers), 0, 0 },
+	{ "udp-io", CMP_UINT, F(udp_io), 0, 0 }, /* each worker's ring is set up at start only */
 	{ "user", CMP_STR, F(user), 0, 0 },
 	{ "group", CMP_STR, F(group), 0, 0 },
 	{ "chroot", CMP_STR, F(chroot), 0, 0 },

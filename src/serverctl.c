@@ -66,6 +66,10 @@ static void cmd_status(struct server *s, FILE *o)
 	}
 	fprintf(o, "reloads: %llu ok, %llu failed\n", (unsigned long long)s->reloads_ok,
 		(unsigned long long)s->reloads_failed);
+	fprintf(o, "udp-io:");
+	for (unsigned w = 0; w < s->nworkers; w++)
+		fprintf(o, " worker %u %s%s", w, worker_udp_io(s->workers[w]),
+			w + 1 < s->nworkers ? "," : "\n");
 	if (s->steer != NULL)
 		fprintf(o, "udp: %u of %u workers take client UDP (udp-consolidate), %llu changes\n",
 			steer_active(s->steer), s->nworkers, (unsigned long long)steer_changes(s->steer));

@@ -277,6 +277,11 @@ void render_metrics(void *arg, FILE *o)
 		fprintf(o, "blokir_udp_consolidate_changes_total %llu\n",
 			(unsigned long long)steer_changes(s->steer));
 	}
+	family(o, "blokir_worker_udp_io", "gauge",
+		"how each worker reads client UDP (udp-io): 1 for the path in use");
+	for (unsigned w = 0; w < s->nworkers; w++)
+		fprintf(o, "blokir_worker_udp_io{worker=\"%u\",path=\"%s\"} 1\n", w,
+			worker_udp_io(s->workers[w]));
 	family(o, "blokir_audit_write_failed_total", "counter",
 		"audit-log lines lost to failed writes (disk full, I/O error)");
 	fprintf(o, "blokir_audit_write_failed_total %llu\n",

@@ -18,10 +18,12 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +42,7 @@
 #include "reconf.h"
 #include "sendq.h"
 #include "upstream.h"
+#include "uring.h"
 #include "xfrout.h"
 
 struct worker {
@@ -72,6 +75,9 @@ struct worker {
 	struct proxy *proxy;               /* owned */
 	struct guard *guard;               /* owned: allow-from and rate limits */
 	struct sendq *sendq;               /* owned: batched UDP sends (upstream queries, answers) */
+	struct uring *uring;               /* owned: client UDP through io_uring; NULL: sockets */
+	int base_fd;                       /* the base's epoll descriptor (libevent's), or -1 */
+	_Atomic bool uring_on;             /* what worker_udp_io reports, read by the server */
 	struct caplog caps;
 	struct rand_pool rand;
 	bool stopping;
@@ -131,6 +137,19 @@ static void on_stream(void *arg, const struct client_ref *c, struct xfrout_strea
 	listen_stream(((struct worker *)arg)->listen, c, stream_next, stream_done, s);
 }
 
+/* udp-io io-uring: the ring's datagrams go through listen's own UDP checks and callback. */
+static size_t on_datagram(void *arg, int fd, const uint8_t *pkt, size_t len, bool truncated,
+	const struct sockaddr *peer, socklen_t peerlen, uint8_t *out, size_t cap)
+{
+	return listen_udp_datagram(((struct worker *)arg)->listen, fd, pkt, len, truncated, peer,
+		peerlen, out, cap);
+}
+
+static void on_batch(void *arg, bool begin)
+{
+	listen_udp_batch(((struct worker *)arg)->listen, begin);
+}
+
 #define DRAIN_TICK_MS 20
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
@@ -161,6 +180,8 @@ static void worker_begin_stop(struct worker *w)
 		return;
 	w->stopping = true;
 	listen_stop(w->listen);
+	if (w->uring != NULL)
+		uring_stop(w->uring);
 	w->drain_ticks_left = bound_ms / DRAIN_TICK_MS;
 	drain_cb(-1, 0, w);
 }
@@ -301,6 +322,101 @@ void worker_post(struct worker *w, unsigned bits)
 		log_warn("worker %u: cannot post to mailbox: %s", w->index, strerror(errno));
 }
 
+/*
+ * Which descriptors up to the lowest free one are epoll instances, marked in IS (HI entries,
+ * *HI set): PROBE is an eventfd in no epoll set, which an epoll instance reports as absent
+ * (ENOENT) where any other descriptor is refused (EINVAL, EBADF, EPERM).
+ */
+static bool *epoll_fds(int probe, int *hi)
+{
+	int top = fcntl(probe, F_DUPFD_CLOEXEC, 0);
+	bool *is;
+
+	if (top < 0)
+		return NULL;
+	close(top);
+	is = calloc((size_t)top + 1, sizeof(*is)); /* owned by the caller */
+	if (is == NULL)
+		return NULL;
+	for (int fd = 0; fd <= top; fd++) {
+		struct epoll_event ev = { 0 };
+		is[fd] = fd != probe && epoll_ctl(fd, EPOLL_CTL_DEL, probe, &ev) < 0 && errno == ENOENT;
+	}
+	*hi = top + 1;
+	return is;
+}
+
+/*
+ * The worker's event base, and for udp-io io-uring the descriptor of its epoll instance, which
+ * libevent does not hand out: the one epoll descriptor that making the base added (the base is
+ * made here, before the worker's thread exists; another thread making an epoll instance at the
+ * same moment makes two new ones, and then none is taken). *WHY says why none was found.
+ */
+static struct event_base *base_new(int probe, bool want_fd, int *fd, const char **why)
+{
+	bool *before = NULL, *after = NULL;
+	int nb = 0, na = 0, found = -1, count = 0;
+	struct event_base *base;
+
+	*fd = -1;
+	if (want_fd && (before = epoll_fds(probe, &nb)) == NULL)
+		*why = "out of memory or descriptors";
+	base = event_base_new();
+	if (base == NULL || before == NULL)
+		goto out;
+	if (strcmp(event_base_get_method(base), "epoll") != 0) {
+		*why = "libevent does not use epoll";
+		goto out;
+	}
+	if ((after = epoll_fds(probe, &na)) == NULL) {
+		*why = "out of memory or descriptors";
+		goto out;
+	}
+	for (int i = 0; i < na; i++) {
+		if (after[i] && (i >= nb || !before[i])) {
+			found = i;
+			count++;
+		}
+	}
+	if (count == 1)
+		*fd = found;
+	else
+		*why = "cannot tell libevent's epoll descriptor";
+out:
+	free(before);
+	free(after);
+	return base;
+}
+
+/* udp-io: the worker's ring, or NULL with the reason logged (auto) or the start failed. */
+static int worker_uring(struct worker *w, const struct config *cfg, const char *base_why)
+{
+	char why[160];
+	int fds[64];
+	size_t n = listen_udp_fds(w->listen, fds, sizeof(fds) / sizeof(fds[0]));
+
+	if (w->base_fd < 0) {
+		snprintf(why, sizeof(why), "%s", base_why ? base_why : "no epoll descriptor");
+	} else if (n > sizeof(fds) / sizeof(fds[0])) {
+		snprintf(why, sizeof(why), "more than %zu listen addresses", sizeof(fds) / sizeof(fds[0]));
+	} else {
+		w->uring = uring_new(&(struct uring_env){ .fds = fds, .n = n, .watch_fd = w->base_fd,
+			.datagram = on_datagram, .batch = on_batch, .arg = w }, why, sizeof(why));
+		if (w->uring != NULL) {
+			listen_udp_external(w->listen, true);
+			atomic_store(&w->uring_on, true);
+			return 0;
+		}
+	}
+	if (cfg->udp_io == UDP_IO_URING) {
+		log_err("worker %u: udp-io io-uring: %s", w->index, why);
+		return -1;
+	}
+	if (w->index == 0) /* the same reason for every worker: said once */
+		log_info("udp-io auto: client UDP through sockets, not io_uring (%s)", why);
+	return 0;
+}
+
 struct worker *worker_new(unsigned index, const struct worker_shared *sh, const int *udp_fds,
 	const int *tcp_fds, size_t n)
 {
@@ -324,7 +440,10 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 	observe_init(&w->observe, cfg, atomic_load(sh->audit), atomic_load(sh->dnstap), &w->stats,
 		index);
 	w->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	w->base = event_base_new();
+	w->base_fd = -1;
+	const char *base_why = NULL;
+	if (w->mail_fd >= 0)
+		w->base = base_new(w->mail_fd, cfg->udp_io != UDP_IO_SOCKETS, &w->base_fd, &base_why);
 	if (w->mail_fd < 0 || w->base == NULL)
 		goto fail_fds;
 	w->sendq = sendq_new(w->base);
@@ -352,6 +471,8 @@ struct worker *worker_new(unsigned index, const struct worker_shared *sh, const 
 		goto fail;
 	w->upstream = make_upstream(w, cfg);
 	if (w->upstream == NULL)
+		goto fail;
+	if (cfg->udp_io != UDP_IO_SOCKETS && worker_uring(w, cfg, base_why) < 0)
 		goto fail;
 	return w;
 fail_fds:
@@ -393,9 +514,68 @@ static void loop_busy_poll(struct worker *w)
 	}
 }
 
+/*
+ * The loop with udp-io io-uring: the worker waits in the ring, which submits the answers of the
+ * last batch and waits for datagrams or for libevent's epoll descriptor (TCP, upstream answers,
+ * the mailbox) in one system call. libevent's pass is made without blocking when its descriptor
+ * is readable, and at least every URING_TICK_MS for its timers, whose deadlines libevent does
+ * not tell: they fire up to that much late (upstream timeouts are a second and more), and an
+ * idle worker wakes that often. With busy-poll-us the ring and libevent are looked at without
+ * sleeping while upstream answers are awaited, as in loop_busy_poll.
+ */
+#define URING_TICK_MS 10
+
+static void loop_uring(struct worker *w)
+{
+	uint64_t last = clock_now_ms(), spin_start = 0;
+	bool spinning = false;
+
+	for (;;) {
+		bool spin = false;
+		if (w->cfg->busy_poll_us > 0 && upstream_inflight(w->upstream) > 0) {
+			uint64_t ns = clock_now_ns();
+			if (!spinning) {
+				spinning = true;
+				spin_start = ns;
+			}
+			spin = ns - spin_start < (uint64_t)w->cfg->busy_poll_us * 1000;
+		}
+		if (uring_wait(w->uring, spin ? 0 : URING_TICK_MS) < 0) {
+			log_err("worker %u: io_uring_enter: %s", w->index, strerror(errno));
+			return;
+		}
+		if (!spin)
+			spinning = false; /* slept: the next wait for answers may spin again */
+		bool ready = uring_process(w->uring);
+		uint64_t now = clock_now_ms();
+		if (ready || spin || now - last >= URING_TICK_MS) {
+			if (event_base_loop(w->base, EVLOOP_NONBLOCK) < 0)
+				return;
+			last = now;
+			if (ready)
+				uring_watch(w->uring);
+			if (event_base_got_exit(w->base))
+				return;
+		}
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+
+	if (w->uring != NULL) {
+		char why[160];
+		if (uring_start(w->uring, why, sizeof(why)) == 0) {
+			loop_uring(w);
+			goto out;
+		}
+		log_warn("worker %u: udp-io: %s; client UDP through sockets", w->index, why);
+		listen_udp_external(w->listen, false);
+		atomic_store(&w->uring_on, false);
+		uring_free(w->uring);
+		w->uring = NULL;
+	}
 
 	/* a reload that changes busy-poll-us breaks the loop it runs in: pick again */
 	do {
@@ -404,6 +584,7 @@ static void *worker_main(void *arg)
 		else
 			event_base_dispatch(w->base);
 	} while (!event_base_got_exit(w->base) && event_base_got_break(w->base));
+out:
 	atomic_store(&w->exited, true);
 	w->sh.ack_cb(w->sh.ack_arg);
 	return NULL;
@@ -468,6 +649,11 @@ const struct stats_upstream *worker_upstream_stats(const struct worker *w)
 	return w->up_stats;
 }
 
+const char *worker_udp_io(const struct worker *w)
+{
+	return atomic_load(&w->uring_on) ? "io-uring" : "sockets";
+}
+
 const struct stats *worker_stats(const struct worker *w)
 {
 	return &w->stats;
@@ -480,6 +666,7 @@ void worker_free(struct worker *w)
 	/* The queue first, while the sockets it sends on are open; then upstream, whose slots
 	 * hold TCP connections of listen. */
 	sendq_free(w->sendq);
+	uring_free(w->uring); /* before listen, which owns the sockets it reads */
 	upstream_free(w->upstream);
 	for (size_t i = 0; i < w->ndraining; i++)
 		upstream_free(w->draining[i]);

@@ -7,7 +7,7 @@ set -eu
 # `sh tools/install-deps.sh bench` also installs what only bench/ needs (dnsdist to compare with,
 # knot-dnsutils for kxdpgun in bench/xdp_veth.sh); the test suite does not need them.
 
-BUILD="build-essential clang pkg-config libldns-dev libssl-dev libevent-dev libyaml-dev libxxhash-dev libidn2-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev"
+BUILD="build-essential clang pkg-config libldns-dev libssl-dev libevent-dev libyaml-dev libxxhash-dev libidn2-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev liburing-dev"
 BENCH=""
 [ "${1:-}" != bench ] || BENCH="dnsdist knot-dnsutils"
 TEST="nsd knot unbound groff-base man-db systemd passwd curl fstrm-bin bind9-dnsutils bind9 dnsperf python3 python3-dnspython python3-yaml python3-prometheus-client valgrind iproute2 libclang-rt-14-dev procps util-linux"

@@ -1,0 +1,62 @@
+#!/bin/bash
+# 80-udp-io-fallback: the udp-io key's other values. A bad value is refused by --check at
+# FILE:LINE:COLUMN. `udp-io: sockets` (the default) reads client UDP with recvmmsg as before and
+# says so. `auto` where io_uring is refused (BLOKIR_TEST_URING_REFUSE, a test-only hook that makes
+# the ring's set-up fail as a refusing kernel or seccomp filter would) logs one info line naming
+# why and serves through sockets; `io-uring` refused is a start-up failure (exit 3) naming why.
+# Where io_uring works, `auto` takes it. About 10 s.
+. "$(dirname "$0")/lib.sh"
+
+# --- a bad value -----------------------------------------------------------------------------
+BAD="$T_TMP/bad.yaml"
+write_policy "$BAD" 53 "127.0.0.1:5300" "udp-io: uring"
+line=$(grep -n '^udp-io:' "$BAD" | cut -d: -f1)
+out=$("$BLOKIR" --check -c "$BAD" 2>&1); st=$?
+is "$st" 1 "--check refuses udp-io: uring (exit status 1)"
+like "$out" "^$BAD:$line:9: udp-io: expected one of auto, io-uring, sockets" "  ... at FILE:LINE:COLUMN, saying what is expected"
+
+SOCK="$T_TMP/ctl.sock"
+ctl() { timeout 20 "$BLOKIR" ctl -s "$SOCK" "$@"; }
+answers_both() { # blocked and forwarded, a few times (both workers' sockets)
+	local i o
+	for i in 1 2 3 4; do
+		o=$(q "$BPORT" "n$i.t.me" A); [ "$(rcode "$o")" = NXDOMAIN ] || return 1
+		o=$(q "$BPORT" www.example.test A); [ "$(rcode "$o")" = NOERROR ] || return 1
+	done
+}
+
+# --- the default: sockets --------------------------------------------------------------------
+setup_std "control-socket: $SOCK"
+like "$(ctl status)" '^udp-io: worker 0 sockets, worker 1 sockets$' "default: both workers read client UDP through sockets"
+answers_both; ok $? "  ... blocked and forwarded answered"
+unlike "$(cat "$T_TMP/blokir.log")" 'udp-io' "  ... and nothing logged about udp-io"
+stop_blokir
+
+# --- auto, refused ---------------------------------------------------------------------------
+: >"$T_TMP/blokir.log"
+sed -i 's/^workers: 2/workers: 2\nudp-io: auto/' "$CFG"
+BLOKIR_TEST_URING_REFUSE=1 start_blokir "$CFG" "$BPORT" || bail "blokir did not start with udp-io: auto"
+n=$(grep -c 'info: udp-io auto: client UDP through sockets, not io_uring (io_uring_setup: refused (BLOKIR_TEST_URING_REFUSE' "$T_TMP/blokir.log")
+is "$n" 1 "auto, io_uring refused: one info line naming why"
+like "$(ctl status)" '^udp-io: worker 0 sockets, worker 1 sockets$' "  ... both workers through sockets"
+answers_both; ok $? "  ... blocked and forwarded answered"
+stop_blokir
+
+# --- io-uring, refused: a start-up error ------------------------------------------------------
+sed -i 's/^udp-io: auto/udp-io: io-uring/' "$CFG"
+out=$(BLOKIR_TEST_URING_REFUSE=1 timeout 20 "$BLOKIR" -c "$CFG" --foreground "${ROOT_OPT[@]}" 2>&1); st=$?
+is "$st" 3 "io-uring, refused: blokir does not start (exit status 3, a start-up failure)"
+like "$out" 'error: worker 0: udp-io io-uring: io_uring_setup: refused' "  ... naming why"
+
+# --- auto where io_uring works ----------------------------------------------------------------
+sed -i 's/^udp-io: io-uring/udp-io: auto/' "$CFG"
+: >"$T_TMP/blokir.log"
+start_blokir "$CFG" "$BPORT" || bail "blokir did not start with udp-io: auto"
+if grep -q 'udp-io auto: client UDP through sockets' "$T_TMP/blokir.log"; then
+	skip "io_uring refused here: $(grep -o 'not io_uring.*' "$T_TMP/blokir.log")" "auto takes io_uring"
+else
+	like "$(ctl status)" '^udp-io: worker 0 io-uring, worker 1 io-uring$' "auto where io_uring works: both workers take it"
+fi
+answers_both; ok $? "  ... blocked and forwarded answered"
+stop_blokir
+done_testing
