@@ -42,6 +42,8 @@
 #                     workers' datagrams much as consolidation does natively: README
 #                     "UDP consolidation" has the native wake-up counts
 #   BLOKIR=PATH       binary under test (default ./blokir; a copy is measured)
+#   BLOKIR_CONF=YAML  top-level lines added to its config (not blokir-before's), such as
+#                     "udp-io: io-uring"
 #   OUT=PATH          where the table goes (default bench/results/callgrind_q20.txt)
 #   KEEP_TMP=1        keep the callgrind outputs, configs and logs in /tmp/blokir-cgq20.*
 
@@ -62,7 +64,7 @@ BUILD=build/bench
 NCPU=$(nproc)
 BIG=0
 START_TS=$(date +%s)
-CMDLINE="${BLOKIR_BEFORE:+BLOKIR_BEFORE=$BLOKIR_BEFORE }CLIENTS=$CLIENTS SMALL=$SMALL LARGE=$LARGE SYSTEMS=\"$SYSTEMS\" KINDS=\"$KINDS\"${QPS:+ QPS=$QPS} bench/callgrind_q20.sh"
+CMDLINE="${BLOKIR_CONF:+BLOKIR_CONF=\"$BLOKIR_CONF\" }${BLOKIR_BEFORE:+BLOKIR_BEFORE=$BLOKIR_BEFORE }CLIENTS=$CLIENTS SMALL=$SMALL LARGE=$LARGE SYSTEMS=\"$SYSTEMS\" KINDS=\"$KINDS\"${QPS:+ QPS=$QPS} bench/callgrind_q20.sh"
 
 LOG_TAG=cg-q20
 PIDS=()

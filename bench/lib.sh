@@ -251,6 +251,8 @@ conf_blokir() {
 		echo "upstreams: [\"${UPSTREAM:-127.0.0.1:$NSD_PORT}\"]"
 		echo "workers: $workers"
 		[ -n "$BLOKIR_EXTRA" ] && echo "$BLOKIR_EXTRA"
+		# BLOKIR_CONF: more lines for the blokir under test only (an older build may not know them)
+		[ -z "${BLOKIR_RUN:-}" ] && [ -n "${BLOKIR_CONF:-}" ] && echo "$BLOKIR_CONF"
 		[ -n "$extra" ] && echo "$extra"
 		cat "$(policy_dir "$pol")/domains.yaml"
 	} >"$cfg"

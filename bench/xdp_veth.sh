@@ -47,6 +47,8 @@
 #   BLOKIR_BEFORE=PATH an older blokir build measured in the same rounds (blokir-before-1w and
 #                   blokir-before), for a before/after table
 #   BLOKIR=PATH     binary under test (default ./blokir; a copy is measured)
+#   BLOKIR_CONF=YAML top-level lines added to its config (not blokir-before's), such as
+#                   "udp-io: io-uring"
 #   OUT=PATH        where the table goes (default bench/results/xdp_veth.txt)
 #   KEEP_TMP=1      keep configs, logs and every kxdpgun output in /tmp/blokir-xdp.*
 

@@ -66,8 +66,4 @@ void uring_watch(struct uring *u);
 /* Stops receiving (graceful stop): datagrams still queued in the kernel are left there. */
 void uring_stop(struct uring *u);
 
-/* Datagrams sent, and answers lost to a full socket buffer or a refused send (both wrapping). */
-uint64_t uring_sent(const struct uring *u);
-uint64_t uring_send_failed(const struct uring *u);
-
 #endif

@@ -14,10 +14,12 @@
  * the batch's end, when listen flushes what it forwarded). The kernel ends a multishot receive
  * when the buffers run out or on an error; it is armed again at once.
  *
- * Sending: an answer is written straight into a send slot (buffer, address, msghdr), queued as
- * a sendmsg with MSG_DONTWAIT (a full socket buffer loses the datagram, as sendmmsg did) and the
- * slot is free again when its completion is seen; such a send completes inside the submitting
- * call. With no free slot (a sender faster than the kernel) the answer goes out with sendto.
+ * Sending: an answer is written straight into a send slot (buffer and msghdr; the peer's address
+ * is read where the receive put it) and queued as a sendmsg with MSG_DONTWAIT, which the kernel
+ * carries out inside the submitting call: it is sent or fails there (a full socket buffer loses
+ * the datagram, as sendmmsg did), never waits. So once the queue is submitted whole, every slot
+ * and every receive buffer is free again: they are handed back after the submit, not per
+ * completion, and a send that succeeds posts no completion at all (CQE_SKIP_SUCCESS).
  */
 #include "uring.h"
 
@@ -53,8 +55,6 @@ enum { UD_RECV, UD_WATCH, UD_SEND, UD_CANCEL };
 struct send_slot {
 	struct msghdr mh;
 	struct iovec iov;
-	struct sockaddr_storage addr;
-	int next_free;            /* index, -1 at the end */
 	uint8_t buf[OUT_MAX];
 };
 
@@ -71,8 +71,8 @@ struct uring {
 	uint8_t *bufs;            /* owned: NBUFS * BUF_SIZE */
 	struct msghdr recv_tmpl;  /* how the kernel lays out each buffer (name length only) */
 	struct send_slot *slots;  /* owned: NSEND */
-	int free_slot;
-	uint64_t sent, send_failed;
+	unsigned nsend;           /* slots in use: queued since the queue was last submitted whole */
+	unsigned recycled;        /* receive buffers to give back then */
 	bool logged_recv_error;
 };
 
@@ -92,7 +92,6 @@ struct uring *uring_new(const struct uring_env *env, char *why, size_t whylen)
 		return NULL;
 	}
 	u->env = *env;
-	u->free_slot = -1;
 	if (getenv("BLOKIR_TEST_URING_REFUSE") != NULL) {
 		snprintf(why, whylen, "io_uring_setup: refused (BLOKIR_TEST_URING_REFUSE is set, "
 			"for tests only)");
@@ -101,7 +100,8 @@ struct uring *uring_new(const struct uring_env *env, char *why, size_t whylen)
 	u->fds = malloc(env->n * sizeof(*u->fds));
 	u->rearm = calloc(env->n, sizeof(*u->rearm));
 	u->slots = malloc(NSEND * sizeof(*u->slots));
-	u->bufs = malloc((size_t)NBUFS * BUF_SIZE);
+	/* zeroed: the kernel fills them behind valgrind's back, which must not see them unset */
+	u->bufs = calloc(NBUFS, BUF_SIZE);
 	if (u->fds == NULL || u->rearm == NULL || u->slots == NULL || u->bufs == NULL) {
 		setwhy(why, whylen, "uring", ENOMEM);
 		goto fail;
@@ -122,8 +122,8 @@ struct uring *uring_new(const struct uring_env *env, char *why, size_t whylen)
 		goto fail;
 	}
 	u->ring_ok = true;
-	if (!(p.features & IORING_FEAT_EXT_ARG)) {
-		snprintf(why, whylen, "io_uring: the kernel cannot wait with a timeout (EXT_ARG)");
+	if (!(p.features & IORING_FEAT_EXT_ARG) || !(p.features & IORING_FEAT_CQE_SKIP)) {
+		snprintf(why, whylen, "io_uring: the kernel lacks EXT_ARG or CQE_SKIP (Linux 5.17)");
 		goto fail;
 	}
 
@@ -150,12 +150,10 @@ struct uring *uring_new(const struct uring_env *env, char *why, size_t whylen)
 	io_uring_buf_ring_advance(u->br, NBUFS);
 	u->recv_tmpl.msg_namelen = NAME_MAX_LEN;
 
-	for (int i = NSEND - 1; i >= 0; i--) {
+	for (unsigned i = 0; i < NSEND; i++) {
 		struct send_slot *s = &u->slots[i];
 		s->iov.iov_base = s->buf;
-		s->mh = (struct msghdr){ .msg_name = &s->addr, .msg_iov = &s->iov, .msg_iovlen = 1 };
-		s->next_free = u->free_slot;
-		u->free_slot = i;
+		s->mh = (struct msghdr){ .msg_iov = &s->iov, .msg_iovlen = 1 };
 	}
 	return u;
 fail:
@@ -249,6 +247,16 @@ int uring_wait(struct uring *u, unsigned timeout_ms)
 		struct __kernel_timespec ts = { timeout_ms / 1000, (long long)(timeout_ms % 1000) * 1000000 };
 		r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 	}
+	/* Everything queued was carried out (io_uring_submit* returns once it is): the slots and
+	 * the buffers the answers' addresses were read from are free. Anything left unsubmitted
+	 * (the kernel was short of memory) keeps them until a later submit takes it. */
+	if (io_uring_sq_ready(&u->ring) == 0) {
+		u->nsend = 0;
+		if (u->recycled > 0) {
+			io_uring_buf_ring_advance(u->br, (int)u->recycled);
+			u->recycled = 0;
+		}
+	}
 	if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
 		errno = -r;
 		return -1;
@@ -256,35 +264,13 @@ int uring_wait(struct uring *u, unsigned timeout_ms)
 	return 0;
 }
 
-static void send_answer(struct uring *u, int fd, const struct sockaddr *peer, socklen_t peerlen,
-	struct send_slot *s, size_t len)
-{
-	struct io_uring_sqe *sqe = get_sqe(u);
-
-	if (sqe == NULL) { /* cannot happen after get_sqe's submit; sent the old way */
-		if (sendto(fd, s->buf, len, MSG_DONTWAIT, peer, peerlen) < 0)
-			u->send_failed++;
-		else
-			u->sent++;
-		s->next_free = u->free_slot;
-		u->free_slot = (int)(s - u->slots);
-		return;
-	}
-	memcpy(&s->addr, peer, peerlen);
-	s->mh.msg_namelen = peerlen;
-	s->iov.iov_len = len;
-	io_uring_prep_sendmsg(sqe, fd, &s->mh, MSG_DONTWAIT);
-	io_uring_sqe_set_data64(sqe, UD(UD_SEND, s - u->slots));
-}
-
 /* One receive completion: the datagram in its buffer to the callback, the answer queued. */
-static void handle_recv(struct uring *u, const struct io_uring_cqe *cqe, size_t i, bool *begun,
-	unsigned *recycled)
+static void handle_recv(struct uring *u, const struct io_uring_cqe *cqe, size_t i, bool *begun)
 {
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		u->rearm[i] = true;
 	if (cqe->res < 0) {
-		/* ENOBUFS: every buffer was taken; the batch's end gives them back. */
+		/* ENOBUFS: every buffer was taken; the next submit gives them back. */
 		if (cqe->res != -ENOBUFS && !u->logged_recv_error) {
 			log_warn("udp-io io-uring: receive: %s", strerror(-cqe->res));
 			u->logged_recv_error = true;
@@ -296,49 +282,47 @@ static void handle_recv(struct uring *u, const struct io_uring_cqe *cqe, size_t 
 	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	uint8_t *buf = u->bufs + (size_t)bid * BUF_SIZE;
 
-	/* given back at the batch's end, when nothing refers to the datagram any more */
+	/* given back after the next submit, when no queued answer reads its address any more */
 	io_uring_buf_ring_add(u->br, buf, BUF_SIZE, (unsigned short)bid,
-		io_uring_buf_ring_mask(NBUFS), (int)(*recycled)++);
-	if (u->stopped)
+		io_uring_buf_ring_mask(NBUFS), (int)u->recycled++);
+	/* The buffer: struct io_uring_recvmsg_out, the name (NAME_MAX_LEN bytes reserved), no
+	 * control data, the payload (io_uring_recvmsg_validate and its friends, inline). */
+	size_t hdr = sizeof(struct io_uring_recvmsg_out) + NAME_MAX_LEN;
+	if (u->stopped || (size_t)cqe->res < hdr)
 		return;
-	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &u->recv_tmpl);
-	if (o == NULL)
-		return;
-	const uint8_t *pkt = io_uring_recvmsg_payload(o, &u->recv_tmpl);
-	size_t len = io_uring_recvmsg_payload_length(o, cqe->res, &u->recv_tmpl);
+	const struct io_uring_recvmsg_out *o = (const void *)buf;
+	struct sockaddr *peer = (struct sockaddr *)(buf + sizeof(*o));
 	socklen_t peerlen = o->namelen < NAME_MAX_LEN ? o->namelen : NAME_MAX_LEN;
-	const struct sockaddr *peer = io_uring_recvmsg_name(o);
-	struct send_slot *s = NULL;
+	struct send_slot *s = u->nsend < NSEND ? &u->slots[u->nsend] : NULL;
 	uint8_t scratch[OUT_MAX];
-	uint8_t *out = scratch;
 
-	if (u->free_slot >= 0) {
-		s = &u->slots[u->free_slot];
-		out = s->buf;
-	}
 	if (!*begun) {
 		u->env.batch(u->env.arg, true);
 		*begun = true;
 	}
-	size_t n = u->env.datagram(u->env.arg, u->fds[i], pkt, len, (o->flags & MSG_TRUNC) != 0,
-		peer, peerlen, out, OUT_MAX);
+	size_t n = u->env.datagram(u->env.arg, u->fds[i], buf + hdr, (size_t)cqe->res - hdr,
+		(o->flags & MSG_TRUNC) != 0, peer, peerlen, s ? s->buf : scratch, OUT_MAX);
 	if (n == 0)
 		return;
-	if (s == NULL) {
-		if (sendto(u->fds[i], scratch, n, MSG_DONTWAIT, peer, peerlen) < 0)
-			u->send_failed++;
-		else
-			u->sent++;
+	struct io_uring_sqe *sqe = s ? get_sqe(u) : NULL;
+	if (sqe == NULL) { /* a queue not submitted whole: the old way */
+		if (sendto(u->fds[i], s ? s->buf : scratch, n, MSG_DONTWAIT, peer, peerlen) < 0)
+			log_debug("udp-io io-uring: sendto: %s", strerror(errno));
 		return;
 	}
-	u->free_slot = s->next_free;
-	send_answer(u, u->fds[i], peer, peerlen, s, n);
+	u->nsend++;
+	s->mh.msg_name = peer;
+	s->mh.msg_namelen = peerlen;
+	s->iov.iov_len = n;
+	io_uring_prep_sendmsg(sqe, u->fds[i], &s->mh, MSG_DONTWAIT);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, UD(UD_SEND, 0));
 }
 
 bool uring_process(struct uring *u)
 {
 	struct io_uring_cqe *cqe;
-	unsigned head, seen = 0, recycled = 0, datagrams = 0;
+	unsigned head, seen = 0, datagrams = 0;
 	bool begun = false, watch = false;
 
 	io_uring_for_each_cqe(&u->ring, head, cqe) {
@@ -348,24 +332,15 @@ bool uring_process(struct uring *u)
 		seen++;
 		switch (ud & 3) {
 		case UD_RECV:
-			handle_recv(u, cqe, idx, &begun, &recycled);
+			handle_recv(u, cqe, idx, &begun);
 			datagrams++;
 			break;
 		case UD_WATCH:
 			watch = true;
 			break;
-		case UD_SEND: {
-			struct send_slot *s = &u->slots[idx];
-			if (cqe->res < 0) {
-				u->send_failed++;
-				log_debug("udp-io io-uring: sendmsg: %s", strerror(-cqe->res));
-			} else {
-				u->sent++;
-			}
-			s->next_free = u->free_slot;
-			u->free_slot = (int)idx;
+		case UD_SEND: /* only a failed one: lost, as UDP may */
+			log_debug("udp-io io-uring: sendmsg: %s", strerror(-cqe->res));
 			break;
-		}
 		default:
 			break;
 		}
@@ -375,8 +350,6 @@ bool uring_process(struct uring *u)
 	io_uring_cq_advance(&u->ring, seen);
 	if (begun)
 		u->env.batch(u->env.arg, false);
-	if (recycled > 0)
-		io_uring_buf_ring_advance(u->br, (int)recycled);
 	return watch;
 }
 
@@ -392,14 +365,4 @@ void uring_stop(struct uring *u)
 		io_uring_prep_cancel64(sqe, UD(UD_RECV, i), 0);
 		io_uring_sqe_set_data64(sqe, UD(UD_CANCEL, i));
 	}
-}
-
-uint64_t uring_sent(const struct uring *u)
-{
-	return u->sent;
-}
-
-uint64_t uring_send_failed(const struct uring *u)
-{
-	return u->send_failed;
 }
