@@ -270,8 +270,9 @@ static void handle_recv(struct uring *u, const struct io_uring_cqe *cqe, size_t 
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		u->rearm[i] = true;
 	if (cqe->res < 0) {
-		/* ENOBUFS: every buffer was taken; the next submit gives them back. */
-		if (cqe->res != -ENOBUFS && !u->logged_recv_error) {
+		/* ENOBUFS: every buffer was taken; the next submit gives them back. ECANCELED:
+		 * uring_stop. */
+		if (cqe->res != -ENOBUFS && cqe->res != -ECANCELED && !u->logged_recv_error) {
 			log_warn("udp-io io-uring: receive: %s", strerror(-cqe->res));
 			u->logged_recv_error = true;
 		}
