@@ -3,6 +3,7 @@
 # `ctl status` and the metrics. Blocked, forwarded (nsd), TC=1 to a 512-byte client and the TCP
 # retry, EDNS sizes, malformed queries, the rate limits' TC answers, busy-poll-us and reloads
 # behave as through sockets: tests 02, 03, 06, 08 (signals, the graceful stop), 20 (allow-from), 21,
+# 22 (the rings set up after the privilege drop and chroot),
 # 27 and 04 are run again with `udp-io: io-uring`
 # in their configs (lib.sh's BLOKIR_UDP_IO) and must pass whole. Then 16 dnsperf sockets with 100
 # in flight each get every answer while a SIGHUP reloads (none lost), and a reload that changes
@@ -83,7 +84,7 @@ else
 fi
 
 # --- the other tests, through io_uring --------------------------------------------------------
-for t in 02-block 03-forward 06-hostile 08-signals 20-acl 21-ratelimit 27-busy-poll 04-reload; do
+for t in 02-block 03-forward 06-hostile 08-signals 20-acl 21-ratelimit 22-privdrop 27-busy-poll 04-reload; do
 	out=$(BLOKIR_UDP_IO=io-uring timeout $((300 * SLOW)) bash "$SYSDIR/$t.t" 2>&1); st=$?
 	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' <<<"$out" | head -1)
 	bad=$(grep -c '^not ok' <<<"$out")
