@@ -73,6 +73,8 @@ struct uring {
 	struct send_slot *slots;  /* owned: NSEND */
 	unsigned nsend;           /* slots in use: queued since the queue was last submitted whole */
 	unsigned recycled;        /* receive buffers to give back then */
+	uint8_t scratch[OUT_MAX]; /* an answer when every send slot is taken (sent at once); here
+	                             rather than on the stack of the per-datagram path */
 	bool logged_recv_error;
 };
 
@@ -295,19 +297,19 @@ static void handle_recv(struct uring *u, const struct io_uring_cqe *cqe, size_t 
 	struct sockaddr *peer = (struct sockaddr *)(buf + sizeof(*o));
 	socklen_t peerlen = o->namelen < NAME_MAX_LEN ? o->namelen : NAME_MAX_LEN;
 	struct send_slot *s = u->nsend < NSEND ? &u->slots[u->nsend] : NULL;
-	uint8_t scratch[OUT_MAX];
+	uint8_t *out = s ? s->buf : u->scratch;
 
 	if (!*begun) {
 		u->env.batch(u->env.arg, true);
 		*begun = true;
 	}
 	size_t n = u->env.datagram(u->env.arg, u->fds[i], buf + hdr, (size_t)cqe->res - hdr,
-		(o->flags & MSG_TRUNC) != 0, peer, peerlen, s ? s->buf : scratch, OUT_MAX);
+		(o->flags & MSG_TRUNC) != 0, peer, peerlen, out, OUT_MAX);
 	if (n == 0)
 		return;
 	struct io_uring_sqe *sqe = s ? get_sqe(u) : NULL;
 	if (sqe == NULL) { /* a queue not submitted whole: the old way */
-		if (sendto(u->fds[i], s ? s->buf : scratch, n, MSG_DONTWAIT, peer, peerlen) < 0)
+		if (sendto(u->fds[i], out, n, MSG_DONTWAIT, peer, peerlen) < 0)
 			log_debug("udp-io io-uring: sendto: %s", strerror(errno));
 		return;
 	}
