@@ -41,7 +41,7 @@
 #   CLIENTS=N      dnsperf -c (default 4); OUTSTANDING=N dnsperf -q (default 100)
 #   CALLGRIND=1    also the callgrind counts (CG_SMALL/CG_LARGE queries, default 2000/12000)
 #   PERF=1         also one on-run under perf record: the audit log's share of blokir's samples
-#                  (writer: user space, write(2), waking; worker: audit_log, observe_blocked_slow);
+#                  (writer: user space, write(2), waking; worker: audit_log, observe_blocked_audit);
 #                  PERF_FREQ=HZ its sampling rate (default 4000)
 #   BLOKIR=PATH    the binary (default ./blokir)
 #   KEEP_TMP=1     keep the scratch directory (and each round's audit log, else removed once
@@ -215,7 +215,7 @@ fi
 
 # perf_share: one on-run as above under `perf record` (cpu-clock, blokir's threads only) and
 # what share of blokir's samples the audit log takes: the writer thread, split into user space,
-# write(2) and waking up, and the worker's audit_log and observe_blocked_slow. Shares of the
+# write(2) and waking up, and the worker's audit_log and observe_blocked_audit. Shares of the
 # samples, not times: they hold up better than qps on a shared machine.
 perf_share() {
 	local audit=$AUDIT_DIR/audit-perf.log cfg pid data=$TMP/perf.data
@@ -246,7 +246,7 @@ perf_share() {
 					$0 ~ /entry_SYSCALL/ ? "other system calls" : "user space"
 				w[k]++
 				wt++
-			} else if (leaf ~ /^(audit_log|observe_blocked_slow|log_new_key|log_texts|now_ms)$/) {
+			} else if (leaf ~ /^(audit_log|log_slow|observe_blocked_audit|blocked_line_timed|log_new_key|log_texts|now_ms)$/) {
 				a[leaf]++
 				at++
 			}

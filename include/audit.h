@@ -44,7 +44,8 @@ typedef void audit_texts_cb(const void *key, struct audit_event *ev);
 
 /*
  * One event, every pointer borrowed for the duration of audit_log only (the record is copied).
- * Strings may be NULL; they are cut at AUDIT_TEXT_MAX bytes.
+ * Strings may be NULL; they are cut at AUDIT_TEXT_MAX bytes. A NULL name (QNAME, TARGET,
+ * ENTRY_NAME) has length 0; a name longer than a wire name (255) is not recorded.
  */
 struct audit_event {
 	enum audit_kind kind;

@@ -99,17 +99,28 @@ static inline void observe_client_response(struct observe *o, const struct clien
 /*
  * The policy answered Q from C under RULE, whose name starts at MATCH_OFFSET in Q's name (for a
  * cname-blocked answer, TARGET is the blocked name along the chain, its entry at MATCH_OFFSET
- * in it). ANS (N bytes, 0 for drop) is the answer sent. Audit line and CLIENT_RESPONSE.
+ * in it). ANS (N bytes, 0 for drop) is the answer sent. Audit line and CLIENT_RESPONSE, each
+ * its own function: the audit one is on every blocked query with the audit log on, and kept
+ * to a few stores and a jump (observe_blocked_audit returns whether the line went into the
+ * ring, or was not wanted).
  */
-void observe_blocked_slow(struct observe *o, const struct client_ref *c,
+bool observe_blocked_audit(struct observe *o, const struct client_ref *c,
 	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
-	size_t target_len, size_t match_offset, const uint8_t *ans, size_t n);
+	size_t target_len, size_t match_offset);
+void observe_blocked_tap(struct observe *o, const struct client_ref *c,
+	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
+	size_t target_len, const uint8_t *ans, size_t n);
 static inline void observe_blocked(struct observe *o, const struct client_ref *c,
 	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
 	size_t target_len, size_t match_offset, const uint8_t *ans, size_t n)
 {
-	if (o != NULL && (o->audit != NULL || o->dnstap != NULL))
-		observe_blocked_slow(o, c, q, rule, target, target_len, match_offset, ans, n);
+	if (o == NULL)
+		return;
+	if (o->audit != NULL &&
+	    !observe_blocked_audit(o, c, q, rule, target, target_len, match_offset))
+		stats_inc(o->stats, STAT_AUDIT_DROPPED);
+	if (o->dnstap != NULL && n > 0)
+		observe_blocked_tap(o, c, q, rule, target, target_len, ans, n);
 }
 
 /*

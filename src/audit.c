@@ -69,11 +69,11 @@ enum { ORIGIN_YAML, ORIGIN_LIST, ORIGIN_ZONE };
  * and the tail follow it in that order. */
 struct rec {
 	uint32_t size;          /* whole record, a multiple of 8; RING_WRAP: skip to the start */
-	uint8_t kind, transport, family, qname_len;
-	uint8_t target_len, has_qname, ename_len;
+	uint8_t kind, transport, family, qname_len; /* qname_len 0: no question */
+	uint8_t target_len, pad, ename_len;
 	uint8_t slot;           /* 1 + the tail slot the line's tail is in, or 0: it follows the
 	                           names; REC_TAIL: the slot it sets */
-	uint16_t qtype, tail_len;
+	uint16_t qtype, tail_len;       /* tail_len: only when slot is 0 */
 	int64_t time_ms;
 	uint8_t addr[16];
 };
@@ -97,6 +97,8 @@ struct ring {
 	const void **keys;                /* producer's; owned, TAIL_SLOTS: the key whose tail each
 	                                     slot holds (once the writer gets to it), or NULL */
 	size_t json_room;                 /* producer's copy of the tails' room (see tail_fits) */
+	size_t fast_end;                  /* producer's: a record may end up to here with no more
+	                                     checks (no wrap, room by tail_seen); 0: check */
 	_Alignas(64) _Atomic size_t tail; /* writer's */
 	size_t done;                      /* writer: tail as of the last completed write */
 	struct slot_json *slots;          /* writer's; owned, TAIL_SLOTS */
@@ -283,8 +285,10 @@ static inline uint8_t *ring_reserve(struct ring *r, size_t *head, size_t need)
 
 	if (*head + total - r->tail_seen > cap) {
 		r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
-		if (*head + total - r->tail_seen > cap)
+		if (*head + total - r->tail_seen > cap) {
+			r->fast_end = 0; /* *HEAD may be ahead of what gets published */
 			return NULL;
+		}
 	}
 	if (room_end < need) {
 		/* Records are 8-aligned, so at least the marker's 4 bytes are left. */
@@ -293,15 +297,20 @@ static inline uint8_t *ring_reserve(struct ring *r, size_t *head, size_t need)
 		pos = 0;
 	}
 	*head += total;
+	/* Up to the end of the array, and no further than the writer's tail allows. */
+	size_t end = (*head | r->mask) + 1, room = r->tail_seen + cap;
+	r->fast_end = end < room ? end : room;
 	return r->buf + pos;
 }
 
-/* Record EV's fixed part and names at P (reserved, NEED bytes); returns where the tail goes. */
-static inline uint8_t *put_rec(uint8_t *p, const struct audit_event *ev, size_t need,
-	size_t qlen, size_t tlen, size_t elen, size_t tail_len, unsigned slot)
+/* Record EV's fixed part and names at P (reserved, NEED bytes) at TIME_MS; returns where the
+ * tail goes. */
+static inline __attribute__((always_inline)) uint8_t *put_rec(uint8_t *p,
+	const struct audit_event *ev, size_t need, size_t qlen, size_t tlen, size_t elen,
+	size_t tail_len, unsigned slot, int64_t time_ms)
 {
-	/* Field by field, not as a whole: the writer reads no more of ADDR than FAMILY says and
-	 * nothing of PAD, so there is nothing to clear first. */
+	/* Field by field, not as a whole: the writer reads no more of ADDR than FAMILY says, nothing
+	 * of PAD, and TAIL_LEN only without a slot, so there is nothing to clear first. */
 	struct rec *h = (struct rec *)(void *)p; /* 8-aligned */
 	h->size = (uint32_t)need;
 	h->kind = (uint8_t)ev->kind;
@@ -309,12 +318,12 @@ static inline uint8_t *put_rec(uint8_t *p, const struct audit_event *ev, size_t 
 	h->family = 0;
 	h->qname_len = (uint8_t)qlen;
 	h->target_len = (uint8_t)tlen;
-	h->has_qname = qlen > 0;
 	h->ename_len = (uint8_t)elen;
 	h->qtype = ev->qtype;
-	h->tail_len = (uint16_t)tail_len;
+	if (slot == 0)
+		h->tail_len = (uint16_t)tail_len;
 	h->slot = (uint8_t)slot;
-	h->time_ms = ev->time_ms != 0 ? ev->time_ms : now_ms();
+	h->time_ms = time_ms;
 	if (ev->client != NULL && ev->client->sa_family == AF_INET) {
 		h->family = 4;
 		memcpy(h->addr, &((const struct sockaddr_in *)ev->client)->sin_addr, 4);
@@ -322,9 +331,19 @@ static inline uint8_t *put_rec(uint8_t *p, const struct audit_event *ev, size_t 
 		h->family = 6;
 		memcpy(h->addr, &((const struct sockaddr_in6 *)ev->client)->sin6_addr, 16);
 	}
-	p = put((uint8_t *)(h + 1), ev->qname, qlen);
-	p = put(p, ev->target, tlen);
-	return put(p, ev->entry_name, elen);
+	p = (uint8_t *)(h + 1);
+	if (qlen > 0)
+		p = put(p, ev->qname, qlen);
+	if (tlen > 0)
+		p = put(p, ev->target, tlen);
+	if (elen > 0)
+		p = put(p, ev->entry_name, elen);
+	return p;
+}
+
+static int64_t event_time(const struct audit_event *ev)
+{
+	return ev->time_ms != 0 ? ev->time_ms : now_ms();
 }
 
 /*
@@ -344,7 +363,7 @@ static bool __attribute__((noinline)) log_texts(struct ring *r, const struct aud
 
 	if (p == NULL)
 		return false;
-	tail_pack(txt, &th, put_rec(p, ev, need, qlen, tlen, elen, tail_len, 0));
+	tail_pack(txt, &th, put_rec(p, ev, need, qlen, tlen, elen, tail_len, 0, event_time(ev)));
 	atomic_store_explicit(&r->head, head, memory_order_release);
 	return true;
 }
@@ -380,15 +399,15 @@ static bool __attribute__((noinline)) log_new_key(struct ring *r, size_t slot,
 	*dh = (struct rec){ .size = (uint32_t)def, .kind = REC_TAIL, .slot = (uint8_t)slot,
 		.tail_len = (uint16_t)tail_len };
 	tail_pack(txt, &th, (uint8_t *)(dh + 1));
-	put_rec(p, ev, need, qlen, tlen, elen, 0, (unsigned)slot + 1);
+	put_rec(p, ev, need, qlen, tlen, elen, 0, (unsigned)slot + 1, event_time(ev));
 	atomic_store_explicit(&r->head, head, memory_order_release);
 	r->keys[slot] = ev->tail_key;
 	return true;
 }
 
-bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
+/* Every case but the one audit_log takes itself. */
+static bool __attribute__((noinline)) log_slow(struct ring *r, const struct audit_event *ev)
 {
-	struct ring *r = &a->rings[producer];
 	size_t elen = ev->entry == NULL ? name_bytes(ev->entry_name, ev->entry_name_len) : 0;
 
 	if (ev->tail_key == NULL)
@@ -396,7 +415,7 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 	size_t slot = tail_slot(ev->tail_key);
 	if (r->keys[slot] != ev->tail_key)
 		return log_new_key(r, slot, ev, elen);
-	/* The common case: the writer holds the tail; the record is the names only. */
+	/* The writer holds the tail: the record is the names only. */
 	size_t qlen = name_bytes(ev->qname, ev->qname_len);
 	size_t tlen = name_bytes(ev->target, ev->target_len);
 	size_t need = (sizeof(struct rec) + qlen + tlen + elen + 7) & ~(size_t)7;
@@ -404,8 +423,33 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 	uint8_t *p = ring_reserve(r, &head, need);
 	if (p == NULL)
 		return false;
-	put_rec(p, ev, need, qlen, tlen, elen, 0, (unsigned)slot + 1);
+	put_rec(p, ev, need, qlen, tlen, elen, 0, (unsigned)slot + 1, event_time(ev));
 	atomic_store_explicit(&r->head, head, memory_order_release);
+	return true;
+}
+
+/*
+ * The common case, on every blocked query, is kept to a leaf with no call and no frame: a key
+ * whose tail the writer holds, the time given, names of wire length (a NULL one is 0 long),
+ * and room before both the end of the array and the writer's tail (fast_end). Anything else
+ * goes the general way (log_slow).
+ */
+bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
+{
+	struct ring *r = &a->rings[producer];
+	const void *key = ev->tail_key;
+	size_t slot = tail_slot(key);
+	size_t qlen = ev->qname_len, tlen = ev->target_len;
+	size_t elen = ev->entry == NULL ? ev->entry_name_len : 0;
+	size_t need = (sizeof(struct rec) + qlen + tlen + elen + 7) & ~(size_t)7;
+	size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+
+	if (key == NULL || r->keys[slot] != key || ev->time_ms == 0 ||
+	    (qlen | tlen | elen) > NAME_MAX_BYTES || head + need > r->fast_end)
+		return log_slow(r, ev);
+	put_rec(r->buf + (head & r->mask), ev, need, qlen, tlen, elen, 0, (unsigned)slot + 1,
+		ev->time_ms);
+	atomic_store_explicit(&r->head, head + need, memory_order_release);
 	return true;
 }
 
@@ -770,7 +814,7 @@ static char *put_line(struct audit *a, const struct ring *r, char *o, const stru
 
 	const uint8_t *qname = t;
 	t += h->qname_len;
-	if (h->has_qname) {
+	if (h->qname_len > 0) {
 		o = put_str(o, ",\"qname\":\"");
 		o = put_name(o, qname, h->qname_len, true);
 		o = put_qtype(o, h->qtype);

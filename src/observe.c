@@ -100,41 +100,71 @@ void observe_client_response_slow(struct observe *o, const struct client_ref *c,
 	client_response(o, c, ans, len, NULL);
 }
 
-void observe_blocked_slow(struct observe *o, const struct client_ref *c,
-	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
-	size_t target_len, size_t match_offset, const uint8_t *ans, size_t n)
+/*
+ * Fills the worker's own event (observe_init: its texts always NULL, every text past the
+ * names comes from RULE through rule_texts, once per rule) and hands it on; TIME_MS as
+ * line_time gives it.
+ */
+static inline __attribute__((always_inline)) bool blocked_line(struct observe *o,
+	const struct client_ref *c, const struct wire_query *q, const struct policy_rule *rule,
+	const uint8_t *target, size_t target_len, size_t match_offset, int64_t time_ms)
 {
-	/* The name the entry matched: in the question, or along the alias chain. */
-	const uint8_t *matched = target != NULL ? target : q->qname_lower;
-	size_t matched_len = target != NULL ? target_len : q->qname_len;
-	enum audit_kind kind = target != NULL ? AUDIT_CNAME_BLOCKED : AUDIT_BLOCKED;
+	struct audit_event *ev = &o->blocked;
 
-	if (observe_audit(o, kind)) {
-		/* Every text past the names comes from RULE: rule_texts, once per rule. The event
-		 * is the worker's own (observe_init), filled in here, its texts always NULL. */
-		struct audit_event *ev = &o->blocked;
-		ev->kind = kind;
-		ev->transport = c->conn ? AUDIT_TCP : AUDIT_UDP;
-		ev->client = c->addr;
-		ev->qname = q->packet + WIRE_HEADER_LEN;
-		ev->qname_len = q->qname_len;
-		ev->qtype = q->qtype;
-		ev->target = target;
-		ev->target_len = target_len;
-		ev->time_ms = line_time(o, c->conn != NULL);
-		ev->tail_key = rule;
-		/* a list's or a zone's entry is the name matched, not a text of the rule */
-		bool named = rule->list != NULL || rule->source == POLICY_FROM_ZONE;
-		ev->entry_name = named ? matched + match_offset : NULL;
-		ev->entry_name_len = named ? matched_len - match_offset : 0;
-		audit(o, ev);
+	ev->kind = target != NULL ? AUDIT_CNAME_BLOCKED : AUDIT_BLOCKED;
+	ev->transport = c->conn != NULL ? AUDIT_TCP : AUDIT_UDP;
+	ev->client = c->addr;
+	ev->qname = q->packet + WIRE_HEADER_LEN;
+	ev->qname_len = q->qname_len;
+	ev->qtype = q->qtype;
+	ev->target = target;
+	ev->target_len = target_len;
+	ev->time_ms = time_ms;
+	ev->tail_key = rule;
+	/* A list's or a zone's entry is the name matched (in the question, or along the alias
+	 * chain), not a text of the rule. */
+	if (rule->list != NULL || rule->source == POLICY_FROM_ZONE) {
+		ev->entry_name = (target != NULL ? target : q->qname_lower) + match_offset;
+		ev->entry_name_len = (target != NULL ? target_len : q->qname_len) - match_offset;
+	} else {
+		ev->entry_name = NULL;
+		ev->entry_name_len = 0;
 	}
-	if (n > 0 && observe_tap(o, DNSTAP_CLIENT_RESPONSE)) {
-		struct dnstap_policy p = { .rule = rule->name, .has_action = true,
-			.action = rule->action, .match = DNSTAP_MATCH_QNAME, .value = matched,
-			.value_len = matched_len };
-		client_response(o, c, ans, n, &p);
-	}
+	return audit_log(o->audit, o->index, ev);
+}
+
+/* The line of a batch's first blocked query, or one outside a batch: the clock read here. */
+static bool __attribute__((noinline)) blocked_line_timed(struct observe *o,
+	const struct client_ref *c, const struct wire_query *q, const struct policy_rule *rule,
+	const uint8_t *target, size_t target_len, size_t match_offset)
+{
+	return blocked_line(o, c, q, rule, target, target_len, match_offset,
+		line_time(o, c->conn != NULL));
+}
+
+bool observe_blocked_audit(struct observe *o, const struct client_ref *c,
+	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
+	size_t target_len, size_t match_offset)
+{
+	if (!o->audit_kind[target != NULL ? AUDIT_CNAME_BLOCKED : AUDIT_BLOCKED])
+		return true;
+	/* The rest of a batch: its time known, no call here but the jump to audit_log. */
+	if (o->batch_ms > 0 && c->conn == NULL)
+		return blocked_line(o, c, q, rule, target, target_len, match_offset, o->batch_ms);
+	return blocked_line_timed(o, c, q, rule, target, target_len, match_offset);
+}
+
+void observe_blocked_tap(struct observe *o, const struct client_ref *c,
+	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
+	size_t target_len, const uint8_t *ans, size_t n)
+{
+	if (!dnstap_wants(o->dnstap, DNSTAP_CLIENT_RESPONSE))
+		return;
+	/* The name the entry matched: in the question, or along the alias chain. */
+	struct dnstap_policy p = { .rule = rule->name, .has_action = true, .action = rule->action,
+		.match = DNSTAP_MATCH_QNAME, .value = target != NULL ? target : q->qname_lower,
+		.value_len = target != NULL ? target_len : q->qname_len };
+	client_response(o, c, ans, n, &p);
 }
 
 void observe_refused_slow(struct observe *o, const struct sockaddr *client, bool tcp,
