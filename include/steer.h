@@ -57,4 +57,39 @@ uint64_t steer_changes(const struct steer *st);     /* changes either way since 
 
 #define STEER_TICK_MS 100
 
+/* ---- the rule (steer.c's comment says why it is what it is), apart for its unit test ---- */
+
+#define STEER_QUIET_TICKS 10 /* looks of small load in a row before consolidating (a second) */
+#define STEER_HOT_TICKS 2    /* looks in a row with a worker at udp-consolidate % or more */
+#define STEER_DEEP_TICKS 2   /* looks in a row that find worker 0's receive queue deep */
+
+/* What one look saw, over the last STEER_TICK_MS window. */
+struct steer_look {
+	unsigned percent;  /* udp-consolidate in force; 0: off (or off under the settings) */
+	uint64_t busy_one; /* the busiest worker's CPU time, percent of one CPU */
+	uint64_t busy_all; /* all workers' together */
+	bool refused;      /* a query found no max-inflight slot */
+	uint64_t drops;    /* datagrams worker 0's sockets dropped for a full receive buffer */
+	bool deep;         /* worker 0's receive queue holds an eighth of its buffer or more now */
+};
+
+/* The rule's memory between looks; zeroed (and `consolidated` kept current) by the caller. */
+struct steer_rule {
+	bool consolidated;
+	unsigned quiet, hot, deep;
+};
+
+enum steer_verdict {
+	STEER_KEEP,
+	STEER_CONSOLIDATE,
+	STEER_SPREAD_OFF,      /* udp-consolidate off */
+	STEER_SPREAD_INFLIGHT, /* the reasons to spread, in the order they are checked */
+	STEER_SPREAD_DROPS,
+	STEER_SPREAD_QUEUE,
+	STEER_SPREAD_CPU,
+};
+
+/* One look: updates R's counters and says what to do. Pure: no system call, no log. */
+enum steer_verdict steer_rule_step(struct steer_rule *r, const struct steer_look *l);
+
 #endif

@@ -45,7 +45,7 @@ void defaults_init(struct config *cfg)
 	cfg->rate_limit_ipv6_prefix = 56;
 	cfg->upstream_sockets = 64;
 	cfg->tcp_read_timeout_ms = 5000;
-	cfg->udp_consolidate = 70; /* steer.c: why 70 */
+	cfg->udp_consolidate = 85; /* steer.c: why 85 */
 	/* sockets: io_uring (uring.h) saves system calls per wake-up but costs more instructions
 	 * per datagram (README, Performance); auto and io-uring are asked for */
 	cfg->udp_io = UDP_IO_SOCKETS;

@@ -11,24 +11,32 @@
  * same spreading as no program at all. Datagrams already queued on another worker's socket are
  * still read by that worker: its socket stays in its loop, it only stops getting new ones.
  *
- * The rule, from the workers' thread CPU time over each STEER_TICK_MS window, with hysteresis so
- * that a load near the edge does not flap:
- *   - consolidated, a worker used udp-consolidate % of a CPU or more in HOT_TICKS windows in a
- *     row, or worker 0's sockets
- *     fall behind (backlogged), or a query found no max-inflight slot (worker 0 has only its
- *     share of them): spread at once. Any worker, not
- *     only worker 0: while a blokir being replaced still has sockets in the same group (a
- *     restart that overlaps), index 0 may be one of its, and then index 0 moves when they
- *     close, to whichever socket the kernel puts there; the busiest worker is the one carrying
- *     the load whichever it is;
- *   - spread, all workers together used less than half of udp-consolidate % of one CPU for
- *     QUIET_TICKS windows in a row, with no backlog on worker 0's sockets and no query short of
- *     a max-inflight slot: consolidate.
+ * The rule (steer_rule_step), from the workers' thread CPU time over each STEER_TICK_MS window and
+ * what worker 0's sockets show, with hysteresis so that a load near the edge does not flap:
+ *   - consolidated, spread at once when a query found no max-inflight slot (worker 0 has only
+ *     its share of them) or worker 0's sockets dropped a datagram for a full receive buffer;
+ *     spread when a worker used udp-consolidate % of a CPU or more in HOT_TICKS windows in a
+ *     row, or worker 0's receive queue held an eighth of its buffer or more at DEEP_TICKS looks
+ *     in a row. The queue rule catches what CPU time cannot: a worker 0 that shares its core
+ *     with other busy processes is starved and never gets to use much of a CPU, however long
+ *     its queue. It wants two looks because one deep queue is just as often a burst that worker
+ *     0 has worked off by the next look (kxdpgun's at 150 k qps, measured: it spread on them
+ *     when one look sufficed), and a queue that really grows shows again 100 ms later or
+ *     overflows, which spreads at once. Any worker's CPU counts, not only worker 0's: while a
+ *     blokir being replaced still has sockets in the same group (a restart that overlaps),
+ *     index 0 may be one of its, and then index 0 moves when they close, to whichever socket
+ *     the kernel puts there; the busiest worker is the one carrying the load whichever it is;
+ *   - spread, consolidate when all workers together used less than half of udp-consolidate %
+ *     of one CPU for QUIET_TICKS windows in a row, with nothing dropped, no deep queue on worker
+ *     0's sockets and no query short of a max-inflight slot.
  * The half is the hysteresis, and room for what consolidating itself changes: one worker does
  * the same work with fewer wake-ups, so it never needs more CPU than the spread workers did.
- * The default 70 % keeps worker 0's queueing delay small (a single server at 70 % busy makes a
- * datagram wait about one service time, a few microseconds) and leaves it room for a burst
- * during the window it takes to notice; see README, Performance, for the measurements.
+ * The default 85 % is a load one worker keeps up with: a single server at 85 % busy makes a
+ * datagram wait about three service times (M/D/1), some 10-15 microseconds, nothing beside a
+ * resolver's round trip; and it is what one worker reaches at 150 k qps over veth (71-76 %: the
+ * softirq work its sends cause is charged to its thread), where 70 % spread a load that one
+ * worker carried at less CPU per query than two (README, Performance). A load that grows past
+ * it within a window fills the queue and spreads on the drop or queue rule, not only on CPU.
  *
  * Thread CPU time says nothing when busy-poll-us makes a worker spin, and a rate limit is kept
  * per worker (guard.c: rate-limit-qps / workers each), so one worker taking every client would
@@ -61,8 +69,10 @@
 #define SO_DETACH_REUSEPORT_BPF 68
 #endif
 
-#define QUIET_TICKS 10 /* a second of small load before the workers are consolidated */
-#define HOT_TICKS 2    /* windows in a row of a busy worker before they are spread */
+#define QUIET_TICKS STEER_QUIET_TICKS
+#define HOT_TICKS STEER_HOT_TICKS
+#define DEEP_TICKS STEER_DEEP_TICKS
+#define QUEUE_DEEP_DIV 8 /* deep: an eighth of the receive buffer or more is queued */
 
 struct steer {
 	struct event *tick;          /* owned */
@@ -76,8 +86,7 @@ struct steer {
 	bool broken;                 /* the kernel refused: spreading as without steer */
 	bool stuck;                  /* spreading failed (logged once): tried again at each look */
 	bool detach_works;           /* SO_DETACH_REUSEPORT_BPF known to work here */
-	unsigned quiet;              /* consecutive small-load windows while spread */
-	unsigned hot;                /* consecutive busy windows while consolidated */
+	struct steer_rule rule;      /* the rule's counters (its `consolidated` copied in per look) */
 	const char *why;             /* the last reason the settings gave against it */
 	uint64_t last_ns;
 	uint64_t *last_cpu;          /* owned, per worker */
@@ -107,7 +116,8 @@ static int spread_one(struct steer *st, int fd)
 	return attach_index(fd, UINT32_MAX);
 }
 
-static void set_state(struct steer *st, bool consolidate, uint64_t busy_one, uint64_t busy_all)
+/* REASON: why, for the debug line of a change ("" from steer_free, which logs nothing) */
+static void set_state(struct steer *st, bool consolidate, const char *reason)
 {
 	for (size_t i = 0; i < st->nfds; i++) {
 		if ((consolidate ? attach_index(st->fds[i], 0) : spread_one(st, st->fds[i])) == 0)
@@ -138,23 +148,22 @@ static void set_state(struct steer *st, bool consolidate, uint64_t busy_one, uin
 	if (st->tick == NULL) /* steer_free: not a decision */
 		return;
 	if (consolidate)
-		log_debug("udp-consolidate: worker 0 takes all UDP (the workers used %llu %% of a CPU)",
-			(unsigned long long)busy_all);
+		log_debug("udp-consolidate: worker 0 takes all UDP (%s)", reason);
 	else
-		log_debug("udp-consolidate: UDP spread over %u workers (the busiest used %llu %% of a "
-			"CPU)", st->nworkers, (unsigned long long)busy_one);
+		log_debug("udp-consolidate: UDP spread over %u workers (%s)", st->nworkers, reason);
 }
 
-/*
- * Whether worker 0's sockets fall behind: a datagram dropped for a full receive buffer since the
- * last look, or one eighth of the buffer queued now (hundreds of datagrams: at a load it carries,
- * the queue is a few at any instant). This catches what CPU time cannot: a worker 0 that shares
- * its core with other busy processes is starved and never gets to use much of a CPU, however
- * long its queue. SO_MEMINFO since Linux 4.6; where it fails, CPU time decides alone.
- */
-static bool backlogged(struct steer *st)
+/* What worker 0's sockets showed at one look (SO_MEMINFO, Linux 4.6; where it fails, CPU time
+ * decides alone). */
+struct backlog {
+	uint64_t drops;   /* datagrams the kernel dropped for a full receive buffer since the last look */
+	uint64_t queued;  /* bytes queued now on the fullest socket (the kernel's truesize) */
+	uint64_t rcvbuf;  /* that socket's receive buffer */
+};
+
+static struct backlog look_backlog(struct steer *st)
 {
-	bool behind = false;
+	struct backlog b = { 0, 0, 0 };
 
 	for (size_t i = 0; i < st->nfds; i++) {
 		uint32_t mem[SK_MEMINFO_VARS] = { 0 };
@@ -162,21 +171,55 @@ static bool backlogged(struct steer *st)
 
 		if (getsockopt(st->fds[i], SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
 			continue;
-		if (mem[SK_MEMINFO_DROPS] != st->last_drops[i] ||
-		    (uint64_t)mem[SK_MEMINFO_RMEM_ALLOC] * 8 >= mem[SK_MEMINFO_RCVBUF])
-			behind = true;
+		b.drops += (uint32_t)(mem[SK_MEMINFO_DROPS] - st->last_drops[i]);
 		st->last_drops[i] = mem[SK_MEMINFO_DROPS];
+		if (b.rcvbuf == 0 || mem[SK_MEMINFO_RMEM_ALLOC] * (uint64_t)b.rcvbuf >
+		    b.queued * mem[SK_MEMINFO_RCVBUF]) {
+			b.queued = mem[SK_MEMINFO_RMEM_ALLOC];
+			b.rcvbuf = mem[SK_MEMINFO_RCVBUF];
+		}
 	}
-	return behind;
+	return b;
+}
+
+enum steer_verdict steer_rule_step(struct steer_rule *r, const struct steer_look *l)
+{
+	if (l->percent == 0) {
+		r->quiet = r->hot = r->deep = 0;
+		return r->consolidated ? STEER_SPREAD_OFF : STEER_KEEP;
+	}
+	if (!r->consolidated) {
+		if (l->busy_all * 2 < l->percent && !l->refused && l->drops == 0 && !l->deep) {
+			if (++r->quiet >= QUIET_TICKS) {
+				r->quiet = 0;
+				return STEER_CONSOLIDATE;
+			}
+		} else {
+			r->quiet = 0;
+		}
+		return STEER_KEEP;
+	}
+	/* CPU over two windows, so that a single burst of work (a worker opening its upstream
+	   sockets, a cache being replaced) does not count as load; a deep queue likewise, since a
+	   burst of datagrams that worker 0 works off before the next look is no reason to spread
+	   (kxdpgun's bursts at 150 k qps fill an eighth of the buffer now and then) */
+	r->hot = l->busy_one >= l->percent ? r->hot + 1 : 0;
+	r->deep = l->deep ? r->deep + 1 : 0;
+	enum steer_verdict v = l->refused ? STEER_SPREAD_INFLIGHT : l->drops > 0 ? STEER_SPREAD_DROPS :
+		r->deep >= DEEP_TICKS ? STEER_SPREAD_QUEUE : r->hot >= HOT_TICKS ? STEER_SPREAD_CPU :
+		STEER_KEEP;
+	if (v != STEER_KEEP)
+		r->hot = r->deep = 0;
+	return v;
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct steer *st = arg;
 	uint64_t now = clock_now_ns(), elapsed = now - st->last_ns, sum = 0, busiest = 0;
-	unsigned percent = 0;
+	struct steer_look look = { 0 };
 	const char *why = NULL;
-	bool pressed = false; /* backlog or max-inflight refusals */
+	char reason[128];
 	(void)fd;
 	(void)what;
 
@@ -187,18 +230,18 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		uint64_t used = smp.cpu_ns >= st->last_cpu[i] ? smp.cpu_ns - st->last_cpu[i] : 0;
 
 		if (i == 0) {
-			percent = p;
+			look.percent = p;
 			why = w;
 		}
 		if (used > busiest)
 			busiest = used;
 		sum += used;
-		pressed |= smp.inflight_full != st->last_full[i];
+		look.refused |= smp.inflight_full != st->last_full[i];
 		st->last_cpu[i] = smp.cpu_ns;
 		st->last_full[i] = smp.inflight_full;
 	}
 	st->last_ns = now;
-	pressed |= backlogged(st);
+	struct backlog bl = look_backlog(st);
 	/* the first look, made once the workers run, only takes the counts to start from */
 	if (!st->primed || elapsed == 0 || st->broken) {
 		st->primed = true;
@@ -207,27 +250,40 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (why != st->why && why != NULL)
 		log_info("udp-consolidate: off while %s; every worker takes its share of UDP", why);
 	st->why = why;
-	uint64_t busy_one = busiest * 100 / elapsed, busy_all = sum * 100 / elapsed;
-	if (percent == 0) {
-		st->quiet = st->hot = 0;
-		if (st->consolidated)
-			set_state(st, false, busy_one, busy_all);
-	} else if (st->consolidated) {
-		/* CPU over two windows, so that a single burst of work (a worker opening its
-		   upstream sockets, a cache being replaced) does not count as load */
-		st->hot = busy_one >= percent ? st->hot + 1 : 0;
-		if (st->hot >= HOT_TICKS || pressed) {
-			st->hot = 0;
-			set_state(st, false, busy_one, busy_all);
-		}
-	} else if (busy_all * 2 < percent && !pressed) {
-		if (++st->quiet >= QUIET_TICKS) {
-			st->quiet = 0;
-			set_state(st, true, busy_one, busy_all);
-		}
-	} else {
-		st->quiet = 0;
+	look.busy_one = busiest * 100 / elapsed;
+	look.busy_all = sum * 100 / elapsed;
+	look.drops = bl.drops;
+	look.deep = bl.rcvbuf > 0 && bl.queued * QUEUE_DEEP_DIV >= bl.rcvbuf;
+	st->rule.consolidated = st->consolidated;
+	switch (steer_rule_step(&st->rule, &look)) {
+	case STEER_KEEP:
+		return;
+	case STEER_CONSOLIDATE:
+		snprintf(reason, sizeof(reason), "the workers used %llu %% of a CPU",
+			(unsigned long long)look.busy_all);
+		set_state(st, true, reason);
+		return;
+	case STEER_SPREAD_OFF:
+		snprintf(reason, sizeof(reason), "udp-consolidate is off");
+		break;
+	case STEER_SPREAD_INFLIGHT:
+		snprintf(reason, sizeof(reason), "a query found no max-inflight slot");
+		break;
+	case STEER_SPREAD_DROPS:
+		snprintf(reason, sizeof(reason), "worker 0's sockets dropped %llu datagrams",
+			(unsigned long long)bl.drops);
+		break;
+	case STEER_SPREAD_QUEUE:
+		snprintf(reason, sizeof(reason), "worker 0's receive queue held %llu of %llu bytes "
+			"at %u looks in a row", (unsigned long long)bl.queued,
+			(unsigned long long)bl.rcvbuf, DEEP_TICKS);
+		break;
+	case STEER_SPREAD_CPU:
+		snprintf(reason, sizeof(reason), "the busiest used %llu %% of a CPU",
+			(unsigned long long)look.busy_one);
+		break;
 	}
+	set_state(st, false, reason);
 }
 
 struct steer *steer_new(struct event_base *base, const int *fds, size_t nfds, unsigned nworkers,
@@ -247,7 +303,7 @@ struct steer *steer_new(struct event_base *base, const int *fds, size_t nfds, un
 	st->arg = arg;
 	st->detach_works = true;
 	/* the first quiet window consolidates: a daemon starts with no load */
-	st->quiet = QUIET_TICKS - 1;
+	st->rule.quiet = STEER_QUIET_TICKS - 1;
 	atomic_store(&st->active, nworkers);
 	st->fds = malloc(nfds * sizeof(*st->fds));
 	st->last_cpu = calloc(nworkers, sizeof(*st->last_cpu));
@@ -275,7 +331,7 @@ void steer_free(struct steer *st)
 		event_free(st->tick);
 	st->tick = NULL;
 	if (st->consolidated)
-		set_state(st, false, 0, 0);
+		set_state(st, false, "");
 	free(st->fds);
 	free(st->last_cpu);
 	free(st->last_full);
