@@ -100,7 +100,12 @@ struct steer {
 static int attach_index(int fd, uint32_t index)
 {
 	struct sock_filter code[] = { BPF_STMT(BPF_RET | BPF_K, index) };
-	struct sock_fprog prog = { .len = 1, .filter = code };
+	struct sock_fprog prog;
+
+	/* zeroed whole: the padding after `len` goes to the kernel too (valgrind checks it) */
+	memset(&prog, 0, sizeof(prog));
+	prog.len = 1;
+	prog.filter = code;
 
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog));
 }
