@@ -33,6 +33,7 @@ struct observe {
 	struct stats *stats;       /* borrowed: the worker's */
 	unsigned index;            /* the worker's: its audit ring and dnstap queue */
 	bool audit_kind[AUDIT_KIND_COUNT]; /* the audit-* switches */
+	bool audit_blocked;        /* an audit log, and blocked lines wanted: one test per query */
 	struct audit_event blocked; /* a blocked query's line, filled in place (no clearing) */
 	int64_t batch_ms;          /* the wall clock (unix ms) for the UDP batch being handled, 0
 	                              when not read yet, -1 outside a batch (see observe_batch) */
@@ -97,27 +98,44 @@ static inline void observe_client_response(struct observe *o, const struct clien
 }
 
 /*
- * The policy answered Q from C under RULE, whose name starts at MATCH_OFFSET in Q's name (for a
- * cname-blocked answer, TARGET is the blocked name along the chain, its entry at MATCH_OFFSET
- * in it). ANS (N bytes, 0 for drop) is the answer sent. Audit line and CLIENT_RESPONSE, each
- * its own function: the audit one is on every blocked query with the audit log on, and kept
- * to a few stores and a jump (observe_blocked_audit returns whether the line went into the
- * ring, or was not wanted).
+ * The policy answered Q from C under RULE, whose name starts at MATCH_OFFSET in Q's name. ANS
+ * (N bytes, 0 for drop) is the answer sent. Audit line and CLIENT_RESPONSE, each its own
+ * function: the audit one is on every blocked query with the audit log on, kept to a few
+ * stores and a jump (it returns whether the line went into the ring), and the dnstap one has
+ * a frame of its own.
  */
 bool observe_blocked_audit(struct observe *o, const struct client_ref *c,
-	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
-	size_t target_len, size_t match_offset);
+	const struct wire_query *q, const struct policy_rule *rule, size_t match_offset);
 void observe_blocked_tap(struct observe *o, const struct client_ref *c,
 	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
 	size_t target_len, const uint8_t *ans, size_t n);
 static inline void observe_blocked(struct observe *o, const struct client_ref *c,
+	const struct wire_query *q, const struct policy_rule *rule, size_t match_offset,
+	const uint8_t *ans, size_t n)
+{
+	if (o == NULL)
+		return;
+	if (o->audit_blocked && !observe_blocked_audit(o, c, q, rule, match_offset))
+		stats_inc(o->stats, STAT_AUDIT_DROPPED);
+	if (o->dnstap != NULL && n > 0)
+		observe_blocked_tap(o, c, q, rule, NULL, 0, ans, n);
+}
+
+/*
+ * The same for a forwarded answer whose alias chain reached TARGET, a name RULE blocks (its
+ * entry at MATCH_OFFSET in TARGET): a cname-blocked line.
+ */
+bool observe_cname_audit(struct observe *o, const struct client_ref *c,
+	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
+	size_t target_len, size_t match_offset);
+static inline void observe_cname_blocked(struct observe *o, const struct client_ref *c,
 	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
 	size_t target_len, size_t match_offset, const uint8_t *ans, size_t n)
 {
 	if (o == NULL)
 		return;
-	if (o->audit != NULL &&
-	    !observe_blocked_audit(o, c, q, rule, target, target_len, match_offset))
+	if (observe_audit(o, AUDIT_CNAME_BLOCKED) &&
+	    !observe_cname_audit(o, c, q, rule, target, target_len, match_offset))
 		stats_inc(o->stats, STAT_AUDIT_DROPPED);
 	if (o->dnstap != NULL && n > 0)
 		observe_blocked_tap(o, c, q, rule, target, target_len, ans, n);

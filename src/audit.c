@@ -37,6 +37,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "log.h"
 
@@ -86,6 +89,11 @@ struct tail_head {
 	uint8_t origin, pad;
 };
 
+/* An empty slot's key: not NULL, so that no test of the key for NULL is needed before the
+ * look-up (a NULL key is never stored). */
+static const char no_key;
+#define NO_KEY ((const void *)&no_key)
+
 struct slot_json {
 	size_t len;
 	char json[TAIL_JSON_MAX];         /* the tail formatted: the entry's fields to "}\n" */
@@ -95,7 +103,7 @@ struct ring {
 	_Alignas(64) _Atomic size_t head; /* producer's */
 	size_t tail_seen;                 /* producer's cached copy of tail */
 	const void **keys;                /* producer's; owned, TAIL_SLOTS: the key whose tail each
-	                                     slot holds (once the writer gets to it), or NULL */
+	                                     slot holds (once the writer gets to it), or NO_KEY */
 	size_t json_room;                 /* producer's copy of the tails' room (see tail_fits) */
 	size_t fast_end;                  /* producer's: a record may end up to here with no more
 	                                     checks (no wrap, room by tail_seen); 0: check */
@@ -430,7 +438,7 @@ static bool __attribute__((noinline)) log_slow(struct ring *r, const struct audi
 
 /*
  * The common case, on every blocked query, is kept to a leaf with no call and no frame: a key
- * whose tail the writer holds, the time given, names of wire length (a NULL one is 0 long),
+ * whose tail the writer holds (so not NULL: see NO_KEY), the time given, names of wire length (a NULL one is 0 long),
  * and room before both the end of the array and the writer's tail (fast_end). Anything else
  * goes the general way (log_slow).
  */
@@ -444,7 +452,7 @@ bool audit_log(struct audit *a, unsigned producer, const struct audit_event *ev)
 	size_t need = (sizeof(struct rec) + qlen + tlen + elen + 7) & ~(size_t)7;
 	size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
 
-	if (key == NULL || r->keys[slot] != key || ev->time_ms == 0 ||
+	if (r->keys[slot] != key || ev->time_ms == 0 ||
 	    (qlen | tlen | elen) > NAME_MAX_BYTES || head + need > r->fast_end)
 		return log_slow(r, ev);
 	put_rec(r->buf + (head & r->mask), ev, need, qlen, tlen, elen, 0, (unsigned)slot + 1,
@@ -458,7 +466,7 @@ void audit_forget(struct audit *a, unsigned producer)
 	const void **k = a->rings[producer].keys;
 
 	for (size_t i = 0; i < TAIL_SLOTS; i++)
-		k[i] = NULL;
+		k[i] = NO_KEY;
 }
 
 /* ---- formatting (writer thread) ------------------------------------------------------------ */
@@ -500,6 +508,20 @@ static char *put_long(char *o, const void *s, size_t n)
 static char *put_str(char *o, const char *s)
 {
 	return put_raw(o, s, strlen(s));
+}
+
+/*
+ * The N bytes at S (an array of at least CAP bytes, CAP a constant) at O: CAP bytes copied
+ * whole, in as many 16-byte moves, and O advanced by N. The output always has room past the
+ * line for that (line_bound's slack), and what lands past N is overwritten by what follows; it
+ * saves the branches a copy of unknown size takes, for the fixed pieces of every line (the
+ * date, the event, the client, the type).
+ */
+static inline __attribute__((always_inline)) char *put_fixed(char *o, const void *s, size_t n,
+	size_t cap)
+{
+	memcpy(o, s, cap);
+	return o + n;
 }
 
 static void tables_init(void)
@@ -598,24 +620,86 @@ static char *put_name_escaped(char *o, const uint8_t *name, size_t len, bool dot
 	return put_json(o, tmp, dot ? n : n - 1);
 }
 
+#ifdef __SSE2__
+/* Bit k set for each of the 16 bytes at P that name_plain does not let through: the table's
+ * test on 16 bytes at once (0x21-0x7e, less the eight that RFC 1035 escapes; the signed
+ * compares also turn away 0x80 and up). */
+static inline unsigned not_plain16(const uint8_t *p)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i ok = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)),
+		_mm_cmplt_epi8(v, _mm_set1_epi8(0x7f)));
+	/* '(' and ')' differ in the low bit only */
+	__m128i bad = _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(1)), _mm_set1_epi8(')'));
+	bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+	bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+	bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+	bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8(';')));
+	bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+	bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8('$')));
+	return (unsigned)_mm_movemask_epi8(_mm_andnot_si128(bad, ok)) ^ 0xffffu;
+}
+
+/*
+ * Whether the N (1 to 64) bytes at S, but those SEPS marks (bit k: S[k] is a label's length
+ * byte), are all plain. The 16-byte loads stay inside the record: a chunk that would run past
+ * the end is taken ending at the end instead, and one shorter than 16 bytes reaches back into
+ * the record's fixed part or the name before (at least 16 bytes, struct rec), whose bits are
+ * dropped.
+ */
+static inline bool text_plain(const uint8_t *s, size_t n, uint64_t seps)
+{
+	uint64_t bad = 0;
+
+	if (n < 16)
+		return ((not_plain16(s + n - 16) >> (16 - n)) & ~seps) == 0;
+	for (size_t k = 0; k + 16 < n; k += 16)
+		bad |= (uint64_t)not_plain16(s + k) << k;
+	bad |= (uint64_t)not_plain16(s + n - 16) << (n - 16);
+	return (bad & ~seps) == 0;
+}
+#endif
+
 /*
  * A wire-format name in presentation form (RFC 1035 5.1 escapes), inside a JSON string; with
  * DOT the trailing dot of a fully qualified name (question names), without it the form entries
- * are written in ("tracker.example"). Names whose bytes all stand for themselves (nearly every
- * name asked) are tested where they are, in the record, and copied whole, the length bytes then
- * made dots; the first other byte sends the whole name the long way. (Testing them in the
- * output after the copy, 16 at a time, cost more than it saved: loads that straddle the copy's
- * stores wait for them.)
+ * are written in ("tracker.example"). A name whose bytes all stand for themselves (nearly every
+ * name asked) is copied whole and its length bytes then made dots in one walk over the labels,
+ * which also marks where they are; its other bytes are then tested where they are, in the
+ * record (16 at a time with SSE2, the length bytes masked out), and the first other byte sends
+ * the whole name the long way. (Testing them in the output after the copy cost more than it
+ * saved: loads that straddle the copy's stores wait for them.) Longer names than 65 bytes, and
+ * any that is not one well-formed name, go the long way too.
  */
 static char *put_name(char *o, const uint8_t *name, size_t len, bool dot)
 {
-	size_t i = 0;
-	bool plain = true;
-
 	if (len == 0 || name[0] == 0) {
 		*o++ = '.';
 		return o;
 	}
+#ifdef __SSE2__
+	if (len <= 65) {
+		uint64_t seps = 0; /* bit k: name[1 + k] is a length byte */
+		size_t i = name[0] + 1u; /* the next length byte */
+
+		/* The copy takes the root label's byte too (len - 1 bytes from 1: in the record),
+		 * where the trailing dot, if any, then goes. */
+		copy_small(o, name + 1, len - 1);
+		while (i < len && name[i] != 0) {
+			seps |= (uint64_t)1 << (i - 1);
+			o[i - 1] = '.';
+			i += name[i] + 1u;
+		}
+		if (i + 1 != len || !text_plain(name + 1, i - 1, seps))
+			return put_name_escaped(o, name, len, dot);
+		o += i - 1;
+		if (dot)
+			*o++ = '.';
+		return o;
+	}
+#endif
+	size_t i = 0;
+	bool plain = true;
 	while (i < len && name[i] != 0) {
 		size_t l = name[i++];
 		if (l > len - i)
@@ -649,7 +733,7 @@ static char *put_uint(char *o, unsigned v)
 static char *put_qtype(char *o, uint16_t t)
 {
 	if (t < QTYPE_NAMED && qtype_json_len[t] != 0)
-		return put_raw(o, qtype_json[t], qtype_json_len[t]);
+		return put_fixed(o, qtype_json[t], qtype_json_len[t], sizeof(qtype_json[0]));
 	o = put_str(o, "\",\"qtype\":\"TYPE"); /* RFC 3597 */
 	o = put_uint(o, t);
 	*o++ = '"';
@@ -761,7 +845,7 @@ static char *put_client(struct audit *a, char *o, const struct rec *h)
 	uint64_t x = k[0] ^ k[1] * 0x9e3779b97f4a7c15u ^ k[2];
 	struct client *c = &a->clients[(size_t)((x * 0xc2b2ae3d27d4eb4fu) >> 56) % CLIENT_SLOTS];
 	if (c->len != 0 && c->key[0] == k[0] && c->key[1] == k[1] && c->key[2] == k[2])
-		return put_raw(o, c->json, c->len);
+		return c->len <= 48 ? put_fixed(o, c->json, c->len, 48) : put_raw(o, c->json, c->len);
 
 	uint8_t addr[16];
 	char *p = c->json;
@@ -806,10 +890,11 @@ static char *put_line(struct audit *a, const struct ring *r, char *o, const stru
 		a->date_len = (size_t)(d - a->date);
 		a->date_sec = sec;
 	}
-	o = put_raw(o, a->date, a->date_len);
+	o = a->date_len <= 32 ? put_fixed(o, a->date, a->date_len, 32) :
+		put_raw(o, a->date, a->date_len);
 	memcpy(o, ms_text[ms % 1000], 4); /* (a time before 1970 gives no digits that mean much) */
 	o += 4;
-	o = put_raw(o, kind_json[h->kind], kind_json_len[h->kind]);
+	o = put_fixed(o, kind_json[h->kind], kind_json_len[h->kind], sizeof(kind_json[0]));
 	o = put_client(a, o, h);
 
 	const uint8_t *qname = t;
@@ -951,9 +1036,8 @@ static bool drain(struct audit *a)
 				atomic_store_explicit(&r->tail, tail, memory_order_release);
 				continue;
 			}
-			size_t bound = line_bound(a, (size_t)h->qname_len + h->target_len +
-				h->ename_len, h->slot != 0 ? TAIL_JSON_MAX : h->tail_len);
-			if (a->out_len + bound > a->out_cap)
+			/* out_cap has room for the longest line past OUT_CAP */
+			if (a->out_len >= OUT_CAP)
 				out_flush(a);
 			a->out_len = (size_t)(put_line(a, r, a->out + a->out_len, h) - a->out);
 			tail += h->size;
@@ -1085,6 +1169,7 @@ struct audit *audit_new(const struct audit_options *opt)
 			TAIL_JSON_MAX - a->file_field_len - 128 : 0;
 		if (a->rings[i].buf == NULL || a->rings[i].keys == NULL || a->rings[i].slots == NULL)
 			goto fail_mem;
+		audit_forget(a, i);
 	}
 	a->fd = open_log(a->path);
 	if (a->fd < 0) {

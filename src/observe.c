@@ -40,6 +40,7 @@ void observe_init(struct observe *o, const struct config *cfg, struct audit *aud
 	o->audit_kind[AUDIT_CNAME_BLOCKED] = cfg->audit_cname_blocked;
 	o->audit_kind[AUDIT_ACL_DENIED] = cfg->audit_acl_denied;
 	o->audit_kind[AUDIT_RATE_LIMITED] = cfg->audit_rate_limited;
+	o->audit_blocked = audit != NULL && cfg->audit_blocked;
 }
 
 void observe_policy_changed(struct observe *o)
@@ -133,7 +134,8 @@ static inline __attribute__((always_inline)) bool blocked_line(struct observe *o
 	return audit_log(o->audit, o->index, ev);
 }
 
-/* The line of a batch's first blocked query, or one outside a batch: the clock read here. */
+/* The line of a batch's first blocked query, one outside a batch, or a cname-blocked one:
+ * the clock read here. */
 static bool __attribute__((noinline)) blocked_line_timed(struct observe *o,
 	const struct client_ref *c, const struct wire_query *q, const struct policy_rule *rule,
 	const uint8_t *target, size_t target_len, size_t match_offset)
@@ -143,14 +145,18 @@ static bool __attribute__((noinline)) blocked_line_timed(struct observe *o,
 }
 
 bool observe_blocked_audit(struct observe *o, const struct client_ref *c,
+	const struct wire_query *q, const struct policy_rule *rule, size_t match_offset)
+{
+	/* The rest of a batch: its time known, no call here but the jump to audit_log. */
+	if (o->batch_ms > 0 && c->conn == NULL)
+		return blocked_line(o, c, q, rule, NULL, 0, match_offset, o->batch_ms);
+	return blocked_line_timed(o, c, q, rule, NULL, 0, match_offset);
+}
+
+bool observe_cname_audit(struct observe *o, const struct client_ref *c,
 	const struct wire_query *q, const struct policy_rule *rule, const uint8_t *target,
 	size_t target_len, size_t match_offset)
 {
-	if (!o->audit_kind[target != NULL ? AUDIT_CNAME_BLOCKED : AUDIT_BLOCKED])
-		return true;
-	/* The rest of a batch: its time known, no call here but the jump to audit_log. */
-	if (o->batch_ms > 0 && c->conn == NULL)
-		return blocked_line(o, c, q, rule, target, target_len, match_offset, o->batch_ms);
 	return blocked_line_timed(o, c, q, rule, target, target_len, match_offset);
 }
 

@@ -244,7 +244,7 @@ size_t proxy_query(struct proxy *p, const uint8_t *pkt, size_t len, const struct
 		cap = limit;
 	struct wire_block b = { .soa_owner_offset = match_offset };
 	size_t n = answer_blocked(p, pol, rule, &b, &q, out, cap);
-	observe_blocked(p->env.observe, c, &q, rule, NULL, 0, match_offset, out, n);
+	observe_blocked(p->env.observe, c, &q, rule, match_offset, out, n);
 	return n;
 }
 
@@ -297,7 +297,7 @@ static bool answer_cloaked(struct proxy *p, const struct client_ref *c, const ui
 		rule->name, value_action_name(rule->action), rule->line);
 	struct wire_block b = { .soa_owner = ch.name + off, .soa_owner_len = ch.name_len - off };
 	size_t n = answer_blocked(p, pol, rule, &b, &q, buf, limit < sizeof(buf) ? limit : sizeof(buf));
-	observe_blocked(p->env.observe, c, &q, rule, ch.name, ch.name_len, off, buf, n);
+	observe_cname_blocked(p->env.observe, c, &q, rule, ch.name, ch.name_len, off, buf, n);
 	if (n > 0)
 		p->env.reply(p->env.reply_arg, c, buf, n);
 	return true;
