@@ -39,7 +39,9 @@
 #   PIN=0|1|2      placement, see above (default 1; needs taskset and 2 CPUs)
 #   WORKERS=N      blokir workers (default 1)
 #   CLIENTS=N      dnsperf -c (default 4); OUTSTANDING=N dnsperf -q (default 100)
-#   CALLGRIND=1    also the callgrind counts (CG_SMALL/CG_LARGE queries, default 2000/12000)
+#   CALLGRIND=1    also the callgrind counts (CG_SMALL/CG_LARGE queries, default 2000/12000);
+#                  CG_OPTS: more valgrind options (e.g. --cache-sim=yes), KEEP_TMP=1 keeps the
+#                  per-thread outputs (cg-MODE-COUNT/callgrind.out-NN) for callgrind_annotate
 #   PERF=1         also one on-run under perf record: the audit log's share of blokir's samples
 #                  (writer: user space, write(2), waking; worker: audit_log, observe_blocked_audit);
 #                  PERF_FREQ=HZ its sampling rate (default 4000)
@@ -277,7 +279,8 @@ cg() {
 	cfg=$(conf "$audit")
 	awk -v n="$count" '{ q[NR] = $0 } END { for (i = 0; i < n; i++) print q[i % NR + 1] }' \
 		"$QF" >"$dir/q.txt"
-	bg "cg-$mode-$count" valgrind --tool=callgrind --separate-threads=yes \
+	# shellcheck disable=SC2086 # CG_OPTS: words of valgrind options
+	bg "cg-$mode-$count" valgrind --tool=callgrind --separate-threads=yes ${CG_OPTS:-} \
 		--callgrind-out-file="$dir/callgrind.out" "$BLOKIR" -c "$cfg" --foreground "${ROOT_OPT[@]}"
 	local pid=$BG_PID
 	wait_dns "$pid" "$PORT" t.me 120 || { log "callgrind: blokir did not come up"; return; }

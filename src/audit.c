@@ -65,6 +65,10 @@
 #define CLIENT_SLOTS 64
 #define CLIENT_JSON_MAX 96
 
+/* No second formatted yet: a line's time less this is never below 1000 (a time in the last
+ * second before INT64_MAX, or the first after INT64_MIN, is no clock's). */
+#define DATE_NONE ((uint64_t)INT64_MAX)
+
 /* Where the deciding entry comes from, for the fields that name it. */
 enum { ORIGIN_YAML, ORIGIN_LIST, ORIGIN_ZONE };
 
@@ -155,6 +159,8 @@ struct audit {
 	struct wtail *wtails;             /* owned, WTAIL_SLOTS: the writer's */
 	struct client *clients;           /* owned, CLIENT_SLOTS: the writer's */
 	int64_t date_sec;                 /* the second `date` holds, formatted */
+	uint64_t date_ms;                 /* its first millisecond (a line's time less this is
+	                                     below 1000 in it), or DATE_NONE */
 	size_t date_len;
 	char date[48];                    /* '{"time":"YYYY-MM-DDTHH:MM:SS' */
 };
@@ -877,18 +883,26 @@ static char *put_client(struct audit *a, char *o, const struct rec *h)
 static char *put_line(struct audit *a, const struct ring *r, char *o, const struct rec *h)
 {
 	const uint8_t *t = (const uint8_t *)(h + 1);
-	int64_t sec = h->time_ms / 1000;
-	unsigned ms = (unsigned)(h->time_ms % 1000);
+	/* Within the second the date holds, the milliseconds are a subtraction away. */
+	uint64_t in_sec = (uint64_t)h->time_ms - a->date_ms;
+	unsigned ms = (unsigned)in_sec;
 
-	/* The date part changes once a second: formatted then, not for every line. */
-	if (sec != a->date_sec) {
-		struct tm tm;
-		time_t tt = (time_t)sec;
-		gmtime_r(&tt, &tm);
-		char *d = put_str(a->date, "{\"time\":\"");
-		d += strftime(d, sizeof(a->date) - (size_t)(d - a->date), "%Y-%m-%dT%H:%M:%S", &tm);
-		a->date_len = (size_t)(d - a->date);
-		a->date_sec = sec;
+	if (in_sec >= 1000) {
+		int64_t sec = h->time_ms / 1000;
+		ms = (unsigned)(h->time_ms % 1000);
+		/* The date part changes once a second: formatted then, not for every line. */
+		if (sec != a->date_sec) {
+			struct tm tm;
+			time_t tt = (time_t)sec;
+			gmtime_r(&tt, &tm);
+			char *d = put_str(a->date, "{\"time\":\"");
+			d += strftime(d, sizeof(a->date) - (size_t)(d - a->date), "%Y-%m-%dT%H:%M:%S",
+				&tm);
+			a->date_len = (size_t)(d - a->date);
+			a->date_sec = sec;
+		}
+		if (h->time_ms >= 0) /* (before 1970 the division is taken each time) */
+			a->date_ms = (uint64_t)sec * 1000;
 	}
 	o = a->date_len <= 32 ? put_fixed(o, a->date, a->date_len, 32) :
 		put_raw(o, a->date, a->date_len);
@@ -1118,6 +1132,7 @@ struct audit *audit_new(const struct audit_options *opt)
 	pthread_once(&once, tables_init);
 	a->fd = -1;
 	a->date_sec = -1;
+	a->date_ms = DATE_NONE;
 	a->producers = opt->producers ? opt->producers : 1;
 	a->ipv4_prefix = opt->ipv4_prefix;
 	a->ipv6_prefix = opt->ipv6_prefix;
