@@ -63,6 +63,7 @@
 #define WTAIL_JSON_MAX 1024
 /* Writer's cache of formatted client address + transport. */
 #define CLIENT_SLOTS 64
+#define CLIENT_NONE UINT64_MAX    /* an empty slot's key[0] */
 #define CLIENT_JSON_MAX 96
 
 /* No second formatted yet: a line's time less this is never below 1000 (a time in the last
@@ -127,7 +128,7 @@ struct wtail {
 struct client {
 	uint64_t key[3];                  /* family | transport << 8 | an IPv4 address << 32, and
 	                                     an IPv6 address (the bytes as they are), all cut */
-	size_t len;                       /* 0: empty */
+	size_t len;
 	char json[CLIENT_JSON_MAX];       /* ',"client":"A","transport":"T"' */
 };
 
@@ -646,23 +647,46 @@ static inline unsigned not_plain16(const uint8_t *p)
 	return (unsigned)_mm_movemask_epi8(_mm_andnot_si128(bad, ok)) ^ 0xffffu;
 }
 
+/* The same for the bytes most names are made of, letters, digits, '-' and '_' (all of them
+ * plain): fewer operations; a name with any other byte is then tested with not_plain16. */
+static inline unsigned not_ldh16(const uint8_t *p)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	/* a letter of either case: (v | 0x20) - 'a' at most 25; a digit: v - '0' at most 9 */
+	__m128i l = _mm_sub_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+	__m128i d = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+	__m128i ok = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l),
+		_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+	ok = _mm_or_si128(ok, _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+	ok = _mm_or_si128(ok, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+	return (unsigned)_mm_movemask_epi8(ok) ^ 0xffffu;
+}
+
 /*
- * Whether the N (1 to 64) bytes at S, but those SEPS marks (bit k: S[k] is a label's length
- * byte), are all plain. The 16-byte loads stay inside the record: a chunk that would run past
- * the end is taken ending at the end instead, and one shorter than 16 bytes reaches back into
- * the record's fixed part or the name before (at least 16 bytes, struct rec), whose bits are
+ * The bytes of the N (1 to 64) at S that fail the test (LDH: not_ldh16, else not_plain16),
+ * bit k for S[k]. The 16-byte loads stay inside the record: a chunk that would run past the
+ * end is taken ending at the end instead, and one shorter than 16 bytes reaches back into the
+ * record's fixed part or the name before (at least 16 bytes, struct rec), whose bits are
  * dropped.
  */
-static inline bool text_plain(const uint8_t *s, size_t n, uint64_t seps)
+static inline __attribute__((always_inline)) uint64_t text_bad(const uint8_t *s, size_t n,
+	bool ldh)
 {
 	uint64_t bad = 0;
 
 	if (n < 16)
-		return ((not_plain16(s + n - 16) >> (16 - n)) & ~seps) == 0;
+		return (ldh ? not_ldh16(s + n - 16) : not_plain16(s + n - 16)) >> (16 - n);
 	for (size_t k = 0; k + 16 < n; k += 16)
-		bad |= (uint64_t)not_plain16(s + k) << k;
-	bad |= (uint64_t)not_plain16(s + n - 16) << (n - 16);
-	return (bad & ~seps) == 0;
+		bad |= (uint64_t)(ldh ? not_ldh16(s + k) : not_plain16(s + k)) << k;
+	bad |= (uint64_t)(ldh ? not_ldh16(s + n - 16) : not_plain16(s + n - 16)) << (n - 16);
+	return bad;
+}
+
+/* Whether the N (1 to 64) bytes at S, but those SEPS marks (bit k: S[k] is a label's length
+ * byte), are all plain. */
+static inline bool text_plain(const uint8_t *s, size_t n, uint64_t seps)
+{
+	return (text_bad(s, n, true) & ~seps) == 0 || (text_bad(s, n, false) & ~seps) == 0;
 }
 #endif
 
@@ -850,7 +874,10 @@ static char *put_client(struct audit *a, char *o, const struct rec *h)
 	}
 	uint64_t x = k[0] ^ k[1] * 0x9e3779b97f4a7c15u ^ k[2];
 	struct client *c = &a->clients[(size_t)((x * 0xc2b2ae3d27d4eb4fu) >> 56) % CLIENT_SLOTS];
-	if (c->len != 0 && c->key[0] == k[0] && c->key[1] == k[1] && c->key[2] == k[2])
+	/* An empty slot's first word is CLIENT_NONE, which no key is; an IPv4 key's other two
+	 * words are 0, as are those of any key whose first word is the same (it holds the
+	 * family). */
+	if (c->key[0] == k[0] && (h->family == 4 || (c->key[1] == k[1] && c->key[2] == k[2])))
 		return c->len <= 48 ? put_fixed(o, c->json, c->len, 48) : put_raw(o, c->json, c->len);
 
 	uint8_t addr[16];
@@ -1171,6 +1198,8 @@ struct audit *audit_new(const struct audit_options *opt)
 	a->out = malloc(a->out_cap);
 	if (a->out == NULL)
 		goto fail_mem;
+	for (size_t i = 0; i < CLIENT_SLOTS; i++)
+		a->clients[i].key[0] = CLIENT_NONE;
 	memset(a->rings, 0, sizeof(*a->rings) * a->producers);
 	while (cap < opt->ring_bytes && cap < ((size_t)1 << 30))
 		cap <<= 1;
