@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "client.h"
+#include "uring.h"
 
 struct caplog;
 struct config;
@@ -103,14 +104,12 @@ void listen_udp_external(struct listen *l, bool external);
 size_t listen_udp_fds(const struct listen *l, int *fds, size_t max);
 
 /*
- * A datagram read elsewhere: the same checks, counters and query callback as the sockets' own
- * path. Returns the length of an answer written to OUT (CAP bytes) to send to PEER on FD now,
- * or 0. Datagrams come between listen_udp_batch(l, true) and listen_udp_batch(l, false); the
- * batch's end sends what the datagrams forwarded, after which PKT and PEER may be reused.
+ * A batch of datagrams read elsewhere (uring.h's batch callback): each of D[0..N) through the
+ * same checks, counters and query callback as the sockets' own path, its outlen set to the
+ * length of an answer written to its out (CAP bytes) to send to its peer now, or 0. The batch's
+ * end sends what the datagrams forwarded, after which they and their peers may be reused.
  */
-size_t listen_udp_datagram(struct listen *l, int fd, const uint8_t *pkt, size_t len,
-	bool truncated, const struct sockaddr *peer, socklen_t peerlen, uint8_t *out, size_t cap);
-void listen_udp_batch(struct listen *l, bool begin);
+void listen_udp_datagrams(struct listen *l, struct uring_dgram *d, size_t n, size_t cap);
 
 /* Graceful stop: close the UDP sockets and TCP listeners, close idle connections. */
 void listen_stop(struct listen *l);

@@ -222,20 +222,15 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	sendq_batch_end(l->env.sendq);
 }
 
-size_t listen_udp_datagram(struct listen *l, int fd, const uint8_t *pkt, size_t len,
-	bool truncated, const struct sockaddr *peer, socklen_t peerlen, uint8_t *out, size_t cap)
+void listen_udp_datagrams(struct listen *l, struct uring_dgram *d, size_t n, size_t cap)
 {
-	return udp_datagram(l, fd, pkt, len, truncated, peer, peerlen, out,
-		cap < UDP_OUT_MAX ? cap : UDP_OUT_MAX);
-}
-
-void listen_udp_batch(struct listen *l, bool begin)
-{
-	if (begin) {
-		sendq_batch_begin(l->env.sendq);
-		udp_begin(l);
-		return;
-	}
+	if (cap > UDP_OUT_MAX)
+		cap = UDP_OUT_MAX;
+	sendq_batch_begin(l->env.sendq);
+	udp_begin(l);
+	for (size_t i = 0; i < n; i++)
+		d[i].outlen = (uint32_t)udp_datagram(l, d[i].fd, d[i].pkt, d[i].len, d[i].truncated,
+			d[i].peer, d[i].peerlen, d[i].out, cap);
 	observe_batch_end(l->env.observe);
 	sendq_batch_end(l->env.sendq); /* the queries this batch forwarded */
 }

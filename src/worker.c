@@ -138,16 +138,9 @@ static void on_stream(void *arg, const struct client_ref *c, struct xfrout_strea
 }
 
 /* udp-io io-uring: the ring's datagrams go through listen's own UDP checks and callback. */
-static size_t on_datagram(void *arg, int fd, const uint8_t *pkt, size_t len, bool truncated,
-	const struct sockaddr *peer, socklen_t peerlen, uint8_t *out, size_t cap)
+static void on_datagrams(void *arg, struct uring_dgram *d, size_t n, size_t cap)
 {
-	return listen_udp_datagram(((struct worker *)arg)->listen, fd, pkt, len, truncated, peer,
-		peerlen, out, cap);
-}
-
-static void on_batch(void *arg, bool begin)
-{
-	listen_udp_batch(((struct worker *)arg)->listen, begin);
+	listen_udp_datagrams(((struct worker *)arg)->listen, d, n, cap);
 }
 
 #define DRAIN_TICK_MS 20
@@ -388,6 +381,9 @@ out:
 	return base;
 }
 
+/* how often a worker on io_uring gives libevent a pass for its timers (loop_uring) */
+#define URING_TICK_MS 10
+
 /* udp-io: the worker's ring, or NULL with the reason logged (auto) or the start failed. */
 static int worker_uring(struct worker *w, const struct config *cfg, const char *base_why)
 {
@@ -401,7 +397,7 @@ static int worker_uring(struct worker *w, const struct config *cfg, const char *
 		snprintf(why, sizeof(why), "more than %zu listen addresses", sizeof(fds) / sizeof(fds[0]));
 	} else {
 		w->uring = uring_new(&(struct uring_env){ .fds = fds, .n = n, .watch_fd = w->base_fd,
-			.datagram = on_datagram, .batch = on_batch, .arg = w }, why, sizeof(why));
+			.tick_ms = URING_TICK_MS, .batch = on_datagrams, .arg = w }, why, sizeof(why));
 		if (w->uring != NULL) {
 			listen_udp_external(w->listen, true);
 			atomic_store(&w->uring_on, true);
@@ -516,18 +512,17 @@ static void loop_busy_poll(struct worker *w)
 
 /*
  * The loop with udp-io io-uring: the worker waits in the ring, which submits the answers of the
- * last batch and waits for datagrams or for libevent's epoll descriptor (TCP, upstream answers,
- * the mailbox) in one system call. libevent's pass is made without blocking when its descriptor
- * is readable, and at least every URING_TICK_MS for its timers, whose deadlines libevent does
- * not tell: they fire up to that much late (upstream timeouts are a second and more), and an
- * idle worker wakes that often. With busy-poll-us the ring and libevent are looked at without
- * sleeping while upstream answers are awaited, as in loop_busy_poll.
+ * last batch and waits for datagrams, for libevent's epoll descriptor (TCP, upstream answers,
+ * the mailbox) or for the ring's tick in one system call. libevent's pass is made without
+ * blocking when its descriptor is readable, and at every tick (URING_TICK_MS) for its timers,
+ * whose deadlines libevent does not tell: they fire up to that much late (upstream timeouts are
+ * a second and more), and an idle worker wakes that often. With busy-poll-us the ring and
+ * libevent are looked at without sleeping while upstream answers are awaited, as in
+ * loop_busy_poll.
  */
-#define URING_TICK_MS 10
-
 static void loop_uring(struct worker *w)
 {
-	uint64_t last = clock_now_ms(), spin_start = 0;
+	uint64_t spin_start = 0;
 	bool spinning = false;
 
 	for (;;) {
@@ -540,19 +535,17 @@ static void loop_uring(struct worker *w)
 			}
 			spin = ns - spin_start < (uint64_t)w->cfg->busy_poll_us * 1000;
 		}
-		if (uring_wait(w->uring, spin ? 0 : URING_TICK_MS) < 0) {
+		if (uring_wait(w->uring, !spin) < 0) {
 			log_err("worker %u: io_uring_enter: %s", w->index, strerror(errno));
 			return;
 		}
 		if (!spin)
 			spinning = false; /* slept: the next wait for answers may spin again */
-		bool ready = uring_process(w->uring);
-		uint64_t now = clock_now_ms();
-		if (ready || spin || now - last >= URING_TICK_MS) {
+		unsigned what = uring_process(w->uring);
+		if (what != 0 || spin) {
 			if (event_base_loop(w->base, EVLOOP_NONBLOCK) < 0)
 				return;
-			last = now;
-			if (ready)
+			if (what & URING_WATCH)
 				uring_watch(w->uring);
 			if (event_base_got_exit(w->base))
 				return;
