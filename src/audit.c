@@ -41,6 +41,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "appendlog.h"
 #include "log.h"
 
 #define TICK_MIN_MS 10
@@ -141,7 +142,7 @@ struct audit {
 	uint64_t mask6w[2];
 	struct ring *rings;               /* owned, `producers` of them */
 	unsigned producers;
-	int fd;
+	struct appendlog *file;           /* owned: the open audit-log */
 	unsigned tick_ms;                 /* the writer's pass interval (tick_ms) */
 	pthread_t thread;
 	bool started;
@@ -964,11 +965,6 @@ static char *put_line(struct audit *a, const struct ring *r, char *o, const stru
 
 /* ---- writer thread ------------------------------------------------------------------------- */
 
-static int open_log(const char *path)
-{
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-}
-
 /* The lines in BUF's N bytes: each ends in a newline. */
 static uint64_t count_lines(const char *buf, size_t n)
 {
@@ -981,7 +977,8 @@ static uint64_t count_lines(const char *buf, size_t n)
 }
 
 /*
- * Writes the output buffer out. A failed write(2) (disk full, I/O error) loses the lines not yet
+ * Writes the output buffer out (appendlog: whole blocks with O_DIRECT where the file system takes
+ * it, the rest appended). A failed write (disk full, I/O error) loses the lines not yet
  * written whole (counted in write_failed), and the writer goes on: the next pass tries again
  * with its own lines, and a reopen may give a working file. One log line when such a burst of
  * failures starts, with the error, and one when writes succeed again, with the lines lost, so a
@@ -992,36 +989,27 @@ static void out_flush(struct audit *a)
 {
 	size_t off = 0;
 
-	while (a->torn) {
-		ssize_t r = write(a->fd, "\n", 1);
-		if (r == 1)
-			a->torn = false;
-		else if (r < 0 && errno == EINTR)
-			continue;
-		else
-			break;
-	}
-	while (off < a->out_len && !a->torn) {
-		ssize_t r = write(a->fd, a->out + off, a->out_len - off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			int err = r < 0 ? errno : ENOSPC; /* write(2) returning 0 for bytes: no room */
+	if (a->torn && appendlog_write(a->file, "\n", 1) == 1)
+		a->torn = false;
+	if (a->out_len > 0) {
+		/* still torn: the disk still fails, and these lines are lost as well */
+		off = a->torn ? 0 : appendlog_write(a->file, a->out, a->out_len);
+		if (off < a->out_len) {
+			int err = errno;
 			const char *cut = memrchr(a->out, '\n', off);
 			uint64_t lost = count_lines(a->out + off, a->out_len - off);
 			atomic_fetch_add(&a->write_failed, lost);
 			if (a->lost != NULL)
 				atomic_fetch_add_explicit(a->lost, lost, memory_order_relaxed);
-			a->torn = off > 0 && (cut == NULL || (size_t)(cut - a->out) + 1 != off);
+			a->torn = a->torn ||
+				(off > 0 && (cut == NULL || (size_t)(cut - a->out) + 1 != off));
 			if (!a->failing) {
 				log_err("audit-log %s: write: %s; audit lines are lost (counted in "
 					"audit-write-failed) until a write succeeds", a->path, strerror(err));
 				a->failing = true;
 				a->failed_at_start = atomic_load(&a->write_failed) - lost;
 			}
-			break;
 		}
-		off += (size_t)r;
 	}
 	if (off == a->out_len && a->out_len > 0 && a->failing) {
 		log_info("audit-log %s: writing again; %llu lines lost", a->path,
@@ -1033,15 +1021,16 @@ static void out_flush(struct audit *a)
 
 static void do_reopen(struct audit *a)
 {
-	int fd = open_log(a->path), err = fd < 0 ? errno : 0;
+	struct appendlog *f = appendlog_open(a->path); /* owned: a->file */
+	int err = f == NULL ? errno : 0;
 
-	if (fd < 0) {
+	if (f == NULL) {
 		/* Keep writing to the file we have (it may just have been renamed): no line lost. */
 		log_err("audit-log %s: reopen: %s; still writing to the file open before", a->path,
 			strerror(err));
 	} else {
-		close(a->fd);
-		a->fd = fd;
+		appendlog_close(a->file);
+		a->file = f;
 		log_info("audit-log %s: reopened", a->path);
 	}
 	pthread_mutex_lock(&a->mu);
@@ -1157,7 +1146,6 @@ struct audit *audit_new(const struct audit_options *opt)
 		goto fail_mem;
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, tables_init);
-	a->fd = -1;
 	a->date_sec = -1;
 	a->date_ms = DATE_NONE;
 	a->producers = opt->producers ? opt->producers : 1;
@@ -1215,8 +1203,8 @@ struct audit *audit_new(const struct audit_options *opt)
 			goto fail_mem;
 		audit_forget(a, i);
 	}
-	a->fd = open_log(a->path);
-	if (a->fd < 0) {
+	a->file = appendlog_open(a->path); /* owned: audit_free */
+	if (a->file == NULL) {
 		err = errno;
 		log_err("audit-log %s: %s", a->path, strerror(err));
 		goto fail;
@@ -1319,8 +1307,7 @@ void audit_free(struct audit *a)
 		writer_poke(a, false, true);
 		pthread_join(a->thread, NULL);
 	}
-	if (a->fd >= 0)
-		close(a->fd);
+	appendlog_close(a->file);
 	if (a->rings != NULL)
 		for (unsigned i = 0; i < a->producers; i++) {
 			free(a->rings[i].buf);
