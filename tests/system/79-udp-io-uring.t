@@ -2,13 +2,11 @@
 # 79-udp-io-uring: client UDP through io_uring (`udp-io: io-uring`). Every worker says so in
 # `ctl status` and the metrics. Blocked, forwarded (nsd), TC=1 to a 512-byte client and the TCP
 # retry, EDNS sizes, malformed queries, the rate limits' TC answers, busy-poll-us and reloads
-# behave as through sockets: tests 02, 03, 06, 08 (signals, the graceful stop), 20 (allow-from), 21,
-# 22 (the rings set up after the privilege drop and chroot),
-# 27 and 04 are run again with `udp-io: io-uring`
-# in their configs (lib.sh's BLOKIR_UDP_IO) and must pass whole. Then 16 dnsperf sockets with 100
+# behave as through sockets: the default (auto) takes io_uring here, so the whole suite runs
+# through it, and test 82 runs the core tests again through sockets. Here 16 dnsperf sockets with 100
 # in flight each get every answer while a SIGHUP reloads (none lost), and a reload that changes
 # udp-io keeps the running value with the restart warning; under valgrind, no error and no
-# definite leak. About 80 s. Skipped where io_uring is
+# definite leak. About 20 s. Skipped where io_uring is
 # refused (kernel.io_uring_disabled, a seccomp filter, a kernel before 6.1).
 command -v dnsperf >/dev/null || { echo "1..0 # SKIP dnsperf not installed"; exit 0; }
 . "$(dirname "$0")/lib.sh"
@@ -83,13 +81,4 @@ else
 	skip "valgrind not installed" "valgrind run"
 fi
 
-# --- the other tests, through io_uring --------------------------------------------------------
-for t in 02-block 03-forward 06-hostile 08-signals 20-acl 21-ratelimit 22-privdrop 27-busy-poll 04-reload; do
-	out=$(BLOKIR_UDP_IO=io-uring timeout $((300 * SLOW)) bash "$SYSDIR/$t.t" 2>&1); st=$?
-	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' <<<"$out" | head -1)
-	bad=$(grep -c '^not ok' <<<"$out")
-	[ "$st" -eq 0 ] && [ "$bad" -eq 0 ] && [ -n "$plan" ] && [ "$plan" -gt 0 ]
-	ok $? "test $t with udp-io: io-uring: $plan points, $bad failed (exit $st)"
-	[ "$bad" -eq 0 ] || grep '^not ok' <<<"$out" | head -5 | diag
-done
 done_testing

@@ -1,10 +1,10 @@
 #!/bin/bash
-# 80-udp-io-fallback: the udp-io key's other values. A bad value is refused by --check at
-# FILE:LINE:COLUMN. `udp-io: sockets` (the default) reads client UDP with recvmmsg as before and
-# says so. `auto` where io_uring is refused (BLOKIR_TEST_URING_REFUSE, a test-only hook that makes
-# the ring's set-up fail as a refusing kernel or seccomp filter would) logs one info line naming
-# why and serves through sockets; `io-uring` refused is a start-up failure (exit 3) naming why.
-# Where io_uring works, `auto` takes it. About 10 s.
+# 80-udp-io-fallback: the udp-io key's values. A bad value is refused by --check at
+# FILE:LINE:COLUMN. The default, `auto`, where io_uring is refused (BLOKIR_TEST_URING_REFUSE, a
+# test-only hook that makes the ring's set-up fail as a refusing kernel or seccomp filter would)
+# logs one info line naming why and serves through sockets. `udp-io: sockets` reads client UDP
+# with recvmmsg, says so and logs nothing about it; `io-uring` refused is a start-up failure
+# (exit 3) naming why. Where io_uring works, the default takes it, quietly. About 10 s.
 . "$(dirname "$0")/lib.sh"
 
 # --- a bad value -----------------------------------------------------------------------------
@@ -25,37 +25,38 @@ answers_both() { # blocked and forwarded, a few times (both workers' sockets)
 	done
 }
 
-# --- the default: sockets --------------------------------------------------------------------
-setup_std "control-socket: $SOCK"
-like "$(ctl status)" '^udp-io: worker 0 sockets, worker 1 sockets$' "default: both workers read client UDP through sockets"
-answers_both; ok $? "  ... blocked and forwarded answered"
-unlike "$(cat "$T_TMP/blokir.log")" 'udp-io' "  ... and nothing logged about udp-io"
-stop_blokir
-
-# --- auto, refused ---------------------------------------------------------------------------
-: >"$T_TMP/blokir.log"
-sed -i 's/^workers: 2/workers: 2\nudp-io: auto/' "$CFG"
-BLOKIR_TEST_URING_REFUSE=1 start_blokir "$CFG" "$BPORT" || bail "blokir did not start with udp-io: auto"
+# --- the default, auto, where io_uring is refused --------------------------------------------
+BLOKIR_TEST_URING_REFUSE=1 setup_std "control-socket: $SOCK"
 n=$(grep -c 'info: udp-io auto: client UDP through sockets, not io_uring (io_uring_setup: refused (BLOKIR_TEST_URING_REFUSE' "$T_TMP/blokir.log")
-is "$n" 1 "auto, io_uring refused: one info line naming why"
+is "$n" 1 "default (auto), io_uring refused: one info line naming why"
 like "$(ctl status)" '^udp-io: worker 0 sockets, worker 1 sockets$' "  ... both workers through sockets"
 answers_both; ok $? "  ... blocked and forwarded answered"
 stop_blokir
 
+# --- sockets ----------------------------------------------------------------------------------
+: >"$T_TMP/blokir.log"
+sed -i 's/^workers: 2/workers: 2\nudp-io: sockets/' "$CFG"
+start_blokir "$CFG" "$BPORT" || bail "blokir did not start with udp-io: sockets"
+like "$(ctl status)" '^udp-io: worker 0 sockets, worker 1 sockets$' "sockets: both workers read client UDP through sockets"
+answers_both; ok $? "  ... blocked and forwarded answered"
+unlike "$(cat "$T_TMP/blokir.log")" 'udp-io' "  ... and nothing logged about udp-io"
+stop_blokir
+
 # --- io-uring, refused: a start-up error ------------------------------------------------------
-sed -i 's/^udp-io: auto/udp-io: io-uring/' "$CFG"
+sed -i 's/^udp-io: sockets/udp-io: io-uring/' "$CFG"
 out=$(BLOKIR_TEST_URING_REFUSE=1 timeout 20 "$BLOKIR" -c "$CFG" --foreground "${ROOT_OPT[@]}" 2>&1); st=$?
 is "$st" 3 "io-uring, refused: blokir does not start (exit status 3, a start-up failure)"
 like "$out" 'error: worker 0: udp-io io-uring: io_uring_setup: refused' "  ... naming why"
 
-# --- auto where io_uring works ----------------------------------------------------------------
-sed -i 's/^udp-io: io-uring/udp-io: auto/' "$CFG"
+# --- the default, auto, where io_uring works -------------------------------------------------
+sed -i '/^udp-io:/d' "$CFG"
 : >"$T_TMP/blokir.log"
-start_blokir "$CFG" "$BPORT" || bail "blokir did not start with udp-io: auto"
+start_blokir "$CFG" "$BPORT" || bail "blokir did not start by default"
 if grep -q 'udp-io auto: client UDP through sockets' "$T_TMP/blokir.log"; then
-	skip "io_uring refused here: $(grep -o 'not io_uring.*' "$T_TMP/blokir.log")" "auto takes io_uring"
+	skip "io_uring refused here: $(grep -o 'not io_uring.*' "$T_TMP/blokir.log")" "the default takes io_uring"
 else
-	like "$(ctl status)" '^udp-io: worker 0 io-uring, worker 1 io-uring$' "auto where io_uring works: both workers take it"
+	like "$(ctl status)" '^udp-io: worker 0 io-uring, worker 1 io-uring$' "default (auto) where io_uring works: both workers take it"
+	unlike "$(cat "$T_TMP/blokir.log")" 'udp-io' "  ... and nothing logged about udp-io"
 fi
 answers_both; ok $? "  ... blocked and forwarded answered"
 stop_blokir

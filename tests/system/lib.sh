@@ -223,7 +223,7 @@ write_policy() {
 		echo "negative-ttl: ${NEG_TTL:-60}"
 		echo "upstream-timeout-ms: 1500"
 		echo "workers: 2"
-		# test 79 runs other tests with client UDP through io_uring
+		# test 82 runs other tests with client UDP through sockets (the default is auto)
 		[ -z "${BLOKIR_UDP_IO:-}" ] || echo "udp-io: $BLOKIR_UDP_IO"
 		local l; for l in "$@"; do echo "$l"; done
 		echo "domains:"
