@@ -16,7 +16,10 @@
  * Where O_DIRECT is refused (a file system without it) or fails for alignment, everything goes
  * through the O_APPEND descriptor, as a plain log file would. Someone else changing the file's
  * length (an `echo >>`, a copytruncate) is noticed at the next write by its size: the blocks are
- * counted again from the new end, so nothing is written over or past it.
+ * counted again from the new end, so nothing is written over or past it. One that lands between
+ * that look and the O_DIRECT write itself is not: its bytes are written over, or a truncated
+ * file gets a hole of zeros. Rotation by rename and reopen (the shipped logrotate snippet) has
+ * no such window; copytruncate loses lines with any writer.
  *
  * One thread uses an appendlog at a time (the audit writer).
  */

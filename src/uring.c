@@ -83,6 +83,9 @@ struct uring {
 	int *fds;                 /* owned copy of env.fds */
 	bool *rearm;              /* owned: socket i's receive ended and must be armed again */
 	bool any_rearm;           /* some rearm[i] is set */
+	unsigned long fail_after; /* BLOKIR_TEST_URING_FAIL_AFTER: the wait that fails; 0 never */
+	bool *later;              /* owned: socket i's receive failed oddly: armed again at the tick */
+	bool any_later;
 	bool watch_rearm, tick_rearm;
 	bool stopped;
 	struct __kernel_timespec tick; /* read by the kernel when the tick's entry is submitted */
@@ -127,13 +130,17 @@ struct uring *uring_new(const struct uring_env *env, char *why, size_t whylen)
 	}
 	u->tick.tv_sec = env->tick_ms / 1000;
 	u->tick.tv_nsec = (long long)(env->tick_ms % 1000) * 1000000;
+	/* tests only: the Nth wait fails as an enter that lost completions would (EBADR) */
+	const char *fa = getenv("BLOKIR_TEST_URING_FAIL_AFTER");
+	u->fail_after = fa != NULL ? strtoul(fa, NULL, 10) : 0;
 	u->fds = malloc(env->n * sizeof(*u->fds));
 	u->rearm = calloc(env->n, sizeof(*u->rearm));
+	u->later = calloc(env->n, sizeof(*u->later));
 	u->outs = malloc(NSEND * sizeof(*u->outs));
 	u->hdrs = malloc(NSEND * sizeof(*u->hdrs));
 	/* zeroed: the kernel fills them behind valgrind's back, which must not see them unset */
 	u->bufs = calloc(NBUFS, BUF_STRIDE);
-	if (u->fds == NULL || u->rearm == NULL || u->outs == NULL || u->hdrs == NULL ||
+	if (u->fds == NULL || u->rearm == NULL || u->later == NULL || u->outs == NULL || u->hdrs == NULL ||
 	    u->bufs == NULL) {
 		setwhy(why, whylen, "uring", ENOMEM);
 		goto fail;
@@ -141,7 +148,22 @@ struct uring *uring_new(const struct uring_env *env, char *why, size_t whylen)
 	memcpy(u->fds, env->fds, env->n * sizeof(*u->fds));
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
-	r = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
+	/* Set up by hand rather than by io_uring_queue_init_params, which in liburing 2.5 and
+	 * later also asks for IORING_SETUP_NO_SQARRAY: the ring would then have no SQ array, and
+	 * push() queues the send entries by index through it. */
+	r = (int)syscall(__NR_io_uring_setup, RING_ENTRIES, &p);
+	if (r >= 0) {
+		int fd = r;
+		r = io_uring_queue_mmap(fd, &p, &u->ring);
+		if (r < 0)
+			close(fd);
+		else if (u->ring.sq.array == NULL) {
+			io_uring_queue_exit(&u->ring);
+			r = -ENOTSUP;
+		}
+	} else {
+		r = -errno;
+	}
 	if (r < 0) {
 		if (r == -EINVAL)
 			snprintf(why, whylen, "io_uring_setup: %s (DEFER_TASKRUN needs Linux 6.1)",
@@ -214,6 +236,7 @@ void uring_free(struct uring *u)
 	free(u->hdrs);
 	free(u->outs);
 	free(u->rearm);
+	free(u->later);
 	free(u->fds);
 	free(u);
 }
@@ -345,6 +368,10 @@ int uring_wait(struct uring *u, bool block)
 			u->recycled = 0;
 		}
 	}
+	if (u->fail_after > 0 && --u->fail_after == 0) { /* BLOKIR_TEST_URING_FAIL_AFTER */
+		r = -1;
+		err = EBADR;
+	}
 	if (r < 0 && err != ETIME && err != EINTR && err != EAGAIN && err != EBUSY) {
 		errno = err;
 		return -1;
@@ -385,19 +412,25 @@ static inline bool take_recv(struct uring *u, struct pass *p, const struct io_ur
 	int res = cqe->res;
 	unsigned flags = cqe->flags;
 
+	/* ENOBUFS: every buffer was taken; the next submit gives them back. ECANCELED:
+	 * uring_stop. Any other error (an LSM refusing the receive, ...) may end a receive
+	 * armed again just as fast: that socket waits for the next tick, so an error that lasts
+	 * costs a wake-up a tick, not a spinning core. */
+	bool odd = res < 0 && res != -ENOBUFS && res != -ECANCELED;
 	if (!(flags & IORING_CQE_F_MORE)) {
-		u->rearm[i] = true;
-		u->any_rearm = true;
-	}
-	if (res < 0) {
-		/* ENOBUFS: every buffer was taken; the next submit gives them back. ECANCELED:
-		 * uring_stop. */
-		if (res != -ENOBUFS && res != -ECANCELED && !u->logged_recv_error) {
-			log_warn("udp-io io-uring: receive: %s", strerror(-res));
-			u->logged_recv_error = true;
+		if (odd) {
+			u->later[i] = true;
+			u->any_later = true;
+		} else {
+			u->rearm[i] = true;
+			u->any_rearm = true;
 		}
-		return false;
 	}
+	if (odd && !u->logged_recv_error) {
+		log_warn("udp-io io-uring: receive: %s", strerror(-res));
+		u->logged_recv_error = true;
+	}
+	/* a buffer comes back also with an error, should the kernel ever post one so */
 	if (!(flags & IORING_CQE_F_BUFFER))
 		return false;
 	unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
@@ -412,7 +445,7 @@ static inline bool take_recv(struct uring *u, struct pass *p, const struct io_ur
 	p->pos++;
 	/* The buffer: struct io_uring_recvmsg_out, the name (NAME_MAX_LEN bytes reserved), no
 	 * control data, the payload (io_uring_recvmsg_validate and its friends, inline). */
-	if (p->stopped || (size_t)res < HDR_LEN)
+	if (res < 0 || p->stopped || (size_t)res < HDR_LEN)
 		return false;
 	const struct io_uring_recvmsg_out *o = (const void *)buf;
 	d->pkt = buf + HDR_LEN;
@@ -435,6 +468,14 @@ static void take_other(struct uring *u, const struct io_uring_cqe *cqe, unsigned
 	case UD_TICK:
 		*what |= URING_TICK;
 		arm_tick(u);
+		if (u->any_later) {
+			u->any_later = false;
+			for (size_t i = 0; i < u->env.n; i++)
+				if (u->later[i]) {
+					u->later[i] = false;
+					u->rearm[i] = u->any_rearm = true;
+				}
+		}
 		break;
 	case UD_SEND: /* only a failed one: lost, as UDP may */
 		log_debug("udp-io io-uring: sendmsg: %s", strerror(-cqe->res));

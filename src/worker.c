@@ -520,7 +520,9 @@ static void loop_busy_poll(struct worker *w)
  * libevent are looked at without sleeping while upstream answers are awaited, as in
  * loop_busy_poll.
  */
-static void loop_uring(struct worker *w)
+/* Returns true when the worker is to stop, false when io_uring failed under it (the caller
+ * then moves client UDP to the sockets). */
+static bool loop_uring(struct worker *w)
 {
 	uint64_t spin_start = 0;
 	bool spinning = false;
@@ -536,19 +538,22 @@ static void loop_uring(struct worker *w)
 			spin = ns - spin_start < (uint64_t)w->cfg->busy_poll_us * 1000;
 		}
 		if (uring_wait(w->uring, !spin) < 0) {
-			log_err("worker %u: io_uring_enter: %s", w->index, strerror(errno));
-			return;
+			/* Not a reason to leave this worker's share of client UDP unanswered: its
+			   sockets stay in the reuseport group whatever happens to the ring. */
+			log_err("worker %u: io_uring_enter: %s; client UDP through sockets from now on",
+				w->index, strerror(errno));
+			return false;
 		}
 		if (!spin)
 			spinning = false; /* slept: the next wait for answers may spin again */
 		unsigned what = uring_process(w->uring);
 		if (what != 0 || spin) {
 			if (event_base_loop(w->base, EVLOOP_NONBLOCK) < 0)
-				return;
+				return true; /* libevent itself failed: no loop can run */
 			if (what & URING_WATCH)
 				uring_watch(w->uring);
 			if (event_base_got_exit(w->base))
-				return;
+				return true;
 		}
 	}
 }
@@ -560,10 +565,11 @@ static void *worker_main(void *arg)
 	if (w->uring != NULL) {
 		char why[160];
 		if (uring_start(w->uring, why, sizeof(why)) == 0) {
-			loop_uring(w);
-			goto out;
+			if (loop_uring(w))
+				goto out;
+		} else {
+			log_warn("worker %u: udp-io: %s; client UDP through sockets", w->index, why);
 		}
-		log_warn("worker %u: udp-io: %s; client UDP through sockets", w->index, why);
 		listen_udp_external(w->listen, false);
 		atomic_store(&w->uring_on, false);
 		uring_free(w->uring);

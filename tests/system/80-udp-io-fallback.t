@@ -4,7 +4,9 @@
 # test-only hook that makes the ring's set-up fail as a refusing kernel or seccomp filter would)
 # logs one info line naming why and serves through sockets. `udp-io: sockets` reads client UDP
 # with recvmmsg, says so and logs nothing about it; `io-uring` refused is a start-up failure
-# (exit 3) naming why. Where io_uring works, the default takes it, quietly. About 10 s.
+# (exit 3) naming why. A ring that fails under a running worker (BLOKIR_TEST_URING_FAIL_AFTER,
+# test-only) moves that worker to sockets, logged, and nothing goes unanswered. Where io_uring
+# works, the default takes it, quietly. About 15 s.
 . "$(dirname "$0")/lib.sh"
 
 # --- a bad value -----------------------------------------------------------------------------
@@ -47,6 +49,31 @@ sed -i 's/^udp-io: sockets/udp-io: io-uring/' "$CFG"
 out=$(BLOKIR_TEST_URING_REFUSE=1 timeout 20 "$BLOKIR" -c "$CFG" --foreground "${ROOT_OPT[@]}" 2>&1); st=$?
 is "$st" 3 "io-uring, refused: blokir does not start (exit status 3, a start-up failure)"
 like "$out" 'error: worker 0: udp-io io-uring: io_uring_setup: refused' "  ... naming why"
+
+# --- io_uring failing under a running worker: that worker goes on through sockets ------------
+# BLOKIR_TEST_URING_FAIL_AFTER=N (tests only) makes a worker's Nth wait on its ring fail as an
+# io_uring_enter that lost completions would (EBADR); its sockets stay in the reuseport group, so
+# it must go on answering them, through recvmmsg, rather than leave its share unanswered.
+sed -i '/^udp-io:/d' "$CFG"
+: >"$T_TMP/blokir.log"
+BLOKIR_TEST_URING_FAIL_AFTER=20 start_blokir "$CFG" "$BPORT" || bail "blokir did not start with BLOKIR_TEST_URING_FAIL_AFTER"
+if grep -q 'udp-io auto: client UDP through sockets' "$T_TMP/blokir.log"; then
+	skip "io_uring refused here" "a ring failing at run time"
+else
+	for i in $(seq 1 30); do q "$BPORT" "warm$i.t.me" A >/dev/null; done
+	for i in $(seq 1 50); do
+		grep -q 'worker 1: io_uring_enter' "$T_TMP/blokir.log" && grep -q 'worker 0: io_uring_enter' "$T_TMP/blokir.log" && break
+		sleep 0.1
+	done
+	like "$(cat "$T_TMP/blokir.log")" 'error: worker 0: io_uring_enter: Invalid request descriptor; client UDP through sockets from now on' \
+		"a ring failing at run time: logged, naming the error and what follows"
+	like "$(ctl status)" '^udp-io: worker 0 sockets, worker 1 sockets$' "  ... ctl status: both workers through sockets now"
+	answers_both; ok $? "  ... blocked and forwarded answered after it"
+	lost=0
+	for i in $(seq 1 40); do o=$(q "$BPORT" "n$i.t.me" A); [ "$(rcode "$o")" = NXDOMAIN ] || lost=$((lost + 1)); done
+	is "$lost" 0 "  ... 40 queries after it, all answered"
+fi
+stop_blokir
 
 # --- the default, auto, where io_uring works -------------------------------------------------
 sed -i '/^udp-io:/d' "$CFG"
