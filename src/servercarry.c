@@ -133,15 +133,20 @@ void retire_policies(struct server *s)
 			s->retired[keep++] = s->retired[i];
 	}
 	s->nretired = keep;
+	/* the ids first: the loop below frees each policy once it has looked at it, and a later
+	   one must not read an earlier one's memory to compare (valgrind saw it in test 04) */
+	const void *ids[RETIRED_MAX];
+	for (size_t i = 0; i < freed; i++)
+		ids[i] = policy_hits_id(gone[i].policy);
 	for (size_t i = 0; i < freed; i++) {
 		/* A view shares its core's counters: they are carried only when no policy still
 		 * counts into them, and once. */
-		const void *id = policy_hits_id(gone[i].policy);
+		const void *id = ids[i];
 		bool alive = id == policy_hits_id(atomic_load(&s->policy));
 		for (size_t k = 0; k < keep && !alive; k++)
 			alive = id == policy_hits_id(s->retired[k].policy);
 		for (size_t k = 0; k < i && !alive; k++)
-			alive = id == policy_hits_id(gone[k].policy);
+			alive = id == ids[k];
 		if (!alive)
 			carry_hits(s, gone[i].policy);
 		policy_free(gone[i].policy);
