@@ -3,8 +3,15 @@
 # audit log on within 5 % of off, same run; as many lines as blocked answers when nothing was
 # dropped).
 #
-# Throughput: ROUNDS interleaved rounds, each one run of blokir without `audit-log:` and one with
-# it, in ABBA order (off,on then on,off, ...) so that a slow drift of the machine hits both
+# Throughput, METHOD=concurrent (the default since session 8; see concurrent_main): an "off" and
+# an "on" blokir (one worker each) are loaded at the same time by one dnsperf each, each server
+# in its own cpu cgroup on CPU 1 capped at QUOTA % of a CPU, so that each is limited by its own
+# CPU per answer and both see the same moments of a host whose speed swings several-fold within
+# minutes (steal time is in the table). The verdict is the median of the slices' on/off qps
+# ratios with its quartiles; the CPU per answer ratio is the cost itself.
+#
+# METHOD=fresh (up to session 7): ROUNDS interleaved rounds, each one run of blokir without
+# `audit-log:` and one with it, in ABBA order (off,on then on,off, ...) so that a slow drift of the machine hits both
 # alike. Every run is a fresh blokir (one worker) under the same saturating dnsperf load of
 # blocked names for DURATION seconds. The table gives each run's qps, blokir's CPU time per
 # answer (utime + stime of all its threads, /proc), and for the "on" runs the lines written
@@ -33,8 +40,18 @@
 #
 # Run from the repository root after `make`. It uses loopback and free ports only and stops the
 # processes it started by PID. Environment:
-#   ROUNDS=N       interleaved off/on rounds (default 6; REPS=N is the old name). 0: none (only
-#                  the callgrind counts, with CALLGRIND=1)
+#   METHOD=M       how the throughput is compared (each described at its function below):
+#                  concurrent (default): the off and the on blokir loaded at once, each in its own
+#                    cpu cgroup on CPU 1 (QUOTA=PCT: each capped at PCT % of a CPU, default 30, so
+#                    that the servers and not dnsperf or the kernel are the bottleneck; QUOTA=0:
+#                    equal weights only); SLICES slices of SLICE s (default 30 of 2 s)
+#                  slices: both up, dnsperf switched between them, SLICES pairs of SLICE s, ABBA
+#                  fresh: a fresh blokir per run, ROUNDS rounds of DURATION s, ABBA (the method
+#                    up to session 7)
+#   ROUNDS=N       METHOD=fresh: interleaved off/on rounds (default 6; REPS=N is the old name).
+#                  0 with any method: no throughput runs (only the callgrind counts, CALLGRIND=1)
+#   ON_CONF=TEXT   lines added to the on server's configuration (printf %b: \n separates them),
+#                  e.g. ON_CONF='audit-buffer-kb: 256' to compare a setting
 #   DURATION=S     seconds per dnsperf run (default 5)
 #   PIN=0|1|2      placement, see above (default 1; needs taskset and 2 CPUs)
 #   WORKERS=N      blokir workers (default 1)
@@ -55,6 +72,12 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 ROUNDS=${ROUNDS:-${REPS:-6}}
+METHOD=${METHOD:-concurrent}
+SLICES=${SLICES:-30}
+SLICE=${SLICE:-2}
+AUDIT_DIR_SET=${AUDIT_DIR:-}
+ON_CONF=${ON_CONF:-}
+QUOTA=${QUOTA:-30}
 DURATION=${DURATION:-5}
 PIN=${PIN:-1}
 WORKERS=${WORKERS:-1}
@@ -108,6 +131,7 @@ conf() {
 		echo "upstreams: [\"127.0.0.1:9\"]" # never used: every query is blocked
 		echo "workers: $WORKERS"
 		[ -n "$1" ] && echo "audit-log: $1"
+		[ -n "$1" ] && [ -n "$ON_CONF" ] && printf '%b\n' "$ON_CONF"
 		echo "domains:"
 		for n in $NAMES; do
 			echo "  - name: $n"
@@ -175,7 +199,302 @@ run() {
 		"audit-dropped $dropped${wtid:+, writer $wns ns/line}"
 }
 
-if [ "$ROUNDS" -gt 0 ]; then
+# ---- METHOD=slices: both servers up at once, the load switched between them ----
+#
+# The host this was written on swings: off runs of one build measured 30 k to 220 k qps within
+# minutes (other guests on the host; steal time on CPU 1 is in the table). Fresh runs of 5 s
+# each, minutes apart, then compare the machine's phases more than the audit log. Here the "off"
+# and the "on" blokir both run for the whole benchmark, pinned alike, and dnsperf is pointed at
+# one and then the other for SLICE seconds at a time, SLICES pairs in ABBA order (off,on then
+# on,off, ...): the two halves of a pair are seconds apart, so a slow phase hits both. The idle
+# one costs the core nothing to speak of (a 10 ms tick; the "on" writer's pass every 50 ms finds
+# its rings empty). The verdict is the median of the pairs' on/off qps ratios, with its
+# quartiles; CPU per answer is every thread's run time (schedstat, ns) over the slice.
+run_ns() { # the run time in ns of every thread of PID (schedstat: exact, not clock ticks)
+	local t s total=0
+	for t in /proc/"$1"/task/*/schedstat; do
+		read -r s _ <"$t" 2>/dev/null && total=$((total + s))
+	done
+	echo "$total"
+}
+cpu1_steal() { awk '$1 == "cpu1" { print $9 }' /proc/stat; }
+
+slices_main() {
+	local port_off port_on cfg_off cfg_on pid_off pid_on audit=$AUDIT_DIR/audit-slices.log
+	local wtid="" task i k mode port pid out n0 n1 w0 w1 s0 s1 qps done_q
+	PORT=$(free_port)
+	port_off=$PORT
+	cfg_off=$(conf "")
+	PORT=$(free_port)
+	while [ "$PORT" = "$port_off" ]; do PORT=$(free_port); done
+	port_on=$PORT
+	cfg_on=$(conf "$audit")
+	rm -f "$audit"
+	bg blokir-off "${PIN_SRV[@]}" "$BLOKIR" -c "$cfg_off" --foreground "${ROOT_OPT[@]}"
+	pid_off=$BG_PID
+	bg blokir-on "${PIN_SRV[@]}" "$BLOKIR" -c "$cfg_on" --foreground "${ROOT_OPT[@]}"
+	pid_on=$BG_PID
+	wait_dns "$pid_off" "$port_off" t.me 20 || { log "blokir (off) did not come up"; exit 1; }
+	wait_dns "$pid_on" "$port_on" t.me 20 || { log "blokir (on) did not come up"; exit 1; }
+	for task in /proc/"$pid_on"/task/*; do
+		[ "$(cat "$task/comm" 2>/dev/null)" = blokir-audit ] && wtid=${task##*/}
+	done
+	[ -n "$wtid" ] || { log "no blokir-audit thread in the on server"; exit 1; }
+	[ "$PIN" = 2 ] && taskset -p -c 0 "$wtid" >/dev/null
+	# one unmeasured slice each first: the first seconds of a fresh process (page faults, the
+	# rings' first touch) are not the steady state being compared
+	for port in "$port_off" "$port_on"; do
+		"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$QF" -l 1 -c "$CLIENTS" \
+			-q "$OUTSTANDING" >/dev/null 2>&1
+	done
+	local warm_lines
+	sleep 0.2
+	warm_lines=$(grep -c '"qname":"q[0-9]*\.' "$audit" 2>/dev/null)
+	local on_answered=0
+	for i in $(seq 1 "$SLICES"); do
+		for k in 1 2; do
+			if [ $(((i + k) % 2)) = 0 ]; then mode=off; port=$port_off; pid=$pid_off
+			else mode=on; port=$port_on; pid=$pid_on; fi
+			out=$TMP/dnsperf-$mode-$i.txt
+			n0=$(run_ns "$pid")
+			w0=$(cut -d' ' -f1 "/proc/$pid_on/task/$wtid/schedstat")
+			s0=$(cpu1_steal)
+			"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$QF" -l "$SLICE" \
+				-c "$CLIENTS" -q "$OUTSTANDING" >"$out" 2>&1
+			n1=$(run_ns "$pid")
+			w1=$(cut -d' ' -f1 "/proc/$pid_on/task/$wtid/schedstat")
+			s1=$(cpu1_steal)
+			qps=$(sed -n 's/^ *Queries per second: *\([0-9.]*\).*/\1/p' "$out")
+			done_q=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$out")
+			[ "$mode" = on ] && on_answered=$((on_answered + ${done_q:-0}))
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$i" "${qps:-0}" "${done_q:-0}" \
+				"$((n1 - n0))" "$((w1 - w0))" "$((s1 - s0))" >>"$ROWS"
+		done
+		log "pair $i of $SLICES done"
+	done
+	kill -USR1 "$pid_on"
+	sleep 0.3
+	local st dropped lines
+	st=$(grep 'stats:' "$TMP/blokir-on.log" | tail -n1)
+	dropped=$(sed -n 's/.* audit-dropped=\([0-9]*\).*/\1/p' <<<"$st")
+	stop_pid "$pid_on" 30
+	stop_pid "$pid_off" 30
+	lines=$(grep -c '"qname":"q[0-9]*\.' "$audit")
+	[ "$KEEP_TMP" = 1 ] || rm -f "$audit"
+	lines=$((lines - ${warm_lines:-0}))
+
+	echo "blokir audit-log benchmark (slices), $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src include 2>/dev/null || echo '+dirty'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "command: SLICES=$SLICES SLICE=$SLICE PIN=$PIN WORKERS=$WORKERS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING${AUDIT_DIR_SET:+ AUDIT_DIR=$AUDIT_DIR}${ON_CONF:+ ON_CONF=\"$ON_CONF\"} bench/audit_bench.sh"
+	[ "$PIN" = 1 ] && echo "placement: dnsperf on CPU 0; both blokirs (worker, audit writer, main thread) on CPU 1"
+	[ "$PIN" = 2 ] && echo "placement: dnsperf and the audit writer on CPU 0; both blokirs' workers and main threads on CPU 1"
+	awk -F'\t' -v hz="$HZ" -v lines="$lines" -v answered="$on_answered" -v dropped="${dropped:-?}" '
+		{ qps[$2, $1] = $3; ans[$2, $1] = $4; ns[$2, $1] = $5; steal[$2, $1] = $7; if ($2 > n) n = $2 }
+		$1 == "on" { wr[$2] = $6 }
+		function sort(a, k,   i, j, t) {
+			for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		}
+		function q(a, k, f,   x) { x = 1 + (k - 1) * f; return a[int(x)] + (x - int(x)) * (a[int(x) + 1] - a[int(x)]) }
+		END {
+			printf "%5s %11s %11s %7s %9s %9s %9s %7s %7s %8s\n", "pair", "off qps", "on qps", \
+				"on/off", "off us/q", "on us/q", "wr ns/l", "st off", "st on", "adj o/o"
+			for (i = 1; i <= n; i++) {
+				r[i] = qps[i, "off"] > 0 ? qps[i, "on"] / qps[i, "off"] : 0
+				co = ans[i, "off"] > 0 ? ns[i, "off"] / 1000 / ans[i, "off"] : 0
+				cn = ans[i, "on"] > 0 ? ns[i, "on"] / 1000 / ans[i, "on"] : 0
+				c[i] = co > 0 ? cn / co : 0
+				w[i] = ans[i, "on"] > 0 ? wr[i] / ans[i, "on"] : 0
+				so = steal[i, "off"] / hz / '"$SLICE"'; sn = steal[i, "on"] / hz / '"$SLICE"'
+				a[i] = (qps[i, "off"] > 0 && so < 1 && sn < 1) ? r[i] * (1 - so) / (1 - sn) : 0
+				printf "%5d %11.0f %11.0f %7.3f %9.2f %9.2f %9.0f %6.1f%% %6.1f%% %8.3f\n", i, qps[i, "off"], \
+					qps[i, "on"], r[i], co, cn, w[i], 100 * so, 100 * sn, a[i]
+			}
+			sort(r, n); sort(c, n); sort(w, n); sort(a, n)
+			m = q(r, n, 0.5)
+			printf "median on/off qps over %d pairs: %.3f (quartiles %.3f, %.3f) (%s; target >= 0.95)\n", \
+				n, m, q(r, n, 0.25), q(r, n, 0.75), ((m >= 0.95) ? "met" : "NOT met")
+			printf "median on/off CPU per answer: %.3f (quartiles %.3f, %.3f)\n", q(c, n, 0.5), \
+				q(c, n, 0.25), q(c, n, 0.75)
+			printf "median on/off qps steal-adjusted (each slice qps over the share of it CPU 1 was not stolen): %.3f (quartiles %.3f, %.3f)\n", \
+				q(a, n, 0.5), q(a, n, 0.25), q(a, n, 0.75)
+			printf "median audit writer thread CPU per line: %d ns\n", q(w, n, 0.5)
+			printf "lines written during the slices: %d; blocked answers dnsperf counted in the on slices: %d; audit-dropped: %s (%s)\n", \
+				lines, answered, dropped, (dropped == 0 && lines == answered) ? "lines == answered" : \
+				(lines + dropped == answered ? "lines + dropped == answered" : "MISMATCH")
+		}' "$ROWS"
+}
+
+# ---- METHOD=concurrent (the default): both servers loaded at the same time, sharing CPU 1 half and half ----
+#
+# The strictest "same run": the off and the on blokir each get their own cpu cgroup with equal
+# weight on CPU 1, and in every slice two dnsperf processes (on CPU 0) load both at once, each as
+# hard as the other. While both have work queued the scheduler gives each server half of CPU 1,
+# so each one's qps is that half over its own CPU per answer, and on/off is the ratio of their
+# costs measured over the same milliseconds of the same host: a slow phase or stolen time slows
+# both alike. The audit writer runs inside the on server's half (it pays from the server's own
+# share, as PIN=1 does). Needs root and the cgroup cpu controller (v1 at /sys/fs/cgroup/cpu, or
+# v2 with cpu in cgroup.subtree_control). The busy columns show whether the servers' core, not
+# dnsperf's, was the bottleneck (CPU 1 near 100 % and CPU 0 below it); a slice where CPU 0 is
+# saturated while CPU 1 idles measures dnsperf, not blokir.
+cpu_line() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8, $5 + $6, $9 }' /proc/stat; }
+
+cg_make() { # cg_make NAME: a cpu cgroup; prints its directory
+	local d
+	if [ -d /sys/fs/cgroup/cpu ] && [ -w /sys/fs/cgroup/cpu ]; then
+		d=/sys/fs/cgroup/cpu/blokir-audit-bench-$1-$$
+		mkdir -p "$d" && echo 1024 >"$d/cpu.shares" || return 1
+		if [ "$QUOTA" != 0 ]; then
+			echo 100000 >"$d/cpu.cfs_period_us" && echo $((QUOTA * 1000)) >"$d/cpu.cfs_quota_us" ||
+				return 1
+		fi
+		echo "$d"
+		return 0
+	elif [ -f /sys/fs/cgroup/cgroup.subtree_control ] &&
+		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control; then
+		d=/sys/fs/cgroup/blokir-audit-bench-$1-$$
+		mkdir -p "$d" && echo 100 >"$d/cpu.weight" || return 1
+		if [ "$QUOTA" != 0 ]; then echo "$((QUOTA * 1000)) 100000" >"$d/cpu.max" || return 1; fi
+		echo "$d"
+		return 0
+	fi
+	return 1
+}
+cg_join() { # cg_join DIR PID: every thread of PID into DIR
+	local t
+	for t in /proc/"$2"/task/*; do echo "${t##*/}" >"$1/tasks" 2>/dev/null ||
+		echo "${t##*/}" >"$1/cgroup.threads" 2>/dev/null || echo "$2" >"$1/cgroup.procs"; done
+}
+CG_DIRS=()
+cg_cleanup() { local d; for d in "${CG_DIRS[@]}"; do rmdir "$d" 2>/dev/null; done; }
+
+concurrent_main() {
+	local port_off port_on cfg_off cfg_on pid_off pid_on audit=$AUDIT_DIR/audit-concurrent.log
+	local wtid="" task i cg_off cg_on g_off g_on out_off out_on
+	local no0 no1 nn0 nn1 w0 w1 c0a c0b c1a c1b
+	trap 'cleanup; cg_cleanup; [ "$KEEP_TMP" = 1 ] || rm -rf "$TMP"' EXIT
+	cg_off=$(cg_make off) && CG_DIRS+=("$cg_off") && cg_on=$(cg_make on) && CG_DIRS+=("$cg_on")
+	if [ ${#CG_DIRS[@]} != 2 ]; then
+		echo "audit_bench: METHOD=concurrent needs root and a cgroup cpu controller (METHOD=slices does not)" >&2
+		exit 1
+	fi
+	PORT=$(free_port); port_off=$PORT; cfg_off=$(conf "")
+	PORT=$(free_port)
+	while [ "$PORT" = "$port_off" ]; do PORT=$(free_port); done
+	port_on=$PORT; cfg_on=$(conf "$audit")
+	rm -f "$audit"
+	bg blokir-off "${PIN_SRV[@]}" "$BLOKIR" -c "$cfg_off" --foreground "${ROOT_OPT[@]}"
+	pid_off=$BG_PID
+	bg blokir-on "${PIN_SRV[@]}" "$BLOKIR" -c "$cfg_on" --foreground "${ROOT_OPT[@]}"
+	pid_on=$BG_PID
+	wait_dns "$pid_off" "$port_off" t.me 20 || { log "blokir (off) did not come up"; exit 1; }
+	wait_dns "$pid_on" "$port_on" t.me 20 || { log "blokir (on) did not come up"; exit 1; }
+	cg_join "$cg_off" "$pid_off"
+	cg_join "$cg_on" "$pid_on"
+	for task in /proc/"$pid_on"/task/*; do
+		[ "$(cat "$task/comm" 2>/dev/null)" = blokir-audit ] && wtid=${task##*/}
+	done
+	[ -n "$wtid" ] || { log "no blokir-audit thread in the on server"; exit 1; }
+	"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$port_off" -d "$QF" -l 1 -c "$CLIENTS" -q "$OUTSTANDING" >/dev/null 2>&1 &
+	g_off=$!
+	"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$port_on" -d "$QF" -l 1 -c "$CLIENTS" -q "$OUTSTANDING" >/dev/null 2>&1 &
+	g_on=$!
+	wait "$g_off" "$g_on"
+	sleep 0.2
+	local warm_lines on_answered=0 rows=$TMP/conc.tsv
+	warm_lines=$(grep -c '"qname":"q[0-9]*\.' "$audit" 2>/dev/null)
+	: >"$rows"
+	for i in $(seq 1 "$SLICES"); do
+		out_off=$TMP/dnsperf-off-$i.txt; out_on=$TMP/dnsperf-on-$i.txt
+		no0=$(run_ns "$pid_off"); nn0=$(run_ns "$pid_on")
+		w0=$(cut -d' ' -f1 "/proc/$pid_on/task/$wtid/schedstat")
+		c0a=$(cpu_line 0); c1a=$(cpu_line 1)
+		# the one started first alternates, so neither gets a head start every time
+		if [ $((i % 2)) = 1 ]; then
+			"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$port_off" -d "$QF" -l "$SLICE" -c "$CLIENTS" -q "$OUTSTANDING" >"$out_off" 2>&1 &
+			g_off=$!
+			"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$port_on" -d "$QF" -l "$SLICE" -c "$CLIENTS" -q "$OUTSTANDING" >"$out_on" 2>&1 &
+			g_on=$!
+		else
+			"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$port_on" -d "$QF" -l "$SLICE" -c "$CLIENTS" -q "$OUTSTANDING" >"$out_on" 2>&1 &
+			g_on=$!
+			"${PIN_GEN[@]}" dnsperf -s 127.0.0.1 -p "$port_off" -d "$QF" -l "$SLICE" -c "$CLIENTS" -q "$OUTSTANDING" >"$out_off" 2>&1 &
+			g_off=$!
+		fi
+		wait "$g_off" "$g_on"
+		no1=$(run_ns "$pid_off"); nn1=$(run_ns "$pid_on")
+		w1=$(cut -d' ' -f1 "/proc/$pid_on/task/$wtid/schedstat")
+		c0b=$(cpu_line 0); c1b=$(cpu_line 1)
+		local qo qn ao an
+		qo=$(sed -n 's/^ *Queries per second: *\([0-9.]*\).*/\1/p' "$out_off")
+		qn=$(sed -n 's/^ *Queries per second: *\([0-9.]*\).*/\1/p' "$out_on")
+		ao=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$out_off")
+		an=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$out_on")
+		on_answered=$((on_answered + ${an:-0}))
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$i" "${qo:-0}" "${qn:-0}" "${ao:-0}" \
+			"${an:-0}" "$((no1 - no0))" "$((nn1 - nn0))" "$((w1 - w0))" "$c0a $c0b" "$c1a $c1b" >>"$rows"
+		log "slice $i of $SLICES: off $qo qps, on $qn qps"
+	done
+	kill -USR1 "$pid_on"
+	sleep 0.3
+	local st dropped lines
+	st=$(grep 'stats:' "$TMP/blokir-on.log" | tail -n1)
+	dropped=$(sed -n 's/.* audit-dropped=\([0-9]*\).*/\1/p' <<<"$st")
+	stop_pid "$pid_on" 30
+	stop_pid "$pid_off" 30
+	lines=$(grep -c '"qname":"q[0-9]*\.' "$audit")
+	[ "$KEEP_TMP" = 1 ] || rm -f "$audit"
+	lines=$((lines - ${warm_lines:-0}))
+
+	echo "blokir audit-log benchmark (concurrent), $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src include 2>/dev/null || echo '+dirty'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "command: METHOD=concurrent QUOTA=$QUOTA SLICES=$SLICES SLICE=$SLICE WORKERS=$WORKERS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING${AUDIT_DIR_SET:+ AUDIT_DIR=$AUDIT_DIR}${ON_CONF:+ ON_CONF=\"$ON_CONF\"} bench/audit_bench.sh"
+	echo "placement: both dnsperf on CPU 0; both blokirs (every thread) on CPU 1, each in its own cpu cgroup of equal weight"
+	[ "$QUOTA" != 0 ] && echo "each blokir limited to $QUOTA % of a CPU (cgroup quota): the servers, not dnsperf, are the bottleneck"
+	awk -F'\t' -v lines="$lines" -v answered="$on_answered" -v dropped="${dropped:-?}" '
+		{
+			n++; qo[n] = $2; qn[n] = $3; ao[n] = $4; an[n] = $5; no[n] = $6; nn[n] = $7; wr[n] = $8
+			split($9, c0, " "); split($10, c1, " ")
+			t0 = (c0[4] + c0[5] + c0[6]) - (c0[1] + c0[2] + c0[3]); t1 = (c1[4] + c1[5] + c1[6]) - (c1[1] + c1[2] + c1[3])
+			u0 = (c0[4] - c0[1]) + (c0[5] - c0[2]); u1 = (c1[4] - c1[1]) + (c1[5] - c1[2])
+			b0[n] = u0 > 0 ? 100 * (c0[4] - c0[1]) / u0 : 0; s0[n] = t0 > 0 ? 100 * (c0[6] - c0[3]) / t0 : 0
+			b1[n] = u1 > 0 ? 100 * (c1[4] - c1[1]) / u1 : 0; s1[n] = t1 > 0 ? 100 * (c1[6] - c1[3]) / t1 : 0
+		}
+		function sort(a, k,   i, j, t) {
+			for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		}
+		function q(a, k, f,   x) { x = 1 + (k - 1) * f; return a[int(x)] + (x - int(x)) * (a[int(x) + 1] - a[int(x)]) }
+		END {
+			printf "%5s %10s %10s %7s %9s %9s %8s %8s %8s %8s %8s\n", "slice", "off qps", "on qps", \
+				"on/off", "off us/q", "on us/q", "wr ns/l", "cpu0 bz", "cpu1 bz", "cpu0 st", "cpu1 st"
+			for (i = 1; i <= n; i++) {
+				r[i] = qo[i] > 0 ? qn[i] / qo[i] : 0
+				co = ao[i] > 0 ? no[i] / 1000 / ao[i] : 0; cn = an[i] > 0 ? nn[i] / 1000 / an[i] : 0
+				c[i] = co > 0 ? cn / co : 0
+				w[i] = an[i] > 0 ? wr[i] / an[i] : 0
+				printf "%5d %10.0f %10.0f %7.3f %9.2f %9.2f %8.0f %7.1f%% %7.1f%% %7.1f%% %7.1f%%\n", i, qo[i], \
+					qn[i], r[i], co, cn, w[i], b0[i], b1[i], s0[i], s1[i]
+			}
+			sort(r, n); sort(c, n); sort(w, n); sort(b0, n); sort(b1, n)
+			m = q(r, n, 0.5)
+			printf "median on/off qps over %d slices: %.3f (quartiles %.3f, %.3f) (%s; target >= 0.95)\n", \
+				n, m, q(r, n, 0.25), q(r, n, 0.75), ((m >= 0.95) ? "met" : "NOT met")
+			printf "median on/off CPU per answer: %.3f (quartiles %.3f, %.3f)\n", q(c, n, 0.5), \
+				q(c, n, 0.25), q(c, n, 0.75)
+			printf "median audit writer thread CPU per line: %d ns\n", q(w, n, 0.5)
+			printf "median busy (user+system+irq, of the time not stolen): CPU 0 (dnsperf) %.1f %%, CPU 1 (blokirs) %.1f %%\n", \
+				q(b0, n, 0.5), q(b1, n, 0.5)
+			printf "lines written during the slices: %d; blocked answers dnsperf counted for the on server: %d; audit-dropped: %s (%s)\n", \
+				lines, answered, dropped, (dropped == 0 && lines == answered) ? "lines == answered" : \
+				(lines + dropped == answered ? "lines + dropped == answered" : "MISMATCH")
+		}' "$rows"
+}
+
+if [ "$ROUNDS" -gt 0 ] && [ "$METHOD" = concurrent ]; then
+	concurrent_main
+fi
+if [ "$ROUNDS" -gt 0 ] && [ "$METHOD" = slices ]; then
+	slices_main
+fi
+
+if [ "$ROUNDS" -gt 0 ] && [ "$METHOD" = fresh ]; then
 	for rnd in $(seq 1 "$ROUNDS"); do
 		if [ $((rnd % 2)) = 1 ]; then run off "$rnd"; run on "$rnd"; else run on "$rnd"; run off "$rnd"; fi
 	done
