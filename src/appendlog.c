@@ -3,11 +3,13 @@
  * include/appendlog.h).
  *
  * The file is seen as blocks of BLK bytes: `base` is where its last, partial block starts and
- * `held` how many bytes of it the file has, a copy of which starts `stage`. A write copies the
- * caller's bytes after them into `stage`; every whole block there goes out with one pwrite on
- * the O_DIRECT descriptor at `base` (the held bytes again, unchanged, then the new ones), and
- * what is left, under a block, becomes the new partial block: its bytes go through the O_APPEND
- * descriptor, so the file always ends where `base + held` says. BLK is 4096, the largest
+ * `held` how many bytes of it the file has, a copy of which starts `stage`; the `pend` bytes
+ * committed after them, not yet in the file, follow. A flush sends every whole block there with
+ * one pwrite on the O_DIRECT descriptor at `base` (the held bytes again, unchanged, then the new
+ * ones) and moves what is left, under a block, to the stage's start; with ALL that rest's new
+ * bytes then go through the O_APPEND descriptor and it becomes the held partial block, so the
+ * file always ends where `base + held` says between two flushes. Without O_DIRECT the stage is
+ * only a buffer (held is 0) and a flush appends what is pending. BLK is 4096, the largest
  * logical block size of the devices in use (512-byte devices take it too).
  */
 #include "appendlog.h"
@@ -21,14 +23,23 @@
 #include <unistd.h>
 
 #define BLK 4096
-#define STAGE (1024 * 1024) /* the most bytes one O_DIRECT pwrite sends */
+/* The most bytes one O_DIRECT pwrite sends (a full stage): see README, "Audit log cost". */
+#define STAGE (1024 * 1024)
+
+_Static_assert(APPENDLOG_ROOM_MIN <= STAGE - BLK, "a flushed stage has this much room");
 
 struct appendlog {
 	int fd;          /* O_RDWR | O_APPEND: the partial block, and everything without O_DIRECT */
 	int dfd;         /* O_WRONLY | O_DIRECT on the same file, or -1 */
+	bool stale;      /* a failed write left the file's end unknown: taken again at the next
+	                    flush */
+	int last;        /* the last byte this appendlog put in the file, or -1 */
 	off_t base;      /* where the last partial block starts: a multiple of BLK */
 	size_t held;     /* its bytes in the file, copied at stage[0 .. held) */
-	uint8_t *stage;  /* owned, BLK-aligned, STAGE bytes */
+	size_t pend;     /* bytes committed, not yet in the file, at stage[held .. held + pend) */
+	uint8_t *stage;  /* owned, BLK-aligned, STAGE + BLK bytes: the extra block is room for a
+	                    partial block taken from the file, in front of a full stage, after
+	                    someone else appended to it */
 };
 
 static void no_direct(struct appendlog *l)
@@ -58,17 +69,23 @@ static size_t append_all(int fd, const uint8_t *p, size_t n)
 }
 
 /*
- * Takes the partial block from the file as it is now: at the start, and whenever its size is
- * not what the last write left (someone else appended to it or truncated it). Without O_DIRECT
- * there is nothing to take. A tail that cannot be read back turns O_DIRECT off.
+ * Takes the partial block from the file as it is now (SIZE bytes long), in front of the bytes
+ * pending: at the start, and whenever its size is not what the last flush left (someone else
+ * appended to it or truncated it, or a failed write left it unknown). Without O_DIRECT there is
+ * nothing to take. A tail that cannot be read back turns O_DIRECT off.
  */
 static void take_tail(struct appendlog *l, off_t size)
 {
-	l->base = size & ~(off_t)(BLK - 1);
-	l->held = (size_t)(size - l->base);
-	if (l->dfd < 0 || l->held == 0)
+	off_t base = size & ~(off_t)(BLK - 1);
+	size_t held = (size_t)(size - base);
+
+	l->stale = false;
+	if (l->dfd < 0)
 		return;
-	if (pread(l->fd, l->stage, l->held, l->base) != (ssize_t)l->held)
+	memmove(l->stage + held, l->stage + l->held, l->pend);
+	l->base = base;
+	l->held = held;
+	if (held > 0 && pread(l->fd, l->stage, held, base) != (ssize_t)held)
 		no_direct(l);
 }
 
@@ -80,7 +97,14 @@ struct appendlog *appendlog_open(const char *path)
 
 	if (l == NULL)
 		return NULL;
+	l->fd = -1;
 	l->dfd = -1;
+	l->last = -1;
+	if (posix_memalign((void **)&l->stage, BLK, STAGE + BLK) != 0) {
+		l->stage = NULL;
+		errno = ENOMEM;
+		goto fail;
+	}
 	/* read too, for the partial block's bytes; a file this user may only write to gets no
 	   O_DIRECT */
 	l->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
@@ -92,7 +116,7 @@ struct appendlog *appendlog_open(const char *path)
 	if (fstat(l->fd, &a) < 0)
 		goto fail;
 	/* Only a regular file has blocks to write whole (not a FIFO, not /dev/stdout). */
-	if (readable && S_ISREG(a.st_mode) && posix_memalign((void **)&l->stage, BLK, STAGE) == 0) {
+	if (readable && S_ISREG(a.st_mode)) {
 		l->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOCTTY);
 		/* the same file, not one a rename put at PATH in between */
 		if (l->dfd >= 0 && (fstat(l->dfd, &b) < 0 || a.st_ino != b.st_ino ||
@@ -113,62 +137,121 @@ bool appendlog_direct(const struct appendlog *l)
 	return l->dfd >= 0;
 }
 
+char *appendlog_room(struct appendlog *l, size_t *room)
+{
+	*room = STAGE - l->held - l->pend;
+	return (char *)l->stage + l->held + l->pend;
+}
+
+void appendlog_commit(struct appendlog *l, size_t n)
+{
+	l->pend += n;
+}
+
+/*
+ * The pending bytes from KEPT on did not go (errno says why): reported in LOST and dropped. With
+ * O_DIRECT the file's end is taken again at the next flush rather than trusted.
+ */
+static int drop(struct appendlog *l, size_t kept, struct appendlog_lost *lost)
+{
+	int err = errno;
+
+	if (kept > 0)
+		l->last = l->stage[l->held + kept - 1];
+	lost->bytes = (const char *)l->stage + l->held + kept;
+	lost->len = l->pend - kept;
+	lost->prev = l->last;
+	l->held = 0;
+	l->pend = 0;
+	l->stale = l->dfd >= 0;
+	errno = err;
+	return -1;
+}
+
+/* The whole blocks at the stage's start, with O_DIRECT from where they are; what is left (under
+ * a block) moves to the start. 0, or -1 from drop. */
+static int put_blocks(struct appendlog *l, struct appendlog_lost *lost)
+{
+	size_t total = l->held + l->pend, whole = total & ~(size_t)(BLK - 1);
+	ssize_t r;
+
+	if (whole == 0)
+		return 0;
+	do
+		r = pwrite(l->dfd, l->stage, whole, l->base);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && errno == EINVAL) { /* alignment the device wants more of */
+		no_direct(l);
+		return 0; /* the pending bytes go through O_APPEND */
+	}
+	if (r < 0) /* ENOSPC, EIO, EFBIG: the file is as it was */
+		return drop(l, 0, lost);
+	if ((size_t)r < whole) {
+		/* Short (a size limit, a full file system): the file has what went, and the rest
+		 * goes through O_APPEND, whose write(2) says why it stops. */
+		size_t kept = (size_t)r > l->held ? (size_t)r - l->held : 0;
+		kept += append_all(l->fd, l->stage + l->held + kept, l->pend - kept);
+		if (kept < l->pend)
+			return drop(l, kept, lost);
+		l->last = l->stage[total - 1];
+		l->held = 0;
+		l->pend = 0;
+		l->stale = true;
+		return 0;
+	}
+	l->last = l->stage[whole - 1];
+	l->base += (off_t)whole;
+	l->held = 0;
+	l->pend = total - whole;
+	memmove(l->stage, l->stage + whole, l->pend);
+	return 0;
+}
+
+int appendlog_flush(struct appendlog *l, bool all, struct appendlog_lost *lost)
+{
+	if (l->pend == 0)
+		return 0;
+	if (l->dfd >= 0) {
+		struct stat st;
+		if (fstat(l->fd, &st) < 0)
+			no_direct(l);
+		else if (l->stale || st.st_size != l->base + (off_t)l->held)
+			take_tail(l, st.st_size);
+	}
+	if (l->dfd >= 0) {
+		if (put_blocks(l, lost) < 0)
+			return -1;
+		if (!all && l->dfd >= 0)
+			return 0;
+	}
+	/* The partial block's new bytes (or, without O_DIRECT, all of them) through O_APPEND. */
+	size_t went = append_all(l->fd, l->stage + l->held, l->pend);
+	if (went < l->pend)
+		return drop(l, went, lost);
+	if (went > 0)
+		l->last = l->stage[l->held + went - 1];
+	l->held = l->dfd >= 0 ? l->held + went : 0; /* under a block: put_blocks took the rest */
+	l->pend = 0;
+	return 0;
+}
+
 size_t appendlog_write(struct appendlog *l, const void *buf, size_t n)
 {
 	const uint8_t *p = buf;
+	struct appendlog_lost lost;
 	size_t done = 0;
-	struct stat st;
 
-	if (l->dfd >= 0) {
-		if (fstat(l->fd, &st) < 0)
-			no_direct(l);
-		else if (st.st_size != l->base + (off_t)l->held)
-			take_tail(l, st.st_size);
-	}
-	while (done < n && l->dfd >= 0) {
-		size_t take = n - done < STAGE - l->held ? n - done : STAGE - l->held;
-		size_t total = l->held + take, whole = total & ~(size_t)(BLK - 1);
-
-		memcpy(l->stage + l->held, p + done, take);
-		if (whole > 0) {
-			ssize_t r = pwrite(l->dfd, l->stage, whole, l->base);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0 && errno == EINVAL) { /* alignment the device wants more of */
-				no_direct(l);
-				break;
-			}
-			if (r < 0) /* ENOSPC, EIO, EFBIG: the file is as it was */
-				return done;
-			if (r < (ssize_t)whole) {
-				/* Short (a size limit, a full file system): the file has what went,
-				   and the rest goes through O_APPEND, whose write(2) says why it
-				   stops; the partial block is then taken from the file's new end. */
-				done += (size_t)r > l->held ? (size_t)r - l->held : 0;
-				done += append_all(l->fd, p + done, n - done);
-				int err = errno;
-				if (fstat(l->fd, &st) < 0)
-					no_direct(l);
-				else
-					take_tail(l, st.st_size);
-				errno = err;
-				return done;
-			}
-			l->base += (off_t)whole;
-			l->held = 0;
-			memmove(l->stage, l->stage + whole, total - whole);
-		}
-		/* The rest of the block through O_APPEND: the file ends at base + held now. */
-		size_t rest = total - whole, fresh = rest - l->held;
-		size_t went = append_all(l->fd, l->stage + l->held, fresh);
-		l->held += went;
-		done += take - (fresh - went);
-		if (went < fresh)
-			return done;
-	}
-	if (done < n) /* without O_DIRECT */
-		done += append_all(l->fd, p + done, n - done);
-	return done;
+	do {
+		size_t room;
+		char *o = appendlog_room(l, &room);
+		size_t take = n - done < room ? n - done : room;
+		memcpy(o, p + done, take);
+		appendlog_commit(l, take);
+		done += take;
+		if (appendlog_flush(l, done == n, &lost) < 0)
+			return lost.len < done ? done - lost.len : 0;
+	} while (done < n);
+	return n;
 }
 
 void appendlog_close(struct appendlog *l)

@@ -49,7 +49,6 @@
 #define TICK_RING_BYTES_PER_MS (80 * 1024)
 #define RING_MIN (64 * 1024)
 #define RING_WRAP UINT32_MAX
-#define OUT_CAP (256 * 1024)      /* a pass writes out when this much is waiting */
 #define NAME_MAX_BYTES 255        /* a wire name as recorded (longer ones are not recorded) */
 #define NAME_JSON_MAX (5 * NAME_MAX_BYTES + 2) /* "\\ddd" in JSON is 5 bytes for 1 */
 
@@ -66,6 +65,8 @@
 #define CLIENT_SLOTS 64
 #define CLIENT_NONE UINT64_MAX    /* an empty slot's key[0] */
 #define CLIENT_JSON_MAX 96
+
+#define NO_FIX UINT64_MAX
 
 /* No second formatted yet: a line's time less this is never below 1000 (a time in the last
  * second before INT64_MAX, or the first after INT64_MIN, is no clock's). */
@@ -154,10 +155,17 @@ struct audit {
 	_Atomic uint64_t write_failed;    /* lines lost to failed writes */
 	_Atomic uint64_t *lost;           /* borrowed, or NULL: the same, shared (audit_options) */
 	bool failing;                     /* writer: the last write failed (a burst is on) */
-	bool torn;                        /* writer: a short write cut a line; end it first */
+	bool torn;                        /* writer: a failed write cut a line (the file ends
+	                                     inside it): a newline ends it before the next line */
 	uint64_t failed_at_start;         /* writer: write_failed when the burst began */
-	char *out;                        /* owned: the writer's output buffer, out_cap bytes */
-	size_t out_len, out_cap;          /* out_cap: OUT_CAP and room for the longest line */
+	/* The writer formats lines straight into the file's stage (appendlog_room), not into a
+	 * buffer of its own that would then be copied there. */
+	char *out_start;                  /* writer: the first byte there not committed yet */
+	char *out_lim;                    /* writer: a line may start up to here (line_max after) */
+	size_t line_max;                  /* the longest line and line_bound's slack */
+	uint64_t sent;                    /* writer: bytes committed to the files so far */
+	uint64_t fix_at;                  /* writer: where in those the newline that ends a torn
+	                                     line is, while it may not be in the file, or NO_FIX */
 	struct wtail *wtails;             /* owned, WTAIL_SLOTS: the writer's */
 	struct client *clients;           /* owned, CLIENT_SLOTS: the writer's */
 	int64_t date_sec;                 /* the second `date` holds, formatted */
@@ -480,8 +488,9 @@ void audit_forget(struct audit *a, unsigned producer)
 /* ---- formatting (writer thread) ------------------------------------------------------------ */
 
 /*
- * The writer formats straight into its output buffer, which always has room for the longest
- * line (line_bound), so the pieces below write without checking.
+ * The writer formats straight into the file's stage (appendlog_room), where it always has room
+ * for the longest line (line_bound) before it starts one, so the pieces below write without
+ * checking.
  */
 
 /* Bytes that go into a JSON string as they are (1), and those that are escaped (0). */
@@ -976,47 +985,100 @@ static uint64_t count_lines(const char *buf, size_t n)
 	return k;
 }
 
-/*
- * Writes the output buffer out (appendlog: whole blocks with O_DIRECT where the file system takes
- * it, the rest appended). A failed write (disk full, I/O error) loses the lines not yet
- * written whole (counted in write_failed), and the writer goes on: the next pass tries again
- * with its own lines, and a reopen may give a working file. One log line when such a burst of
- * failures starts, with the error, and one when writes succeed again, with the lines lost, so a
- * full disk does not flood the log. A line cut by a short write is ended with a newline before
- * the next, so every line after the gap still parses.
- */
-static void out_flush(struct audit *a)
+/* The writer's room in the file's stage, after a flush (which leaves APPENDLOG_ROOM_MIN of it,
+ * at least line_max: audit_new checks) or an open. */
+static void out_setup(struct audit *a)
 {
-	size_t off = 0;
+	size_t room;
 
-	if (a->torn && appendlog_write(a->file, "\n", 1) == 1)
-		a->torn = false;
-	if (a->out_len > 0) {
-		/* still torn: the disk still fails, and these lines are lost as well */
-		off = a->torn ? 0 : appendlog_write(a->file, a->out, a->out_len);
-		if (off < a->out_len) {
-			int err = errno;
-			const char *cut = memrchr(a->out, '\n', off);
-			uint64_t lost = count_lines(a->out + off, a->out_len - off);
-			atomic_fetch_add(&a->write_failed, lost);
-			if (a->lost != NULL)
-				atomic_fetch_add_explicit(a->lost, lost, memory_order_relaxed);
-			a->torn = a->torn ||
-				(off > 0 && (cut == NULL || (size_t)(cut - a->out) + 1 != off));
-			if (!a->failing) {
-				log_err("audit-log %s: write: %s; audit lines are lost (counted in "
-					"audit-write-failed) until a write succeeds", a->path, strerror(err));
-				a->failing = true;
-				a->failed_at_start = atomic_load(&a->write_failed) - lost;
-			}
-		}
+	a->out_start = appendlog_room(a->file, &room);
+	a->out_lim = a->out_start + room - a->line_max;
+}
+
+/* The lines formatted up to O are the file's (at its next flush). */
+static void out_commit(struct audit *a, char *o)
+{
+	size_t n = (size_t)(o - a->out_start);
+
+	appendlog_commit(a->file, n);
+	a->sent += n;
+	a->out_start = o;
+}
+
+/* The newline that ends a torn line, first of what follows. */
+static void out_fix(struct audit *a)
+{
+	*a->out_start = '\n';
+	a->fix_at = a->sent;
+	out_commit(a, a->out_start + 1);
+}
+
+/*
+ * A failed write (disk full, I/O error) lost the lines in LOST (counted in write_failed), and
+ * the writer goes on: the next flush tries again with the lines that follow, and a reopen may
+ * give a working file. One log line when such a burst of failures starts, with the error, and
+ * one when writes succeed again (out_end), with the lines lost, so a full disk does not flood
+ * the log. A line cut by a short write is ended with a newline before the next, so every line
+ * after the gap still parses; that newline is no line of its own when it is lost as well.
+ */
+static void out_lost(struct audit *a, const struct appendlog_lost *lost)
+{
+	int err = errno;
+	uint64_t n = count_lines(lost->bytes, lost->len);
+
+	if (a->fix_at != NO_FIX && a->fix_at >= a->sent - lost->len)
+		n--;
+	a->fix_at = NO_FIX;
+	atomic_fetch_add(&a->write_failed, n);
+	if (a->lost != NULL)
+		atomic_fetch_add_explicit(a->lost, n, memory_order_relaxed);
+	a->torn = lost->prev >= 0 && lost->prev != '\n';
+	if (!a->failing) {
+		log_err("audit-log %s: write: %s; audit lines are lost (counted in "
+			"audit-write-failed) until a write succeeds", a->path, strerror(err));
+		a->failing = true;
+		a->failed_at_start = atomic_load(&a->write_failed) - n;
 	}
-	if (off == a->out_len && a->out_len > 0 && a->failing) {
+	out_setup(a);
+	if (a->torn)
+		out_fix(a);
+}
+
+/*
+ * The stage is full up to O (past out_lim) in the middle of a pass: its whole blocks go out
+ * (appendlog: with O_DIRECT, no buffered write), which makes room. Returns where the next line
+ * goes.
+ */
+static char *out_more(struct audit *a, char *o)
+{
+	struct appendlog_lost lost;
+
+	out_commit(a, o);
+	if (appendlog_flush(a->file, false, &lost) < 0)
+		out_lost(a, &lost);
+	else
+		out_setup(a);
+	return a->out_start;
+}
+
+/* The end of a pass that formatted lines up to O: every one of them in the file. */
+static void out_end(struct audit *a, char *o)
+{
+	struct appendlog_lost lost;
+
+	out_commit(a, o);
+	if (appendlog_flush(a->file, true, &lost) < 0) {
+		out_lost(a, &lost);
+		return;
+	}
+	a->torn = false;
+	a->fix_at = NO_FIX;
+	if (a->failing) {
 		log_info("audit-log %s: writing again; %llu lines lost", a->path,
 			(unsigned long long)(atomic_load(&a->write_failed) - a->failed_at_start));
 		a->failing = false;
 	}
-	a->out_len = 0;
+	out_setup(a);
 }
 
 static void do_reopen(struct audit *a)
@@ -1029,8 +1091,20 @@ static void do_reopen(struct audit *a)
 		log_err("audit-log %s: reopen: %s; still writing to the file open before", a->path,
 			strerror(err));
 	} else {
+		/* A torn line's newline waits for the next line (a pass had none since): it ends
+		 * the line in the old file. Still torn if that fails (the path may be the same
+		 * file), and then the new file gets one. */
+		if (a->fix_at != NO_FIX) {
+			struct appendlog_lost lost;
+			if (appendlog_flush(a->file, true, &lost) == 0)
+				a->torn = false;
+			a->fix_at = NO_FIX;
+		}
 		appendlog_close(a->file);
 		a->file = f;
+		out_setup(a);
+		if (a->torn)
+			out_fix(a);
 		log_info("audit-log %s: reopened", a->path);
 	}
 	pthread_mutex_lock(&a->mu);
@@ -1043,7 +1117,7 @@ static void do_reopen(struct audit *a)
 /* One pass over every ring. Returns whether anything was written. */
 static bool drain(struct audit *a)
 {
-	bool any = false;
+	char *o = a->out_start; /* where the next line goes */
 
 	for (unsigned i = 0; i < a->producers; i++) {
 		struct ring *r = &a->rings[i];
@@ -1066,17 +1140,16 @@ static bool drain(struct audit *a)
 				atomic_store_explicit(&r->tail, tail, memory_order_release);
 				continue;
 			}
-			/* out_cap has room for the longest line past OUT_CAP */
-			if (a->out_len >= OUT_CAP)
-				out_flush(a);
-			a->out_len = (size_t)(put_line(a, r, a->out + a->out_len, h) - a->out);
+			if (o > a->out_lim)
+				o = out_more(a, o);
+			o = put_line(a, r, o, h);
 			tail += h->size;
 			atomic_store_explicit(&r->tail, tail, memory_order_release);
-			any = true;
 		}
 	}
-	if (a->out_len > 0)
-		out_flush(a);
+	bool any = o != a->out_start;
+	if (any)
+		out_end(a, o);
 	pthread_mutex_lock(&a->mu);
 	for (unsigned i = 0; i < a->producers; i++)
 		a->rings[i].done = atomic_load_explicit(&a->rings[i].tail, memory_order_relaxed);
@@ -1180,12 +1253,14 @@ struct audit *audit_new(const struct audit_options *opt)
 		goto fail_mem;
 	a->file_field_len = (size_t)(put_field(a->file_field, "file", cp, strlen(cp)) -
 		a->file_field);
-	/* room for one more line of the longest kind once OUT_CAP is reached */
-	a->out_cap = OUT_CAP + line_bound(a, 3 * NAME_MAX_BYTES,
-		sizeof(struct tail_head) + 5 * AUDIT_TEXT_MAX);
-	a->out = malloc(a->out_cap);
-	if (a->out == NULL)
-		goto fail_mem;
+	a->line_max = line_bound(a, 3 * NAME_MAX_BYTES, sizeof(struct tail_head) +
+		5 * AUDIT_TEXT_MAX);
+	if (a->line_max > APPENDLOG_ROOM_MIN) {
+		err = ENAMETOOLONG;
+		log_err("audit-log: the configuration file's path is too long for an audit line");
+		goto fail;
+	}
+	a->fix_at = NO_FIX;
 	for (size_t i = 0; i < CLIENT_SLOTS; i++)
 		a->clients[i].key[0] = CLIENT_NONE;
 	memset(a->rings, 0, sizeof(*a->rings) * a->producers);
@@ -1209,6 +1284,7 @@ struct audit *audit_new(const struct audit_options *opt)
 		log_err("audit-log %s: %s", a->path, strerror(err));
 		goto fail;
 	}
+	out_setup(a);
 	err = pthread_create(&a->thread, NULL, writer_main, a);
 	if (err != 0) {
 		log_err("audit-log: pthread_create: %s", strerror(err));
@@ -1315,7 +1391,6 @@ void audit_free(struct audit *a)
 			free(a->rings[i].slots);
 		}
 	free(a->rings);
-	free(a->out);
 	free(a->wtails);
 	free(a->clients);
 	free(a->path);

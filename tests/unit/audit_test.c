@@ -1,8 +1,9 @@
 /*
  * audit_test: the audit log module on its own. Exact lines for known events (every field,
  * escaping, address truncation), no line lost across rename + reopen while a producer keeps
- * logging, and a writer stuck on a full pipe: the producer never waits, drops are reported, and
- * every line it accepted comes out once the reader catches up.
+ * logging, a writer stuck on a full pipe: the producer never waits, drops are reported, and
+ * every line it accepted comes out once the reader catches up; and a write cut in the middle of
+ * a line: the lost lines counted, the torn one ended by a newline before the next.
  */
 #include "audit.h"
 
@@ -10,11 +11,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -565,6 +568,76 @@ static void test_stuck_writer(void)
 	close(rfd);
 }
 
+/* Logs N lines for names "tK.example" from K = FIRST on and waits for them to be written. */
+static void log_named(struct audit *a, unsigned first, unsigned n)
+{
+	struct sockaddr_in c = v4("192.0.2.1");
+	uint8_t q[64];
+	char name[32];
+
+	for (unsigned k = first; k < first + n; k++) {
+		snprintf(name, sizeof(name), "t%u.example", k);
+		struct audit_event e = { .kind = AUDIT_BLOCKED, .client = (struct sockaddr *)&c,
+			.qname = q, .qname_len = wire(name, q), .qtype = 1, .entry = "example",
+			.line = 7, .action = "nxdomain", .time_ms = 1502323200000 + k };
+		audit_log(a, 0, &e);
+	}
+	audit_flush(a, 5000);
+}
+
+/*
+ * A write cut short in the middle of a line (a file size limit: RLIMIT_FSIZE, EFBIG): the lines
+ * not wholly written are counted as lost, the cut one among them; the next line written starts
+ * after a newline that ends the torn one, and that newline is not counted as a lost line when
+ * the disk fails it as well.
+ */
+static void test_torn(void)
+{
+	char path[256];
+	struct audit_options o = { .producers = 1, .ring_bytes = 0, .ipv4_prefix = 32,
+		.ipv6_prefix = 128, .config_path = "x.yaml" };
+
+	snprintf(path, sizeof(path), "%s/torn.log", dir);
+	o.path = path;
+	struct audit *a = audit_new(&o);
+	if (!ok(a != NULL, "audit_new for the torn line"))
+		return;
+	log_named(a, 10, 1); /* "t10" .. "t99": lines of one length */
+	size_t len;
+	free(slurp(path, &len));
+	struct rlimit old, lim;
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = 3 * len + len / 2; /* two more lines and half of the third */
+	signal(SIGXFSZ, SIG_IGN);
+	setrlimit(RLIMIT_FSIZE, &lim);
+	log_named(a, 11, 10);
+	is_int(audit_write_failed(a), 8, "a limit in the third of ten lines: 8 of them lost");
+	log_named(a, 21, 3); /* still over the limit: the newline cannot go either */
+	is_int(audit_write_failed(a), 11, "three more lines at the limit: 3 more lost (the "
+		"torn line's newline is not a line)");
+	setrlimit(RLIMIT_FSIZE, &old);
+	log_named(a, 24, 5);
+	is_int(audit_write_failed(a), 11, "limit lifted: the next lines are written");
+	audit_free(a);
+
+	char *got = slurp(path, &len), *p = got;
+	ok(got != NULL && strstr(got, "\"qname\":\"t12.example.\"") != NULL &&
+	    strstr(got, "\"qname\":\"t13.example.\"") == NULL,
+		"the file has the lines before the cut (t12), not the cut one (t13)");
+	ok(got != NULL && len > 0 && got[len - 1] == '\n' &&
+	    strstr(got, "\"qname\":\"t28.example.\"") != NULL, "... and t28 last, whole");
+	size_t lines = 0, whole = 0;
+	for (char *end; p != NULL && (end = strchr(p, '\n')) != NULL; p = end + 1) {
+		*end = '\0';
+		lines++;
+		whole += p[0] == '{' && end > p && end[-1] == '}';
+	}
+	is_int(lines, 9, "9 lines: 3 whole, the torn one ended by a newline, the 5 later ones");
+	is_int(whole, 8, "... and all of them but the torn one are whole");
+	free(got);
+}
+
 static void test_bad_path(void)
 {
 	struct audit_options o = { .path = "/nonexistent-dir/audit.log", .producers = 1 };
@@ -582,6 +655,7 @@ int main(void)
 	test_every_length();
 	test_rotate();
 	test_stuck_writer();
+	test_torn();
 	test_bad_path();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
