@@ -694,50 +694,21 @@ static inline __attribute__((always_inline)) uint64_t text_bad(const uint8_t *s,
 
 /* Whether the N (1 to 64) bytes at S, but those SEPS marks (bit k: S[k] is a label's length
  * byte), are all plain. */
-static inline bool text_plain(const uint8_t *s, size_t n, uint64_t seps)
+static inline __attribute__((always_inline)) bool text_plain(const uint8_t *s, size_t n,
+	uint64_t seps)
 {
 	return (text_bad(s, n, true) & ~seps) == 0 || (text_bad(s, n, false) & ~seps) == 0;
 }
 #endif
 
-/*
- * A wire-format name in presentation form (RFC 1035 5.1 escapes), inside a JSON string; with
- * DOT the trailing dot of a fully qualified name (question names), without it the form entries
- * are written in ("tracker.example"). A name whose bytes all stand for themselves (nearly every
- * name asked) is copied whole and its length bytes then made dots in one walk over the labels,
- * which also marks where they are; its other bytes are then tested where they are, in the
- * record (16 at a time with SSE2, the length bytes masked out), and the first other byte sends
- * the whole name the long way. (Testing them in the output after the copy cost more than it
- * saved: loads that straddle the copy's stores wait for them.) Longer names than 65 bytes, and
- * any that is not one well-formed name, go the long way too.
- */
-static char *put_name(char *o, const uint8_t *name, size_t len, bool dot)
+/* put_name's other cases (see there): the root, names over 65 bytes, any name without SSE2. */
+static char *__attribute__((noinline)) put_name_long(char *o, const uint8_t *name, size_t len,
+	bool dot)
 {
 	if (len == 0 || name[0] == 0) {
 		*o++ = '.';
 		return o;
 	}
-#ifdef __SSE2__
-	if (len <= 65) {
-		uint64_t seps = 0; /* bit k: name[1 + k] is a length byte */
-		size_t i = name[0] + 1u; /* the next length byte */
-
-		/* The copy takes the root label's byte too (len - 1 bytes from 1: in the record),
-		 * where the trailing dot, if any, then goes. */
-		copy_small(o, name + 1, len - 1);
-		while (i < len && name[i] != 0) {
-			seps |= (uint64_t)1 << (i - 1);
-			o[i - 1] = '.';
-			i += name[i] + 1u;
-		}
-		if (i + 1 != len || !text_plain(name + 1, i - 1, seps))
-			return put_name_escaped(o, name, len, dot);
-		o += i - 1;
-		if (dot)
-			*o++ = '.';
-		return o;
-	}
-#endif
 	size_t i = 0;
 	bool plain = true;
 	while (i < len && name[i] != 0) {
@@ -757,6 +728,45 @@ static char *put_name(char *o, const uint8_t *name, size_t len, bool dot)
 	if (dot)
 		*o++ = '.';
 	return o;
+}
+
+/*
+ * A wire-format name in presentation form (RFC 1035 5.1 escapes), inside a JSON string; with
+ * DOT the trailing dot of a fully qualified name (question names), without it the form entries
+ * are written in ("tracker.example"). A name whose bytes all stand for themselves (nearly every
+ * name asked) is copied whole and its length bytes then made dots in one walk over the labels,
+ * which also marks where they are; its other bytes are then tested where they are, in the
+ * record (16 at a time with SSE2, the length bytes masked out), and the first other byte sends
+ * the whole name the long way. (Testing them in the output after the copy cost more than it
+ * saved: loads that straddle the copy's stores wait for them.) Longer names than 65 bytes, and
+ * any that is not one well-formed name, go the long way too. This common case is inline in
+ * put_line (no call, no frame); the others are put_name_long's.
+ */
+static inline __attribute__((always_inline)) char *put_name(char *o, const uint8_t *name,
+	size_t len, bool dot)
+{
+#ifdef __SSE2__
+	if (len - 1 < 65 && name[0] != 0) {
+		uint64_t seps = 0; /* bit k: name[1 + k] is a length byte */
+		size_t i = name[0] + 1u; /* the next length byte */
+
+		/* The copy takes the root label's byte too (len - 1 bytes from 1: in the record),
+		 * where the trailing dot, if any, then goes. */
+		copy_small(o, name + 1, len - 1);
+		while (i < len && name[i] != 0) {
+			seps |= (uint64_t)1 << (i - 1);
+			o[i - 1] = '.';
+			i += name[i] + 1u;
+		}
+		if (i + 1 != len || !text_plain(name + 1, i - 1, seps))
+			return put_name_escaped(o, name, len, dot);
+		o += i - 1;
+		if (dot)
+			*o++ = '.';
+		return o;
+	}
+#endif
+	return put_name_long(o, name, len, dot);
 }
 
 static char *put_uint(char *o, unsigned v)
