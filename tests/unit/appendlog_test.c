@@ -1,6 +1,6 @@
 /*
  * appendlog_test: after every write the file holds exactly the bytes written so far, whatever
- * the sizes (1 byte to past the 1 MiB stage, across block boundaries), on the disk's file
+ * the sizes (1 byte to past twice the 4 MiB stage, across block boundaries), on the disk's file
  * system (ext4 in CI, O_DIRECT) and on tmpfs (/dev/shm); an existing file with a partial last
  * block is appended to, not written over; bytes someone else appends between two writes stay,
  * and a truncation (copytruncate) restarts at the new end without a hole; a file size limit
@@ -119,7 +119,7 @@ static int prefix_holds(const char *path, size_t n)
 static void inplace_run(const char *dir, const char *what)
 {
 	char path[512];
-	static uint8_t buf[3 * 1048576];
+	static uint8_t buf[64 * 1024];
 	struct appendlog_lost lost;
 	size_t room;
 	int all = 1;
@@ -160,7 +160,9 @@ static void inplace_run(const char *dir, const char *what)
 	 * committed; the batch's end puts the rest in. */
 	all = 1;
 	for (int batch = 0; batch < 40; batch++) {
-		size_t lines = rnd() % 3000, mid = lines ? rnd() % lines : 0;
+		/* every fourth batch more than the stage holds: room made in between */
+		size_t lines = rnd() % (batch % 4 == 3 ? 40000 : 3000);
+		size_t mid = lines ? rnd() % lines : 0;
 		for (size_t i = 0; i < lines; i++) {
 			size_t n = 1 + rnd() % 600;
 			fill(buf, n);
@@ -288,8 +290,9 @@ static void sizes_run(const char *dir, const char *what)
 {
 	char path[512];
 	size_t sizes[] = { 1, 2, 100, 277, 4095, 1, 4096, 4097, 8191, 65536, 300000, 1048576,
-		1048577 + 4095, 3 * 1048576 + 17, 5, 4096 * 3 };
-	static uint8_t buf[4 * 1048576];
+		1048577 + 4095, 3 * 1048576 + 17, 5, 4096 * 3, 4 * 1048576 - 4096,
+		4 * 1048576 + 4095, 9 * 1048576 + 7, 3 };
+	static uint8_t buf[10 * 1048576];
 	int all = 1;
 
 	snprintf(path, sizeof(path), "%s/appendlog_test.%d.log", dir, (int)getpid());
