@@ -7,7 +7,8 @@
  * contiguous; one that does not fit before the end of the array leaves a RING_WRAP marker and
  * starts again at offset 0. The producer thus touches its own ring and one shared counter read;
  * the formatting (JSON escaping, presentation names, addresses, the date) all happens on the
- * writer thread, which wakes every tick (see tick_ms) and writes each pass with few write(2) calls.
+ * writer thread, which wakes every tick (see tick_ms), formats each pass straight into the file's
+ * stage (appendlog) and writes it with few system calls.
  *
  * What makes both sides cheap is that most of a line depends on the deciding entry alone: its
  * "tail", the entry's texts (entry, list or zone, action, reason, ref) behind a small header with
@@ -66,7 +67,7 @@
 #define CLIENT_NONE UINT64_MAX    /* an empty slot's key[0] */
 #define CLIENT_JSON_MAX 96
 
-#define NO_FIX UINT64_MAX
+#define NO_FIX UINT64_MAX         /* fix_at: no torn line's newline waiting */
 
 /* No second formatted yet: a line's time less this is never below 1000 (a time in the last
  * second before INT64_MAX, or the first after INT64_MIN, is no clock's). */
