@@ -217,6 +217,16 @@ run_ns() { # the run time in ns of every thread of PID (schedstat: exact, not cl
 	done
 	echo "$total"
 }
+worker_tid() { # the busiest thread of PID that is not the audit writer: its worker
+	local t best="" most=-1 ns
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = blokir-audit ] && continue
+		read -r ns _ <"$t/schedstat" 2>/dev/null || continue
+		[ "$ns" -gt "$most" ] && { most=$ns; best=${t##*/}; }
+	done
+	echo "$best"
+}
+tid_ns() { local s; read -r s _ <"/proc/$1/task/$2/schedstat" 2>/dev/null; echo "${s:-0}"; }
 cpu1_steal() { awk '$1 == "cpu1" { print $9 }' /proc/stat; }
 
 slices_main() {
@@ -302,6 +312,7 @@ slices_main() {
 				co = ans[i, "off"] > 0 ? ns[i, "off"] / 1000 / ans[i, "off"] : 0
 				cn = ans[i, "on"] > 0 ? ns[i, "on"] / 1000 / ans[i, "on"] : 0
 				c[i] = co > 0 ? cn / co : 0
+				k[i] = (ao[i] > 0 && an[i] > 0 && ko[i] > 0) ? (kn[i] / an[i]) / (ko[i] / ao[i]) : 0
 				w[i] = ans[i, "on"] > 0 ? wr[i] / ans[i, "on"] : 0
 				so = steal[i, "off"] / hz / '"$SLICE"'; sn = steal[i, "on"] / hz / '"$SLICE"'
 				a[i] = (qps[i, "off"] > 0 && so < 1 && sn < 1) ? r[i] * (1 - so) / (1 - sn) : 0
@@ -399,12 +410,14 @@ concurrent_main() {
 	g_on=$!
 	wait "$g_off" "$g_on"
 	sleep 0.2
-	local warm_lines on_answered=0 rows=$TMP/conc.tsv
+	local warm_lines on_answered=0 rows=$TMP/conc.tsv kt_off kt_on ko0 ko1 kn0 kn1
 	warm_lines=$(grep -c '"qname":"q[0-9]*\.' "$audit" 2>/dev/null)
+	kt_off=$(worker_tid "$pid_off"); kt_on=$(worker_tid "$pid_on")
 	: >"$rows"
 	for i in $(seq 1 "$SLICES"); do
 		out_off=$TMP/dnsperf-off-$i.txt; out_on=$TMP/dnsperf-on-$i.txt
 		no0=$(run_ns "$pid_off"); nn0=$(run_ns "$pid_on")
+		ko0=$(tid_ns "$pid_off" "$kt_off"); kn0=$(tid_ns "$pid_on" "$kt_on")
 		w0=$(cut -d' ' -f1 "/proc/$pid_on/task/$wtid/schedstat")
 		c0a=$(cpu_line 0); c1a=$(cpu_line 1)
 		# the one started first alternates, so neither gets a head start every time
@@ -421,6 +434,7 @@ concurrent_main() {
 		fi
 		wait "$g_off" "$g_on"
 		no1=$(run_ns "$pid_off"); nn1=$(run_ns "$pid_on")
+		ko1=$(tid_ns "$pid_off" "$kt_off"); kn1=$(tid_ns "$pid_on" "$kt_on")
 		w1=$(cut -d' ' -f1 "/proc/$pid_on/task/$wtid/schedstat")
 		c0b=$(cpu_line 0); c1b=$(cpu_line 1)
 		local qo qn ao an
@@ -429,8 +443,8 @@ concurrent_main() {
 		ao=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$out_off")
 		an=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$out_on")
 		on_answered=$((on_answered + ${an:-0}))
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$i" "${qo:-0}" "${qn:-0}" "${ao:-0}" \
-			"${an:-0}" "$((no1 - no0))" "$((nn1 - nn0))" "$((w1 - w0))" "$c0a $c0b" "$c1a $c1b" >>"$rows"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$i" "${qo:-0}" "${qn:-0}" "${ao:-0}" \
+			"${an:-0}" "$((no1 - no0))" "$((nn1 - nn0))" "$((w1 - w0))" "$c0a $c0b" "$c1a $c1b" "$((ko1 - ko0))" "$((kn1 - kn0))" >>"$rows"
 		log "slice $i of $SLICES: off $qo qps, on $qn qps"
 	done
 	kill -USR1 "$pid_on"
@@ -451,6 +465,7 @@ concurrent_main() {
 	awk -F'\t' -v lines="$lines" -v answered="$on_answered" -v dropped="${dropped:-?}" '
 		{
 			n++; qo[n] = $2; qn[n] = $3; ao[n] = $4; an[n] = $5; no[n] = $6; nn[n] = $7; wr[n] = $8
+			ko[n] = $11; kn[n] = $12
 			split($9, c0, " "); split($10, c1, " ")
 			t0 = (c0[4] + c0[5] + c0[6]) - (c0[1] + c0[2] + c0[3]); t1 = (c1[4] + c1[5] + c1[6]) - (c1[1] + c1[2] + c1[3])
 			u0 = (c0[4] - c0[1]) + (c0[5] - c0[2]); u1 = (c1[4] - c1[1]) + (c1[5] - c1[2])
@@ -468,16 +483,19 @@ concurrent_main() {
 				r[i] = qo[i] > 0 ? qn[i] / qo[i] : 0
 				co = ao[i] > 0 ? no[i] / 1000 / ao[i] : 0; cn = an[i] > 0 ? nn[i] / 1000 / an[i] : 0
 				c[i] = co > 0 ? cn / co : 0
+				k[i] = (ao[i] > 0 && an[i] > 0 && ko[i] > 0) ? (kn[i] / an[i]) / (ko[i] / ao[i]) : 0
 				w[i] = an[i] > 0 ? wr[i] / an[i] : 0
 				printf "%5d %10.0f %10.0f %7.3f %9.2f %9.2f %8.0f %7.1f%% %7.1f%% %7.1f%% %7.1f%%\n", i, qo[i], \
 					qn[i], r[i], co, cn, w[i], b0[i], b1[i], s0[i], s1[i]
 			}
-			sort(r, n); sort(c, n); sort(w, n); sort(b0, n); sort(b1, n)
+			sort(r, n); sort(c, n); sort(w, n); sort(b0, n); sort(b1, n); sort(k, n)
 			m = q(r, n, 0.5)
 			printf "median on/off qps over %d slices: %.3f (quartiles %.3f, %.3f) (%s; target >= 0.95)\n", \
 				n, m, q(r, n, 0.25), q(r, n, 0.75), ((m >= 0.95) ? "met" : "NOT met")
 			printf "median on/off CPU per answer: %.3f (quartiles %.3f, %.3f)\n", q(c, n, 0.5), \
 				q(c, n, 0.25), q(c, n, 0.75)
+			printf "median on/off CPU per answer of the worker thread alone: %.3f (quartiles %.3f, %.3f)\n", \
+				q(k, n, 0.5), q(k, n, 0.25), q(k, n, 0.75)
 			printf "median audit writer thread CPU per line: %d ns\n", q(w, n, 0.5)
 			printf "median busy (user+system+irq, of the time not stolen): CPU 0 (dnsperf) %.1f %%, CPU 1 (blokirs) %.1f %%\n", \
 				q(b0, n, 0.5), q(b1, n, 0.5)
