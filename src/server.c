@@ -541,6 +541,10 @@ static int server_setup_main(struct server *s)
 	static const int signals[5] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2 };
 
 	signal(SIGPIPE, SIG_IGN); /* a TCP peer that went away is an error return, not a death */
+	/* A file size limit (RLIMIT_FSIZE: systemd's LimitFSIZE=, ulimit -f) reached by the audit
+	 * log, a log file or a dnstap file: the write fails with EFBIG, which each counts and
+	 * logs, rather than the signal's default ending the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
 	s->base = event_base_new();
 	s->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->base == NULL || s->notify_fd < 0)

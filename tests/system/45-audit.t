@@ -8,7 +8,8 @@
 # `blokir ctl reopen-logs`, loses no line: the lines
 # over the three files equal the blocked answers counted, and audit-dropped stays 0. Bad values
 # of the keys are refused by --check with FILE:LINE:COLUMN. A log whose writes fail (/dev/full)
-# counts the lines lost (audit-write-failed), logs the burst once, and queries are still answered.
+# counts the lines lost (audit-write-failed), logs the burst once, and queries are still answered;
+# so does a file size limit (RLIMIT_FSIZE), which without SIGXFSZ ignored would end the daemon.
 . "$(dirname "$0")/lib.sh"
 
 eval "lib_write_zone() $(declare -f write_zone | tail -n +2)"
@@ -189,6 +190,30 @@ q "$P4" i.t.me A >/dev/null
 wait_for 3 grep -q '"qname":"i.t.me."' "$T_TMP/full-fixed.log"; ok $? "a reload to a writable audit-log: lines written again"
 is "$(stat_val "$(stats)" audit-write-failed)" 8 "  ... and audit-write-failed keeps its count across the new writer"
 stop_blokir "blokir with a failing audit log stops cleanly"
+
+# --- a file size limit (RLIMIT_FSIZE: systemd's LimitFSIZE=, ulimit -f): a write past it is
+# EFBIG, not a SIGXFSZ that kills the daemon; the lines past it are counted as lost ------------------
+P5=$(free_port)
+mv "$T_TMP/blokir.log" "$T_TMP/blokir-before-fsize.log"
+write_policy "$T_TMP/fsize.yaml" "$P5" "127.0.0.1:$NSD_PORT" "audit-log: $T_TMP/fsize.log" \
+	"control-socket: $T_TMP/fsize.sock"
+start_blokir "$T_TMP/fsize.yaml" "$P5" || bail "blokir did not start"
+prlimit --fsize=65536 --pid "$T_BLOKIR_PID"
+for i in $(seq 1 400); do echo "z$i.t.me A"; done >"$T_TMP/fsize-q.txt"
+timeout 60 dig @127.0.0.1 -p "$P5" +time=2 +tries=1 +nocookie -f "$T_TMP/fsize-q.txt" 2>&1 |
+	grep -c 'status: NXDOMAIN' >"$T_TMP/fsize-answered.txt"
+is "$(cat "$T_TMP/fsize-answered.txt")" 400 "400 blocked queries answered while the audit log passes a 64 KiB size limit"
+sleep 0.3
+kill -0 "$T_BLOKIR_PID" 2>/dev/null; ok $? "the daemon is alive (SIGXFSZ does not end it)"
+is "$(rcode "$(q "$P5" www.example.test A)")" NOERROR "  ... and still forwards"
+failed=$(timeout 10 "$BLOKIR" ctl -s "$T_TMP/fsize.sock" stats 2>&1 | sed -n 's/^audit-write-failed //p')
+whole=$(grep -c '^{.*}$' "$T_TMP/fsize.log")
+ok "$([ "${failed:-0}" -gt 0 ] && echo 0 || echo 1)" "audit-write-failed counts the lines past the limit ($failed)"
+# start_blokir's probe (t.me) is a line too: 401 in all
+is "$((whole + ${failed:-0}))" 401 "whole lines in the file + audit-write-failed == blocked answers ($whole + $failed)"
+ok "$([ "$(stat -c %s "$T_TMP/fsize.log")" -le 65536 ] && echo 0 || echo 1)" "the file stays within the limit"
+like "$(cat "$T_TMP/blokir.log")" "audit-log $T_TMP/fsize.log: write: File too large" "the failure is logged with its cause"
+stop_blokir "blokir with a file size limit stops cleanly"
 
 # --- bad values ----------------------------------------------------------------------------------
 check_bad() { # LINE EXPECTED-MESSAGE DESCRIPTION
