@@ -762,21 +762,27 @@ static inline __attribute__((always_inline)) char *put_name(char *o, const uint8
 	size_t len, bool dot)
 {
 #ifdef __SSE2__
-	if (len - 1 < 65 && name[0] != 0) {
+	if (len - 2 < 64 && name[0] != 0) {
 		uint64_t seps = 0; /* bit k: name[1 + k] is a length byte */
-		size_t i = name[0] + 1u; /* the next length byte */
+		size_t k = name[0]; /* the next length byte is name[1 + k] (o[k] in the output) */
+		size_t last = len - 2; /* the root's byte, name[len - 1], counted so */
 
 		/* The copy takes the root label's byte too (len - 1 bytes from 1: in the record),
-		 * where the trailing dot, if any, then goes. */
+		 * where the trailing dot, if any, then goes. The walk stops at the root's place,
+		 * not at a zero byte: a well-formed name lands on it exactly, with a zero there,
+		 * and had no label of length 0 on the way (which would have marked two bytes in a
+		 * row, the root's place counted). */
 		copy_small(o, name + 1, len - 1);
-		while (i < len && name[i] != 0) {
-			seps |= (uint64_t)1 << (i - 1);
-			o[i - 1] = '.';
-			i += name[i] + 1u;
+		while (k < last) {
+			seps |= (uint64_t)1 << k;
+			o[k] = '.';
+			k += name[1 + k] + 1u;
 		}
-		if (i + 1 != len || !text_plain(name + 1, i - 1, seps))
+		uint64_t ends = seps | (uint64_t)1 << last;
+		if (k != last || name[len - 1] != 0 || (ends & ends >> 1) != 0 ||
+		    !text_plain(name + 1, last, seps))
 			return put_name_escaped(o, name, len, dot);
-		o += i - 1;
+		o += last;
 		if (dot)
 			*o++ = '.';
 		return o;

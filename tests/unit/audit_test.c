@@ -311,7 +311,7 @@ static size_t ref_name(char *o, const uint8_t *name, size_t len, bool dot)
 	}
 	while (i < len && name[i] != 0) {
 		size_t l = name[i++];
-		for (size_t k = 0; k < l; k++, i++) {
+		for (size_t k = 0; k < l && i < len; k++, i++) { /* a label cut short: as it comes */
 			unsigned c = name[i];
 			if (c > 0x20 && c < 0x7f && strchr(".\\\"();@$", (int)c) == NULL)
 				o[n++] = (char)c;
@@ -325,6 +325,89 @@ static size_t ref_name(char *o, const uint8_t *name, size_t len, bool dot)
 		o[n++] = '.';
 	}
 	return dot ? n : n - 1;
+}
+
+/*
+ * Names that are not one well-formed name give what the reference gives (the labels up to an
+ * empty one, a label cut short by the name's end as far as it goes): a label of length 0 at
+ * every place of names of 2..70 bytes (where the writer's walk marks two length bytes in a
+ * row), the name cut 1..3 bytes short, and one byte too long (no root at the end).
+ */
+static void test_malformed_names(void)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/malformed.log", dir);
+	struct audit_options o = { .path = path, .config_path = "/c.yaml", .producers = 1,
+		.ring_bytes = 16 << 20, .ipv4_prefix = 32, .ipv6_prefix = 128 };
+	struct audit *a = audit_new(&o);
+	enum { N = 3000 };
+	static char want[N][400];
+	uint8_t q[80];
+	unsigned seed = 11, made = 0;
+
+	if (!ok(a != NULL, "audit_new for malformed names"))
+		return;
+	struct sockaddr_in c4 = v4("203.0.113.1");
+	for (unsigned k = 0; made < N; k++) {
+		size_t len = 0, total = 2 + k % 69;
+		while (len + 2 < total) {
+			seed = seed * 1103515245u + 12345u;
+			size_t l = 1 + (seed >> 16) % 9;
+			if (l > total - len - 2)
+				l = total - len - 2;
+			q[len++] = (uint8_t)l;
+			for (size_t b = 0; b < l; b++)
+				q[len++] = (uint8_t)('a' + (k + b) % 26);
+		}
+		q[len++] = 0;
+		size_t at[80], m = 0;
+		for (size_t i = 0; q[i] != 0; i += q[i] + 1u)
+			at[m++] = i;
+		unsigned how = k % 4;
+		if (m == 0)
+			continue;
+		if (how == 0) { /* an empty label before one of the others */
+			size_t j = at[(k / 4) % m];
+			memmove(q + j + 1, q + j, len - j);
+			q[j] = 0;
+			len++;
+		} else if (how < 3) {
+			size_t cut = 1 + (k / 4) % 3;
+			if (cut >= len)
+				continue;
+			len -= cut;
+		} else {
+			q[len - 1] = 'z';
+		}
+		struct audit_event ev = { .kind = AUDIT_ACL_DENIED, .transport = AUDIT_UDP,
+			.client = (struct sockaddr *)&c4, .qname = q, .qname_len = len, .qtype = 1,
+			.time_ms = 1502323200000 + k, .entry_name = q, .entry_name_len = len };
+		char *w = want[made++];
+		w += sprintf(w, "\"client\":\"203.0.113.1\",\"transport\":\"udp\",\"qname\":\"");
+		w += ref_name(w, q, len, true);
+		w += sprintf(w, "\",\"qtype\":\"A\",\"entry\":\"");
+		w += ref_name(w, q, len, false);
+		sprintf(w, "\"}");
+		if (!audit_log(a, 0, &ev))
+			break;
+	}
+	audit_free(a);
+	char *got = slurp(path, NULL), *line = got;
+	unsigned same = 0;
+	for (unsigned k = 0; k < N && line != NULL; k++) {
+		char *end = strchr(line, '\n'), *start = strstr(line, "\"client\":");
+		if (end == NULL || start == NULL)
+			break;
+		*end = '\0';
+		if (strcmp(start, want[k]) == 0)
+			same++;
+		else if (k - same < 4)
+			printf("# line %u: got %s\n#   want %s\n", k, start, want[k]);
+		line = end + 1;
+	}
+	is_int(same, N, "names with an empty label, cut short or without their root: as the "
+		"reference writes them");
+	free(got);
 }
 
 /*
@@ -723,6 +806,7 @@ int main(void)
 	test_lines();
 	test_caches();
 	test_every_length();
+	test_malformed_names();
 	test_rotate();
 	test_stuck_writer();
 	test_torn();
