@@ -35,6 +35,8 @@ struct observe {
 	bool audit_kind[AUDIT_KIND_COUNT]; /* the audit-* switches */
 	bool audit_blocked;        /* an audit log, and blocked lines wanted: one test per query */
 	struct audit_event blocked; /* a blocked query's line, filled in place (no clearing) */
+	struct audit_event cname;  /* a cname-blocked one's: apart, so that BLOCKED's kind and
+	                              target are set once (observe_init), not for each line */
 	int64_t batch_ms;          /* the wall clock (unix ms) for the UDP batch being handled, 0
 	                              when not read yet, -1 outside a batch (see observe_batch) */
 };

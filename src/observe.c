@@ -35,7 +35,8 @@ void observe_init(struct observe *o, const struct config *cfg, struct audit *aud
 	struct dnstap *dnstap, struct stats *stats, unsigned index)
 {
 	*o = (struct observe){ .audit = audit, .dnstap = dnstap, .stats = stats, .index = index,
-		.batch_ms = -1, .blocked = { .texts = rule_texts } };
+		.batch_ms = -1, .blocked = { .kind = AUDIT_BLOCKED, .texts = rule_texts },
+		.cname = { .kind = AUDIT_CNAME_BLOCKED, .texts = rule_texts } };
 	o->audit_kind[AUDIT_BLOCKED] = cfg->audit_blocked;
 	o->audit_kind[AUDIT_CNAME_BLOCKED] = cfg->audit_cname_blocked;
 	o->audit_kind[AUDIT_ACL_DENIED] = cfg->audit_acl_denied;
@@ -103,23 +104,24 @@ void observe_client_response_slow(struct observe *o, const struct client_ref *c,
 
 /*
  * Fills the worker's own event (observe_init: its texts always NULL, every text past the
- * names comes from RULE through rule_texts, once per rule) and hands it on; TIME_MS as
- * line_time gives it.
+ * names comes from RULE through rule_texts, once per rule; a blocked line's kind and its
+ * NULL target set there too) and hands it on; TIME_MS as line_time gives it.
  */
 static inline __attribute__((always_inline)) bool blocked_line(struct observe *o,
 	const struct client_ref *c, const struct wire_query *q, const struct policy_rule *rule,
 	const uint8_t *target, size_t target_len, size_t match_offset, int64_t time_ms)
 {
-	struct audit_event *ev = &o->blocked;
+	struct audit_event *ev = target != NULL ? &o->cname : &o->blocked;
 
-	ev->kind = target != NULL ? AUDIT_CNAME_BLOCKED : AUDIT_BLOCKED;
+	if (target != NULL) {
+		ev->target = target;
+		ev->target_len = target_len;
+	}
 	ev->transport = c->conn != NULL ? AUDIT_TCP : AUDIT_UDP;
 	ev->client = c->addr;
 	ev->qname = q->packet + WIRE_HEADER_LEN;
 	ev->qname_len = q->qname_len;
 	ev->qtype = q->qtype;
-	ev->target = target;
-	ev->target_len = target_len;
 	ev->time_ms = time_ms;
 	ev->tail_key = rule;
 	/* A list's or a zone's entry is the name matched (in the question, or along the alias
