@@ -229,6 +229,28 @@ worker_tid() { # the busiest thread of PID that is not the audit writer: its wor
 tid_ns() { local s; read -r s _ <"/proc/$1/task/$2/schedstat" 2>/dev/null; echo "${s:-0}"; }
 cpu1_steal() { awk '$1 == "cpu1" { print $9 }' /proc/stat; }
 
+# stop_pair PID-ON PID-OFF AUDIT-FILE WARM-LINES: the on server's audit-dropped (SIGUSR1's line),
+# both servers stopped, and the load's lines in AUDIT-FILE less the WARM-LINES of the unmeasured
+# first slice: sets PAIR_DROPPED and PAIR_LINES, removes the file unless KEEP_TMP=1.
+stop_pair() {
+	local st
+	kill -USR1 "$1"
+	sleep 0.3
+	st=$(grep 'stats:' "$TMP/blokir-on.log" | tail -n1)
+	PAIR_DROPPED=$(sed -n 's/.* audit-dropped=\([0-9]*\).*/\1/p' <<<"$st")
+	stop_pid "$1" 30
+	stop_pid "$2" 30
+	PAIR_LINES=$(grep -c '"qname":"q[0-9]*\.' "$3")
+	[ "$KEEP_TMP" = 1 ] || rm -f "$3"
+	PAIR_LINES=$((PAIR_LINES - ${4:-0}))
+}
+# The awk functions both two-server methods summarize with: an in-place sort and a quantile.
+AWK_STATS='
+		function sort(a, k,   i, j, t) {
+			for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		}
+		function q(a, k, f,   x) { x = 1 + (k - 1) * f; return a[int(x)] + (x - int(x)) * (a[int(x) + 1] - a[int(x)]) }'
+
 slices_main() {
 	local port_off port_on cfg_off cfg_on pid_off pid_on audit=$AUDIT_DIR/audit-slices.log
 	local wtid="" task i k mode port pid out n0 n1 w0 w1 s0 s1 qps done_q
@@ -282,16 +304,8 @@ slices_main() {
 		done
 		log "pair $i of $SLICES done"
 	done
-	kill -USR1 "$pid_on"
-	sleep 0.3
-	local st dropped lines
-	st=$(grep 'stats:' "$TMP/blokir-on.log" | tail -n1)
-	dropped=$(sed -n 's/.* audit-dropped=\([0-9]*\).*/\1/p' <<<"$st")
-	stop_pid "$pid_on" 30
-	stop_pid "$pid_off" 30
-	lines=$(grep -c '"qname":"q[0-9]*\.' "$audit")
-	[ "$KEEP_TMP" = 1 ] || rm -f "$audit"
-	lines=$((lines - ${warm_lines:-0}))
+	stop_pair "$pid_on" "$pid_off" "$audit" "$warm_lines"
+	local dropped=$PAIR_DROPPED lines=$PAIR_LINES
 
 	echo "blokir audit-log benchmark (slices), $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src include 2>/dev/null || echo '+dirty'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "command: SLICES=$SLICES SLICE=$SLICE PIN=$PIN WORKERS=$WORKERS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING${AUDIT_DIR_SET:+ AUDIT_DIR=$AUDIT_DIR}${ON_CONF:+ ON_CONF=\"$ON_CONF\"} bench/audit_bench.sh"
@@ -300,10 +314,7 @@ slices_main() {
 	awk -F'\t' -v hz="$HZ" -v lines="$lines" -v answered="$on_answered" -v dropped="${dropped:-?}" '
 		{ qps[$2, $1] = $3; ans[$2, $1] = $4; ns[$2, $1] = $5; steal[$2, $1] = $7; if ($2 > n) n = $2 }
 		$1 == "on" { wr[$2] = $6 }
-		function sort(a, k,   i, j, t) {
-			for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		}
-		function q(a, k, f,   x) { x = 1 + (k - 1) * f; return a[int(x)] + (x - int(x)) * (a[int(x) + 1] - a[int(x)]) }
+		'"$AWK_STATS"'
 		END {
 			printf "%5s %11s %11s %7s %9s %9s %9s %7s %7s %8s\n", "pair", "off qps", "on qps", \
 				"on/off", "off us/q", "on us/q", "wr ns/l", "st off", "st on", "adj o/o"
@@ -447,16 +458,8 @@ concurrent_main() {
 			"${an:-0}" "$((no1 - no0))" "$((nn1 - nn0))" "$((w1 - w0))" "$c0a $c0b" "$c1a $c1b" "$((ko1 - ko0))" "$((kn1 - kn0))" >>"$rows"
 		log "slice $i of $SLICES: off $qo qps, on $qn qps"
 	done
-	kill -USR1 "$pid_on"
-	sleep 0.3
-	local st dropped lines
-	st=$(grep 'stats:' "$TMP/blokir-on.log" | tail -n1)
-	dropped=$(sed -n 's/.* audit-dropped=\([0-9]*\).*/\1/p' <<<"$st")
-	stop_pid "$pid_on" 30
-	stop_pid "$pid_off" 30
-	lines=$(grep -c '"qname":"q[0-9]*\.' "$audit")
-	[ "$KEEP_TMP" = 1 ] || rm -f "$audit"
-	lines=$((lines - ${warm_lines:-0}))
+	stop_pair "$pid_on" "$pid_off" "$audit" "$warm_lines"
+	local dropped=$PAIR_DROPPED lines=$PAIR_LINES
 
 	echo "blokir audit-log benchmark (concurrent), $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src include 2>/dev/null || echo '+dirty'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "command: METHOD=concurrent QUOTA=$QUOTA SLICES=$SLICES SLICE=$SLICE WORKERS=$WORKERS CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING${AUDIT_DIR_SET:+ AUDIT_DIR=$AUDIT_DIR}${ON_CONF:+ ON_CONF=\"$ON_CONF\"} bench/audit_bench.sh"
@@ -472,10 +475,7 @@ concurrent_main() {
 			b0[n] = u0 > 0 ? 100 * (c0[4] - c0[1]) / u0 : 0; s0[n] = t0 > 0 ? 100 * (c0[6] - c0[3]) / t0 : 0
 			b1[n] = u1 > 0 ? 100 * (c1[4] - c1[1]) / u1 : 0; s1[n] = t1 > 0 ? 100 * (c1[6] - c1[3]) / t1 : 0
 		}
-		function sort(a, k,   i, j, t) {
-			for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		}
-		function q(a, k, f,   x) { x = 1 + (k - 1) * f; return a[int(x)] + (x - int(x)) * (a[int(x) + 1] - a[int(x)]) }
+		'"$AWK_STATS"'
 		END {
 			printf "%5s %10s %10s %7s %9s %9s %8s %8s %8s %8s %8s\n", "slice", "off qps", "on qps", \
 				"on/off", "off us/q", "on us/q", "wr ns/l", "cpu0 bz", "cpu1 bz", "cpu0 st", "cpu1 st"
