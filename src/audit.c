@@ -1151,9 +1151,8 @@ static void do_reopen(struct audit *a)
 /*
  * One pass over every ring. ALL: every line ends up in the file (a reopen, the stop, a flush
  * request); else a busy pass may leave its last partial block in the stage (HOLD_BYTES).
- * Returns whether anything was written.
  */
-static bool drain(struct audit *a, bool all)
+static void drain(struct audit *a, bool all)
 {
 	char *o = a->out_start; /* where the next line goes */
 	uint64_t sent0 = a->sent;
@@ -1186,10 +1185,8 @@ static bool drain(struct audit *a, bool all)
 			atomic_store_explicit(&r->tail, tail, memory_order_release);
 		}
 	}
-	bool any = o != a->out_start;
-	if (any || a->held)
+	if (o != a->out_start || a->held)
 		out_end(a, o, all || a->sent - sent0 + (uint64_t)(o - a->out_start) < HOLD_BYTES);
-	return any;
 }
 
 /* A pass (drain) and, after it, what flush waiters look for: the rings' progress and, when it
